@@ -1,0 +1,402 @@
+'use strict'
+/**
+ * Shared, pure formatting of usage-store entries for the pi footer, the
+ * `/usage-store` command and the `usage-store` CLI. No addon calls: every
+ * function takes plain entries (UsageStoreEntry[] as returned by
+ * `tracker.entries()`) and an injectable `now` (epoch ms), so it is testable
+ * and cheap enough for the footer's render path.
+ *
+ * Exports
+ *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
+ *   providerLabel(providerId) -> short label ("anthropic-work" -> "claude-work")
+ *   footerParts(entries, { now, providers, style, warnAt, criticalAt })
+ *     -> [{ providerId, label, segments: [{ text, level, kind }] }]
+ *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
+ *   renderTable(entries, { now, color, warnAt, criticalAt }) -> multi-line string
+ *   toJson(entries, { now }) -> object (shape below)
+ *   also: formatPercent, formatAmount, formatPace, formatResetAt, formatAgo,
+ *         windowLevel, isAmountWindow, sortEntries, BUILTIN_LABELS
+ *
+ * Footer rules. One part per provider id (instance ids like "anthropic-work"
+ * are providers of their own); inactive providers and active ones with no
+ * windows and no error are left out. Percent windows show used %, amount
+ * windows (kind 'amount' / 'multiplier', e.g. Copilot premium requests) show
+ * remaining/total, with the window id left out when it is the part's only
+ * window. 'compact' (default) shows the `default` model's first two windows
+ * plus any other window at warn/critical level, and a "↻" reset countdown after
+ * the first one when it resets within 24 h; a provider without a `default`
+ * entry (per-model providers such as google-antigravity) shows its most
+ * constrained model as "<model> <used>%". 'full' shows every window of every
+ * model with its reset countdown. Levels come from the remaining ratio:
+ * < criticalAt -> 'critical', < warnAt -> 'warn', else 'ok'; a stale entry's
+ * values are 'stale'; reset countdowns are 'muted'; an entry with `error` adds
+ * a trailing "!" segment at level 'error'. Segment `kind` ('value' | 'reset' |
+ * 'error') tells a renderer how to join: " · " before a value, " " otherwise.
+ *
+ * JSON shape of toJson (version 1; `usage-store --json`, `/usage-store json`).
+ * All times are epoch milliseconds; absent values are null, never missing.
+ * {
+ *   version: 1,
+ *   generatedAt: number,               // `now`
+ *   entries: [{
+ *     key: string,                     // "<providerId>/<modelId>"
+ *     providerId: string, modelId: string,
+ *     active: boolean,                 // provider has credentials
+ *     stale: boolean,
+ *     plan: string | null,
+ *     updated: number,                 // last successful fetch, 0 = never
+ *     fails: number,                   // consecutive failed fetches
+ *     error: { kind, message, retryAt: number | null } | null,
+ *     windows: [{
+ *       id: string,
+ *       kind: string,                  // 'percentage' | 'amount' | 'multiplier' | 'duration' | 'perModel'
+ *       usedPercent: number,           // 0..100, one decimal
+ *       remainingPercent: number,      // 0..100, one decimal
+ *       used: number, remaining: number, total: number,   // in the quota's unit
+ *       resetsAt: number | null,
+ *       resetsInSeconds: number | null,  // whole seconds from `now`, >= 0
+ *       pace: number | null,           // usedRatio - elapsedRatio (-1..1; > 0 = spending too fast)
+ *       paceStage: string | null,      // 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead' | 'slightly-behind' | 'behind' | 'far-behind'
+ *       runsOutAt: number | null       // projected exhaustion time
+ *     }]
+ *   }]
+ * }
+ * Entries are sorted: built-in providers in the order below, then other ids
+ * alphabetically; the `default` model first, then models alphabetically.
+ */
+
+const BUILTIN_LABELS = {
+  anthropic: 'claude',
+  'openai-codex': 'codex',
+  'github-copilot': 'copilot',
+  'google-antigravity': 'antigravity',
+  'google-gemini-cli': 'gemini',
+}
+const BUILTIN_ORDER = Object.keys(BUILTIN_LABELS)
+const DAY_MS = 86400000
+
+function formatDuration(ms) {
+  if (!Number.isFinite(ms) || ms < 1000) return 'now'
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m`
+  const h = Math.floor(m / 60)
+  if (h < 24) return m % 60 ? `${h}h${m % 60}m` : `${h}h`
+  const d = Math.floor(h / 24)
+  return h % 24 ? `${d}d${h % 24}h` : `${d}d`
+}
+
+// The built-in id an id belongs to: itself, or the one it extends with "-<name>".
+function builtinBase(providerId) {
+  if (BUILTIN_LABELS[providerId]) return providerId
+  // Longest match first so "openai-codex-x" is not read as some shorter id.
+  const ids = [...BUILTIN_ORDER].sort((a, b) => b.length - a.length)
+  return ids.find((id) => providerId.startsWith(id + '-')) || null
+}
+
+function providerLabel(providerId) {
+  const base = builtinBase(String(providerId))
+  if (!base) return String(providerId)
+  return BUILTIN_LABELS[base] + String(providerId).slice(base.length)
+}
+
+function providerRank(providerId) {
+  const base = builtinBase(providerId)
+  return base ? BUILTIN_ORDER.indexOf(base) : BUILTIN_ORDER.length
+}
+
+// Stable order whatever order the store returns (it may iterate a hash map).
+function sortEntries(entries) {
+  return [...(entries || [])].sort((a, b) => {
+    const r = providerRank(a.providerId) - providerRank(b.providerId)
+    if (r) return r
+    if (a.providerId !== b.providerId) return a.providerId < b.providerId ? -1 : 1
+    if (a.modelId === b.modelId) return 0
+    if (a.modelId === 'default') return -1
+    if (b.modelId === 'default') return 1
+    return a.modelId < b.modelId ? -1 : 1
+  })
+}
+
+function isAmountWindow(w) {
+  return w.kind === 'amount' || w.kind === 'multiplier'
+}
+
+function num(x, fallback = 0) {
+  return Number.isFinite(x) ? x : fallback
+}
+
+function usedRatio(w) {
+  if (Number.isFinite(w.usedRatio)) return w.usedRatio
+  return w.total > 0 ? num(w.used) / w.total : 0
+}
+
+function remainingRatio(w) {
+  if (Number.isFinite(w.remainingRatio)) return w.remainingRatio
+  return w.total > 0 ? num(w.remaining) / w.total : 0
+}
+
+function formatPercent(ratio) {
+  return `${Math.round(num(ratio) * 100)}%`
+}
+
+function formatAmount(w) {
+  return `${Math.round(num(w.remaining))}/${Math.round(num(w.total))}`
+}
+
+function windowLevel(w, { warnAt = 0.25, criticalAt = 0.1 } = {}) {
+  const r = remainingRatio(w)
+  if (r < criticalAt) return 'critical'
+  if (r < warnAt) return 'warn'
+  return 'ok'
+}
+
+const PACE_WORDS = {
+  'on-track': 'on track',
+  'slightly-ahead': 'slightly ahead',
+  ahead: 'ahead',
+  'far-ahead': 'far ahead',
+  'slightly-behind': 'slightly behind',
+  behind: 'behind',
+  'far-behind': 'far behind',
+}
+
+// "+12 ahead" / "on track" / "-8 behind", then ", runs out in 1h20m" when projected.
+function formatPace(w, now = Date.now()) {
+  let text = ''
+  if (Number.isFinite(w.pace)) {
+    const points = Math.round(w.pace * 100)
+    const stage = w.paceStage || (points > 0 ? 'ahead' : points < 0 ? 'behind' : 'on-track')
+    if (stage === 'on-track') text = 'on track'
+    else text = `${points > 0 ? '+' : ''}${points} ${PACE_WORDS[stage] || stage}`
+  }
+  if (Number.isFinite(w.runsOutAt)) {
+    const out = `runs out in ${formatDuration(w.runsOutAt - now)}`
+    text = text ? `${text}, ${out}` : out
+  }
+  return text
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const pad2 = (n) => String(n).padStart(2, '0')
+
+// Local wall-clock time: "21:00" within the next 24 h, else "Nov 27 08:00".
+function formatResetAt(resetsAt, now = Date.now()) {
+  if (!Number.isFinite(resetsAt)) return ''
+  const d = new Date(resetsAt)
+  const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`
+  if (resetsAt - now < DAY_MS && resetsAt >= now) return hm
+  return `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`
+}
+
+function formatAgo(at, now = Date.now()) {
+  if (!at) return 'never'
+  const ms = now - at
+  return ms < 1000 ? 'just now' : `${formatDuration(ms)} ago`
+}
+
+// ---------------------------------------------------------------- footer ----
+
+function valueText(w, { withId = true, modelId } = {}) {
+  const value = isAmountWindow(w) ? formatAmount(w) : formatPercent(usedRatio(w))
+  const name = [modelId, withId ? w.id : null].filter(Boolean).join(' ')
+  return name ? `${name} ${value}` : value
+}
+
+function groupByProvider(entries) {
+  const groups = new Map()
+  for (const e of sortEntries(entries)) {
+    if (!groups.has(e.providerId)) groups.set(e.providerId, [])
+    groups.get(e.providerId).push(e)
+  }
+  return groups
+}
+
+// Picks which (entry, window) pairs a part shows, in order.
+function pickWindows(group, style, levels) {
+  const withWindows = group.filter((e) => e.active && e.windows && e.windows.length)
+  if (style === 'full') {
+    return withWindows.flatMap((e) => e.windows.map((w) => ({ e, w })))
+  }
+  const def = withWindows.find((e) => e.modelId === 'default')
+  if (def) {
+    return def.windows
+      .filter((w, i) => i < 2 || windowLevel(w, levels) !== 'ok')
+      .map((w) => ({ e: def, w }))
+  }
+  // Per-model provider: its most constrained model tells the story.
+  let best = null
+  for (const e of withWindows) {
+    for (const w of e.windows) {
+      if (!best || remainingRatio(w) < remainingRatio(best.w)) best = { e, w }
+    }
+  }
+  return best ? [best] : []
+}
+
+function footerParts(entries, opts = {}) {
+  const { now = Date.now(), providers, style = 'compact', warnAt = 0.25, criticalAt = 0.1 } = opts
+  const levels = { warnAt, criticalAt }
+  const groups = groupByProvider(entries)
+  // A `providers` list filters and also orders the parts.
+  const ids = Array.isArray(providers) ? providers.filter((id) => groups.has(id)) : [...groups.keys()]
+  const parts = []
+  for (const providerId of ids) {
+    const group = groups.get(providerId).filter((e) => e.active)
+    const picked = pickWindows(group, style, levels)
+    const hasError = group.some((e) => e.error)
+    if (!picked.length && !hasError) continue
+    const onlyOne = picked.length === 1
+    const segments = []
+    picked.forEach(({ e, w }, i) => {
+      const modelId = e.modelId !== 'default' ? e.modelId : undefined
+      // A lone amount window needs no name ("copilot 173/300"); a per-model one does.
+      const withId = !(onlyOne && isAmountWindow(w)) && !(modelId && style !== 'full')
+      segments.push({
+        text: valueText(w, { withId, modelId }),
+        level: e.stale ? 'stale' : windowLevel(w, levels),
+        kind: 'value',
+      })
+      const showReset =
+        Number.isFinite(w.resetsAt) &&
+        (style === 'full' || (i === 0 && w.resetsAt - now < DAY_MS))
+      if (showReset) {
+        segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
+      }
+    })
+    if (hasError) segments.push({ text: '!', level: 'error', kind: 'error' })
+    parts.push({ providerId, label: providerLabel(providerId), segments })
+  }
+  return parts
+}
+
+function joinSegments(segments) {
+  return segments
+    .map((s, i) => (i === 0 ? s.text : (s.kind === 'value' ? ' · ' : ' ') + s.text))
+    .join('')
+}
+
+function formatFooterLine(entries, opts = {}) {
+  return footerParts(entries, opts)
+    .map((p) => `${p.label} ${joinSegments(p.segments)}`)
+    .join(' │ ')
+}
+
+// ----------------------------------------------------------------- table ----
+
+const ANSI = {
+  ok: '\x1b[32m',
+  warn: '\x1b[33m',
+  critical: '\x1b[31m',
+  error: '\x1b[31m',
+  stale: '\x1b[2m',
+  muted: '\x1b[2m',
+  header: '\x1b[1m',
+}
+
+function renderTable(entries, opts = {}) {
+  const { now = Date.now(), color = false, warnAt = 0.25, criticalAt = 0.1 } = opts
+  const levels = { warnAt, criticalAt }
+  const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
+  const rows = [] // { cells, level }
+  for (const e of sortEntries(entries)) {
+    const name = e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`
+    const updated = formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '')
+    const error = e.error ? `${e.error.kind}: ${e.error.message}` : ''
+    if (!e.active) {
+      rows.push({ cells: [name, '-', '', '', '', '', '', '', '', 'no credentials'], level: 'muted' })
+      continue
+    }
+    if (!e.windows || !e.windows.length) {
+      rows.push({ cells: [name, '-', '', '', '', '', '', e.plan || '', updated, error], level: e.error ? 'error' : 'muted' })
+      continue
+    }
+    for (const w of e.windows) {
+      const remaining = isAmountWindow(w) ? formatAmount(w) : formatPercent(remainingRatio(w))
+      const hasReset = Number.isFinite(w.resetsAt)
+      rows.push({
+        cells: [
+          name,
+          w.id,
+          formatPercent(usedRatio(w)),
+          remaining,
+          hasReset ? formatDuration(w.resetsAt - now) : '',
+          hasReset ? formatResetAt(w.resetsAt, now) : '',
+          formatPace(w, now),
+          e.plan || '',
+          updated,
+          error,
+        ],
+        level: e.stale ? 'stale' : windowLevel(w, levels),
+      })
+    }
+  }
+  if (!rows.length) return 'no usage data'
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)))
+  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
+  const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
+  const out = [paint(line(header), 'header')]
+  for (const r of rows) out.push(paint(line(r.cells), r.level))
+  return out.join('\n')
+}
+
+// ------------------------------------------------------------------ json ----
+
+const round1 = (x) => Math.round(num(x) * 1000) / 10 // ratio -> percent, one decimal
+const orNull = (x) => (Number.isFinite(x) ? x : null)
+
+function toJson(entries, opts = {}) {
+  const { now = Date.now() } = opts
+  return {
+    version: 1,
+    generatedAt: now,
+    entries: sortEntries(entries).map((e) => ({
+      key: e.key || `${e.providerId}/${e.modelId}`,
+      providerId: e.providerId,
+      modelId: e.modelId,
+      active: !!e.active,
+      stale: !!e.stale,
+      plan: e.plan || null,
+      updated: num(e.updated),
+      fails: num(e.fails),
+      error: e.error
+        ? { kind: e.error.kind, message: e.error.message, retryAt: orNull(e.error.retryAt) }
+        : null,
+      windows: (e.windows || []).map((w) => ({
+        id: w.id,
+        kind: w.kind || null,
+        usedPercent: round1(usedRatio(w)),
+        remainingPercent: round1(remainingRatio(w)),
+        used: num(w.used),
+        remaining: num(w.remaining),
+        total: num(w.total),
+        resetsAt: orNull(w.resetsAt),
+        resetsInSeconds: Number.isFinite(w.resetsAt)
+          ? Math.max(0, Math.round((w.resetsAt - now) / 1000))
+          : null,
+        pace: orNull(w.pace),
+        paceStage: w.paceStage || null,
+        runsOutAt: orNull(w.runsOutAt),
+      })),
+    })),
+  }
+}
+
+module.exports = {
+  BUILTIN_LABELS,
+  formatDuration,
+  providerLabel,
+  footerParts,
+  formatFooterLine,
+  renderTable,
+  toJson,
+  formatPercent,
+  formatAmount,
+  formatPace,
+  formatResetAt,
+  formatAgo,
+  windowLevel,
+  isAmountWindow,
+  sortEntries,
+}
