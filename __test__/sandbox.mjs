@@ -1,0 +1,392 @@
+// Loopback mock of the five built-in providers' endpoints, on one port bound to 127.0.0.1.
+// It checks method, path, headers and token the way the real services do, serves the fixtures
+// (timestamps shifted to "now"), and can be scripted to fail, delay or hang. No dependencies.
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+/** The instant the fixtures were written against; shifted to the real time when served. */
+export const FIXTURE_NOW_MS = Date.parse('2026-11-23T19:00:00Z')
+
+export const PROVIDER_IDS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
+
+export const DEFAULT_TOKENS = Object.freeze(Object.fromEntries(PROVIDER_IDS.map((id) => [id, `test-${id}-token`])))
+export const DEFAULT_ACCOUNT_ID = 'test-openai-codex-account'
+export const DEFAULT_PROJECTS = Object.freeze({
+  'google-antigravity': 'test-google-antigravity-project',
+  'google-gemini-cli': 'test-google-gemini-cli-project',
+})
+
+const FIXTURE_FILES = {
+  anthropic: 'anthropic-usage.json',
+  'openai-codex': 'codex-usage.json',
+  'github-copilot': 'copilot-user.json',
+  'google-antigravity': 'antigravity-models.json',
+  'google-gemini-cli': 'gemini-quota.json',
+}
+const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url))
+
+// Route table: path -> { method, provider (null = decided by the token), endpoint name }.
+// Codex also answers on /api/codex/usage: that is where a base URL without /backend-api points.
+const ROUTES = {
+  '/api/oauth/usage': { method: 'GET', providerId: 'anthropic', endpoint: 'usage' },
+  '/backend-api/wham/usage': { method: 'GET', providerId: 'openai-codex', endpoint: 'usage' },
+  '/api/codex/usage': { method: 'GET', providerId: 'openai-codex', endpoint: 'usage' },
+  '/copilot_internal/user': { method: 'GET', providerId: 'github-copilot', endpoint: 'usage' },
+  '/v1internal:fetchAvailableModels': { method: 'POST', providerId: 'google-antigravity', endpoint: 'usage' },
+  '/v1internal:retrieveUserQuota': { method: 'POST', providerId: 'google-gemini-cli', endpoint: 'usage' },
+  '/v1internal:loadCodeAssist': { method: 'POST', providerId: null, endpoint: 'loadCodeAssist' },
+}
+
+/** A fresh, unshifted copy of a provider's fixture body. */
+export function loadFixture(providerId) {
+  const file = FIXTURE_FILES[providerId]
+  if (!file) throw new Error(`unknown provider ${providerId}`)
+  return JSON.parse(readFileSync(FIXTURE_DIR + file, 'utf8'))
+}
+
+/** Offset added to fixture times when served at nowMs; whole seconds, so every
+ *  fractional part (anthropic's microseconds) and codex's epoch seconds stay exact. */
+export function timeShiftMs(nowMs = Date.now()) {
+  return Math.floor(nowMs / 1000) * 1000 - FIXTURE_NOW_MS
+}
+
+const ISO_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
+
+// Shift one ISO 8601 string by whole seconds, keeping its exact format (fraction digits, offset style).
+function shiftIso(s, deltaMs) {
+  const m = ISO_RE.exec(s)
+  if (!m) return s
+  const [, wall, frac = '', zone] = m
+  const offsetMin = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)))
+  const instant = Date.parse(wall + 'Z') - offsetMin * 60000 + deltaMs
+  const shiftedWall = new Date(instant + offsetMin * 60000).toISOString().slice(0, 19)
+  return shiftedWall + frac + zone
+}
+
+function shiftDeep(value, deltaMs, key) {
+  if (typeof value === 'string') return shiftIso(value, deltaMs)
+  // codex: reset_at is epoch seconds
+  if (typeof value === 'number' && key === 'reset_at') return value + deltaMs / 1000
+  if (Array.isArray(value)) return value.map((v) => shiftDeep(v, deltaMs))
+  if (value && typeof value === 'object') {
+    const out = {}
+    for (const [k, v] of Object.entries(value)) out[k] = shiftDeep(v, deltaMs, k)
+    return out
+  }
+  return value
+}
+
+/** body with every timestamp moved so FIXTURE_NOW_MS lands on nowMs. Copilot's monthly
+ *  reset is set to the next 1st of the month 00:00 UTC instead, as the real service does. */
+export function shiftFixture(providerId, body, nowMs = Date.now()) {
+  const out = shiftDeep(body, timeShiftMs(nowMs))
+  if (providerId === 'github-copilot' && out && typeof out === 'object') {
+    const d = new Date(nowMs)
+    const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
+    if ('quota_reset_date_utc' in out) out.quota_reset_date_utc = next.toISOString()
+    if ('quota_reset_date' in out) out.quota_reset_date = next.toISOString().slice(0, 10)
+  }
+  return out
+}
+
+// wrap x into [lo, hi) so drifting values cycle instead of running off
+const wrap = (x, lo, hi) => lo + ((((x - lo) % (hi - lo)) + (hi - lo)) % (hi - lo))
+const round3 = (x) => Math.round(x * 1000) / 1000
+
+/** The fixture as served at nowMs, with usage moved `step` steps along (for the demo). */
+export function drift(providerId, step, nowMs = Date.now()) {
+  const b = shiftFixture(providerId, loadFixture(providerId), nowMs)
+  if (providerId === 'anthropic') {
+    const bump = { five_hour: 4, seven_day: 1, seven_day_opus: 2, seven_day_omelette: 1 }
+    for (const [k, per] of Object.entries(bump)) if (b[k]) b[k].utilization = wrap(b[k].utilization + per * step, 0, 100)
+    for (const l of b.limits ?? []) {
+      const src = { session: 'five_hour', weekly_all: 'seven_day', weekly_scoped: 'seven_day_opus' }[l.kind]
+      if (src && b[src]) l.percent = b[src].utilization
+    }
+  } else if (providerId === 'openai-codex') {
+    const rl = b.rate_limit
+    if (rl.primary_window) rl.primary_window.used_percent = wrap(rl.primary_window.used_percent + 5 * step, 0, 100)
+    if (rl.secondary_window) rl.secondary_window.used_percent = wrap(rl.secondary_window.used_percent + step, 0, 100)
+  } else if (providerId === 'github-copilot') {
+    const p = b.quota_snapshots.premium_interactions
+    p.remaining = wrap(p.remaining - 9 * step, -30, p.entitlement) // negative = overage, as the real API reports
+    p.quota_remaining = p.remaining
+    p.percent_remaining = Math.round(Math.max(0, p.remaining / p.entitlement) * 1000) / 10
+    p.overage_count = Math.max(0, -p.remaining)
+  } else if (providerId === 'google-antigravity') {
+    for (const m of Object.values(b.models)) {
+      const q = m.quotaInfo
+      if (q && typeof q.remainingFraction === 'number') q.remainingFraction = round3(wrap(q.remainingFraction - 0.05 * step, 0, 1.0001))
+    }
+  } else if (providerId === 'google-gemini-cli') {
+    for (const bucket of b.buckets) {
+      const limit = Math.round(Number(bucket.remainingAmount) / bucket.remainingFraction)
+      bucket.remainingFraction = round3(wrap(bucket.remainingFraction - 0.03 * step, 0, 1.0001))
+      bucket.remainingAmount = String(Math.round(limit * bucket.remainingFraction))
+    }
+  }
+  return b
+}
+
+// Realistic loadCodeAssist answers (tier + project) per Google provider.
+function defaultLoadCodeAssist(providerId, project) {
+  const free = { id: 'free-tier', name: 'Gemini Code Assist for individuals', description: 'Free tier', userDefinedCloudaicompanionProject: false }
+  const standard = { id: 'standard-tier', name: 'Gemini Code Assist', description: 'Standard tier', userDefinedCloudaicompanionProject: true }
+  if (providerId === 'google-antigravity') {
+    return { currentTier: standard, paidTier: { id: 'g1-pro-tier', name: 'Google AI Pro' }, allowedTiers: [{ ...standard, isDefault: true }], cloudaicompanionProject: project, gcpManaged: false }
+  }
+  return { currentTier: free, allowedTiers: [{ ...free, isDefault: true }, standard], cloudaicompanionProject: project, gcpManaged: false }
+}
+
+// Error bodies in each service's own style.
+function errorBody(providerId, status, message) {
+  if (providerId === 'anthropic') {
+    const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status === 403 ? 'permission_error' : 'api_error'
+    return { type: 'error', error: { type, message } }
+  }
+  if (providerId === 'github-copilot') return { message, documentation_url: 'https://docs.github.com/rest', status: String(status) }
+  if (providerId === 'google-antigravity' || providerId === 'google-gemini-cli') {
+    const s = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED' }[status] ?? 'INTERNAL'
+    return { error: { code: status, message, status: s } }
+  }
+  if (providerId === 'openai-codex') return { detail: message }
+  return { error: message }
+}
+
+const lowerKeys = (o) => Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
+
+/**
+ * Start the sandbox. Options: { port = 0, tokens = {}, accountId, projects = {}, shiftTimes = true }.
+ * Scripts and the request counter apply to a provider's usage endpoint unless `endpoint:
+ * 'loadCodeAssist'` is given (the two Google providers also answer POST /v1internal:loadCodeAssist).
+ */
+export async function startSandbox(opts = {}) {
+  const tokens = { ...DEFAULT_TOKENS, ...opts.tokens }
+  const accountId = opts.accountId ?? DEFAULT_ACCOUNT_ID
+  const projects = { ...DEFAULT_PROJECTS, ...opts.projects }
+  const shiftTimes = opts.shiftTimes !== false
+
+  const fixtures = new Map() // `${providerId}:${endpoint}` -> body set by setFixture
+  const scripts = new Map() // same key -> [{ ...override, left }]
+  const requests = []
+  const sockets = new Set()
+  const timers = new Set()
+
+  const keyOf = (providerId, endpoint = 'usage') => `${providerId}:${endpoint}`
+  const checkProvider = (id) => {
+    if (!PROVIDER_IDS.includes(id)) throw new Error(`unknown provider ${id}`)
+  }
+
+  function servedBody(providerId, endpoint = 'usage') {
+    const custom = fixtures.get(keyOf(providerId, endpoint))
+    if (custom !== undefined) return structuredClone(custom)
+    if (endpoint === 'loadCodeAssist') return defaultLoadCodeAssist(providerId, projects[providerId])
+    const raw = loadFixture(providerId)
+    return shiftTimes ? shiftFixture(providerId, raw) : raw
+  }
+
+  // Validate a request like the real service. Returns null when valid, else the error response.
+  function validate(providerId, endpoint, h, body) {
+    const auth = h.authorization ?? ''
+    const token = tokens[providerId]
+    const err = (status, message, headers) => ({ status, body: errorBody(providerId, status, message), headers })
+    if (providerId === 'anthropic') {
+      if (auth !== `Bearer ${token}`) return err(401, 'OAuth token has expired or is invalid.')
+      const betas = String(h['anthropic-beta'] ?? '').split(',').map((s) => s.trim())
+      if (!betas.includes('oauth-2025-04-20')) return err(401, 'OAuth authentication is currently not supported.')
+      // The real endpoint rate-limits clients that do not look like Claude Code, with retry-after: 0.
+      if (!String(h['user-agent'] ?? '').startsWith('claude-code/')) return err(429, 'Rate limited. Please try again later.', { 'retry-after': '0' })
+      return null
+    }
+    if (providerId === 'openai-codex') {
+      if (auth !== `Bearer ${token}`) return err(401, 'Could not parse your authentication token. Please try signing in again.')
+      if (h['chatgpt-account-id'] !== accountId) return err(403, 'You do not have access to this account.')
+      return null
+    }
+    if (providerId === 'github-copilot') {
+      // the usage endpoint wants the GitHub OAuth token with the `token` scheme, not Bearer
+      if (auth !== `token ${token}`) return err(401, 'Bad credentials')
+      return null
+    }
+    // Google providers (usage or loadCodeAssist)
+    if (auth !== `Bearer ${token}`) return err(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.')
+    let parsed
+    try {
+      parsed = JSON.parse(body || 'null')
+    } catch {
+      return err(400, 'Invalid JSON payload received.')
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return err(400, 'Invalid JSON payload received.')
+    if (endpoint === 'usage') {
+      if (parsed.project === undefined) return err(400, 'Request contains an invalid argument: project is required.')
+      if (parsed.project !== projects[providerId]) return err(403, 'The caller does not have permission')
+    }
+    return null
+  }
+
+  function later(ms, fn) {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, ms)
+    timers.add(t)
+  }
+
+  function send(res, status, body, headers = {}) {
+    const text = typeof body === 'string' ? body : JSON.stringify(body)
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
+    res.end(text)
+  }
+
+  function handle(req, res, rawBody) {
+    const url = new URL(req.url, 'http://127.0.0.1')
+    const route = ROUTES[url.pathname]
+    const entry = { providerId: route?.providerId ?? null, endpoint: route?.endpoint ?? null, method: req.method, path: req.url, headers: { ...req.headers }, body: rawBody, at: Date.now(), status: 0 }
+    requests.push(entry)
+    const reply = (status, body, headers) => {
+      entry.status = status
+      send(res, status, body, headers)
+    }
+    if (!route) return reply(404, { error: 'not found', path: url.pathname })
+    if (req.method !== route.method) return reply(405, { error: 'method not allowed' }, { allow: route.method })
+
+    let providerId = route.providerId
+    if (!providerId) {
+      // loadCodeAssist is shared by both Google providers: the token says whose request it is
+      const auth = req.headers.authorization ?? ''
+      providerId = ['google-antigravity', 'google-gemini-cli'].find((id) => auth === `Bearer ${tokens[id]}`) ?? null
+      entry.providerId = providerId
+      if (!providerId) return reply(401, errorBody('google-gemini-cli', 401, 'Request had invalid authentication credentials.'))
+    }
+
+    const invalid = validate(providerId, route.endpoint, req.headers, rawBody)
+    if (invalid) return reply(invalid.status, invalid.body, invalid.headers)
+
+    // A scripted override is used only by a request the real service would have accepted,
+    // so a test cannot pass because the client sent something wrong.
+    const queue = scripts.get(keyOf(providerId, route.endpoint))
+    let s = null
+    if (queue?.length) {
+      s = queue[0]
+      if (--s.left <= 0) queue.shift()
+    }
+    const respond = () => {
+      if (s?.drop) {
+        entry.status = -1
+        return req.socket.destroy()
+      }
+      const status = s?.status ?? 200
+      let body = s && 'body' in s ? s.body : undefined
+      if (body === undefined) body = status === 200 ? servedBody(providerId, route.endpoint) : errorBody(providerId, status, http.STATUS_CODES[status] ?? 'error')
+      const headers = lowerKeys(s?.headers)
+      if (s?.hang === 'body') {
+        // headers and half the body go out, then the response never finishes
+        entry.status = status
+        const text = typeof body === 'string' ? body : JSON.stringify(body)
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text) + 1), ...headers })
+        res.write(text.slice(0, Math.floor(text.length / 2)))
+        return
+      }
+      if (s?.hang) {
+        entry.status = -1 // never answered
+        return
+      }
+      reply(status, body, headers)
+    }
+    if (s?.delayMs > 0) later(s.delayMs, () => !res.destroyed && respond())
+    else respond()
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')))
+  })
+  server.on('connection', (sock) => {
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve)
+  })
+  const url = `http://127.0.0.1:${server.address().port}`
+
+  return {
+    url,
+    port: server.address().port,
+    tokens,
+    accountId,
+    projects,
+    requests,
+
+    /** Credentials to pass as registerBuiltinProvider(id, { credentials }). */
+    credentials(providerId) {
+      checkProvider(providerId)
+      const c = { accessToken: tokens[providerId] }
+      if (providerId === 'openai-codex') c.accountId = accountId
+      if (projects[providerId]) c.projectId = projects[providerId]
+      return c
+    },
+
+    /** pi's auth.json content for all five providers (copilot's `access` is the short-lived
+     *  Copilot token, which the usage endpoint rejects; `refresh` is the GitHub token it wants). */
+    authJson() {
+      const expires = Date.now() + 3600_000
+      const oauth = (id, extra) => ({ type: 'oauth', access: tokens[id], refresh: `test-${id}-refresh`, expires, ...extra })
+      return {
+        anthropic: oauth('anthropic'),
+        'openai-codex': oauth('openai-codex', { accountId }),
+        'github-copilot': { type: 'oauth', access: `tid=test-copilot-session;exp=${Math.floor(expires / 1000)};sku=plus_monthly_subscriber_quota`, refresh: tokens['github-copilot'], expires },
+        'google-antigravity': oauth('google-antigravity', { projectId: projects['google-antigravity'], email: 'test@example.com' }),
+        'google-gemini-cli': oauth('google-gemini-cli', { projectId: projects['google-gemini-cli'], email: 'test@example.com' }),
+      }
+    },
+
+    /** Queue an override for the next `times` valid requests (default 1; Infinity = until reset).
+     *  { status?, body?: string (raw) | object (JSON), headers?, delayMs?, hang?: true | 'body',
+     *    drop?: true (destroy the socket), times?, endpoint?: 'usage' | 'loadCodeAssist' } */
+    script(providerId, override = {}) {
+      checkProvider(providerId)
+      const key = keyOf(providerId, override.endpoint)
+      if (!scripts.has(key)) scripts.set(key, [])
+      scripts.get(key).push({ ...override, left: override.times ?? 1 })
+    },
+
+    /** Replace the body served with status 200 (served as given, not time-shifted); null restores the fixture. */
+    setFixture(providerId, body, endpoint = 'usage') {
+      checkProvider(providerId)
+      if (body == null) fixtures.delete(keyOf(providerId, endpoint))
+      else fixtures.set(keyOf(providerId, endpoint), structuredClone(body))
+    },
+
+    /** The body a valid request would get right now (a copy). */
+    fixture(providerId, endpoint = 'usage') {
+      checkProvider(providerId)
+      return servedBody(providerId, endpoint)
+    },
+
+    /** Requests that reached a provider's endpoint (any status); endpoint 'all' counts both Google endpoints. */
+    count(providerId, endpoint = 'usage') {
+      return requests.filter((r) => r.providerId === providerId && (endpoint === 'all' || r.endpoint === endpoint)).length
+    },
+
+    /** Forget scripts, custom fixtures and the request log. */
+    reset() {
+      scripts.clear()
+      fixtures.clear()
+      requests.length = 0
+    },
+
+    /** Stop listening; hung and keep-alive sockets are destroyed so this never waits on them. */
+    close() {
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
+      return new Promise((resolve) => {
+        server.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      })
+    },
+  }
+}
