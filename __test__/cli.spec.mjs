@@ -1,0 +1,227 @@
+// The usage-store CLI as a child process against the loopback sandbox. HOME and the pi agent
+// dir are temp dirs, so no real credentials are read and nothing reaches beyond 127.0.0.1.
+import { test, before, after, beforeEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startSandbox } from './sandbox.mjs'
+
+const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
+const BUILTINS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
+
+let sb
+let home
+let agentDir
+let emptyAgentDir
+
+before(async () => {
+  sb = await startSandbox()
+  home = mkdtempSync(path.join(tmpdir(), 'usage-cli-home-'))
+  agentDir = mkdtempSync(path.join(tmpdir(), 'usage-cli-agent-'))
+  emptyAgentDir = mkdtempSync(path.join(tmpdir(), 'usage-cli-empty-'))
+  writeFileSync(path.join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2))
+})
+
+after(async () => {
+  await sb?.close()
+  for (const d of [home, agentDir, emptyAgentDir]) if (d) rmSync(d, { recursive: true, force: true })
+})
+
+beforeEach(() => sb.reset())
+
+// Run the CLI asynchronously (the sandbox lives in this process's event loop).
+function run(args, { agent = agentDir, baseUrl = sb.url, cache = false } = {}) {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    PI_CODING_AGENT_DIR: agent,
+    NO_COLOR: '1',
+  }
+  if (baseUrl) env.PI_USAGE_TRACKER_BASE_URL = baseUrl
+  const argv = cache ? args : ['--no-cache', ...args]
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...argv], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+    })
+  })
+}
+
+const rows = (stdout) => stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/))
+
+test('--help prints usage and exits 0', async () => {
+  const r = await run(['--help'])
+  assert.equal(r.code, 0)
+  assert.match(r.stdout, /^usage: usage-store/)
+  for (const opt of ['--json', '--provider', '--guard', '--min-remaining', '--base-url', '--timeout', '--no-cache']) {
+    assert.ok(r.stdout.includes(opt), opt)
+  }
+  assert.equal(sb.requests.length, 0)
+})
+
+test('bad usage exits 2 with a message', async () => {
+  for (const args of [['--bogus'], ['--guard', 'anthropic'], ['--provider', 'nope'], ['--timeout', 'soon'], ['--guard', 'anthropic', '--min-remaining', '150']]) {
+    const r = await run(args)
+    assert.equal(r.code, 2, args.join(' '))
+    assert.match(r.stderr, /usage-store: /)
+  }
+})
+
+test('table shows every provider from the fixtures', async () => {
+  const r = await run([])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr, '')
+  const lines = r.stdout.trimEnd().split('\n')
+  assert.match(lines[0], /^provider\s+window\s+used\s+remaining\s+resets in\s+resets at\s+pace\s+plan\s+updated\s+error$/)
+  const byKey = new Map(rows(r.stdout).map((c) => [`${c[0]} ${c[1]}`, c]))
+  assert.deepEqual(byKey.get('anthropic 5h').slice(2, 4), ['37%', '63%'])
+  assert.match(byKey.get('anthropic 5h')[4], /^(1h59m|2h)$/) // fixture resets 2 h after "now"
+  assert.deepEqual(byKey.get('anthropic 7d').slice(2, 4), ['64%', '36%'])
+  assert.deepEqual(byKey.get('anthropic 7d_opus').slice(2, 4), ['12%', '88%'])
+  assert.deepEqual(byKey.get('anthropic seven_day_omelette').slice(2, 4), ['3%', '97%'])
+  assert.deepEqual(byKey.get('openai-codex 5h').slice(2, 4), ['23%', '77%'])
+  assert.deepEqual(byKey.get('openai-codex 7d').slice(2, 4), ['41%', '59%'])
+  assert.deepEqual(byKey.get('github-copilot premium').slice(2, 4), ['42%', '173/300'])
+  assert.deepEqual(byKey.get('google-antigravity/gemini-3-pro-high quota').slice(2, 4), ['20%', '80%'])
+  assert.deepEqual(byKey.get('google-antigravity/claude-opus-4-5-thinking quota').slice(2, 4), ['100%', '0%'])
+  assert.equal(byKey.get('google-gemini-cli/gemini-2.5-pro daily')[2], '19%')
+  assert.ok(r.stdout.includes(' plus '), 'codex plan')
+  assert.ok(!/no credentials/.test(r.stdout))
+})
+
+test('--json has the documented shape and the fixture values', async () => {
+  const before = Date.now()
+  const r = await run(['--json'])
+  assert.equal(r.code, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  assert.equal(j.version, 1)
+  assert.ok(j.generatedAt >= before && j.generatedAt <= Date.now())
+  assert.deepEqual(Object.keys(j).sort(), ['entries', 'generatedAt', 'version'])
+  const keys = j.entries.map((e) => e.key)
+  for (const k of ['anthropic/default', 'openai-codex/default', 'github-copilot/default', 'google-antigravity/gemini-3-pro-high', 'google-gemini-cli/gemini-2.5-pro']) {
+    assert.ok(keys.includes(k), k)
+  }
+  for (const e of j.entries) {
+    assert.deepEqual(Object.keys(e).sort(), ['active', 'error', 'fails', 'key', 'modelId', 'plan', 'providerId', 'stale', 'updated', 'windows'].sort())
+    for (const w of e.windows) {
+      assert.deepEqual(Object.keys(w).sort(), ['id', 'kind', 'pace', 'paceStage', 'remaining', 'remainingPercent', 'resetsAt', 'resetsInSeconds', 'runsOutAt', 'total', 'used', 'usedPercent'].sort())
+    }
+  }
+  const get = (key) => j.entries.find((e) => e.key === key)
+  const claude = get('anthropic/default')
+  assert.equal(claude.active, true)
+  assert.equal(claude.error, null)
+  assert.equal(claude.fails, 0)
+  assert.ok(claude.updated >= before)
+  const w5h = claude.windows.find((w) => w.id === '5h')
+  assert.equal(w5h.usedPercent, 37)
+  assert.equal(w5h.remainingPercent, 63)
+  assert.ok(w5h.resetsInSeconds > 7100 && w5h.resetsInSeconds <= 7200, String(w5h.resetsInSeconds))
+  assert.ok(Math.abs(w5h.resetsAt - j.generatedAt - w5h.resetsInSeconds * 1000) <= 500)
+  assert.deepEqual(claude.windows.map((w) => w.id).sort(), ['5h', '7d', '7d_opus', 'seven_day_omelette'])
+  const codex = get('openai-codex/default')
+  assert.equal(codex.plan, 'plus')
+  assert.deepEqual(codex.windows.map((w) => [w.id, w.usedPercent]), [['5h', 23], ['7d', 41]])
+  const premium = get('github-copilot/default').windows.find((w) => w.id === 'premium')
+  assert.deepEqual([premium.remaining, premium.total, premium.remainingPercent], [173, 300, 57.7])
+  const ag = j.entries.filter((e) => e.providerId === 'google-antigravity' && e.windows.length)
+  assert.deepEqual(
+    Object.fromEntries(ag.map((e) => [e.modelId, e.windows[0].remainingPercent])),
+    { 'claude-opus-4-5-thinking': 0, 'claude-sonnet-4-5': 25, 'gemini-3-flash': 100, 'gemini-3-pro-high': 80 },
+  )
+  const gem = get('google-gemini-cli/gemini-2.5-pro').windows[0]
+  assert.equal(gem.id, 'daily')
+  assert.equal(gem.remainingPercent, 81.2)
+})
+
+test('--provider limits what is fetched and printed', async () => {
+  const r = await run(['--provider', 'openai-codex', '--provider', 'github-copilot'])
+  assert.equal(r.code, 0, r.stderr)
+  const names = new Set(rows(r.stdout).map((c) => c[0]))
+  assert.deepEqual([...names].sort(), ['github-copilot', 'openai-codex'])
+  assert.equal(sb.count('anthropic'), 0)
+  assert.equal(sb.count('google-antigravity', 'all'), 0)
+  assert.equal(sb.count('openai-codex'), 1)
+  const j = JSON.parse((await run(['--json', '--provider', 'anthropic'])).stdout)
+  assert.deepEqual([...new Set(j.entries.map((e) => e.providerId))], ['anthropic'])
+})
+
+test('--base-url works without the environment variable', async () => {
+  const r = await run(['--json', '--provider', 'anthropic', '--base-url', sb.url], { baseUrl: null })
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).entries[0].windows.length, 4)
+  assert.equal(sb.count('anthropic'), 1)
+})
+
+test('--guard exit codes: 0 above the bound, 1 below, 2 on error or no data', async () => {
+  // anthropic remaining: 5h 63, 7d 36, 7d_opus 88, omelette 97
+  let r = await run(['--guard', 'anthropic', '--min-remaining', '30'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /anthropic\/default: ok/)
+  assert.equal(sb.count('openai-codex'), 0, 'a guard fetches only its provider')
+
+  r = await run(['--guard', 'anthropic', '--min-remaining', '36'])
+  assert.equal(r.code, 0, 'the bound is inclusive')
+
+  r = await run(['--guard', 'anthropic', '--min-remaining', '40'])
+  assert.equal(r.code, 1)
+  assert.match(r.stdout, /below 40% remaining: 7d 36%/)
+
+  r = await run(['--guard', 'google-antigravity/gemini-3-pro-high', '--min-remaining', '50'])
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  r = await run(['--guard', 'google-antigravity/claude-opus-4-5-thinking', '--min-remaining', '1'])
+  assert.equal(r.code, 1)
+
+  r = await run(['--guard', 'google-antigravity/no-such-model', '--min-remaining', '1'])
+  assert.equal(r.code, 2)
+  assert.match(r.stdout, /no data/)
+
+  sb.script('anthropic', { status: 500, times: Infinity })
+  r = await run(['--guard', 'anthropic', '--min-remaining', '1'])
+  assert.equal(r.code, 2)
+  assert.match(r.stdout, /anthropic\/default: server: /)
+
+  r = await run(['--guard', 'anthropic', '--min-remaining', '1'], { agent: emptyAgentDir })
+  assert.equal(r.code, 2)
+  assert.match(r.stdout, /no credentials/)
+})
+
+test('a failing provider shows its error; exit 2 when every provider failed', async () => {
+  sb.script('anthropic', { status: 401, times: Infinity })
+  let r = await run(['--provider', 'anthropic', '--provider', 'openai-codex'])
+  assert.equal(r.code, 0, 'one provider still worked')
+  assert.match(r.stdout, /^anthropic\s+-.*auth: /m)
+  r = await run(['--provider', 'anthropic'])
+  assert.equal(r.code, 2)
+  const j = JSON.parse((await run(['--json', '--provider', 'anthropic'])).stdout)
+  assert.equal(j.entries[0].error.kind, 'auth')
+  assert.ok(j.entries[0].fails >= 1)
+})
+
+test('--timeout bounds a hung provider', async () => {
+  sb.script('anthropic', { hang: true, times: Infinity })
+  const t0 = Date.now()
+  const r = await run(['--json', '--provider', 'anthropic', '--timeout', '500'])
+  assert.ok(Date.now() - t0 < 10_000, 'returned promptly')
+  assert.equal(r.code, 2)
+  assert.equal(JSON.parse(r.stdout).entries[0].error.kind, 'timeout')
+})
+
+test('no credentials: a clear message per provider, no request made', async () => {
+  const r = await run([], { agent: emptyAgentDir })
+  assert.equal(r.code, 0)
+  assert.equal(r.stdout, '')
+  for (const id of BUILTINS) {
+    assert.ok(r.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
+  }
+  assert.equal(sb.requests.length, 0)
+  const j = await run(['--json'], { agent: emptyAgentDir })
+  assert.equal(j.code, 0)
+  const parsed = JSON.parse(j.stdout)
+  assert.deepEqual(parsed.entries.map((e) => [e.key, e.active, e.windows.length]).sort(),
+    BUILTINS.map((id) => [`${id}/default`, false, 0]).sort())
+  assert.ok(!j.stdout.includes('no credentials'))
+})
