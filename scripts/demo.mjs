@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// `npm run demo`: the tracker against the loopback provider sandbox, no credentials needed.
+// All five built-ins are registered with the sandbox's test tokens; the served usage drifts
+// every cycle and the view is redrawn like pi's footer would be (plain lines when piped).
+//
+//   node scripts/demo.mjs [--cycles N] [--watch] [--interval MS]
+import { spawnSync } from 'node:child_process'
+import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const require = createRequire(import.meta.url)
+
+function parseArgs(argv) {
+  const args = { cycles: 8, watch: false, intervalMs: 1000 }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--watch') args.watch = true
+    else if (a === '--cycles') args.cycles = Number(argv[++i])
+    else if (a === '--interval') args.intervalMs = Number(argv[++i])
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: node scripts/demo.mjs [--cycles N] [--watch] [--interval MS]')
+      process.exit(0)
+    } else {
+      console.error(`unknown argument: ${a}`)
+      process.exit(2)
+    }
+  }
+  if (!(args.cycles > 0) || !(args.intervalMs >= 100)) {
+    console.error('--cycles must be > 0 and --interval >= 100')
+    process.exit(2)
+  }
+  return args
+}
+const args = parseArgs(process.argv.slice(2))
+
+// Build the addon once if this checkout has none yet.
+if (!readdirSync(root).some((f) => /^usage-tracker\..+\.node$/.test(f))) {
+  console.log('no usage-tracker.*.node at the repo root: running `npm run build` first')
+  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  if (r.status !== 0) {
+    console.error('build failed')
+    process.exit(1)
+  }
+}
+
+// Point pi's agent dir at an empty temp dir: the demo must never read or write the user's files.
+const agentDir = mkdtempSync(join(tmpdir(), 'pi-usage-demo-'))
+process.env.PI_CODING_AGENT_DIR = agentDir
+
+const { UsageTracker } = require(join(root, 'index.js'))
+const fmt = require(join(root, 'lib/format.js'))
+const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
+
+const tty = Boolean(process.stdout.isTTY)
+const color = tty && !process.env.NO_COLOR
+const paint = (code, s) => (color ? `\x1b[${code}m${s}\x1b[0m` : s)
+const LEVEL_COLOR = { ok: 32, warn: 33, critical: 31 }
+
+// A 6-cell bar of the used ratio, with eighth blocks for the partial cell.
+function bar(ratio, cells = 6) {
+  const eighths = Math.round(Math.min(1, Math.max(0, ratio)) * cells * 8)
+  const full = Math.floor(eighths / 8)
+  const part = eighths % 8 ? ' ▏▎▍▌▋▊▉'[eighths % 8] : ''
+  return '█'.repeat(full) + part + '░'.repeat(cells - full - (part ? 1 : 0))
+}
+
+function windowText(entry, w, now) {
+  // per-model providers (antigravity, gemini) name the model, the others the window
+  const name = entry.modelId === 'default' ? w.id : entry.modelId
+  const value = fmt.isAmountWindow(w) ? `${fmt.formatAmount(w)} left` : `${Math.round(w.usedRatio * 100)}%`
+  let s = `${name} ${paint(LEVEL_COLOR[fmt.windowLevel(w)], bar(w.usedRatio))} ${value}`
+  if (Number.isFinite(w.resetsAt)) s += paint(2, ` ↻${fmt.formatDuration(w.resetsAt - now)}`)
+  return s
+}
+
+function providerLine(providerId, group, now) {
+  const label = fmt.providerLabel(providerId).padEnd(12)
+  if (!group.some((e) => e.active)) return `${label}${paint(2, 'no credentials')}`
+  const windows = group.flatMap((e) => e.windows.map((w) => [e, w]))
+  // most used first, so the binding windows survive truncation
+  if (group.length > 1) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
+  const parts = windows.map(([e, w]) => windowText(e, w, now))
+  const plan = group.find((e) => e.plan)?.plan
+  const err = group.find((e) => e.error)?.error
+  // plan and status first: the windows are what gets cut on a narrow terminal
+  let head = ''
+  if (plan) head += paint(36, `[${plan}] `)
+  if (err) head += paint(31, `! ${err.kind} `)
+  if (group.some((e) => e.stale)) head += paint(2, '(stale) ')
+  return `${label}${head}${parts.join('  ') || paint(2, 'waiting…')}`
+}
+
+// Cut a line to the terminal width without counting ANSI escapes.
+function fit(line, width) {
+  if (!width) return line
+  let visible = 0
+  let out = ''
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\x1b') {
+      const end = line.indexOf('m', i)
+      out += line.slice(i, end + 1)
+      i = end
+      continue
+    }
+    if (visible === width - 1 && i < line.length - 1) return out + '…' + (color ? '\x1b[0m' : '')
+    out += line[i]
+    visible++
+  }
+  return out
+}
+
+let drawn = 0
+function render(entries, cycle, total, sandboxUrl) {
+  const now = Date.now()
+  const groups = new Map()
+  for (const e of fmt.sortEntries(entries)) {
+    if (!groups.has(e.providerId)) groups.set(e.providerId, [])
+    groups.get(e.providerId).push(e)
+  }
+  const head = `pi-usage-tracker demo · sandbox ${sandboxUrl} · cycle ${cycle}${total ? `/${total}` : ''} · ${new Date(now).toLocaleTimeString()}`
+  const lines = [paint(1, head), ...[...groups].map(([id, g]) => providerLine(id, g, now))]
+  lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now })}`))
+  if (!tty) {
+    console.log(lines.join('\n') + '\n')
+    return
+  }
+  const width = process.stdout.columns || 0
+  // move up over the previous frame and clear it, then draw the new one
+  const up = drawn ? `\x1b[${drawn}A\x1b[J` : ''
+  process.stdout.write(up + lines.map((l) => fit(l, width)).join('\n') + '\n')
+  drawn = lines.length
+}
+
+const sb = await startSandbox()
+const tracker = new UsageTracker({ intervalMs: args.intervalMs, cachePath: null, requestTimeoutMs: 5000 })
+for (const id of PROVIDER_IDS) tracker.registerBuiltinProvider(id, { credentials: sb.credentials(id), baseUrl: sb.url })
+
+let cycle = 0
+let finishing = false
+let unsubscribe = () => {}
+async function finish(code) {
+  if (finishing) return
+  finishing = true
+  clearTimeout(watchdog)
+  unsubscribe()
+  await tracker.stop()
+  await sb.close()
+  rmSync(agentDir, { recursive: true, force: true })
+  const s = tracker.stats?.()
+  if (s) console.log(`stopped after ${s.cycles} cycles: ${s.fetchOk} fetches ok, ${s.fetchErrors} failed`)
+  process.exit(code)
+}
+
+// If the tracker stops delivering updates the demo must not sit there forever.
+let watchdog
+const armWatchdog = () => {
+  clearTimeout(watchdog)
+  watchdog = setTimeout(() => {
+    console.error(`no update from the tracker for ${(args.intervalMs * 10) / 1000}s, giving up`)
+    finish(1)
+  }, args.intervalMs * 10 + 10000)
+}
+
+unsubscribe = tracker.onUpdate((entries) => {
+  if (finishing) return
+  cycle++
+  armWatchdog()
+  render(entries, cycle, args.watch ? 0 : args.cycles, sb.url)
+  if (!args.watch && cycle >= args.cycles) return void finish(0)
+  // Next cycle sees moved usage; once, a provider fails, to show an error and its recovery.
+  for (const id of PROVIDER_IDS) sb.setFixture(id, drift(id, cycle))
+  if (cycle === 3) sb.script('github-copilot', { status: 503 })
+})
+process.on('SIGINT', () => finish(0))
+process.on('SIGTERM', () => finish(0))
+
+armWatchdog()
+tracker.start()
