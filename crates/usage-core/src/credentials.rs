@@ -1,0 +1,1 @@
+//! Credential discovery (filled in below).

@@ -1,0 +1,277 @@
+//! The domain vocabulary: quota definitions, what providers report, and what the store holds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Model id used when a window applies to every model of a provider.
+pub const DEFAULT_MODEL: &str = "default";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowType {
+    Rolling,
+    Fixed,
+    Session,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResetBehavior {
+    Continuous,
+    Calendar,
+    SessionStart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregation {
+    Min,
+    Max,
+    Sum,
+    #[default]
+    Individual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct PerModelLimit {
+    pub amount: Option<f64>,
+    pub duration_secs: Option<f64>,
+}
+
+/// The five kinds of the original design; what decides a window's total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QuotaKind {
+    /// Total is the window length in seconds (`QuotaDefinition::duration_secs`).
+    Duration,
+    Amount {
+        amount: f64,
+    },
+    /// Total is 100; the provider only reports percentages.
+    Percentage,
+    /// A shared pool of `base_amount` requests, each model charging `multipliers[model]` per request.
+    Multiplier {
+        base_amount: f64,
+        multipliers: BTreeMap<String, f64>,
+    },
+    PerModel {
+        per_model: BTreeMap<String, PerModelLimit>,
+        aggregation: Aggregation,
+    },
+}
+
+impl QuotaKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            QuotaKind::Duration => "duration",
+            QuotaKind::Amount { .. } => "amount",
+            QuotaKind::Percentage => "percentage",
+            QuotaKind::Multiplier { .. } => "multiplier",
+            QuotaKind::PerModel { .. } => "perModel",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaDefinition {
+    pub id: String,
+    pub model_ids: Option<Vec<String>>,
+    pub window_type: Option<WindowType>,
+    pub reset_behavior: Option<ResetBehavior>,
+    /// Window length. For `Duration` it is also the total; for the others it is time metadata.
+    pub duration_secs: Option<f64>,
+    pub kind: QuotaKind,
+}
+
+impl QuotaDefinition {
+    pub fn new(id: impl Into<String>, kind: QuotaKind) -> Self {
+        Self {
+            id: id.into(),
+            model_ids: None,
+            window_type: None,
+            reset_behavior: None,
+            duration_secs: None,
+            kind,
+        }
+    }
+
+    pub fn with_duration(mut self, secs: f64) -> Self {
+        self.duration_secs = Some(secs);
+        self
+    }
+
+    pub fn with_window(mut self, window_type: WindowType, reset: ResetBehavior) -> Self {
+        self.window_type = Some(window_type);
+        self.reset_behavior = Some(reset);
+        self
+    }
+}
+
+/// What a provider reports for one window, in the quota's unit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSnapshot {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    /// Epoch ms of the next reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<i64>,
+    /// Window length reported by the provider (Codex `limit_window_seconds`); overrides the quota's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    /// The pool has no limit (Copilot `unlimited: true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlimited: bool,
+}
+
+impl UsageSnapshot {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        self.model_id.as_deref().unwrap_or(DEFAULT_MODEL)
+    }
+}
+
+/// What a provider's fetch yields: the windows plus the plan when the service says.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FetchOutcome {
+    pub snapshots: Vec<UsageSnapshot>,
+    pub plan: Option<String>,
+}
+
+/// How fast a window is being spent relative to the time that has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PaceStage {
+    FarBehind,
+    Behind,
+    SlightlyBehind,
+    OnTrack,
+    SlightlyAhead,
+    Ahead,
+    FarAhead,
+}
+
+impl PaceStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaceStage::FarBehind => "far-behind",
+            PaceStage::Behind => "behind",
+            PaceStage::SlightlyBehind => "slightly-behind",
+            PaceStage::OnTrack => "on-track",
+            PaceStage::SlightlyAhead => "slightly-ahead",
+            PaceStage::Ahead => "ahead",
+            PaceStage::FarAhead => "far-ahead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedWindow {
+    pub id: String,
+    pub model_id: String,
+    pub kind: String,
+    pub total: f64,
+    pub used: f64,
+    pub remaining: f64,
+    pub used_ratio: f64,
+    pub remaining_ratio: f64,
+    pub duration_secs: Option<f64>,
+    pub resets_at: Option<i64>,
+    pub window_type: Option<WindowType>,
+    pub reset_behavior: Option<ResetBehavior>,
+    #[serde(default)]
+    pub unlimited: bool,
+    pub elapsed_ratio: Option<f64>,
+    pub pace: Option<f64>,
+    pub pace_stage: Option<PaceStage>,
+    pub runs_out_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Auth,
+    RateLimited,
+    Network,
+    Timeout,
+    Server,
+    Parse,
+    Provider,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "auth",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Server => "server",
+            ErrorKind::Parse => "parse",
+            ErrorKind::Provider => "provider",
+        }
+    }
+}
+
+/// A failed fetch, as data on the entry. The message never holds a token or a whole body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+#[serde(rename_all = "camelCase")]
+pub struct FetchError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub retry_at: Option<i64>,
+}
+
+impl FetchError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retry_at: None,
+        }
+    }
+
+    pub fn with_retry_at(mut self, retry_at: i64) -> Self {
+        self.retry_at = Some(retry_at);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreEntry {
+    pub key: String,
+    pub provider_id: String,
+    pub model_id: String,
+    pub windows: Vec<ResolvedWindow>,
+    /// Epoch ms of the last successful fetch; 0 = never.
+    pub updated: i64,
+    pub fails: u32,
+    pub active: bool,
+    pub stale: bool,
+    pub plan: Option<String>,
+    pub error: Option<FetchError>,
+}
+
+pub fn store_key(provider_id: &str, model_id: &str) -> String {
+    format!("{provider_id}/{model_id}")
+}

@@ -1,0 +1,421 @@
+//! Quota decisions (DESIGN §7): may I proceed, edge-triggered threshold events, and
+//! picking the account with the most room. Answers come from the store only.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::model::{ResolvedWindow, StoreEntry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    // Ordered worst to best so `max` picks the best.
+    Unknown,
+    Exhausted,
+    Low,
+    Proceed,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Unknown => "unknown",
+            Decision::Exhausted => "exhausted",
+            Decision::Low => "low",
+            Decision::Proceed => "proceed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaCheck {
+    pub decision: Decision,
+    pub remaining_ratio: Option<f64>,
+    pub window_id: Option<String>,
+    pub resets_at: Option<i64>,
+}
+
+impl QuotaCheck {
+    fn unknown() -> Self {
+        Self { decision: Decision::Unknown, remaining_ratio: None, window_id: None, resets_at: None }
+    }
+}
+
+/// Data older than this many intervals (and at least `MIN_USABLE_AGE_MS`) is too old to decide on.
+const USABLE_INTERVALS: i64 = 5;
+const MIN_USABLE_AGE_MS: i64 = 15 * 60_000;
+
+pub fn usable(entry: &StoreEntry, now: i64, interval_ms: u64) -> bool {
+    let max_age = (USABLE_INTERVALS * interval_ms as i64).max(MIN_USABLE_AGE_MS);
+    entry.active && entry.updated > 0 && now - entry.updated <= max_age
+}
+
+fn decide(remaining_ratio: f64, low_threshold: f64) -> Decision {
+    if remaining_ratio <= 0.0 {
+        Decision::Exhausted
+    } else if remaining_ratio < low_threshold {
+        Decision::Low
+    } else {
+        Decision::Proceed
+    }
+}
+
+/// The window that binds: the lowest remaining ratio among windows that still apply
+/// (unlimited pools never bind; a window whose reset time has passed no longer applies).
+pub fn binding_window<'a>(windows: impl Iterator<Item = &'a ResolvedWindow>, now: i64) -> Option<&'a ResolvedWindow> {
+    windows
+        .filter(|w| !w.unlimited && w.resets_at.is_none_or(|at| at > now))
+        .min_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio))
+}
+
+/// `entries` are the provider's entry for the model (if any) and its `default` entry,
+/// whose windows apply to every model.
+pub fn check_quota(
+    model_entry: Option<&StoreEntry>,
+    default_entry: Option<&StoreEntry>,
+    now: i64,
+    interval_ms: u64,
+    low_threshold: f64,
+) -> QuotaCheck {
+    let usable_entries: Vec<&StoreEntry> = [model_entry, default_entry]
+        .into_iter()
+        .flatten()
+        .filter(|e| usable(e, now, interval_ms))
+        .collect();
+    let Some(window) = binding_window(usable_entries.iter().flat_map(|e| e.windows.iter()), now) else {
+        // Usable entries whose windows are all unlimited or already reset leave room.
+        let has_room = !usable_entries.is_empty() && usable_entries.iter().any(|e| !e.windows.is_empty());
+        return if has_room {
+            QuotaCheck { decision: Decision::Proceed, remaining_ratio: Some(1.0), window_id: None, resets_at: None }
+        } else {
+            QuotaCheck::unknown()
+        };
+    };
+    QuotaCheck {
+        decision: decide(window.remaining_ratio, low_threshold),
+        remaining_ratio: Some(window.remaining_ratio),
+        window_id: Some(window.id.clone()),
+        resets_at: window.resets_at,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThresholdKind {
+    Low,
+    Exhausted,
+    Recovered,
+}
+
+impl ThresholdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdKind::Low => "low",
+            ThresholdKind::Exhausted => "exhausted",
+            ThresholdKind::Recovered => "recovered",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdEvent {
+    pub key: String,
+    pub window_id: String,
+    pub kind: ThresholdKind,
+    pub remaining_ratio: f64,
+    pub resets_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Low,
+    Exhausted,
+}
+
+/// Remembers each window's level so events fire once per crossing, not once per cycle.
+#[derive(Debug, Default)]
+pub struct ThresholdTracker {
+    levels: HashMap<(String, String), Level>,
+}
+
+impl ThresholdTracker {
+    pub fn observe(&mut self, entries: &[StoreEntry], low_threshold: f64) -> Vec<ThresholdEvent> {
+        let mut events = Vec::new();
+        for entry in entries.iter().filter(|e| e.active && !e.stale) {
+            for w in entry.windows.iter().filter(|w| !w.unlimited) {
+                let level = match decide(w.remaining_ratio, low_threshold) {
+                    Decision::Exhausted => Level::Exhausted,
+                    Decision::Low => Level::Low,
+                    _ => Level::Ok,
+                };
+                let slot = (entry.key.clone(), w.id.clone());
+                let previous = self.levels.insert(slot, level).unwrap_or(Level::Ok);
+                let kind = match (previous, level) {
+                    (a, b) if a == b => continue,
+                    (_, Level::Exhausted) => ThresholdKind::Exhausted,
+                    (Level::Ok, Level::Low) => ThresholdKind::Low,
+                    (Level::Exhausted, Level::Low) => ThresholdKind::Low,
+                    (_, Level::Ok) => ThresholdKind::Recovered,
+                    _ => continue,
+                };
+                events.push(ThresholdEvent {
+                    key: entry.key.clone(),
+                    window_id: w.id.clone(),
+                    kind,
+                    remaining_ratio: w.remaining_ratio,
+                    resets_at: w.resets_at,
+                });
+            }
+        }
+        events
+    }
+
+    pub fn forget_provider(&mut self, provider_id: &str) {
+        let prefix = format!("{provider_id}/");
+        self.levels.retain(|(key, _), _| !key.starts_with(&prefix));
+    }
+}
+
+/// Plan names ranked: higher is a bigger allowance.
+pub fn tier_rank(plan: Option<&str>) -> u8 {
+    let Some(plan) = plan.map(str::to_ascii_lowercase) else { return 0 };
+    let has = |words: &[&str]| words.iter().any(|w| plan.contains(w));
+    if has(&["ultra", "max", "enterprise", "business"]) {
+        3
+    } else if has(&["pro", "plus", "team", "standard", "premium"]) {
+        2
+    } else if has(&["free", "legacy"]) {
+        1
+    } else {
+        0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub provider_id: String,
+    pub check: QuotaCheck,
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    pub provider_id: Option<String>,
+    pub decision: Decision,
+    pub reason: String,
+    /// Every candidate, best first.
+    pub ranking: Vec<Candidate>,
+}
+
+/// Best account: decision first (proceed > low > exhausted > unknown), then tier, then
+/// remaining ratio; ties keep the caller's order.
+pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
+    candidates.sort_by(|a, b| {
+        b.check
+            .decision
+            .cmp(&a.check.decision)
+            .then(tier_rank(b.plan.as_deref()).cmp(&tier_rank(a.plan.as_deref())))
+            .then(
+                b.check
+                    .remaining_ratio
+                    .unwrap_or(-1.0)
+                    .total_cmp(&a.check.remaining_ratio.unwrap_or(-1.0)),
+            )
+    });
+    let Some(best) = candidates.first() else {
+        return Selection {
+            provider_id: None,
+            decision: Decision::Unknown,
+            reason: "no candidates".into(),
+            ranking: candidates,
+        };
+    };
+    let pct = |c: &Candidate| c.check.remaining_ratio.map_or("no data".into(), |r| format!("{:.0}% left", r * 100.0));
+    let reason = match candidates.get(1) {
+        None => format!("{} is the only candidate ({})", best.provider_id, best.check.decision.as_str()),
+        Some(next) if next.check.decision != best.check.decision => format!(
+            "{} can {} while {} is {}",
+            best.provider_id,
+            best.check.decision.as_str(),
+            next.provider_id,
+            next.check.decision.as_str()
+        ),
+        Some(next) if tier_rank(best.plan.as_deref()) != tier_rank(next.plan.as_deref()) => format!(
+            "{} has the higher tier ({} over {})",
+            best.provider_id,
+            best.plan.as_deref().unwrap_or("unknown"),
+            next.plan.as_deref().unwrap_or("unknown")
+        ),
+        Some(next) => format!(
+            "{} has the most room ({} vs {} for {})",
+            best.provider_id,
+            pct(best),
+            pct(next),
+            next.provider_id
+        ),
+    };
+    Selection {
+        provider_id: if best.check.decision == Decision::Unknown { None } else { Some(best.provider_id.clone()) },
+        decision: best.check.decision,
+        reason,
+        ranking: candidates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
+    use crate::resolve::resolve_window;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const MIN: u64 = 60_000;
+
+    fn window(id: &str, remaining_ratio: f64) -> ResolvedWindow {
+        let mut s = UsageSnapshot::new(id);
+        s.remaining_ratio = Some(remaining_ratio);
+        s.resets_at = Some(NOW + 3_600_000);
+        resolve_window(&QuotaDefinition::new(id, QuotaKind::Percentage), &s, NOW)
+    }
+
+    fn entry(key: &str, windows: Vec<ResolvedWindow>) -> StoreEntry {
+        let (provider, model) = key.split_once('/').unwrap();
+        StoreEntry {
+            key: key.into(),
+            provider_id: provider.into(),
+            model_id: model.into(),
+            windows,
+            updated: NOW,
+            fails: 0,
+            active: true,
+            stale: false,
+            plan: None,
+            error: None,
+        }
+    }
+
+    fn check(e: &StoreEntry) -> QuotaCheck {
+        check_quota(None, Some(e), NOW, MIN, 0.10)
+    }
+
+    #[test]
+    fn decision_boundaries() {
+        assert_eq!(check(&entry("a/default", vec![window("5h", 0.10)])).decision, Decision::Proceed, "exactly at the threshold");
+        assert_eq!(check(&entry("a/default", vec![window("5h", 0.0999)])).decision, Decision::Low);
+        assert_eq!(check(&entry("a/default", vec![window("5h", 0.0)])).decision, Decision::Exhausted);
+        assert_eq!(check(&entry("a/default", vec![])).decision, Decision::Unknown);
+    }
+
+    #[test]
+    fn most_constrained_window_binds() {
+        let e = entry("a/default", vec![window("7d", 0.6), window("5h", 0.2)]);
+        let c = check(&e);
+        assert_eq!(c.window_id.as_deref(), Some("5h"));
+        assert_eq!(c.remaining_ratio, Some(0.2));
+        assert_eq!(c.resets_at, Some(NOW + 3_600_000));
+    }
+
+    #[test]
+    fn negative_copilot_remaining_is_exhausted_and_unlimited_never_binds() {
+        let q = QuotaDefinition::new("premium", QuotaKind::Amount { amount: 300.0 });
+        let mut s = UsageSnapshot::new("premium");
+        s.remaining = Some(-12.0);
+        let over = resolve_window(&q, &s, NOW);
+        assert_eq!(check(&entry("c/default", vec![over])).decision, Decision::Exhausted);
+        let mut u = UsageSnapshot::new("chat");
+        u.unlimited = true;
+        let chat = resolve_window(&QuotaDefinition::new("chat", QuotaKind::Amount { amount: 0.0 }), &u, NOW);
+        let c = check(&entry("c/default", vec![chat]));
+        assert_eq!(c.decision, Decision::Proceed);
+        assert_eq!(c.window_id, None);
+    }
+
+    #[test]
+    fn inactive_never_fetched_or_too_old_is_unknown() {
+        let mut e = entry("a/default", vec![window("5h", 0.5)]);
+        e.active = false;
+        assert_eq!(check(&e).decision, Decision::Unknown);
+        let mut e = entry("a/default", vec![window("5h", 0.5)]);
+        e.updated = 0;
+        assert_eq!(check(&e).decision, Decision::Unknown);
+        let mut e = entry("a/default", vec![window("5h", 0.5)]);
+        e.updated = NOW - MIN_USABLE_AGE_MS - 1;
+        assert_eq!(check(&e).decision, Decision::Unknown);
+        e.updated = NOW - MIN_USABLE_AGE_MS;
+        assert_eq!(check(&e).decision, Decision::Proceed);
+    }
+
+    #[test]
+    fn model_entry_and_default_windows_both_count() {
+        let model = entry("c/o1", vec![window("premium", 0.05)]);
+        let default = entry("c/default", vec![window("premium", 0.5)]);
+        let c = check_quota(Some(&model), Some(&default), NOW, MIN, 0.1);
+        assert_eq!(c.decision, Decision::Low);
+    }
+
+    #[test]
+    fn threshold_events_fire_once_per_crossing() {
+        let mut t = ThresholdTracker::default();
+        let at = |r| vec![entry("a/default", vec![window("5h", r)])];
+        assert!(t.observe(&at(0.5), 0.1).is_empty());
+        let ev = t.observe(&at(0.05), 0.1);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].kind, ThresholdKind::Low);
+        assert!(t.observe(&at(0.04), 0.1).is_empty(), "no repeat while below");
+        assert_eq!(t.observe(&at(0.0), 0.1)[0].kind, ThresholdKind::Exhausted);
+        assert!(t.observe(&at(0.0), 0.1).is_empty());
+        let ev = t.observe(&at(1.0), 0.1);
+        assert_eq!(ev[0].kind, ThresholdKind::Recovered, "a reset recovers");
+        assert_eq!(ev[0].window_id, "5h");
+        assert!(t.observe(&at(1.0), 0.1).is_empty());
+    }
+
+    #[test]
+    fn first_sight_of_a_low_window_fires() {
+        let mut t = ThresholdTracker::default();
+        let ev = t.observe(&[entry("a/default", vec![window("5h", 0.0)])], 0.1);
+        assert_eq!(ev[0].kind, ThresholdKind::Exhausted);
+    }
+
+    #[test]
+    fn tiers_rank_ultra_over_pro_over_free() {
+        assert!(tier_rank(Some("ultra")) > tier_rank(Some("pro")));
+        assert!(tier_rank(Some("Max")) > tier_rank(Some("individual_pro")));
+        assert!(tier_rank(Some("pro")) > tier_rank(Some("free")));
+        assert!(tier_rank(Some("free")) > tier_rank(None));
+    }
+
+    fn cand(id: &str, decision: Decision, ratio: Option<f64>, plan: Option<&str>) -> Candidate {
+        Candidate {
+            provider_id: id.into(),
+            check: QuotaCheck { decision, remaining_ratio: ratio, window_id: None, resets_at: None },
+            plan: plan.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn selection_order_decision_then_tier_then_room() {
+        let s = select_best(vec![
+            cand("a", Decision::Low, Some(0.05), Some("ultra")),
+            cand("b", Decision::Proceed, Some(0.3), Some("free")),
+        ]);
+        assert_eq!(s.provider_id.as_deref(), Some("b"));
+        assert!(s.reason.contains("proceed"), "{}", s.reason);
+        let s = select_best(vec![
+            cand("a", Decision::Proceed, Some(0.9), Some("free")),
+            cand("b", Decision::Proceed, Some(0.3), Some("pro")),
+        ]);
+        assert_eq!(s.provider_id.as_deref(), Some("b"));
+        assert!(s.reason.contains("tier"));
+        let s = select_best(vec![
+            cand("a", Decision::Proceed, Some(0.4), Some("pro")),
+            cand("b", Decision::Proceed, Some(0.7), Some("pro")),
+        ]);
+        assert_eq!(s.provider_id.as_deref(), Some("b"));
+        assert!(s.reason.contains("70% left"), "{}", s.reason);
+        let s = select_best(vec![cand("a", Decision::Unknown, None, None)]);
+        assert_eq!(s.provider_id, None);
+    }
+}

@@ -1,0 +1,544 @@
+//! Turning what a provider reports into resolved windows (DESIGN §3), including the
+//! per-model views of multiplier pools, per-model aggregation, and pace.
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    Aggregation, PaceStage, QuotaDefinition, QuotaKind, ResolvedWindow, UsageSnapshot,
+    DEFAULT_MODEL,
+};
+
+/// Pace within this many ratio points of the elapsed time counts as on track.
+const ON_TRACK_BAND: f64 = 0.02;
+const SLIGHT_BAND: f64 = 0.10;
+const CLEAR_BAND: f64 = 0.25;
+
+/// Checks the numbers a provider (often user JS) handed us. Negative `remaining` is
+/// legitimate (Copilot overage); NaN, infinities and negative totals or usage are not.
+pub fn validate_snapshot(snapshot: &UsageSnapshot, index: usize) -> Result<(), String> {
+    let at = || format!("snapshot {index} (id '{}')", snapshot.id);
+    if snapshot.id.is_empty() {
+        return Err(format!("snapshot {index} has an empty `id`"));
+    }
+    let fields = [
+        ("used", snapshot.used),
+        ("remaining", snapshot.remaining),
+        ("usedRatio", snapshot.used_ratio),
+        ("remainingRatio", snapshot.remaining_ratio),
+        ("limit", snapshot.limit),
+        ("duration", snapshot.duration_secs),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            if !v.is_finite() {
+                return Err(format!("{}: `{name}` is {v}, expected a finite number", at()));
+            }
+        }
+    }
+    for (name, value) in [
+        ("limit", snapshot.limit),
+        ("used", snapshot.used),
+        ("duration", snapshot.duration_secs),
+    ] {
+        if let Some(v) = value {
+            if v < 0.0 {
+                return Err(format!("{}: `{name}` is negative ({v})", at()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn clamp01(v: f64) -> f64 {
+    if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(0.0, 1.0)
+    }
+}
+
+fn default_total(quota: &QuotaDefinition, model_id: &str) -> f64 {
+    match &quota.kind {
+        QuotaKind::Duration => quota.duration_secs.unwrap_or(0.0),
+        QuotaKind::Amount { amount } => *amount,
+        QuotaKind::Percentage => 100.0,
+        QuotaKind::Multiplier { base_amount, .. } => *base_amount,
+        QuotaKind::PerModel { per_model, .. } => per_model
+            .get(model_id)
+            .and_then(|l| l.amount.or(l.duration_secs))
+            .unwrap_or(0.0),
+    }
+}
+
+fn window_length(quota: &QuotaDefinition, snapshot: &UsageSnapshot) -> Option<f64> {
+    if let Some(d) = snapshot.duration_secs {
+        return Some(d);
+    }
+    if let QuotaKind::PerModel { per_model, .. } = &quota.kind {
+        if let Some(d) = per_model.get(snapshot.model_id()).and_then(|l| l.duration_secs) {
+            return Some(d);
+        }
+    }
+    quota.duration_secs
+}
+
+/// The fallback chain of DESIGN §3 for one snapshot.
+pub fn resolve_window(quota: &QuotaDefinition, snapshot: &UsageSnapshot, now_ms: i64) -> ResolvedWindow {
+    let model_id = snapshot.model_id();
+    let total = snapshot.limit.unwrap_or_else(|| default_total(quota, model_id));
+    let s = snapshot;
+    let remaining = s
+        .remaining
+        .or_else(|| s.used.map(|u| total - u))
+        .or_else(|| s.remaining_ratio.map(|r| r * total))
+        .or_else(|| s.used_ratio.map(|r| (1.0 - r) * total))
+        .unwrap_or(0.0);
+    let used = s
+        .used
+        .or_else(|| s.remaining.map(|r| total - r))
+        .or_else(|| s.used_ratio.map(|r| r * total))
+        .or_else(|| s.remaining_ratio.map(|r| (1.0 - r) * total))
+        .unwrap_or(0.0);
+    let (used_ratio, remaining_ratio) = if s.unlimited {
+        (0.0, 1.0)
+    } else if total > 0.0 {
+        (clamp01(used / total), clamp01(remaining / total))
+    } else {
+        // No total to divide by: trust whichever ratio the provider gave.
+        let used_ratio = clamp01(
+            s.used_ratio
+                .or_else(|| s.remaining_ratio.map(|r| 1.0 - r))
+                .unwrap_or(0.0),
+        );
+        (used_ratio, 1.0 - used_ratio)
+    };
+    let mut window = ResolvedWindow {
+        id: s.id.clone(),
+        model_id: model_id.to_string(),
+        kind: quota.kind.name().to_string(),
+        total,
+        used,
+        remaining,
+        used_ratio,
+        remaining_ratio,
+        duration_secs: window_length(quota, s),
+        resets_at: s.resets_at,
+        window_type: quota.window_type,
+        reset_behavior: quota.reset_behavior,
+        unlimited: s.unlimited,
+        elapsed_ratio: None,
+        pace: None,
+        pace_stage: None,
+        runs_out_at: None,
+    };
+    apply_pace(&mut window, now_ms);
+    window
+}
+
+pub fn pace_stage(pace: f64) -> PaceStage {
+    let magnitude = pace.abs();
+    if magnitude <= ON_TRACK_BAND {
+        PaceStage::OnTrack
+    } else if pace > 0.0 {
+        if magnitude <= SLIGHT_BAND {
+            PaceStage::SlightlyAhead
+        } else if magnitude <= CLEAR_BAND {
+            PaceStage::Ahead
+        } else {
+            PaceStage::FarAhead
+        }
+    } else if magnitude <= SLIGHT_BAND {
+        PaceStage::SlightlyBehind
+    } else if magnitude <= CLEAR_BAND {
+        PaceStage::Behind
+    } else {
+        PaceStage::FarBehind
+    }
+}
+
+/// Elapsed ratio, pace and projected run-out for a window with a length and a reset time.
+pub fn apply_pace(window: &mut ResolvedWindow, now_ms: i64) {
+    let (Some(duration_secs), Some(resets_at)) = (window.duration_secs, window.resets_at) else {
+        return;
+    };
+    if duration_secs <= 0.0 || window.unlimited {
+        return;
+    }
+    let duration_ms = duration_secs * 1000.0;
+    let time_remaining_ms = ((resets_at - now_ms) as f64).clamp(0.0, duration_ms);
+    let elapsed_ms = duration_ms - time_remaining_ms;
+    let elapsed_ratio = elapsed_ms / duration_ms;
+    let pace = window.used_ratio - elapsed_ratio;
+    window.elapsed_ratio = Some(elapsed_ratio);
+    window.pace = Some(pace);
+    window.pace_stage = Some(pace_stage(pace));
+    window.runs_out_at = None;
+    if pace > 0.0 && window.used_ratio < 1.0 && window.used_ratio > 0.0 && elapsed_ms > 0.0 {
+        let rate_per_ms = window.used_ratio / elapsed_ms;
+        let until_empty_ms = (1.0 - window.used_ratio) / rate_per_ms;
+        let runs_out_at = now_ms + until_empty_ms.round() as i64;
+        if runs_out_at < resets_at {
+            window.runs_out_at = Some(runs_out_at);
+        }
+    }
+}
+
+/// Per-model view of a shared multiplier pool: one request of `model` costs `multiplier`
+/// pool units, so its remaining requests are the pool's remaining ÷ multiplier; a 0× model
+/// is never limited by the pool.
+pub fn multiplier_view(pool: &ResolvedWindow, model_id: &str, multiplier: f64) -> ResolvedWindow {
+    let mut view = pool.clone();
+    view.model_id = model_id.to_string();
+    if multiplier <= 0.0 {
+        view.used = 0.0;
+        view.remaining = pool.total;
+        view.used_ratio = 0.0;
+        view.remaining_ratio = 1.0;
+        view.unlimited = true;
+        view.pace = None;
+        view.pace_stage = None;
+        view.elapsed_ratio = None;
+        view.runs_out_at = None;
+    } else {
+        view.total = pool.total / multiplier;
+        view.used = pool.used / multiplier;
+        view.remaining = pool.remaining / multiplier;
+    }
+    view
+}
+
+fn aggregate(windows: &[ResolvedWindow], strategy: Aggregation) -> Option<ResolvedWindow> {
+    let first = windows.first()?;
+    let mut out = match strategy {
+        Aggregation::Individual => return None,
+        Aggregation::Min => windows
+            .iter()
+            .min_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio))?
+            .clone(),
+        Aggregation::Max => windows
+            .iter()
+            .max_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio))?
+            .clone(),
+        Aggregation::Sum => {
+            let mut sum = first.clone();
+            sum.total = windows.iter().map(|w| w.total).sum();
+            sum.used = windows.iter().map(|w| w.used).sum();
+            sum.remaining = windows.iter().map(|w| w.remaining).sum();
+            sum.used_ratio = if sum.total > 0.0 { clamp01(sum.used / sum.total) } else { 0.0 };
+            sum.remaining_ratio = if sum.total > 0.0 { clamp01(sum.remaining / sum.total) } else { 1.0 };
+            sum.resets_at = windows.iter().filter_map(|w| w.resets_at).min();
+            sum.pace = None;
+            sum.pace_stage = None;
+            sum.elapsed_ratio = None;
+            sum.runs_out_at = None;
+            sum
+        }
+    };
+    out.model_id = DEFAULT_MODEL.to_string();
+    Some(out)
+}
+
+/// Everything a fetch resolves to, grouped by model id. Snapshots whose id matches no
+/// quota are skipped and reported back by id, never fatal.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
+    pub skipped_ids: Vec<String>,
+}
+
+pub fn resolve_snapshots(quotas: &[QuotaDefinition], snapshots: &[UsageSnapshot], now_ms: i64) -> Resolution {
+    let mut res = Resolution::default();
+    let push = |res: &mut Resolution, w: ResolvedWindow| {
+        let list = res.windows_by_model.entry(w.model_id.clone()).or_default();
+        // A later snapshot for the same window replaces an earlier one.
+        list.retain(|x| x.id != w.id);
+        list.push(w);
+    };
+    for snapshot in snapshots {
+        let Some(quota) = quotas.iter().find(|q| q.id == snapshot.id) else {
+            res.skipped_ids.push(snapshot.id.clone());
+            continue;
+        };
+        let window = resolve_window(quota, snapshot, now_ms);
+        if let QuotaKind::Multiplier { multipliers, .. } = &quota.kind {
+            if window.model_id == DEFAULT_MODEL {
+                for (model, m) in multipliers {
+                    push(&mut res, multiplier_view(&window, model, *m));
+                }
+            }
+        }
+        push(&mut res, window);
+    }
+    for quota in quotas {
+        if let QuotaKind::PerModel { aggregation, .. } = &quota.kind {
+            let per_model: Vec<ResolvedWindow> = res
+                .windows_by_model
+                .iter()
+                .filter(|(model, _)| model.as_str() != DEFAULT_MODEL)
+                .flat_map(|(_, ws)| ws.iter().filter(|w| w.id == quota.id).cloned())
+                .collect();
+            if let Some(agg) = aggregate(&per_model, *aggregation) {
+                push(&mut res, agg);
+            }
+        }
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PerModelLimit, QuotaKind};
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn pct(id: &str) -> QuotaDefinition {
+        QuotaDefinition::new(id, QuotaKind::Percentage)
+    }
+
+    fn amount(id: &str, amount: f64) -> QuotaDefinition {
+        QuotaDefinition::new(id, QuotaKind::Amount { amount })
+    }
+
+    fn snap(id: &str) -> UsageSnapshot {
+        UsageSnapshot::new(id)
+    }
+
+    #[test]
+    fn total_by_kind_and_limit_overrides() {
+        let dur = QuotaDefinition::new("d", QuotaKind::Duration).with_duration(3600.0);
+        assert_eq!(resolve_window(&dur, &snap("d"), NOW).total, 3600.0);
+        assert_eq!(resolve_window(&amount("a", 50.0), &snap("a"), NOW).total, 50.0);
+        assert_eq!(resolve_window(&pct("p"), &snap("p"), NOW).total, 100.0);
+        let mult = QuotaDefinition::new(
+            "m",
+            QuotaKind::Multiplier { base_amount: 300.0, multipliers: BTreeMap::new() },
+        );
+        assert_eq!(resolve_window(&mult, &snap("m"), NOW).total, 300.0);
+        let per = QuotaDefinition::new(
+            "pm",
+            QuotaKind::PerModel {
+                per_model: BTreeMap::from([
+                    ("a".into(), PerModelLimit { amount: Some(10.0), duration_secs: None }),
+                    ("b".into(), PerModelLimit { amount: None, duration_secs: Some(60.0) }),
+                ]),
+                aggregation: Aggregation::Individual,
+            },
+        );
+        let mut s = snap("pm");
+        s.model_id = Some("a".into());
+        assert_eq!(resolve_window(&per, &s, NOW).total, 10.0);
+        s.model_id = Some("b".into());
+        assert_eq!(resolve_window(&per, &s, NOW).total, 60.0);
+        let mut limited = snap("a");
+        limited.limit = Some(80.0);
+        assert_eq!(resolve_window(&amount("a", 50.0), &limited, NOW).total, 80.0);
+    }
+
+    #[test]
+    fn each_source_of_usage_fills_both_sides() {
+        let q = amount("a", 200.0);
+        let cases: [(&str, fn(&mut UsageSnapshot)); 4] = [
+            ("used", |s| s.used = Some(50.0)),
+            ("remaining", |s| s.remaining = Some(150.0)),
+            ("usedRatio", |s| s.used_ratio = Some(0.25)),
+            ("remainingRatio", |s| s.remaining_ratio = Some(0.75)),
+        ];
+        for (name, set) in cases {
+            let mut s = snap("a");
+            set(&mut s);
+            let w = resolve_window(&q, &s, NOW);
+            assert_eq!((w.used, w.remaining), (50.0, 150.0), "from {name}");
+            assert_eq!((w.used_ratio, w.remaining_ratio), (0.25, 0.75), "from {name}");
+        }
+    }
+
+    #[test]
+    fn explicit_values_win_over_derived_ones() {
+        let mut s = snap("a");
+        s.used = Some(10.0);
+        s.remaining = Some(70.0); // provider knows better than total - used
+        let w = resolve_window(&amount("a", 100.0), &s, NOW);
+        assert_eq!((w.used, w.remaining), (10.0, 70.0));
+    }
+
+    #[test]
+    fn nothing_reported_is_zero_and_ratios_are_clamped() {
+        let w = resolve_window(&amount("a", 100.0), &snap("a"), NOW);
+        assert_eq!((w.used, w.remaining, w.used_ratio), (0.0, 0.0, 0.0));
+        let mut over = snap("a");
+        over.remaining = Some(-5.0); // Copilot overage
+        let w = resolve_window(&amount("a", 300.0), &over, NOW);
+        assert_eq!(w.remaining, -5.0);
+        assert_eq!(w.used, 305.0);
+        assert_eq!((w.used_ratio, w.remaining_ratio), (1.0, 0.0));
+    }
+
+    #[test]
+    fn zero_total_uses_reported_ratio_and_unlimited_is_never_used_up() {
+        let mut s = snap("p");
+        s.limit = Some(0.0);
+        s.remaining_ratio = Some(0.4);
+        let w = resolve_window(&amount("p", 0.0), &s, NOW);
+        assert!((w.used_ratio - 0.6).abs() < 1e-9);
+        let mut u = snap("p");
+        u.unlimited = true;
+        let w = resolve_window(&amount("p", 0.0), &u, NOW);
+        assert_eq!((w.used_ratio, w.remaining_ratio, w.unlimited), (0.0, 1.0, true));
+    }
+
+    #[test]
+    fn percentage_duration_is_time_metadata_only() {
+        let q = pct("5h").with_duration(18_000.0);
+        let mut s = snap("5h");
+        s.used_ratio = Some(0.37);
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!(w.total, 100.0);
+        assert!((w.used - 37.0).abs() < 1e-9 && (w.remaining - 63.0).abs() < 1e-9);
+        assert_eq!(w.duration_secs, Some(18_000.0));
+    }
+
+    #[test]
+    fn pace_elapsed_and_run_out() {
+        let q = pct("5h").with_duration(10_000.0);
+        let mut s = snap("5h");
+        s.used_ratio = Some(0.5);
+        s.resets_at = Some(NOW + 7_500_000); // 2_500 s of 10_000 elapsed
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!(w.elapsed_ratio, Some(0.25));
+        assert_eq!(w.pace, Some(0.25));
+        assert_eq!(w.pace_stage, Some(PaceStage::Ahead));
+        // 50% in 2_500 s → the other 50% in 2_500 s more.
+        assert_eq!(w.runs_out_at, Some(NOW + 2_500_000));
+
+        s.used_ratio = Some(0.26);
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!(w.pace_stage, Some(PaceStage::OnTrack));
+        s.used_ratio = Some(0.1);
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!(w.pace_stage, Some(PaceStage::Behind));
+        assert_eq!(w.runs_out_at, None, "spending slower than the window never runs out");
+    }
+
+    #[test]
+    fn pace_stage_boundaries() {
+        assert_eq!(pace_stage(0.02), PaceStage::OnTrack);
+        assert_eq!(pace_stage(-0.02), PaceStage::OnTrack);
+        assert_eq!(pace_stage(0.021), PaceStage::SlightlyAhead);
+        assert_eq!(pace_stage(0.10), PaceStage::SlightlyAhead);
+        assert_eq!(pace_stage(0.11), PaceStage::Ahead);
+        assert_eq!(pace_stage(0.26), PaceStage::FarAhead);
+        assert_eq!(pace_stage(-0.05), PaceStage::SlightlyBehind);
+        assert_eq!(pace_stage(-0.2), PaceStage::Behind);
+        assert_eq!(pace_stage(-0.9), PaceStage::FarBehind);
+    }
+
+    #[test]
+    fn no_pace_without_length_or_reset() {
+        let mut s = snap("p");
+        s.used_ratio = Some(0.5);
+        s.resets_at = Some(NOW + 1000);
+        let w = resolve_window(&pct("p"), &s, NOW);
+        assert_eq!(w.pace, None);
+        assert_eq!(w.elapsed_ratio, None);
+    }
+
+    #[test]
+    fn validation_rejects_nan_infinite_and_negative_totals() {
+        let mut s = snap("a");
+        s.used = Some(f64::NAN);
+        let err = validate_snapshot(&s, 2).unwrap_err();
+        assert!(err.contains("snapshot 2 (id 'a')") && err.contains("`used`"), "{err}");
+        let mut s = snap("a");
+        s.limit = Some(-1.0);
+        assert!(validate_snapshot(&s, 0).unwrap_err().contains("`limit` is negative"));
+        let mut s = snap("a");
+        s.remaining = Some(-3.0);
+        assert!(validate_snapshot(&s, 0).is_ok(), "negative remaining is overage, allowed");
+        assert!(validate_snapshot(&snap(""), 1).is_err());
+    }
+
+    fn copilot_quota() -> QuotaDefinition {
+        QuotaDefinition::new(
+            "premium",
+            QuotaKind::Multiplier {
+                base_amount: 300.0,
+                multipliers: BTreeMap::from([("gpt-4o".into(), 0.0), ("claude-opus".into(), 4.0)]),
+            },
+        )
+    }
+
+    #[test]
+    fn multiplier_pool_gives_per_model_views() {
+        let mut s = snap("premium");
+        s.remaining = Some(172.0);
+        let res = resolve_snapshots(&[copilot_quota()], &[s], NOW);
+        let pool = &res.windows_by_model["default"][0];
+        assert_eq!((pool.total, pool.remaining, pool.used), (300.0, 172.0, 128.0));
+        let opus = &res.windows_by_model["claude-opus"][0];
+        assert_eq!((opus.total, opus.remaining, opus.used), (75.0, 43.0, 32.0));
+        assert_eq!(opus.remaining_ratio, pool.remaining_ratio);
+        let free = &res.windows_by_model["gpt-4o"][0];
+        assert!(free.unlimited);
+        assert_eq!(free.remaining_ratio, 1.0);
+        // An exhausted pool still leaves the 0× model unlimited.
+        let mut empty = snap("premium");
+        empty.remaining = Some(0.0);
+        let res = resolve_snapshots(&[copilot_quota()], &[empty], NOW);
+        assert_eq!(res.windows_by_model["gpt-4o"][0].remaining_ratio, 1.0);
+        assert_eq!(res.windows_by_model["claude-opus"][0].remaining_ratio, 0.0);
+    }
+
+    fn per_model_quota(strategy: Aggregation) -> QuotaDefinition {
+        let limit = |a| PerModelLimit { amount: Some(a), duration_secs: None };
+        QuotaDefinition::new(
+            "req",
+            QuotaKind::PerModel {
+                per_model: BTreeMap::from([("a".into(), limit(100.0)), ("b".into(), limit(50.0))]),
+                aggregation: strategy,
+            },
+        )
+    }
+
+    fn per_model_snaps() -> Vec<UsageSnapshot> {
+        let mut a = snap("req");
+        a.model_id = Some("a".into());
+        a.used = Some(20.0);
+        a.resets_at = Some(NOW + 10);
+        let mut b = snap("req");
+        b.model_id = Some("b".into());
+        b.used = Some(40.0);
+        b.resets_at = Some(NOW + 5);
+        vec![a, b]
+    }
+
+    #[test]
+    fn per_model_aggregation_strategies() {
+        let res = resolve_snapshots(&[per_model_quota(Aggregation::Individual)], &per_model_snaps(), NOW);
+        assert!(!res.windows_by_model.contains_key("default"));
+        assert_eq!(res.windows_by_model["a"][0].remaining, 80.0);
+        assert_eq!(res.windows_by_model["b"][0].remaining, 10.0);
+
+        let res = resolve_snapshots(&[per_model_quota(Aggregation::Min)], &per_model_snaps(), NOW);
+        let agg = &res.windows_by_model["default"][0];
+        assert_eq!((agg.remaining, agg.total), (10.0, 50.0), "min = the most constrained model");
+
+        let res = resolve_snapshots(&[per_model_quota(Aggregation::Max)], &per_model_snaps(), NOW);
+        assert_eq!(res.windows_by_model["default"][0].remaining, 80.0);
+
+        let res = resolve_snapshots(&[per_model_quota(Aggregation::Sum)], &per_model_snaps(), NOW);
+        let agg = &res.windows_by_model["default"][0];
+        assert_eq!((agg.total, agg.used, agg.remaining), (150.0, 60.0, 90.0));
+        assert!((agg.used_ratio - 0.4).abs() < 1e-9);
+        assert_eq!(agg.resets_at, Some(NOW + 5), "the earliest reset");
+    }
+
+    #[test]
+    fn unknown_ids_are_skipped_not_fatal() {
+        let mut known = snap("5h");
+        known.used_ratio = Some(0.1);
+        let res = resolve_snapshots(&[pct("5h")], &[snap("mystery"), known], NOW);
+        assert_eq!(res.skipped_ids, vec!["mystery".to_string()]);
+        assert_eq!(res.windows_by_model["default"].len(), 1);
+    }
+}

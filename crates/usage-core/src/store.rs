@@ -1,0 +1,380 @@
+//! The store: one entry per `provider/model`, updated by the rules of DESIGN §4, plus
+//! each provider's fetch schedule (backoff and `retryAt`).
+
+use std::collections::BTreeMap;
+
+use crate::model::{store_key, FetchError, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+
+/// When a provider was last tried and how it went; drives backoff.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Schedule {
+    /// When the previous fetch *started*, epoch ms.
+    pub last_attempt: Option<i64>,
+    pub fails: u32,
+    /// Not before this (a 429's `Retry-After`), even when forced.
+    pub retry_at: Option<i64>,
+}
+
+impl Schedule {
+    /// The wait after the last attempt: `interval × min(1 + fails, max_multiplier)`.
+    pub fn backoff_ms(&self, interval_ms: u64, max_multiplier: u32) -> i64 {
+        let multiplier = (1 + self.fails).min(max_multiplier.max(1));
+        interval_ms as i64 * multiplier as i64
+    }
+
+    /// Whether a scheduled (not forced) cycle at `now` should fetch. `slack_ms` absorbs
+    /// timer jitter so a healthy provider is fetched on every tick, not every other one.
+    pub fn is_due(&self, now: i64, interval_ms: u64, max_multiplier: u32, slack_ms: i64) -> bool {
+        if self.blocked_by_retry_at(now) {
+            return false;
+        }
+        match self.last_attempt {
+            None => true,
+            Some(last) => last + self.backoff_ms(interval_ms, max_multiplier) - slack_ms <= now,
+        }
+    }
+
+    pub fn blocked_by_retry_at(&self, now: i64) -> bool {
+        self.retry_at.is_some_and(|at| at > now)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    entries: BTreeMap<String, StoreEntry>,
+}
+
+fn empty_entry(provider_id: &str, model_id: &str) -> StoreEntry {
+    StoreEntry {
+        key: store_key(provider_id, model_id),
+        provider_id: provider_id.to_string(),
+        model_id: model_id.to_string(),
+        windows: Vec::new(),
+        updated: 0,
+        fails: 0,
+        active: true,
+        stale: false,
+        plan: None,
+        error: None,
+    }
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, provider_id: &str, model_id: &str) -> Option<&StoreEntry> {
+        self.entries.get(&store_key(provider_id, model_id))
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &StoreEntry> {
+        self.entries.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn keys_of(&self, provider_id: &str) -> Vec<String> {
+        self.entries
+            .values()
+            .filter(|e| e.provider_id == provider_id)
+            .map(|e| e.key.clone())
+            .collect()
+    }
+
+    /// Success: each model's windows are replaced, fails reset, active; models the
+    /// provider no longer reports are dropped.
+    pub fn apply_success(
+        &mut self,
+        provider_id: &str,
+        windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
+        plan: Option<String>,
+        now: i64,
+    ) {
+        let mut windows_by_model = windows_by_model;
+        if windows_by_model.is_empty() {
+            // A provider that answered with no windows is still active and up to date.
+            windows_by_model.insert(DEFAULT_MODEL.to_string(), Vec::new());
+        }
+        for key in self.keys_of(provider_id) {
+            let model = &self.entries[&key].model_id;
+            if !windows_by_model.contains_key(model) {
+                self.entries.remove(&key);
+            }
+        }
+        for (model_id, windows) in windows_by_model {
+            let key = store_key(provider_id, &model_id);
+            let entry = self
+                .entries
+                .entry(key)
+                .or_insert_with(|| empty_entry(provider_id, &model_id));
+            entry.windows = windows;
+            entry.updated = now;
+            entry.fails = 0;
+            entry.active = true;
+            entry.stale = false;
+            entry.error = None;
+            entry.plan = plan.clone();
+        }
+    }
+
+    /// No authentication: every entry inactive, windows cleared, fails 0.
+    pub fn apply_no_auth(&mut self, provider_id: &str) {
+        let keys = self.keys_of(provider_id);
+        if keys.is_empty() {
+            let mut entry = empty_entry(provider_id, DEFAULT_MODEL);
+            entry.active = false;
+            self.entries.insert(entry.key.clone(), entry);
+            return;
+        }
+        for key in keys {
+            let entry = self.entries.get_mut(&key).expect("key listed above");
+            entry.active = false;
+            entry.windows.clear();
+            entry.fails = 0;
+            entry.error = None;
+            entry.stale = false;
+        }
+    }
+
+    /// Failure: fails + 1 on every entry, last good windows kept, the error recorded.
+    pub fn apply_failure(&mut self, provider_id: &str, error: &FetchError) {
+        let keys = self.keys_of(provider_id);
+        if keys.is_empty() {
+            let entry = empty_entry(provider_id, DEFAULT_MODEL);
+            self.entries.insert(entry.key.clone(), entry);
+        }
+        for key in self.keys_of(provider_id) {
+            let entry = self.entries.get_mut(&key).expect("key listed above");
+            entry.fails += 1;
+            entry.error = Some(error.clone());
+        }
+    }
+
+    /// Fills a provider's entries from a cached copy: values shown at once, marked stale.
+    pub fn seed_from_cache(&mut self, entries: Vec<StoreEntry>) {
+        for mut entry in entries {
+            entry.stale = true;
+            self.entries.entry(entry.key.clone()).or_insert(entry);
+        }
+    }
+
+    pub fn remove_provider(&mut self, provider_id: &str) -> usize {
+        let keys = self.keys_of(provider_id);
+        for key in &keys {
+            self.entries.remove(key);
+        }
+        keys.len()
+    }
+
+    pub fn provider_entries(&self, provider_id: &str) -> Vec<StoreEntry> {
+        self.entries
+            .values()
+            .filter(|e| e.provider_id == provider_id)
+            .cloned()
+            .collect()
+    }
+
+    /// A copy for readers, with `stale` set on data older than two intervals.
+    pub fn snapshot(&self, now: i64, interval_ms: u64) -> Vec<StoreEntry> {
+        self.entries
+            .values()
+            .map(|e| {
+                let mut e = e.clone();
+                let old = e.updated > 0 && now - e.updated > 2 * interval_ms as i64;
+                e.stale = e.active && (e.stale || old);
+                e
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        ErrorKind, FetchError, QuotaDefinition, QuotaKind, UsageSnapshot,
+    };
+    use crate::resolve::resolve_snapshots;
+
+    const T0: i64 = 1_800_000_000_000;
+    const MIN: u64 = 60_000;
+
+    fn anthropic_quotas() -> Vec<QuotaDefinition> {
+        vec![
+            QuotaDefinition::new("5h", QuotaKind::Percentage).with_duration(18_000.0),
+            QuotaDefinition::new("7d", QuotaKind::Percentage).with_duration(604_800.0),
+        ]
+    }
+
+    fn pct(id: &str, used: f64) -> UsageSnapshot {
+        let mut s = UsageSnapshot::new(id);
+        s.used_ratio = Some(used);
+        s
+    }
+
+    fn apply(store: &mut Store, provider: &str, quotas: &[QuotaDefinition], snaps: &[UsageSnapshot], now: i64) {
+        let res = resolve_snapshots(quotas, snaps, now);
+        store.apply_success(provider, res.windows_by_model, None, now);
+    }
+
+    #[test]
+    fn anthropic_single_default_entry() {
+        let mut store = Store::new();
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.37), pct("7d", 0.64)], T0);
+        assert_eq!(store.len(), 1);
+        let e = store.get("anthropic", "default").unwrap();
+        assert_eq!(e.key, "anthropic/default");
+        assert_eq!(e.windows.len(), 2);
+        assert!(e.active && e.fails == 0 && e.updated == T0);
+        assert!((e.windows[0].used - 37.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn copilot_several_models_with_multipliers() {
+        let quotas = vec![QuotaDefinition::new(
+            "premium",
+            QuotaKind::Multiplier {
+                base_amount: 300.0,
+                multipliers: [("gpt-4o".to_string(), 0.0), ("o1".to_string(), 4.0)].into(),
+            },
+        )];
+        let mut s = UsageSnapshot::new("premium");
+        s.remaining = Some(200.0);
+        let mut store = Store::new();
+        apply(&mut store, "github-copilot", &quotas, &[s], T0);
+        let keys: Vec<_> = store.entries().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["github-copilot/default", "github-copilot/gpt-4o", "github-copilot/o1"]);
+        assert_eq!(store.get("github-copilot", "o1").unwrap().windows[0].remaining, 50.0);
+        assert!(store.get("github-copilot", "gpt-4o").unwrap().windows[0].unlimited);
+    }
+
+    #[test]
+    fn antigravity_per_model_entries_and_vanished_models_dropped() {
+        let quotas = vec![QuotaDefinition::new("quota", QuotaKind::Percentage)];
+        let per = |model: &str, rem: f64| {
+            let mut s = UsageSnapshot::new("quota");
+            s.model_id = Some(model.into());
+            s.remaining_ratio = Some(rem);
+            s
+        };
+        let mut store = Store::new();
+        apply(&mut store, "google-antigravity", &quotas, &[per("gemini-3-pro", 0.8), per("claude-sonnet", 0.25)], T0);
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("google-antigravity", "claude-sonnet").unwrap().windows[0].remaining, 25.0);
+        apply(&mut store, "google-antigravity", &quotas, &[per("gemini-3-pro", 0.7)], T0 + 1);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn no_auth_deactivates_and_clears() {
+        let mut store = Store::new();
+        store.apply_no_auth("anthropic");
+        let e = store.get("anthropic", "default").unwrap();
+        assert!(!e.active && e.windows.is_empty());
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.1)], T0);
+        store.apply_failure("anthropic", &FetchError::new(ErrorKind::Network, "down"));
+        store.apply_no_auth("anthropic");
+        let e = store.get("anthropic", "default").unwrap();
+        assert!(!e.active && e.windows.is_empty() && e.fails == 0 && e.error.is_none());
+    }
+
+    #[test]
+    fn failure_keeps_last_good_then_recovery_resets() {
+        let mut store = Store::new();
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        let err = FetchError::new(ErrorKind::Server, "anthropic: HTTP 503");
+        store.apply_failure("anthropic", &err);
+        store.apply_failure("anthropic", &err);
+        let e = store.get("anthropic", "default").unwrap();
+        assert_eq!(e.fails, 2);
+        assert_eq!(e.windows.len(), 1, "last good windows kept");
+        assert_eq!(e.updated, T0);
+        assert_eq!(e.error.as_ref().unwrap().kind, ErrorKind::Server);
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.3)], T0 + 5);
+        let e = store.get("anthropic", "default").unwrap();
+        assert!(e.fails == 0 && e.error.is_none() && e.updated == T0 + 5);
+    }
+
+    #[test]
+    fn failure_counts_on_every_model_entry() {
+        let quotas = vec![QuotaDefinition::new("quota", QuotaKind::Percentage)];
+        let mut a = UsageSnapshot::new("quota");
+        a.model_id = Some("a".into());
+        let mut b = a.clone();
+        b.model_id = Some("b".into());
+        let mut store = Store::new();
+        apply(&mut store, "p", &quotas, &[a, b], T0);
+        store.apply_failure("p", &FetchError::new(ErrorKind::Timeout, "slow"));
+        assert!(store.entries().all(|e| e.fails == 1));
+    }
+
+    #[test]
+    fn unregister_deletes_only_that_provider() {
+        let mut store = Store::new();
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        apply(&mut store, "anthropic-work", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        assert_eq!(store.remove_provider("anthropic"), 1);
+        assert!(store.get("anthropic", "default").is_none());
+        assert!(store.get("anthropic-work", "default").is_some(), "prefix must not match");
+    }
+
+    #[test]
+    fn backoff_grows_with_fails_and_caps_at_max() {
+        let mut s = Schedule { last_attempt: Some(T0), ..Default::default() };
+        let waits: Vec<i64> = (0..12)
+            .map(|fails| {
+                s.fails = fails;
+                s.backoff_ms(MIN, 8) / MIN as i64
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8]);
+        s.fails = 2;
+        assert!(!s.is_due(T0 + 3 * MIN as i64 - 1, MIN, 8, 0));
+        assert!(s.is_due(T0 + 3 * MIN as i64, MIN, 8, 0));
+    }
+
+    #[test]
+    fn healthy_provider_is_due_every_tick_despite_jitter() {
+        let s = Schedule { last_attempt: Some(T0 + 40), ..Default::default() };
+        // The next tick fires 15 ms "early" relative to when the last fetch started.
+        assert!(s.is_due(T0 + MIN as i64 + 25, MIN, 8, 1_000));
+        assert!(!s.is_due(T0 + MIN as i64 + 25, MIN, 8, 0));
+    }
+
+    #[test]
+    fn retry_at_blocks_until_it_passes() {
+        let s = Schedule { last_attempt: Some(T0), fails: 1, retry_at: Some(T0 + 10 * MIN as i64) };
+        assert!(!s.is_due(T0 + 9 * MIN as i64, MIN, 8, 0));
+        assert!(s.blocked_by_retry_at(T0 + 9 * MIN as i64));
+        assert!(s.is_due(T0 + 10 * MIN as i64, MIN, 8, 0));
+    }
+
+    #[test]
+    fn snapshot_marks_old_data_stale() {
+        let mut store = Store::new();
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        assert!(!store.snapshot(T0 + 2 * MIN as i64, MIN)[0].stale);
+        assert!(store.snapshot(T0 + 2 * MIN as i64 + 1, MIN)[0].stale);
+    }
+
+    #[test]
+    fn cache_seed_is_stale_and_never_overwrites_live_data() {
+        let mut store = Store::new();
+        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        let mut cached = store.get("anthropic", "default").unwrap().clone();
+        cached.windows.clear();
+        let mut other = cached.clone();
+        other.provider_id = "codex".into();
+        other.key = "codex/default".into();
+        store.seed_from_cache(vec![cached, other]);
+        assert_eq!(store.get("anthropic", "default").unwrap().windows.len(), 1);
+        assert!(store.get("codex", "default").unwrap().stale);
+    }
+}
