@@ -1,0 +1,535 @@
+/**
+ * pi-usage-tracker — pi extension.
+ *
+ * Shows how much of your AI subscription quotas is left in pi's footer, and adds the
+ * `/usage-store` command. Loaded by pi from this package's `"pi": { "extensions": [...] }`
+ * entry (`pi install npm:pi-usage-tracker`, `pi install ./path`) or with `pi -e extension/index.ts`.
+ *
+ * Commands
+ *   /usage-store           table of every store entry (provider/model × window)
+ *   /usage-store refresh   fetch every provider now, then print the table
+ *   /usage-store json      the store as JSON (same shape as `usage-store --json`)
+ *
+ * Settings: `<agentDir>/usage-tracker.json`, where agentDir is `$PI_CODING_AGENT_DIR` or
+ * `~/.pi/agent`. The file is optional; every key is optional; these are the defaults:
+ *
+ *   {
+ *     "intervalMs": 60000,        // poll period in ms (minimum 1000)
+ *     "providers": {              // built-in providers to track; false turns one off
+ *       "anthropic": true,
+ *       "openai-codex": true,
+ *       "github-copilot": true,
+ *       "google-antigravity": true,
+ *       "google-gemini-cli": true
+ *     },
+ *     "warnAt": 0.25,             // remaining ratio below which a footer value turns yellow
+ *     "criticalAt": 0.1,          // ... turns red; crossing it also raises a "low" notification
+ *     "style": "compact",         // "compact": main windows only; "full": every window and model
+ *     "notify": true,             // notifications when a window runs low, runs out or recovers
+ *     "cachePath": "..."          // shared cache file (omit: default under the agent dir; null: off)
+ *   }
+ *
+ * A malformed file is reported once and the defaults are used (a single bad key falls back
+ * to its default only). The file is read on every session start, so `/reload` applies edits.
+ *
+ * Credentials: taken from pi (`ctx.modelRegistry`: auth.json, refreshed by pi when expired).
+ * A provider pi has no OAuth login for is registered without credentials, so the addon looks
+ * for the tool's own files (~/.claude/.credentials.json, ~/.codex/auth.json, ~/.gemini/...).
+ * Providers without any credentials stay inactive and are not shown.
+ */
+import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+// ---------------------------------------------------------------------------------------------
+// The parts of the addon and lib/format.js this file uses (full types in ../index.d.ts).
+
+interface Credentials {
+	accessToken: string;
+	accountId?: string;
+	projectId?: string;
+}
+interface UsageWindow {
+	id: string;
+	modelId: string;
+	remainingRatio: number;
+	resetsAt?: number;
+}
+interface UsageEntry {
+	key: string;
+	providerId: string;
+	modelId: string;
+	windows: UsageWindow[];
+	active: boolean;
+	error?: { kind: string; message: string; retryAt?: number };
+}
+interface ThresholdEvent {
+	key: string;
+	windowId: string;
+	kind: "low" | "exhausted" | "recovered";
+	remainingRatio: number;
+	resetsAt?: number;
+}
+interface Tracker {
+	registerBuiltinProvider(id: string, options?: { id?: string; baseUrl?: string; credentials?: Credentials }): void;
+	unregisterProvider(id: string): boolean;
+	start(ctx?: unknown): void;
+	stop(): Promise<void>;
+	refresh(providerId?: string): Promise<void>;
+	onUpdate(listener: (entries: UsageEntry[]) => void): () => void;
+	onThreshold(listener: (e: ThresholdEvent) => void): () => void;
+	entries(): UsageEntry[];
+}
+interface Addon {
+	UsageTracker: new (options: Record<string, unknown>) => Tracker;
+}
+type Level = "ok" | "warn" | "critical" | "stale" | "error" | "muted";
+interface FooterPart {
+	providerId: string;
+	label: string;
+	segments: Array<{ text: string; level: Level; kind?: "value" | "reset" | "error" }>;
+}
+interface Format {
+	footerParts(entries: UsageEntry[], opts: Record<string, unknown>): FooterPart[];
+	renderTable(entries: UsageEntry[], opts?: Record<string, unknown>): string;
+	toJson(entries: UsageEntry[], opts?: Record<string, unknown>): unknown;
+	formatDuration(ms: number): string;
+	providerLabel(providerId: string): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading. Node's own require (not jiti) so the addon and its .node binary load once per
+// process: pi re-evaluates this file on /reload, and a native module must not be loaded twice.
+
+let addon: Addon | undefined;
+let format: Format | undefined;
+let loadError: string | undefined;
+try {
+	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
+	addon = load("../index.js") as Addon;
+	format = load("../lib/format.js") as Format;
+} catch (err) {
+	loadError = errorMessage(err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const BUILTINS = ["anthropic", "openai-codex", "github-copilot", "google-antigravity", "google-gemini-cli"] as const;
+type BuiltinId = (typeof BUILTINS)[number];
+
+interface Settings {
+	intervalMs: number;
+	providers: Record<BuiltinId, boolean>;
+	warnAt: number;
+	criticalAt: number;
+	style: "compact" | "full";
+	notify: boolean;
+	cachePath?: string | null; // undefined = the addon's default location
+}
+
+function defaultSettings(): Settings {
+	return {
+		intervalMs: 60_000,
+		providers: Object.fromEntries(BUILTINS.map((id) => [id, true])) as Record<BuiltinId, boolean>,
+		warnAt: 0.25,
+		criticalAt: 0.1,
+		style: "compact",
+		notify: true,
+	};
+}
+
+function agentDir(): string {
+	const dir = process.env.PI_CODING_AGENT_DIR;
+	if (!dir) return join(homedir(), ".pi", "agent");
+	if (dir === "~") return homedir();
+	return dir.startsWith("~/") ? join(homedir(), dir.slice(2)) : dir;
+}
+
+/** Reads the settings file; problems come back as messages, never as exceptions. */
+function readSettings(): { settings: Settings; problems: string[] } {
+	const settings = defaultSettings();
+	const file = join(agentDir(), "usage-tracker.json");
+	let raw: string;
+	try {
+		raw = readFileSync(file, "utf8");
+	} catch {
+		return { settings, problems: [] }; // no file: defaults
+	}
+	let data: unknown;
+	try {
+		data = JSON.parse(raw);
+	} catch (err) {
+		return { settings, problems: [`${file} is not valid JSON (${errorMessage(err)}); using defaults`] };
+	}
+	if (!data || typeof data !== "object" || Array.isArray(data)) {
+		return { settings, problems: [`${file} must hold a JSON object; using defaults`] };
+	}
+	const d = data as Record<string, unknown>;
+	const problems: string[] = [];
+	const bad = (key: string, want: string) => problems.push(`${file}: "${key}" must be ${want}; using the default`);
+	const ratio = (v: unknown) => typeof v === "number" && v >= 0 && v <= 1;
+
+	if (d.intervalMs !== undefined) {
+		if (typeof d.intervalMs === "number" && Number.isFinite(d.intervalMs) && d.intervalMs >= 1000) settings.intervalMs = d.intervalMs;
+		else bad("intervalMs", "a number of milliseconds >= 1000");
+	}
+	if (d.providers !== undefined) {
+		if (d.providers && typeof d.providers === "object" && !Array.isArray(d.providers)) {
+			for (const [id, on] of Object.entries(d.providers as Record<string, unknown>)) {
+				if (!(BUILTINS as readonly string[]).includes(id)) problems.push(`${file}: unknown provider "${id}" ignored`);
+				else if (typeof on !== "boolean") bad(`providers.${id}`, "true or false");
+				else settings.providers[id as BuiltinId] = on;
+			}
+		} else bad("providers", "an object like { \"anthropic\": true }");
+	}
+	if (d.warnAt !== undefined) {
+		if (ratio(d.warnAt)) settings.warnAt = d.warnAt as number;
+		else bad("warnAt", "a ratio between 0 and 1");
+	}
+	if (d.criticalAt !== undefined) {
+		if (ratio(d.criticalAt)) settings.criticalAt = d.criticalAt as number;
+		else bad("criticalAt", "a ratio between 0 and 1");
+	}
+	if (d.style !== undefined) {
+		if (d.style === "compact" || d.style === "full") settings.style = d.style;
+		else bad("style", '"compact" or "full"');
+	}
+	if (d.notify !== undefined) {
+		if (typeof d.notify === "boolean") settings.notify = d.notify;
+		else bad("notify", "true or false");
+	}
+	if (d.cachePath !== undefined) {
+		if (d.cachePath === null || (typeof d.cachePath === "string" && d.cachePath !== "")) settings.cachePath = d.cachePath;
+		else bad("cachePath", "a file path or null");
+	}
+	return { settings, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-process state. It lives on globalThis because pi re-evaluates this module on /reload and
+// on session switches: the new copy must find (and stop) the tracker the old copy started.
+
+interface Session {
+	tracker: Tracker;
+	ctx: ExtensionContext;
+	settings: Settings;
+	unsubscribe: Array<() => void>;
+	/** token each built-in was registered with (absent = discovered by the addon itself) */
+	tokens: Map<BuiltinId, string>;
+	/** when credentials were last re-read after an auth error, per provider */
+	recheckedAt: Map<BuiltinId, number>;
+	stopped: boolean;
+}
+interface GlobalState {
+	session?: Session;
+	/** messages already shown once in this process */
+	told: Set<string>;
+}
+const STATE_KEY = Symbol.for("pi-usage-tracker.extension");
+function state(): GlobalState {
+	const g = globalThis as unknown as Record<symbol, GlobalState | undefined>;
+	return (g[STATE_KEY] ??= { told: new Set() });
+}
+
+const STATUS_KEY = "usage";
+const STOP_TIMEOUT_MS = 1500; // pi's exit must never wait on a hung fetch
+const CREDENTIAL_TIMEOUT_MS = 5000; // pi may refresh an expired token over the network
+const RECHECK_AFTER_MS = 5 * 60_000; // at most one credential re-read per provider per 5 min
+
+function errorMessage(err: unknown): string {
+	return err instanceof Error ? err.message : String(err);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const timeout = new Promise<undefined>((resolve) => {
+		timer = setTimeout(() => resolve(undefined), ms);
+		timer.unref?.(); // never keeps pi alive
+	});
+	return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function notify(ctx: ExtensionContext, message: string, type: "info" | "warning" | "error" = "info"): void {
+	try {
+		if (ctx.hasUI) ctx.ui.notify(message, type);
+	} catch {
+		// a stale ctx (session already replaced) throws; nothing useful left to do
+	}
+}
+
+function notifyOnce(ctx: ExtensionContext, message: string, type: "info" | "warning" | "error"): void {
+	const told = state().told;
+	if (told.has(message)) return;
+	told.add(message);
+	notify(ctx, message, type);
+}
+
+function setStatus(ctx: ExtensionContext, text: string | undefined): void {
+	try {
+		ctx.ui.setStatus(STATUS_KEY, text);
+	} catch {
+		// stale ctx
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials from pi
+
+/** What pi's auth.json holds for one provider (see @mariozechner/pi-coding-agent AuthStorage). */
+interface StoredCredential {
+	type: "oauth" | "api_key";
+	access?: string;
+	refresh?: string;
+	accountId?: string;
+	projectId?: string;
+	enterpriseUrl?: string;
+}
+
+/** The usage-endpoint credentials pi has for a built-in, or undefined to let the addon discover them. */
+async function piCredentials(ctx: ExtensionContext, id: BuiltinId): Promise<{ credentials: Credentials; baseUrl?: string } | undefined> {
+	const registry = ctx.modelRegistry;
+	const stored = registry?.authStorage?.get(id) as StoredCredential | undefined;
+	// Usage endpoints need the subscription (OAuth) login; a plain API key cannot read them.
+	if (!stored || stored.type !== "oauth") return undefined;
+
+	if (id === "github-copilot") {
+		// The usage endpoint wants the GitHub OAuth token (`refresh`), not the short-lived
+		// Copilot session token pi keeps in `access`.
+		if (!stored.refresh) return undefined;
+		const host = stored.enterpriseUrl?.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+		const baseUrl = host && !process.env.PI_USAGE_TRACKER_BASE_URL ? `https://api.${host}` : undefined;
+		return { credentials: { accessToken: stored.refresh }, baseUrl };
+	}
+
+	// getApiKeyForProvider refreshes an expired token (and rewrites auth.json) like pi does
+	// before a model call; undefined when pi has no OAuth provider for the id.
+	const key = await withTimeout(registry.getApiKeyForProvider(id), CREDENTIAL_TIMEOUT_MS).catch(() => undefined);
+	if (id === "google-antigravity" || id === "google-gemini-cli") {
+		// Google OAuth providers hand out a JSON string {"token","projectId"} as their API key.
+		if (key?.startsWith("{")) {
+			try {
+				const parsed = JSON.parse(key) as { token?: unknown; projectId?: unknown };
+				if (typeof parsed.token === "string") {
+					const projectId = typeof parsed.projectId === "string" ? parsed.projectId : stored.projectId;
+					return { credentials: { accessToken: parsed.token, ...(projectId ? { projectId } : {}) } };
+				}
+			} catch {
+				// not JSON after all: fall back to the stored fields
+			}
+		}
+		if (!stored.access) return undefined;
+		return { credentials: { accessToken: stored.access, ...(stored.projectId ? { projectId: stored.projectId } : {}) } };
+	}
+	const accessToken = key ?? stored.access;
+	if (!accessToken) return undefined;
+	return { credentials: { accessToken, ...(stored.accountId ? { accountId: stored.accountId } : {}) } };
+}
+
+async function registerBuiltin(session: Session, id: BuiltinId): Promise<void> {
+	let found: Awaited<ReturnType<typeof piCredentials>>;
+	try {
+		found = await piCredentials(session.ctx, id);
+	} catch {
+		found = undefined;
+	}
+	if (session.stopped) return;
+	if (found) {
+		session.tokens.set(id, found.credentials.accessToken);
+		session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
+	} else {
+		session.tracker.registerBuiltinProvider(id); // the addon discovers the tool's own files
+	}
+}
+
+/** pi refreshes tokens in auth.json as it uses them; after a 401 take the current one. */
+async function recheckCredentials(session: Session, entries: UsageEntry[]): Promise<void> {
+	const now = Date.now();
+	for (const id of session.tokens.keys()) {
+		const failing = entries.some((e) => e.providerId === id && e.error?.kind === "auth");
+		if (!failing || now - (session.recheckedAt.get(id) ?? 0) < RECHECK_AFTER_MS) continue;
+		session.recheckedAt.set(id, now);
+		const found = await piCredentials(session.ctx, id).catch(() => undefined);
+		if (session.stopped || !found || found.credentials.accessToken === session.tokens.get(id)) continue;
+		session.tokens.set(id, found.credentials.accessToken);
+		session.tracker.unregisterProvider(id);
+		session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
+		void session.tracker.refresh(id).catch(() => undefined);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Footer
+
+const LEVEL_COLOR = {
+	ok: "success",
+	warn: "warning",
+	critical: "error",
+	error: "error",
+	stale: "dim",
+	muted: "dim",
+} as const;
+
+/** One status line, coloured per segment. Built once per update: pi's footer render only
+ *  reads the stored string, so drawing never calls into the addon. */
+function statusText(session: Session, entries: UsageEntry[]): string | undefined {
+	if (!format) return undefined;
+	const { settings } = session;
+	const parts = format.footerParts(entries, { style: settings.style, warnAt: settings.warnAt, criticalAt: settings.criticalAt });
+	if (parts.length === 0) return undefined;
+	const theme = session.ctx.ui.theme;
+	const render = (part: FooterPart) => {
+		let text = theme.fg("muted", part.label);
+		part.segments.forEach((seg, i) => {
+			// a reset time or the error mark belongs to the value before it; values are separated by " · "
+			const sep = i === 0 || seg.kind === "reset" || seg.kind === "error" ? " " : theme.fg("dim", " · ");
+			text += sep + theme.fg(LEVEL_COLOR[seg.level] ?? "text", seg.text);
+		});
+		return text;
+	};
+	return parts.map(render).join(theme.fg("dim", " │ "));
+}
+
+function show(session: Session, entries: UsageEntry[]): void {
+	if (session.stopped) return;
+	try {
+		setStatus(session.ctx, statusText(session, entries));
+	} catch (err) {
+		notifyOnce(session.ctx, `usage-tracker: cannot draw the footer: ${errorMessage(err)}`, "error");
+	}
+}
+
+function describeWindow(e: ThresholdEvent): string {
+	const [providerId, modelId = "default"] = e.key.split("/");
+	const label = format ? format.providerLabel(providerId) : providerId;
+	return `${label}${modelId === "default" ? "" : ` ${modelId}`} ${e.windowId}`;
+}
+
+function onThreshold(session: Session, e: ThresholdEvent): void {
+	if (session.stopped || !session.settings.notify) return;
+	const left = `${Math.round(Math.max(0, e.remainingRatio) * 100)}% left`;
+	const resets = e.resetsAt && format ? `, resets in ${format.formatDuration(e.resetsAt - Date.now())}` : "";
+	const what = describeWindow(e);
+	if (e.kind === "low") notify(session.ctx, `Usage: ${what} is running low, ${left}${resets}`, "warning");
+	else if (e.kind === "exhausted") notify(session.ctx, `Usage: ${what} is used up${resets}`, "warning");
+	else if (e.kind === "recovered") notify(session.ctx, `Usage: ${what} recovered, ${left}`, "info");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+async function stopSession(): Promise<void> {
+	const g = state();
+	const session = g.session;
+	if (!session) return;
+	g.session = undefined;
+	session.stopped = true;
+	for (const off of session.unsubscribe) {
+		try {
+			off();
+		} catch {
+			// already gone
+		}
+	}
+	await withTimeout(session.tracker.stop(), STOP_TIMEOUT_MS).catch(() => undefined);
+	setStatus(session.ctx, undefined);
+}
+
+async function startSession(ctx: ExtensionContext): Promise<void> {
+	await stopSession(); // whatever an earlier load of this file left running
+	if (!ctx.hasUI) return; // print / json mode: no footer to draw
+	if (!addon || !format) {
+		notifyOnce(ctx, `usage-tracker: the native addon failed to load, usage is not tracked (${loadError ?? "unknown error"})`, "error");
+		return;
+	}
+	const { settings, problems } = readSettings();
+	for (const p of problems) notifyOnce(ctx, `usage-tracker: ${p}`, "warning");
+
+	const options: Record<string, unknown> = { intervalMs: settings.intervalMs, lowQuotaThreshold: settings.criticalAt };
+	if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
+	const session: Session = {
+		tracker: new addon.UsageTracker(options),
+		ctx,
+		settings,
+		unsubscribe: [],
+		tokens: new Map(),
+		recheckedAt: new Map(),
+		stopped: false,
+	};
+	state().session = session;
+
+	session.unsubscribe.push(
+		session.tracker.onUpdate((entries) => {
+			show(session, entries);
+			void recheckCredentials(session, entries).catch(() => undefined);
+		}),
+		session.tracker.onThreshold((e) => onThreshold(session, e)),
+	);
+
+	// Tokens are read in parallel and without holding up pi's startup.
+	void (async () => {
+		try {
+			await Promise.all(BUILTINS.filter((id) => settings.providers[id]).map((id) => registerBuiltin(session, id)));
+			if (session.stopped) return;
+			session.tracker.start(ctx);
+			show(session, session.tracker.entries()); // cached values, if any, until the first cycle
+		} catch (err) {
+			notifyOnce(ctx, `usage-tracker: could not start: ${errorMessage(err)}`, "error");
+		}
+	})();
+}
+
+const SUBCOMMANDS = [
+	{ value: "refresh", label: "refresh", description: "fetch every provider now, then show the table" },
+	{ value: "json", label: "json", description: "the store as JSON" },
+];
+
+export default function usageTrackerExtension(pi: ExtensionAPI): void {
+	pi.on("session_start", async (_event, ctx) => {
+		try {
+			await startSession(ctx);
+		} catch (err) {
+			notifyOnce(ctx, `usage-tracker: could not start: ${errorMessage(err)}`, "error");
+		}
+	});
+
+	pi.on("session_shutdown", async () => {
+		try {
+			await stopSession();
+		} catch {
+			// never block pi's exit
+		}
+	});
+
+	pi.registerCommand("usage-store", {
+		description: "Show AI subscription usage (args: refresh, json)",
+		getArgumentCompletions: (prefix) => {
+			const items = SUBCOMMANDS.filter((s) => s.value.startsWith(prefix.trim()));
+			return items.length > 0 ? items : null;
+		},
+		handler: async (args, ctx) => {
+			try {
+				const arg = args.trim();
+				if (arg !== "" && arg !== "refresh" && arg !== "json") {
+					notify(ctx, "Usage: /usage-store [refresh|json]", "warning");
+					return;
+				}
+				const session = state().session;
+				if (!session || !format) {
+					const why = loadError ? `the native addon failed to load (${loadError})` : "the tracker is not running";
+					notify(ctx, `usage-tracker: ${why}`, "warning");
+					return;
+				}
+				if (arg === "refresh") await session.tracker.refresh();
+				const entries = session.tracker.entries();
+				// notify renders multi-line text in the chat (not sent to the model)
+				const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false });
+				notify(ctx, text, "info");
+			} catch (err) {
+				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
+			}
+		},
+	});
+}
