@@ -111,7 +111,7 @@ try {
 	addon = load("../index.js") as Addon;
 	format = load("../lib/format.js") as Format;
 } catch (err) {
-	loadError = errorMessage(err);
+	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,11 +336,16 @@ async function registerBuiltin(session: Session, id: BuiltinId): Promise<void> {
 		found = undefined;
 	}
 	if (session.stopped) return;
-	if (found) {
-		session.tokens.set(id, found.credentials.accessToken);
-		session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
-	} else {
-		session.tracker.registerBuiltinProvider(id); // the addon discovers the tool's own files
+	try {
+		if (found) {
+			session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
+			session.tokens.set(id, found.credentials.accessToken);
+		} else {
+			session.tracker.registerBuiltinProvider(id); // the addon discovers the tool's own files
+		}
+	} catch (err) {
+		// one provider failing to register must not keep the others from being tracked
+		notifyOnce(session.ctx, `usage-tracker: cannot track ${id}: ${errorMessage(err)}`, "warning");
 	}
 }
 
