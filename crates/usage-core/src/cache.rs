@@ -85,7 +85,11 @@ impl SharedCache {
     }
 
     fn sibling(&self, suffix: &str) -> PathBuf {
-        let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let mut name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         name.push(suffix);
         self.path.with_file_name(name)
     }
@@ -93,13 +97,24 @@ impl SharedCache {
     /// Waits up to `timeout` for the account's fetch lock. If it cannot be had (no
     /// directory, a peer hung mid-fetch) we go on without it: the cache is an optimisation,
     /// never a reason to show nothing.
-    pub async fn lock_provider(&self, provider_id: &str, fp: &str, timeout: Duration) -> ProviderLock {
+    pub async fn lock_provider(
+        &self,
+        provider_id: &str,
+        fp: &str,
+        timeout: Duration,
+    ) -> ProviderLock {
         if let Some(dir) = self.path.parent() {
             let _ = fs::create_dir_all(dir);
         }
         let safe_id: String = provider_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let Ok(file) = open_lock_file(&self.sibling(&format!(".{safe_id}-{fp}.lock"))) else {
             return ProviderLock { _file: None };
@@ -108,7 +123,9 @@ impl SharedCache {
         loop {
             match file.try_lock() {
                 Ok(()) => return ProviderLock { _file: Some(file) },
-                Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                Err(std::fs::TryLockError::WouldBlock)
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(LOCK_POLL).await;
                 }
                 Err(_) => return ProviderLock { _file: None },
@@ -126,11 +143,18 @@ impl SharedCache {
     }
 
     pub fn read_record(&self, provider_id: &str, fp: &str) -> Option<CacheRecord> {
-        self.read_file().providers.remove(&record_key(provider_id, fp)).filter(|r| r.fetched_at > 0)
+        self.read_file()
+            .providers
+            .remove(&record_key(provider_id, fp))
+            .filter(|r| r.fetched_at > 0)
     }
 
     pub fn lookup(&self, provider_id: &str, fp: &str, now: i64, max_age_ms: i64) -> CacheLookup {
-        let Some(record) = self.read_file().providers.remove(&record_key(provider_id, fp)) else {
+        let Some(record) = self
+            .read_file()
+            .providers
+            .remove(&record_key(provider_id, fp))
+        else {
             return CacheLookup::Miss;
         };
         if let Some(at) = record.last_error.as_ref().and_then(|e| e.retry_at) {
@@ -150,7 +174,12 @@ impl SharedCache {
         self.update(|file| {
             file.providers.insert(
                 record_key(provider_id, fp),
-                CacheRecord { fetched_at: now, outcome: outcome.clone(), last_error: None, last_error_at: None },
+                CacheRecord {
+                    fetched_at: now,
+                    outcome: outcome.clone(),
+                    last_error: None,
+                    last_error_at: None,
+                },
             );
         });
     }
@@ -158,12 +187,15 @@ impl SharedCache {
     /// Keeps the last good result; records the error so peers respect its `retryAt`.
     pub fn write_failure(&self, provider_id: &str, fp: &str, error: &FetchError, now: i64) {
         self.update(|file| {
-            let record = file.providers.entry(record_key(provider_id, fp)).or_insert(CacheRecord {
-                fetched_at: 0,
-                outcome: FetchOutcome::default(),
-                last_error: None,
-                last_error_at: None,
-            });
+            let record = file
+                .providers
+                .entry(record_key(provider_id, fp))
+                .or_insert(CacheRecord {
+                    fetched_at: 0,
+                    outcome: FetchOutcome::default(),
+                    last_error: None,
+                    last_error_at: None,
+                });
             record.last_error = Some(error.clone());
             record.last_error_at = Some(now);
         });
@@ -204,7 +236,10 @@ mod tests {
     fn outcome(used: f64) -> FetchOutcome {
         let mut s = UsageSnapshot::new("5h");
         s.used_ratio = Some(used);
-        FetchOutcome { snapshots: vec![s], plan: Some("max".into()) }
+        FetchOutcome {
+            snapshots: vec![s],
+            plan: Some("max".into()),
+        }
     }
 
     #[test]
@@ -222,9 +257,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = SharedCache::new(dir.path().join("c/usage.json"));
         cache.write_success("anthropic", "fp", &outcome(0.3), 1_000);
-        assert!(matches!(cache.lookup("anthropic", "fp", 1_500, 1_000), CacheLookup::Fresh(r) if r.fetched_at == 1_000));
-        assert!(matches!(cache.lookup("anthropic", "fp", 2_000, 1_000), CacheLookup::Miss));
-        assert!(matches!(cache.lookup("anthropic", "other", 1_500, 1_000), CacheLookup::Miss));
+        assert!(
+            matches!(cache.lookup("anthropic", "fp", 1_500, 1_000), CacheLookup::Fresh(r) if r.fetched_at == 1_000)
+        );
+        assert!(matches!(
+            cache.lookup("anthropic", "fp", 2_000, 1_000),
+            CacheLookup::Miss
+        ));
+        assert!(matches!(
+            cache.lookup("anthropic", "other", 1_500, 1_000),
+            CacheLookup::Miss
+        ));
         let record = cache.read_record("anthropic", "fp").unwrap();
         assert_eq!(record.outcome, outcome(0.3));
     }
@@ -234,12 +277,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = SharedCache::new(dir.path().join("usage.json"));
         cache.write_success("anthropic", "fp", &outcome(0.3), 1_000);
-        let err = FetchError::new(ErrorKind::RateLimited, "anthropic: HTTP 429").with_retry_at(9_000);
+        let err =
+            FetchError::new(ErrorKind::RateLimited, "anthropic: HTTP 429").with_retry_at(9_000);
         cache.write_failure("anthropic", "fp", &err, 1_100);
-        assert!(matches!(cache.lookup("anthropic", "fp", 1_200, 60_000), CacheLookup::RetryAt(9_000)));
+        assert!(matches!(
+            cache.lookup("anthropic", "fp", 1_200, 60_000),
+            CacheLookup::RetryAt(9_000)
+        ));
         // After retryAt the failed attempt is newer than the data: not fresh, fetch again.
-        assert!(matches!(cache.lookup("anthropic", "fp", 9_001, 60_000), CacheLookup::Miss));
-        assert_eq!(cache.read_record("anthropic", "fp").unwrap().outcome, outcome(0.3));
+        assert!(matches!(
+            cache.lookup("anthropic", "fp", 9_001, 60_000),
+            CacheLookup::Miss
+        ));
+        assert_eq!(
+            cache.read_record("anthropic", "fp").unwrap().outcome,
+            outcome(0.3)
+        );
     }
 
     #[test]
@@ -262,20 +315,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("usage.json");
         SharedCache::new(path.clone()).write_success("a", "fp", &outcome(0.1), 5);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[tokio::test]
     async fn provider_lock_excludes_then_releases() {
         let dir = tempfile::tempdir().unwrap();
         let cache = SharedCache::new(dir.path().join("usage.json"));
-        let held = cache.lock_provider("a", "fp", Duration::from_millis(10)).await;
+        let held = cache
+            .lock_provider("a", "fp", Duration::from_millis(10))
+            .await;
         assert!(held._file.is_some());
         // A second open file description cannot take it while held (flock semantics).
-        let second = cache.lock_provider("a", "fp", Duration::from_millis(60)).await;
-        assert!(second._file.is_none(), "gave up after the timeout instead of blocking");
+        let second = cache
+            .lock_provider("a", "fp", Duration::from_millis(60))
+            .await;
+        assert!(
+            second._file.is_none(),
+            "gave up after the timeout instead of blocking"
+        );
         drop(held);
-        let third = cache.lock_provider("a", "fp", Duration::from_millis(60)).await;
+        let third = cache
+            .lock_provider("a", "fp", Duration::from_millis(60))
+            .await;
         assert!(third._file.is_some());
     }
 }

@@ -7,7 +7,11 @@ pub enum CoreError {
     #[error("invalid option `{field}`: {reason}")]
     InvalidOption { field: &'static str, reason: String },
     #[error("invalid quota at quotas[{index}] (id '{id}'): {reason}")]
-    InvalidQuota { index: usize, id: String, reason: String },
+    InvalidQuota {
+        index: usize,
+        id: String,
+        reason: String,
+    },
     #[error("invalid provider `id` '{0}': must be a non-empty string without '/'")]
     InvalidProviderId(String),
     #[error("a provider with id '{0}' is already registered")]

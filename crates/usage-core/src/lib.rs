@@ -15,4 +15,7 @@ pub mod tracker;
 
 pub use error::CoreError;
 pub use model::*;
-pub use tracker::{BoxFuture, Clock, CycleUpdate, Stats, SystemClock, Tracker, TrackerOptions, UpdateSink, UsageProvider};
+pub use tracker::{
+    BoxFuture, Clock, CycleUpdate, Stats, SystemClock, Tracker, TrackerOptions, UpdateSink,
+    UsageProvider,
+};

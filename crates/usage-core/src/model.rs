@@ -153,6 +153,24 @@ impl UsageSnapshot {
 pub struct FetchOutcome {
     pub snapshots: Vec<UsageSnapshot>,
     pub plan: Option<String>,
+    /// Windows the provider discovered in the response (Anthropic's new keys), resolved
+    /// like the declared quotas.
+    #[serde(default)]
+    pub extra_quotas: Vec<QuotaDefinition>,
+}
+
+impl FetchOutcome {
+    /// The provider's declared quotas plus the ones this response discovered.
+    pub fn quotas_with(&self, declared: &[QuotaDefinition]) -> Vec<QuotaDefinition> {
+        let mut all = declared.to_vec();
+        all.extend(
+            self.extra_quotas
+                .iter()
+                .filter(|q| !declared.iter().any(|d| d.id == q.id))
+                .cloned(),
+        );
+        all
+    }
 }
 
 /// How fast a window is being spent relative to the time that has passed.

@@ -38,7 +38,12 @@ pub struct QuotaCheck {
 
 impl QuotaCheck {
     fn unknown() -> Self {
-        Self { decision: Decision::Unknown, remaining_ratio: None, window_id: None, resets_at: None }
+        Self {
+            decision: Decision::Unknown,
+            remaining_ratio: None,
+            window_id: None,
+            resets_at: None,
+        }
     }
 }
 
@@ -63,7 +68,10 @@ fn decide(remaining_ratio: f64, low_threshold: f64) -> Decision {
 
 /// The window that binds: the lowest remaining ratio among windows that still apply
 /// (unlimited pools never bind; a window whose reset time has passed no longer applies).
-pub fn binding_window<'a>(windows: impl Iterator<Item = &'a ResolvedWindow>, now: i64) -> Option<&'a ResolvedWindow> {
+pub fn binding_window<'a>(
+    windows: impl Iterator<Item = &'a ResolvedWindow>,
+    now: i64,
+) -> Option<&'a ResolvedWindow> {
     windows
         .filter(|w| !w.unlimited && w.resets_at.is_none_or(|at| at > now))
         .min_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio))
@@ -83,11 +91,18 @@ pub fn check_quota(
         .flatten()
         .filter(|e| usable(e, now, interval_ms))
         .collect();
-    let Some(window) = binding_window(usable_entries.iter().flat_map(|e| e.windows.iter()), now) else {
+    let Some(window) = binding_window(usable_entries.iter().flat_map(|e| e.windows.iter()), now)
+    else {
         // Usable entries whose windows are all unlimited or already reset leave room.
-        let has_room = !usable_entries.is_empty() && usable_entries.iter().any(|e| !e.windows.is_empty());
+        let has_room =
+            !usable_entries.is_empty() && usable_entries.iter().any(|e| !e.windows.is_empty());
         return if has_room {
-            QuotaCheck { decision: Decision::Proceed, remaining_ratio: Some(1.0), window_id: None, resets_at: None }
+            QuotaCheck {
+                decision: Decision::Proceed,
+                remaining_ratio: Some(1.0),
+                window_id: None,
+                resets_at: None,
+            }
         } else {
             QuotaCheck::unknown()
         };
@@ -180,7 +195,9 @@ impl ThresholdTracker {
 
 /// Plan names ranked: higher is a bigger allowance.
 pub fn tier_rank(plan: Option<&str>) -> u8 {
-    let Some(plan) = plan.map(str::to_ascii_lowercase) else { return 0 };
+    let Some(plan) = plan.map(str::to_ascii_lowercase) else {
+        return 0;
+    };
     let has = |words: &[&str]| words.iter().any(|w| plan.contains(w));
     if has(&["ultra", "max", "enterprise", "business"]) {
         3
@@ -232,9 +249,17 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
             ranking: candidates,
         };
     };
-    let pct = |c: &Candidate| c.check.remaining_ratio.map_or("no data".into(), |r| format!("{:.0}% left", r * 100.0));
+    let pct = |c: &Candidate| {
+        c.check
+            .remaining_ratio
+            .map_or("no data".into(), |r| format!("{:.0}% left", r * 100.0))
+    };
     let reason = match candidates.get(1) {
-        None => format!("{} is the only candidate ({})", best.provider_id, best.check.decision.as_str()),
+        None => format!(
+            "{} is the only candidate ({})",
+            best.provider_id,
+            best.check.decision.as_str()
+        ),
         Some(next) if next.check.decision != best.check.decision => format!(
             "{} can {} while {} is {}",
             best.provider_id,
@@ -242,12 +267,14 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
             next.provider_id,
             next.check.decision.as_str()
         ),
-        Some(next) if tier_rank(best.plan.as_deref()) != tier_rank(next.plan.as_deref()) => format!(
-            "{} has the higher tier ({} over {})",
-            best.provider_id,
-            best.plan.as_deref().unwrap_or("unknown"),
-            next.plan.as_deref().unwrap_or("unknown")
-        ),
+        Some(next) if tier_rank(best.plan.as_deref()) != tier_rank(next.plan.as_deref()) => {
+            format!(
+                "{} has the higher tier ({} over {})",
+                best.provider_id,
+                best.plan.as_deref().unwrap_or("unknown"),
+                next.plan.as_deref().unwrap_or("unknown")
+            )
+        }
         Some(next) => format!(
             "{} has the most room ({} vs {} for {})",
             best.provider_id,
@@ -257,7 +284,11 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
         ),
     };
     Selection {
-        provider_id: if best.check.decision == Decision::Unknown { None } else { Some(best.provider_id.clone()) },
+        provider_id: if best.check.decision == Decision::Unknown {
+            None
+        } else {
+            Some(best.provider_id.clone())
+        },
         decision: best.check.decision,
         reason,
         ranking: candidates,
@@ -302,10 +333,23 @@ mod tests {
 
     #[test]
     fn decision_boundaries() {
-        assert_eq!(check(&entry("a/default", vec![window("5h", 0.10)])).decision, Decision::Proceed, "exactly at the threshold");
-        assert_eq!(check(&entry("a/default", vec![window("5h", 0.0999)])).decision, Decision::Low);
-        assert_eq!(check(&entry("a/default", vec![window("5h", 0.0)])).decision, Decision::Exhausted);
-        assert_eq!(check(&entry("a/default", vec![])).decision, Decision::Unknown);
+        assert_eq!(
+            check(&entry("a/default", vec![window("5h", 0.10)])).decision,
+            Decision::Proceed,
+            "exactly at the threshold"
+        );
+        assert_eq!(
+            check(&entry("a/default", vec![window("5h", 0.0999)])).decision,
+            Decision::Low
+        );
+        assert_eq!(
+            check(&entry("a/default", vec![window("5h", 0.0)])).decision,
+            Decision::Exhausted
+        );
+        assert_eq!(
+            check(&entry("a/default", vec![])).decision,
+            Decision::Unknown
+        );
     }
 
     #[test]
@@ -323,10 +367,17 @@ mod tests {
         let mut s = UsageSnapshot::new("premium");
         s.remaining = Some(-12.0);
         let over = resolve_window(&q, &s, NOW);
-        assert_eq!(check(&entry("c/default", vec![over])).decision, Decision::Exhausted);
+        assert_eq!(
+            check(&entry("c/default", vec![over])).decision,
+            Decision::Exhausted
+        );
         let mut u = UsageSnapshot::new("chat");
         u.unlimited = true;
-        let chat = resolve_window(&QuotaDefinition::new("chat", QuotaKind::Amount { amount: 0.0 }), &u, NOW);
+        let chat = resolve_window(
+            &QuotaDefinition::new("chat", QuotaKind::Amount { amount: 0.0 }),
+            &u,
+            NOW,
+        );
         let c = check(&entry("c/default", vec![chat]));
         assert_eq!(c.decision, Decision::Proceed);
         assert_eq!(c.window_id, None);
@@ -363,7 +414,10 @@ mod tests {
         let ev = t.observe(&at(0.05), 0.1);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, ThresholdKind::Low);
-        assert!(t.observe(&at(0.04), 0.1).is_empty(), "no repeat while below");
+        assert!(
+            t.observe(&at(0.04), 0.1).is_empty(),
+            "no repeat while below"
+        );
         assert_eq!(t.observe(&at(0.0), 0.1)[0].kind, ThresholdKind::Exhausted);
         assert!(t.observe(&at(0.0), 0.1).is_empty());
         let ev = t.observe(&at(1.0), 0.1);
@@ -390,7 +444,12 @@ mod tests {
     fn cand(id: &str, decision: Decision, ratio: Option<f64>, plan: Option<&str>) -> Candidate {
         Candidate {
             provider_id: id.into(),
-            check: QuotaCheck { decision, remaining_ratio: ratio, window_id: None, resets_at: None },
+            check: QuotaCheck {
+                decision,
+                remaining_ratio: ratio,
+                window_id: None,
+                resets_at: None,
+            },
             plan: plan.map(Into::into),
         }
     }

@@ -31,7 +31,10 @@ pub fn validate_snapshot(snapshot: &UsageSnapshot, index: usize) -> Result<(), S
     for (name, value) in fields {
         if let Some(v) = value {
             if !v.is_finite() {
-                return Err(format!("{}: `{name}` is {v}, expected a finite number", at()));
+                return Err(format!(
+                    "{}: `{name}` is {v}, expected a finite number",
+                    at()
+                ));
             }
         }
     }
@@ -75,7 +78,10 @@ fn window_length(quota: &QuotaDefinition, snapshot: &UsageSnapshot) -> Option<f6
         return Some(d);
     }
     if let QuotaKind::PerModel { per_model, .. } = &quota.kind {
-        if let Some(d) = per_model.get(snapshot.model_id()).and_then(|l| l.duration_secs) {
+        if let Some(d) = per_model
+            .get(snapshot.model_id())
+            .and_then(|l| l.duration_secs)
+        {
             return Some(d);
         }
     }
@@ -83,9 +89,15 @@ fn window_length(quota: &QuotaDefinition, snapshot: &UsageSnapshot) -> Option<f6
 }
 
 /// The fallback chain of DESIGN §3 for one snapshot.
-pub fn resolve_window(quota: &QuotaDefinition, snapshot: &UsageSnapshot, now_ms: i64) -> ResolvedWindow {
+pub fn resolve_window(
+    quota: &QuotaDefinition,
+    snapshot: &UsageSnapshot,
+    now_ms: i64,
+) -> ResolvedWindow {
     let model_id = snapshot.model_id();
-    let total = snapshot.limit.unwrap_or_else(|| default_total(quota, model_id));
+    let total = snapshot
+        .limit
+        .unwrap_or_else(|| default_total(quota, model_id));
     let s = snapshot;
     let remaining = s
         .remaining
@@ -224,8 +236,16 @@ fn aggregate(windows: &[ResolvedWindow], strategy: Aggregation) -> Option<Resolv
             sum.total = windows.iter().map(|w| w.total).sum();
             sum.used = windows.iter().map(|w| w.used).sum();
             sum.remaining = windows.iter().map(|w| w.remaining).sum();
-            sum.used_ratio = if sum.total > 0.0 { clamp01(sum.used / sum.total) } else { 0.0 };
-            sum.remaining_ratio = if sum.total > 0.0 { clamp01(sum.remaining / sum.total) } else { 1.0 };
+            sum.used_ratio = if sum.total > 0.0 {
+                clamp01(sum.used / sum.total)
+            } else {
+                0.0
+            };
+            sum.remaining_ratio = if sum.total > 0.0 {
+                clamp01(sum.remaining / sum.total)
+            } else {
+                1.0
+            };
             sum.resets_at = windows.iter().filter_map(|w| w.resets_at).min();
             sum.pace = None;
             sum.pace_stage = None;
@@ -246,7 +266,11 @@ pub struct Resolution {
     pub skipped_ids: Vec<String>,
 }
 
-pub fn resolve_snapshots(quotas: &[QuotaDefinition], snapshots: &[UsageSnapshot], now_ms: i64) -> Resolution {
+pub fn resolve_snapshots(
+    quotas: &[QuotaDefinition],
+    snapshots: &[UsageSnapshot],
+    now_ms: i64,
+) -> Resolution {
     let mut res = Resolution::default();
     let push = |res: &mut Resolution, w: ResolvedWindow| {
         let list = res.windows_by_model.entry(w.model_id.clone()).or_default();
@@ -308,19 +332,37 @@ mod tests {
     fn total_by_kind_and_limit_overrides() {
         let dur = QuotaDefinition::new("d", QuotaKind::Duration).with_duration(3600.0);
         assert_eq!(resolve_window(&dur, &snap("d"), NOW).total, 3600.0);
-        assert_eq!(resolve_window(&amount("a", 50.0), &snap("a"), NOW).total, 50.0);
+        assert_eq!(
+            resolve_window(&amount("a", 50.0), &snap("a"), NOW).total,
+            50.0
+        );
         assert_eq!(resolve_window(&pct("p"), &snap("p"), NOW).total, 100.0);
         let mult = QuotaDefinition::new(
             "m",
-            QuotaKind::Multiplier { base_amount: 300.0, multipliers: BTreeMap::new() },
+            QuotaKind::Multiplier {
+                base_amount: 300.0,
+                multipliers: BTreeMap::new(),
+            },
         );
         assert_eq!(resolve_window(&mult, &snap("m"), NOW).total, 300.0);
         let per = QuotaDefinition::new(
             "pm",
             QuotaKind::PerModel {
                 per_model: BTreeMap::from([
-                    ("a".into(), PerModelLimit { amount: Some(10.0), duration_secs: None }),
-                    ("b".into(), PerModelLimit { amount: None, duration_secs: Some(60.0) }),
+                    (
+                        "a".into(),
+                        PerModelLimit {
+                            amount: Some(10.0),
+                            duration_secs: None,
+                        },
+                    ),
+                    (
+                        "b".into(),
+                        PerModelLimit {
+                            amount: None,
+                            duration_secs: Some(60.0),
+                        },
+                    ),
                 ]),
                 aggregation: Aggregation::Individual,
             },
@@ -332,7 +374,10 @@ mod tests {
         assert_eq!(resolve_window(&per, &s, NOW).total, 60.0);
         let mut limited = snap("a");
         limited.limit = Some(80.0);
-        assert_eq!(resolve_window(&amount("a", 50.0), &limited, NOW).total, 80.0);
+        assert_eq!(
+            resolve_window(&amount("a", 50.0), &limited, NOW).total,
+            80.0
+        );
     }
 
     #[test]
@@ -349,7 +394,11 @@ mod tests {
             set(&mut s);
             let w = resolve_window(&q, &s, NOW);
             assert_eq!((w.used, w.remaining), (50.0, 150.0), "from {name}");
-            assert_eq!((w.used_ratio, w.remaining_ratio), (0.25, 0.75), "from {name}");
+            assert_eq!(
+                (w.used_ratio, w.remaining_ratio),
+                (0.25, 0.75),
+                "from {name}"
+            );
         }
     }
 
@@ -384,7 +433,10 @@ mod tests {
         let mut u = snap("p");
         u.unlimited = true;
         let w = resolve_window(&amount("p", 0.0), &u, NOW);
-        assert_eq!((w.used_ratio, w.remaining_ratio, w.unlimited), (0.0, 1.0, true));
+        assert_eq!(
+            (w.used_ratio, w.remaining_ratio, w.unlimited),
+            (0.0, 1.0, true)
+        );
     }
 
     #[test]
@@ -417,7 +469,10 @@ mod tests {
         s.used_ratio = Some(0.1);
         let w = resolve_window(&q, &s, NOW);
         assert_eq!(w.pace_stage, Some(PaceStage::Behind));
-        assert_eq!(w.runs_out_at, None, "spending slower than the window never runs out");
+        assert_eq!(
+            w.runs_out_at, None,
+            "spending slower than the window never runs out"
+        );
     }
 
     #[test]
@@ -448,13 +503,21 @@ mod tests {
         let mut s = snap("a");
         s.used = Some(f64::NAN);
         let err = validate_snapshot(&s, 2).unwrap_err();
-        assert!(err.contains("snapshot 2 (id 'a')") && err.contains("`used`"), "{err}");
+        assert!(
+            err.contains("snapshot 2 (id 'a')") && err.contains("`used`"),
+            "{err}"
+        );
         let mut s = snap("a");
         s.limit = Some(-1.0);
-        assert!(validate_snapshot(&s, 0).unwrap_err().contains("`limit` is negative"));
+        assert!(validate_snapshot(&s, 0)
+            .unwrap_err()
+            .contains("`limit` is negative"));
         let mut s = snap("a");
         s.remaining = Some(-3.0);
-        assert!(validate_snapshot(&s, 0).is_ok(), "negative remaining is overage, allowed");
+        assert!(
+            validate_snapshot(&s, 0).is_ok(),
+            "negative remaining is overage, allowed"
+        );
         assert!(validate_snapshot(&snap(""), 1).is_err());
     }
 
@@ -474,7 +537,10 @@ mod tests {
         s.remaining = Some(172.0);
         let res = resolve_snapshots(&[copilot_quota()], &[s], NOW);
         let pool = &res.windows_by_model["default"][0];
-        assert_eq!((pool.total, pool.remaining, pool.used), (300.0, 172.0, 128.0));
+        assert_eq!(
+            (pool.total, pool.remaining, pool.used),
+            (300.0, 172.0, 128.0)
+        );
         let opus = &res.windows_by_model["claude-opus"][0];
         assert_eq!((opus.total, opus.remaining, opus.used), (75.0, 43.0, 32.0));
         assert_eq!(opus.remaining_ratio, pool.remaining_ratio);
@@ -490,7 +556,10 @@ mod tests {
     }
 
     fn per_model_quota(strategy: Aggregation) -> QuotaDefinition {
-        let limit = |a| PerModelLimit { amount: Some(a), duration_secs: None };
+        let limit = |a| PerModelLimit {
+            amount: Some(a),
+            duration_secs: None,
+        };
         QuotaDefinition::new(
             "req",
             QuotaKind::PerModel {
@@ -514,19 +583,39 @@ mod tests {
 
     #[test]
     fn per_model_aggregation_strategies() {
-        let res = resolve_snapshots(&[per_model_quota(Aggregation::Individual)], &per_model_snaps(), NOW);
+        let res = resolve_snapshots(
+            &[per_model_quota(Aggregation::Individual)],
+            &per_model_snaps(),
+            NOW,
+        );
         assert!(!res.windows_by_model.contains_key("default"));
         assert_eq!(res.windows_by_model["a"][0].remaining, 80.0);
         assert_eq!(res.windows_by_model["b"][0].remaining, 10.0);
 
-        let res = resolve_snapshots(&[per_model_quota(Aggregation::Min)], &per_model_snaps(), NOW);
+        let res = resolve_snapshots(
+            &[per_model_quota(Aggregation::Min)],
+            &per_model_snaps(),
+            NOW,
+        );
         let agg = &res.windows_by_model["default"][0];
-        assert_eq!((agg.remaining, agg.total), (10.0, 50.0), "min = the most constrained model");
+        assert_eq!(
+            (agg.remaining, agg.total),
+            (10.0, 50.0),
+            "min = the most constrained model"
+        );
 
-        let res = resolve_snapshots(&[per_model_quota(Aggregation::Max)], &per_model_snaps(), NOW);
+        let res = resolve_snapshots(
+            &[per_model_quota(Aggregation::Max)],
+            &per_model_snaps(),
+            NOW,
+        );
         assert_eq!(res.windows_by_model["default"][0].remaining, 80.0);
 
-        let res = resolve_snapshots(&[per_model_quota(Aggregation::Sum)], &per_model_snaps(), NOW);
+        let res = resolve_snapshots(
+            &[per_model_quota(Aggregation::Sum)],
+            &per_model_snaps(),
+            NOW,
+        );
         let agg = &res.windows_by_model["default"][0];
         assert_eq!((agg.total, agg.used, agg.remaining), (150.0, 60.0, 90.0));
         assert!((agg.used_ratio - 0.4).abs() < 1e-9);

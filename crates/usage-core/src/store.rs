@@ -198,9 +198,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        ErrorKind, FetchError, QuotaDefinition, QuotaKind, UsageSnapshot,
-    };
+    use crate::model::{ErrorKind, FetchError, QuotaDefinition, QuotaKind, UsageSnapshot};
     use crate::resolve::resolve_snapshots;
 
     const T0: i64 = 1_800_000_000_000;
@@ -219,7 +217,13 @@ mod tests {
         s
     }
 
-    fn apply(store: &mut Store, provider: &str, quotas: &[QuotaDefinition], snaps: &[UsageSnapshot], now: i64) {
+    fn apply(
+        store: &mut Store,
+        provider: &str,
+        quotas: &[QuotaDefinition],
+        snaps: &[UsageSnapshot],
+        now: i64,
+    ) {
         let res = resolve_snapshots(quotas, snaps, now);
         store.apply_success(provider, res.windows_by_model, None, now);
     }
@@ -227,7 +231,13 @@ mod tests {
     #[test]
     fn anthropic_single_default_entry() {
         let mut store = Store::new();
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.37), pct("7d", 0.64)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.37), pct("7d", 0.64)],
+            T0,
+        );
         assert_eq!(store.len(), 1);
         let e = store.get("anthropic", "default").unwrap();
         assert_eq!(e.key, "anthropic/default");
@@ -250,8 +260,18 @@ mod tests {
         let mut store = Store::new();
         apply(&mut store, "github-copilot", &quotas, &[s], T0);
         let keys: Vec<_> = store.entries().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["github-copilot/default", "github-copilot/gpt-4o", "github-copilot/o1"]);
-        assert_eq!(store.get("github-copilot", "o1").unwrap().windows[0].remaining, 50.0);
+        assert_eq!(
+            keys,
+            [
+                "github-copilot/default",
+                "github-copilot/gpt-4o",
+                "github-copilot/o1"
+            ]
+        );
+        assert_eq!(
+            store.get("github-copilot", "o1").unwrap().windows[0].remaining,
+            50.0
+        );
         assert!(store.get("github-copilot", "gpt-4o").unwrap().windows[0].unlimited);
     }
 
@@ -265,10 +285,29 @@ mod tests {
             s
         };
         let mut store = Store::new();
-        apply(&mut store, "google-antigravity", &quotas, &[per("gemini-3-pro", 0.8), per("claude-sonnet", 0.25)], T0);
+        apply(
+            &mut store,
+            "google-antigravity",
+            &quotas,
+            &[per("gemini-3-pro", 0.8), per("claude-sonnet", 0.25)],
+            T0,
+        );
         assert_eq!(store.len(), 2);
-        assert_eq!(store.get("google-antigravity", "claude-sonnet").unwrap().windows[0].remaining, 25.0);
-        apply(&mut store, "google-antigravity", &quotas, &[per("gemini-3-pro", 0.7)], T0 + 1);
+        assert_eq!(
+            store
+                .get("google-antigravity", "claude-sonnet")
+                .unwrap()
+                .windows[0]
+                .remaining,
+            25.0
+        );
+        apply(
+            &mut store,
+            "google-antigravity",
+            &quotas,
+            &[per("gemini-3-pro", 0.7)],
+            T0 + 1,
+        );
         assert_eq!(store.len(), 1);
     }
 
@@ -278,7 +317,13 @@ mod tests {
         store.apply_no_auth("anthropic");
         let e = store.get("anthropic", "default").unwrap();
         assert!(!e.active && e.windows.is_empty());
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.1)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.1)],
+            T0,
+        );
         store.apply_failure("anthropic", &FetchError::new(ErrorKind::Network, "down"));
         store.apply_no_auth("anthropic");
         let e = store.get("anthropic", "default").unwrap();
@@ -288,7 +333,13 @@ mod tests {
     #[test]
     fn failure_keeps_last_good_then_recovery_resets() {
         let mut store = Store::new();
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.2)],
+            T0,
+        );
         let err = FetchError::new(ErrorKind::Server, "anthropic: HTTP 503");
         store.apply_failure("anthropic", &err);
         store.apply_failure("anthropic", &err);
@@ -297,7 +348,13 @@ mod tests {
         assert_eq!(e.windows.len(), 1, "last good windows kept");
         assert_eq!(e.updated, T0);
         assert_eq!(e.error.as_ref().unwrap().kind, ErrorKind::Server);
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.3)], T0 + 5);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.3)],
+            T0 + 5,
+        );
         let e = store.get("anthropic", "default").unwrap();
         assert!(e.fails == 0 && e.error.is_none() && e.updated == T0 + 5);
     }
@@ -318,16 +375,34 @@ mod tests {
     #[test]
     fn unregister_deletes_only_that_provider() {
         let mut store = Store::new();
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
-        apply(&mut store, "anthropic-work", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.2)],
+            T0,
+        );
+        apply(
+            &mut store,
+            "anthropic-work",
+            &anthropic_quotas(),
+            &[pct("5h", 0.2)],
+            T0,
+        );
         assert_eq!(store.remove_provider("anthropic"), 1);
         assert!(store.get("anthropic", "default").is_none());
-        assert!(store.get("anthropic-work", "default").is_some(), "prefix must not match");
+        assert!(
+            store.get("anthropic-work", "default").is_some(),
+            "prefix must not match"
+        );
     }
 
     #[test]
     fn backoff_grows_with_fails_and_caps_at_max() {
-        let mut s = Schedule { last_attempt: Some(T0), ..Default::default() };
+        let mut s = Schedule {
+            last_attempt: Some(T0),
+            ..Default::default()
+        };
         let waits: Vec<i64> = (0..12)
             .map(|fails| {
                 s.fails = fails;
@@ -342,7 +417,10 @@ mod tests {
 
     #[test]
     fn healthy_provider_is_due_every_tick_despite_jitter() {
-        let s = Schedule { last_attempt: Some(T0 + 40), ..Default::default() };
+        let s = Schedule {
+            last_attempt: Some(T0 + 40),
+            ..Default::default()
+        };
         // The next tick fires 15 ms "early" relative to when the last fetch started.
         assert!(s.is_due(T0 + MIN as i64 + 25, MIN, 8, 1_000));
         assert!(!s.is_due(T0 + MIN as i64 + 25, MIN, 8, 0));
@@ -350,7 +428,11 @@ mod tests {
 
     #[test]
     fn retry_at_blocks_until_it_passes() {
-        let s = Schedule { last_attempt: Some(T0), fails: 1, retry_at: Some(T0 + 10 * MIN as i64) };
+        let s = Schedule {
+            last_attempt: Some(T0),
+            fails: 1,
+            retry_at: Some(T0 + 10 * MIN as i64),
+        };
         assert!(!s.is_due(T0 + 9 * MIN as i64, MIN, 8, 0));
         assert!(s.blocked_by_retry_at(T0 + 9 * MIN as i64));
         assert!(s.is_due(T0 + 10 * MIN as i64, MIN, 8, 0));
@@ -359,7 +441,13 @@ mod tests {
     #[test]
     fn snapshot_marks_old_data_stale() {
         let mut store = Store::new();
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.2)],
+            T0,
+        );
         assert!(!store.snapshot(T0 + 2 * MIN as i64, MIN)[0].stale);
         assert!(store.snapshot(T0 + 2 * MIN as i64 + 1, MIN)[0].stale);
     }
@@ -367,7 +455,13 @@ mod tests {
     #[test]
     fn cache_seed_is_stale_and_never_overwrites_live_data() {
         let mut store = Store::new();
-        apply(&mut store, "anthropic", &anthropic_quotas(), &[pct("5h", 0.2)], T0);
+        apply(
+            &mut store,
+            "anthropic",
+            &anthropic_quotas(),
+            &[pct("5h", 0.2)],
+            T0,
+        );
         let mut cached = store.get("anthropic", "default").unwrap().clone();
         cached.windows.clear();
         let mut other = cached.clone();

@@ -91,7 +91,10 @@ impl Default for TrackerOptions {
 impl TrackerOptions {
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |field: &'static str, reason: &str| {
-            Err(CoreError::InvalidOption { field, reason: reason.to_string() })
+            Err(CoreError::InvalidOption {
+                field,
+                reason: reason.to_string(),
+            })
         };
         if self.interval_ms == 0 {
             return bad("intervalMs", "must be greater than 0");
@@ -182,7 +185,13 @@ pub struct Tracker {
 fn validate_quotas(quotas: &[QuotaDefinition]) -> Result<(), CoreError> {
     let mut seen = std::collections::HashSet::new();
     for (i, q) in quotas.iter().enumerate() {
-        let bad = |reason: String| Err(CoreError::InvalidQuota { index: i, id: q.id.clone(), reason });
+        let bad = |reason: String| {
+            Err(CoreError::InvalidQuota {
+                index: i,
+                id: q.id.clone(),
+                reason,
+            })
+        };
         if q.id.is_empty() {
             return bad("`id` must be a non-empty string".into());
         }
@@ -195,16 +204,30 @@ fn validate_quotas(quotas: &[QuotaDefinition]) -> Result<(), CoreError> {
             }
         }
         match &q.kind {
-            QuotaKind::Duration if q.duration_secs.is_none() => return bad("`duration` is required".into()),
-            QuotaKind::Amount { amount } if !amount.is_finite() || *amount < 0.0 => {
-                return bad(format!("`amount` must be a non-negative number, got {amount}"));
+            QuotaKind::Duration if q.duration_secs.is_none() => {
+                return bad("`duration` is required".into())
             }
-            QuotaKind::Multiplier { base_amount, multipliers } => {
+            QuotaKind::Amount { amount } if !amount.is_finite() || *amount < 0.0 => {
+                return bad(format!(
+                    "`amount` must be a non-negative number, got {amount}"
+                ));
+            }
+            QuotaKind::Multiplier {
+                base_amount,
+                multipliers,
+            } => {
                 if !base_amount.is_finite() || *base_amount < 0.0 {
-                    return bad(format!("`baseAmount` must be a non-negative number, got {base_amount}"));
+                    return bad(format!(
+                        "`baseAmount` must be a non-negative number, got {base_amount}"
+                    ));
                 }
-                if let Some((model, m)) = multipliers.iter().find(|(_, m)| !m.is_finite() || **m < 0.0) {
-                    return bad(format!("`multipliers.{model}` must be a non-negative number, got {m}"));
+                if let Some((model, m)) = multipliers
+                    .iter()
+                    .find(|(_, m)| !m.is_finite() || **m < 0.0)
+                {
+                    return bad(format!(
+                        "`multipliers.{model}` must be a non-negative number, got {m}"
+                    ));
                 }
             }
             _ => {}
@@ -214,7 +237,11 @@ fn validate_quotas(quotas: &[QuotaDefinition]) -> Result<(), CoreError> {
 }
 
 impl Tracker {
-    pub fn new(options: TrackerOptions, clock: Arc<dyn Clock>, sink: Arc<dyn UpdateSink>) -> Result<Self, CoreError> {
+    pub fn new(
+        options: TrackerOptions,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn UpdateSink>,
+    ) -> Result<Self, CoreError> {
         options.validate()?;
         let cache = options.cache_path.clone().map(SharedCache::new);
         Ok(Self {
@@ -250,13 +277,28 @@ impl Tracker {
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
             if let Some(record) = cache.read_record(&id, &fp) {
                 let now = self.inner.clock.now_ms();
-                let res = resolve_snapshots(provider.quotas(), &record.outcome.snapshots, now);
+                let res = resolve_snapshots(
+                    &record.outcome.quotas_with(provider.quotas()),
+                    &record.outcome.snapshots,
+                    now,
+                );
                 let mut scratch = Store::new();
-                scratch.apply_success(&id, res.windows_by_model, record.outcome.plan.clone(), record.fetched_at);
+                scratch.apply_success(
+                    &id,
+                    res.windows_by_model,
+                    record.outcome.plan.clone(),
+                    record.fetched_at,
+                );
                 state.store.seed_from_cache(scratch.provider_entries(&id));
             }
         }
-        state.providers.insert(id, Slot { provider, schedule: Schedule::default() });
+        state.providers.insert(
+            id,
+            Slot {
+                provider,
+                schedule: Schedule::default(),
+            },
+        );
         Ok(())
     }
 
@@ -280,7 +322,8 @@ impl Tracker {
         let cancel = lock(&self.inner.cancel).clone();
         let inner = self.inner.clone();
         let task = handle.spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_millis(inner.options.interval_ms));
+            let mut ticker =
+                tokio::time::interval(Duration::from_millis(inner.options.interval_ms));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -314,13 +357,17 @@ impl Tracker {
             }
         }
         let cancel = lock(&self.inner.cancel).clone();
-        self.inner.run_cycle(Mode::Forced(provider_id), &cancel).await;
+        self.inner
+            .run_cycle(Mode::Forced(provider_id), &cancel)
+            .await;
         Ok(())
     }
 
     pub fn entries(&self) -> Vec<StoreEntry> {
         let now = self.inner.clock.now_ms();
-        lock(&self.inner.state).store.snapshot(now, self.inner.options.interval_ms)
+        lock(&self.inner.state)
+            .store
+            .snapshot(now, self.inner.options.interval_ms)
     }
 
     pub fn get(&self, provider_id: &str, model_id: &str) -> Option<StoreEntry> {
@@ -328,7 +375,12 @@ impl Tracker {
         self.entries().into_iter().find(|e| e.key == key)
     }
 
-    pub fn get_window(&self, provider_id: &str, window_id: &str, model_id: &str) -> Option<ResolvedWindow> {
+    pub fn get_window(
+        &self,
+        provider_id: &str,
+        window_id: &str,
+        model_id: &str,
+    ) -> Option<ResolvedWindow> {
         let state = lock(&self.inner.state);
         let entry = state.store.get(provider_id, model_id)?;
         entry.windows.iter().find(|w| w.id == window_id).cloned()
@@ -338,17 +390,34 @@ impl Tracker {
         let now = self.inner.clock.now_ms();
         let opts = &self.inner.options;
         let state = lock(&self.inner.state);
-        let model_entry = if model_id == DEFAULT_MODEL { None } else { state.store.get(provider_id, model_id) };
+        let model_entry = if model_id == DEFAULT_MODEL {
+            None
+        } else {
+            state.store.get(provider_id, model_id)
+        };
         let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
-        quota::check_quota(model_entry, default_entry, now, opts.interval_ms, opts.low_quota_threshold)
+        quota::check_quota(
+            model_entry,
+            default_entry,
+            now,
+            opts.interval_ms,
+            opts.low_quota_threshold,
+        )
     }
 
     pub fn select_best(&self, provider_ids: &[String], model_id: &str) -> Selection {
         let candidates = provider_ids
             .iter()
             .map(|id| {
-                let plan = lock(&self.inner.state).store.get(id, DEFAULT_MODEL).and_then(|e| e.plan.clone());
-                Candidate { provider_id: id.clone(), check: self.check_quota(id, model_id), plan }
+                let plan = lock(&self.inner.state)
+                    .store
+                    .get(id, DEFAULT_MODEL)
+                    .and_then(|e| e.plan.clone());
+                Candidate {
+                    provider_id: id.clone(),
+                    check: self.check_quota(id, model_id),
+                    plan,
+                }
             })
             .collect();
         quota::select_best(candidates)
@@ -417,7 +486,9 @@ impl Inner {
                 .collect()
         };
         let forced = matches!(mode, Mode::Forced(_));
-        let fetches = due.iter().map(|p| self.fetch_one(p.clone(), forced, cancel));
+        let fetches = due
+            .iter()
+            .map(|p| self.fetch_one(p.clone(), forced, cancel));
         let results = tokio::select! {
             results = join_all(fetches) => results,
             _ = cancel.cancelled() => return,
@@ -444,24 +515,44 @@ impl Inner {
         }
     }
 
-    fn apply(&self, state: &mut State, provider: &dyn UsageProvider, result: FetchResult, now: i64) {
+    fn apply(
+        &self,
+        state: &mut State,
+        provider: &dyn UsageProvider,
+        result: FetchResult,
+        now: i64,
+    ) {
         let id = provider.id().to_string();
         // A provider unregistered while its fetch ran leaves no trace.
-        let Some(slot) = state.providers.get_mut(&id) else { return };
+        let Some(slot) = state.providers.get_mut(&id) else {
+            return;
+        };
         match result {
             FetchResult::Fetched(outcome) => {
                 slot.schedule.fails = 0;
                 slot.schedule.retry_at = None;
                 state.stats.fetch_ok += 1;
-                let res = resolve_snapshots(provider.quotas(), &outcome.snapshots, now);
-                state.store.apply_success(&id, res.windows_by_model, outcome.plan, now);
+                let res = resolve_snapshots(
+                    &outcome.quotas_with(provider.quotas()),
+                    &outcome.snapshots,
+                    now,
+                );
+                state
+                    .store
+                    .apply_success(&id, res.windows_by_model, outcome.plan, now);
             }
             FetchResult::Cached(outcome, fetched_at) => {
                 slot.schedule.fails = 0;
                 slot.schedule.retry_at = None;
                 state.stats.cache_hits += 1;
-                let res = resolve_snapshots(provider.quotas(), &outcome.snapshots, now);
-                state.store.apply_success(&id, res.windows_by_model, outcome.plan, fetched_at);
+                let res = resolve_snapshots(
+                    &outcome.quotas_with(provider.quotas()),
+                    &outcome.snapshots,
+                    now,
+                );
+                state
+                    .store
+                    .apply_success(&id, res.windows_by_model, outcome.plan, fetched_at);
             }
             FetchResult::NoAuth => {
                 slot.schedule.fails = 0;
@@ -477,7 +568,12 @@ impl Inner {
         }
     }
 
-    async fn fetch_one(&self, provider: Arc<dyn UsageProvider>, forced: bool, cancel: &CancellationToken) -> FetchResult {
+    async fn fetch_one(
+        &self,
+        provider: Arc<dyn UsageProvider>,
+        forced: bool,
+        cancel: &CancellationToken,
+    ) -> FetchResult {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
         let id = provider.id().to_string();
         let fingerprint = provider.account_fingerprint();
@@ -493,7 +589,11 @@ impl Inner {
             };
             // Fresh for a scheduled poll: younger than the interval; for a forced refresh:
             // younger than 30 s, so N windows refreshing together make one request.
-            let max_age = if forced { 30_000.min(self.options.interval_ms as i64) } else { self.options.interval_ms as i64 - self.options.due_slack_ms() };
+            let max_age = if forced {
+                30_000.min(self.options.interval_ms as i64)
+            } else {
+                self.options.interval_ms as i64 - self.options.due_slack_ms()
+            };
             let guard = cache.lock_provider(&id, fp, timeout).await;
             match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
                 CacheLookup::Fresh(record) => return FetchResult::Cached(record.outcome, record.fetched_at),

@@ -1,0 +1,108 @@
+//! Gemini CLI: POST /v1internal:retrieveUserQuota `{"project": id}`: one bucket per model,
+//! `remainingAmount` a string, `remainingFraction` 0..1, daily reset.
+
+use serde::Deserialize;
+
+use super::iso_to_ms;
+use crate::model::{
+    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+};
+
+pub const PATH: &str = "/v1internal:retrieveUserQuota";
+pub const USER_AGENT: &str = "GeminiCLI/0.18.0 (linux; x64)";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    #[serde(default)]
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bucket {
+    model_id: Option<String>,
+    token_type: Option<String>,
+    remaining_amount: Option<serde_json::Value>,
+    remaining_fraction: Option<f64>,
+    reset_time: Option<String>,
+}
+
+pub fn quotas() -> Vec<QuotaDefinition> {
+    vec![
+        QuotaDefinition::new("daily", QuotaKind::Amount { amount: 0.0 })
+            .with_duration(86_400.0)
+            .with_window(WindowType::Fixed, ResetBehavior::Calendar),
+    ]
+}
+
+fn amount(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str()?.trim().parse().ok())
+}
+
+pub fn parse(body: &[u8]) -> Result<FetchOutcome, serde_json::Error> {
+    let body: Body = serde_json::from_slice(body)?;
+    let mut outcome = FetchOutcome::default();
+    for bucket in body.buckets {
+        let Some(model) = bucket.model_id else {
+            continue;
+        };
+        // One window per model: the request bucket when several token types are listed.
+        if bucket
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t != "REQUESTS")
+        {
+            continue;
+        }
+        let mut s = UsageSnapshot::new("daily");
+        s.model_id = Some(model);
+        s.remaining_ratio = bucket.remaining_fraction;
+        let remaining = bucket.remaining_amount.as_ref().and_then(amount);
+        if let (Some(rem), Some(frac)) = (remaining, bucket.remaining_fraction) {
+            s.remaining = Some(rem);
+            if frac > 0.0 {
+                s.limit = Some((rem / frac).round());
+            }
+        }
+        s.resets_at = bucket.reset_time.as_deref().and_then(iso_to_ms);
+        outcome.snapshots.push(s);
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_string_amounts() {
+        let out = parse(include_bytes!(
+            "../../../../__test__/fixtures/gemini-quota.json"
+        ))
+        .unwrap();
+        let pro = &out.snapshots[0];
+        assert_eq!(pro.model_id.as_deref(), Some("gemini-2.5-pro"));
+        assert_eq!((pro.remaining, pro.limit), (Some(812.0), Some(1000.0)));
+        assert_eq!(out.snapshots[1].limit, Some(1500.0));
+        assert_eq!(pro.resets_at, iso_to_ms("2026-11-24T07:00:00Z"));
+    }
+
+    #[test]
+    fn exhausted_bucket_and_bad_amounts() {
+        let body = br#"{"buckets":[
+            {"modelId":"m","remainingAmount":"0","remainingFraction":0},
+            {"modelId":"n","remainingAmount":"lots","remainingFraction":0.5},
+            {"modelId":"n","tokenType":"TOKENS","remainingFraction":0.1},
+            {"remainingFraction":0.5}]}"#;
+        let out = parse(body).unwrap();
+        assert_eq!(out.snapshots.len(), 2);
+        assert_eq!(
+            (out.snapshots[0].remaining, out.snapshots[0].limit),
+            (Some(0.0), None)
+        );
+        assert_eq!(out.snapshots[1].remaining_ratio, Some(0.5));
+        assert_eq!(out.snapshots[1].remaining, None);
+        assert!(parse(br#"{"buckets": {}}"#).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Core ⇄ JS conversions. Bad input becomes an `InvalidArg` error naming the field
+//! (index.js rethrows those as `TypeError`).
+
+use std::collections::BTreeMap;
+
+use napi::{Error, Status};
+use usage_core::model as core;
+use usage_core::quota;
+
+use crate::types::*;
+
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::new(Status::InvalidArg, message.into())
+}
+
+pub fn core_error(e: usage_core::CoreError) -> Error {
+    invalid(e.to_string())
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    value: &Option<String>,
+    field: &str,
+    allowed: &str,
+) -> napi::Result<Option<T>> {
+    value
+        .as_ref()
+        .map(|v| {
+            serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| invalid(format!("{field}: '{v}' is not one of {allowed}")))
+        })
+        .transpose()
+}
+
+pub fn quota_from_js(index: usize, q: QuotaDefinition) -> napi::Result<core::QuotaDefinition> {
+    let at = format!("quotas[{index}] (id '{}')", q.id);
+    let kind = if q.percentage_only == Some(true) {
+        core::QuotaKind::Percentage
+    } else if q.multipliers.is_some() || q.base_amount.is_some() {
+        let base_amount = q
+            .base_amount
+            .ok_or_else(|| invalid(format!("{at}: a multiplier quota needs `baseAmount`")))?;
+        core::QuotaKind::Multiplier {
+            base_amount,
+            multipliers: q.multipliers.unwrap_or_default().into_iter().collect(),
+        }
+    } else if let Some(per_model) = q.per_model {
+        core::QuotaKind::PerModel {
+            per_model: per_model
+                .into_iter()
+                .map(|(model, l)| {
+                    (
+                        model,
+                        core::PerModelLimit {
+                            amount: l.amount,
+                            duration_secs: l.duration,
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            aggregation: parse_enum(
+                &q.aggregation_strategy,
+                &format!("{at}: `aggregationStrategy`"),
+                "min, max, sum, individual",
+            )?
+            .unwrap_or_default(),
+        }
+    } else if let Some(amount) = q.amount {
+        core::QuotaKind::Amount { amount }
+    } else if q.duration.is_some() {
+        core::QuotaKind::Duration
+    } else {
+        return Err(invalid(format!(
+      "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`"
+    )));
+    };
+    Ok(core::QuotaDefinition {
+        id: q.id,
+        model_ids: q.model_ids,
+        window_type: parse_enum(
+            &q.window_type,
+            &format!("{at}: `windowType`"),
+            "rolling, fixed, session",
+        )?,
+        reset_behavior: parse_enum(
+            &q.reset_behavior,
+            &format!("{at}: `resetBehavior`"),
+            "continuous, calendar, session-start",
+        )?,
+        duration_secs: q.duration,
+        kind,
+    })
+}
+
+pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
+    core::UsageSnapshot {
+        id: s.id,
+        model_id: s.model_id,
+        used: s.used,
+        remaining: s.remaining,
+        used_ratio: s.used_ratio,
+        remaining_ratio: s.remaining_ratio,
+        limit: s.limit,
+        // NaN/∞ epoch values are dropped rather than wrapped.
+        resets_at: s.resets_at.filter(|v| v.is_finite()).map(|v| v as i64),
+        duration_secs: s.duration,
+        unlimited: s.unlimited.unwrap_or(false),
+    }
+}
+
+fn enum_str<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .and_then(|v| serde_json::to_value(v).ok())
+        .and_then(|v| v.as_str().map(String::from))
+}
+
+pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
+    ResolvedUsageWindow {
+        window_type: enum_str(&w.window_type),
+        reset_behavior: enum_str(&w.reset_behavior),
+        pace_stage: w.pace_stage.map(|s| s.as_str().to_string()),
+        id: w.id,
+        model_id: w.model_id,
+        kind: w.kind,
+        total: w.total,
+        used: w.used,
+        remaining: w.remaining,
+        used_ratio: w.used_ratio,
+        remaining_ratio: w.remaining_ratio,
+        duration: w.duration_secs,
+        resets_at: w.resets_at.map(|v| v as f64),
+        unlimited: w.unlimited,
+        elapsed_ratio: w.elapsed_ratio,
+        pace: w.pace,
+        runs_out_at: w.runs_out_at.map(|v| v as f64),
+    }
+}
+
+pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
+    UsageStoreEntry {
+        key: e.key,
+        provider_id: e.provider_id,
+        model_id: e.model_id,
+        windows: e.windows.into_iter().map(window_to_js).collect(),
+        updated: e.updated as f64,
+        fails: e.fails,
+        active: e.active,
+        stale: e.stale,
+        plan: e.plan,
+        error: e.error.map(|err| EntryError {
+            kind: err.kind.as_str().to_string(),
+            message: err.message,
+            retry_at: err.retry_at.map(|v| v as f64),
+        }),
+    }
+}
+
+pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
+    QuotaCheck {
+        decision: c.decision.as_str().to_string(),
+        remaining_ratio: c.remaining_ratio,
+        window_id: c.window_id,
+        resets_at: c.resets_at.map(|v| v as f64),
+    }
+}
+
+pub fn event_to_js(e: quota::ThresholdEvent) -> ThresholdEvent {
+    ThresholdEvent {
+        key: e.key,
+        window_id: e.window_id,
+        kind: e.kind.as_str().to_string(),
+        remaining_ratio: e.remaining_ratio,
+        resets_at: e.resets_at.map(|v| v as f64),
+    }
+}
+
+pub fn stats_to_js(s: usage_core::Stats) -> TrackerStats {
+    TrackerStats {
+        providers: s.providers as u32,
+        entries: s.entries as u32,
+        active_entries: s.active_entries as u32,
+        exhausted_windows: s.exhausted_windows as u32,
+        stale_entries: s.stale_entries as u32,
+        last_cycle_ms: s.last_cycle_ms,
+        cycles: s.cycles as f64,
+        fetch_ok: s.fetch_ok as f64,
+        fetch_errors: s.fetch_errors as f64,
+        last_cycle_at: s.last_cycle_at as f64,
+        cache_hits: s.cache_hits as f64,
+    }
+}
+
+pub fn selection_to_js(s: quota::Selection) -> Selection {
+    Selection {
+        provider_id: s.provider_id,
+        decision: s.decision.as_str().to_string(),
+        reason: s.reason,
+        ranking: s
+            .ranking
+            .into_iter()
+            .map(|c| SelectionCandidate {
+                provider_id: c.provider_id,
+                decision: c.check.decision.as_str().to_string(),
+                remaining_ratio: c.check.remaining_ratio,
+                window_id: c.check.window_id,
+                plan: c.plan,
+            })
+            .collect(),
+    }
+}
+
+/// Options with their defaults; the default cache lives in pi's agent dir.
+pub fn options_from_js(o: Option<TrackerOptions>) -> napi::Result<usage_core::TrackerOptions> {
+    let o = o.unwrap_or_default();
+    let d = usage_core::TrackerOptions::default();
+    let ms = |v: Option<f64>, field: &str, default: u64| -> napi::Result<u64> {
+        match v {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v >= 1.0 => Ok(v as u64),
+            Some(v) => Err(invalid(format!(
+                "invalid option `{field}`: expected a number ≥ 1, got {v}"
+            ))),
+        }
+    };
+    let cache_path = match o.cache_path {
+        Some(napi::Either::A(path)) => Some(path.into()),
+        Some(napi::Either::B(_)) => None,
+        None => Some(usage_core::credentials::agent_dir().join("cache/usage-tracker.json")),
+    };
+    Ok(usage_core::TrackerOptions {
+        interval_ms: ms(o.interval_ms, "intervalMs", d.interval_ms)?,
+        max_backoff_multiplier: ms(
+            o.max_backoff_multiplier,
+            "maxBackoffMultiplier",
+            d.max_backoff_multiplier as u64,
+        )? as u32,
+        request_timeout_ms: ms(
+            o.request_timeout_ms,
+            "requestTimeoutMs",
+            d.request_timeout_ms,
+        )?,
+        low_quota_threshold: o.low_quota_threshold.unwrap_or(d.low_quota_threshold),
+        cache_path,
+    })
+}

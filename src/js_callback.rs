@@ -1,0 +1,115 @@
+//! JS callbacks, in one place. Each is a *weak* ThreadsafeFunction, so a tracker never keeps
+//! Node alive, and is turned into the core's own trait before the core sees it.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Function, Promise};
+use napi::threadsafe_function::ThreadsafeFunction;
+use usage_core::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
+use usage_core::{BoxFuture, CycleUpdate, UpdateSink, UsageProvider};
+
+use crate::convert::{entry_to_js, event_to_js, snapshot_from_js};
+use crate::types;
+
+/// `(generation) => Promise<R>`; index.js wraps every user callback so it always returns a
+/// promise, and drops calls from a generation that was stopped.
+pub type JsAsyncFn<R> = ThreadsafeFunction<u32, Promise<R>, u32, napi::Status, false, true>;
+pub type JsPublishFn =
+    ThreadsafeFunction<types::CycleUpdate, (), types::CycleUpdate, napi::Status, false, true>;
+
+pub fn weak_async_fn<R: napi::bindgen_prelude::FromNapiValue + 'static>(
+    f: Function<u32, Promise<R>>,
+) -> napi::Result<JsAsyncFn<R>> {
+    f.build_threadsafe_function().weak::<true>().build()
+}
+
+/// A provider strategy written in JS.
+pub struct JsStrategy {
+    pub id: String,
+    pub quotas: Vec<QuotaDefinition>,
+    pub has_authentication: Arc<JsAsyncFn<bool>>,
+    pub fetch_usage: Arc<JsAsyncFn<Vec<types::UsageSnapshot>>>,
+    pub generation: Arc<std::sync::atomic::AtomicU32>,
+}
+
+fn js_failure(id: &str, callback: &str, e: napi::Error) -> FetchError {
+    // The reason is the JS error's message (or a conversion error naming the bad value).
+    FetchError::new(
+        ErrorKind::Provider,
+        format!("{id}: {callback} failed: {}", e.reason),
+    )
+}
+
+impl UsageProvider for JsStrategy {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn quotas(&self) -> &[QuotaDefinition] {
+        &self.quotas
+    }
+
+    fn has_authentication(&self) -> BoxFuture<Result<bool, FetchError>> {
+        let f = self.has_authentication.clone();
+        let id = self.id.clone();
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let promise = f
+                .call_async_catch(generation)
+                .await
+                .map_err(|e| js_failure(&id, "hasAuthentication", e))?;
+            promise
+                .await
+                .map_err(|e| js_failure(&id, "hasAuthentication", e))
+        })
+    }
+
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        let f = self.fetch_usage.clone();
+        let id = self.id.clone();
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let promise = f
+                .call_async_catch(generation)
+                .await
+                .map_err(|e| js_failure(&id, "fetchUsage", e))?;
+            let snapshots = promise.await.map_err(|e| {
+                FetchError::new(
+                    ErrorKind::Provider,
+                    format!(
+                        "{id}: fetchUsage must resolve to an array of usage snapshots: {}",
+                        e.reason
+                    ),
+                )
+            })?;
+            Ok(FetchOutcome {
+                snapshots: snapshots.into_iter().map(snapshot_from_js).collect(),
+                plan: None,
+                extra_quotas: Vec::new(),
+            })
+        })
+    }
+}
+
+/// Hands each cycle's entries and threshold events to index.js, which updates its snapshot
+/// and runs the listeners on the JS thread; resolves when they have run.
+pub struct JsSink {
+    pub publish: Arc<JsPublishFn>,
+    pub generation: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl UpdateSink for JsSink {
+    fn publish(&self, update: CycleUpdate) -> BoxFuture<()> {
+        let f = self.publish.clone();
+        let generation = self.generation.clone();
+        Box::pin(async move {
+            let payload = types::CycleUpdate {
+                generation: generation.load(std::sync::atomic::Ordering::SeqCst),
+                entries: update.entries.into_iter().map(entry_to_js).collect(),
+                events: update.events.into_iter().map(event_to_js).collect(),
+            };
+            // A throwing publish is index.js's bug, reported there; never ours to crash on.
+            let _ = f.call_async_catch(payload).await;
+        })
+    }
+}

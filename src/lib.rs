@@ -1,0 +1,38 @@
+//! pi-usage-tracker's napi binding: converts between JS and `usage-core`, and delegates.
+//! No domain rule lives here.
+
+#![deny(clippy::all)]
+
+mod convert;
+mod js_callback;
+mod tracker;
+mod types;
+
+pub use tracker::NativeUsageTracker;
+
+/// Ids of the built-in providers.
+#[napi_derive::napi]
+pub fn builtin_provider_ids() -> Vec<String> {
+    usage_core::providers::BUILTIN_IDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Resolves one snapshot against its quota by the rules of DESIGN §3 (pure; for tools and tests).
+#[napi_derive::napi(catch_unwind)]
+pub fn resolve_usage_window(
+    quota: types::QuotaDefinition,
+    snapshot: types::UsageSnapshot,
+) -> napi::Result<types::ResolvedUsageWindow> {
+    let quota = convert::quota_from_js(0, quota)?;
+    let snapshot = convert::snapshot_from_js(snapshot);
+    usage_core::resolve::validate_snapshot(&snapshot, 0).map_err(convert::invalid)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Ok(convert::window_to_js(usage_core::resolve::resolve_window(
+        &quota, &snapshot, now,
+    )))
+}

@@ -1,0 +1,196 @@
+//! The `#[napi]` tracker class: converts arguments, delegates to `usage_core::Tracker`.
+//! index.js wraps it as the public `UsageTracker`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Function, Promise};
+use napi_derive::napi;
+use usage_core::model::DEFAULT_MODEL;
+use usage_core::{providers, SystemClock, Tracker};
+
+use crate::convert::*;
+use crate::js_callback::{weak_async_fn, JsSink, JsStrategy};
+use crate::types::*;
+
+#[napi(js_name = "NativeUsageTracker")]
+pub struct NativeUsageTracker {
+    core: Tracker,
+    generation: Arc<AtomicU32>,
+}
+
+fn runtime_handle() -> tokio::runtime::Handle {
+    napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
+}
+
+#[napi]
+impl NativeUsageTracker {
+    /// `publish(update)` is called on the JS thread once per cycle.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(
+        options: Option<TrackerOptions>,
+        publish: Function<CycleUpdate, ()>,
+    ) -> napi::Result<Self> {
+        let options = options_from_js(options)?;
+        let generation = Arc::new(AtomicU32::new(1));
+        let sink = JsSink {
+            publish: Arc::new(publish.build_threadsafe_function().weak::<true>().build()?),
+            generation: generation.clone(),
+        };
+        let core =
+            Tracker::new(options, Arc::new(SystemClock), Arc::new(sink)).map_err(core_error)?;
+        Ok(Self { core, generation })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn register_provider(
+        &self,
+        id: String,
+        quotas: Vec<QuotaDefinition>,
+        has_authentication: Function<u32, Promise<bool>>,
+        fetch_usage: Function<u32, Promise<Vec<UsageSnapshot>>>,
+    ) -> napi::Result<()> {
+        let quotas = quotas
+            .into_iter()
+            .enumerate()
+            .map(|(i, q)| quota_from_js(i, q))
+            .collect::<napi::Result<Vec<_>>>()?;
+        let strategy = JsStrategy {
+            id,
+            quotas,
+            has_authentication: Arc::new(weak_async_fn(has_authentication)?),
+            fetch_usage: Arc::new(weak_async_fn(fetch_usage)?),
+            generation: self.generation.clone(),
+        };
+        self.core.register(Arc::new(strategy)).map_err(core_error)
+    }
+
+    /// Returns the instance id it was registered under.
+    #[napi(catch_unwind)]
+    pub fn register_builtin_provider(
+        &self,
+        id: String,
+        options: Option<BuiltinOptions>,
+    ) -> napi::Result<String> {
+        let o = options.unwrap_or_default();
+        let config = providers::BuiltinConfig {
+            instance_id: o.id,
+            base_url: o.base_url,
+            credentials: o.credentials.map(|c| usage_core::credentials::Credentials {
+                access_token: c.access_token,
+                account_id: c.account_id,
+                project_id: c.project_id,
+                expires_at: None,
+                source: usage_core::credentials::CredentialSource::Option,
+                plan: None,
+            }),
+            multipliers: o.multipliers.map(|m| m.into_iter().collect()),
+        };
+        let provider = providers::create_builtin(&id, config).map_err(core_error)?;
+        let instance_id = provider.id().to_string();
+        self.core.register(provider).map_err(core_error)?;
+        Ok(instance_id)
+    }
+
+    #[napi]
+    pub fn unregister_provider(&self, id: String) -> bool {
+        self.core.unregister(&id)
+    }
+
+    /// Starts polling; returns the generation that JS callbacks must carry to be honoured.
+    #[napi(catch_unwind)]
+    pub fn start(&self) -> u32 {
+        if !self.core.is_running() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.core.start(&runtime_handle());
+        }
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Invalidates callbacks already queued; call before `stop()`. Returns the new generation.
+    #[napi]
+    pub fn retire_generation(&self) -> u32 {
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    #[napi]
+    pub async fn stop(&self) {
+        self.core.stop().await;
+    }
+
+    #[napi]
+    pub async fn refresh(&self, provider_id: Option<String>) -> napi::Result<()> {
+        self.core
+            .refresh(provider_id.as_deref())
+            .await
+            .map_err(core_error)
+    }
+
+    #[napi]
+    pub fn get(&self, provider_id: String, model_id: Option<String>) -> Option<UsageStoreEntry> {
+        self.core
+            .get(&provider_id, model_id.as_deref().unwrap_or(DEFAULT_MODEL))
+            .map(entry_to_js)
+    }
+
+    #[napi]
+    pub fn get_window(
+        &self,
+        provider_id: String,
+        window_id: String,
+        model_id: Option<String>,
+    ) -> Option<ResolvedUsageWindow> {
+        self.core
+            .get_window(
+                &provider_id,
+                &window_id,
+                model_id.as_deref().unwrap_or(DEFAULT_MODEL),
+            )
+            .map(window_to_js)
+    }
+
+    #[napi]
+    pub fn entries(&self) -> Vec<UsageStoreEntry> {
+        self.core.entries().into_iter().map(entry_to_js).collect()
+    }
+
+    #[napi(getter)]
+    pub fn running(&self) -> bool {
+        self.core.is_running()
+    }
+
+    #[napi]
+    pub fn check_quota(&self, provider_id: String, model_id: Option<String>) -> QuotaCheck {
+        check_to_js(
+            self.core
+                .check_quota(&provider_id, model_id.as_deref().unwrap_or(DEFAULT_MODEL)),
+        )
+    }
+
+    #[napi]
+    pub fn select_best(&self, provider_ids: Vec<String>, model_id: Option<String>) -> Selection {
+        selection_to_js(
+            self.core
+                .select_best(&provider_ids, model_id.as_deref().unwrap_or(DEFAULT_MODEL)),
+        )
+    }
+
+    #[napi]
+    pub fn stats(&self) -> TrackerStats {
+        stats_to_js(self.core.stats())
+    }
+
+    /// Window ids a provider declares (per-model windows appear in the store after a fetch).
+    #[napi]
+    pub fn window_ids(&self, provider_id: String) -> Vec<String> {
+        self.core
+            .quotas_of(&provider_id)
+            .map(|qs| qs.into_iter().map(|q| q.id).collect())
+            .unwrap_or_default()
+    }
+
+    #[napi]
+    pub fn provider_ids(&self) -> Vec<String> {
+        self.core.provider_ids()
+    }
+}

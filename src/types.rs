@@ -1,0 +1,231 @@
+//! JS-facing shapes (`#[napi(object)]`); their doc comments flow into `binding.d.ts`.
+
+use std::collections::HashMap;
+
+use napi_derive::napi;
+
+/// Options of `new UsageTracker(options)`.
+#[napi(object)]
+#[derive(Default)]
+pub struct TrackerOptions {
+    /// Poll interval, ms. Default 60000.
+    pub interval_ms: Option<f64>,
+    /// Backoff cap: a failing provider waits at most `intervalMs × this`. Default 8.
+    pub max_backoff_multiplier: Option<f64>,
+    /// Per provider fetch (JS or built-in), ms. Default 30000.
+    pub request_timeout_ms: Option<f64>,
+    /// Remaining ratio under which `checkQuota` says `low`. Default 0.10.
+    pub low_quota_threshold: Option<f64>,
+    /// Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`.
+    pub cache_path: Option<napi::Either<String, napi::bindgen_prelude::Null>>,
+}
+
+/// Limits of one model in a `perModel` quota.
+#[napi(object)]
+pub struct PerModelLimit {
+    pub amount: Option<f64>,
+    /// Seconds.
+    pub duration: Option<f64>,
+}
+
+/// A quota definition of one of five kinds: duration, amount, percentage
+/// (`percentageOnly: true`), multiplier (`baseAmount` + `multipliers`) or `perModel`.
+#[napi(object)]
+pub struct QuotaDefinition {
+    pub id: String,
+    pub model_ids: Option<Vec<String>>,
+    #[napi(ts_type = "'rolling' | 'fixed' | 'session'")]
+    pub window_type: Option<String>,
+    #[napi(ts_type = "'continuous' | 'calendar' | 'session-start'")]
+    pub reset_behavior: Option<String>,
+    /// Window length, seconds (the total for a duration quota; time metadata otherwise).
+    pub duration: Option<f64>,
+    pub amount: Option<f64>,
+    pub percentage_only: Option<bool>,
+    pub base_amount: Option<f64>,
+    pub multipliers: Option<HashMap<String, f64>>,
+    pub per_model: Option<HashMap<String, PerModelLimit>>,
+    #[napi(ts_type = "'min' | 'max' | 'sum' | 'individual'")]
+    pub aggregation_strategy: Option<String>,
+}
+
+/// What a provider reports for one window.
+#[napi(object)]
+pub struct UsageSnapshot {
+    /// The QuotaDefinition id it belongs to.
+    pub id: String,
+    /// Absent = 'default'.
+    pub model_id: Option<String>,
+    pub used: Option<f64>,
+    pub remaining: Option<f64>,
+    /// 0..1
+    pub used_ratio: Option<f64>,
+    /// 0..1
+    pub remaining_ratio: Option<f64>,
+    /// Total, when the provider reports one.
+    pub limit: Option<f64>,
+    /// Epoch ms of the next reset.
+    pub resets_at: Option<f64>,
+    /// Window length in seconds, when the provider reports it.
+    pub duration: Option<f64>,
+    /// The pool has no limit.
+    pub unlimited: Option<bool>,
+}
+
+/// One resolved window of a store entry.
+#[napi(object)]
+pub struct ResolvedUsageWindow {
+    pub id: String,
+    pub model_id: String,
+    #[napi(ts_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel'")]
+    pub kind: String,
+    /// Usage, in the quota's unit.
+    pub total: f64,
+    pub used: f64,
+    pub remaining: f64,
+    /// Clamped to 0..1.
+    pub used_ratio: f64,
+    pub remaining_ratio: f64,
+    /// Window length, seconds.
+    pub duration: Option<f64>,
+    /// Epoch ms of the next reset.
+    pub resets_at: Option<f64>,
+    #[napi(ts_type = "'rolling' | 'fixed' | 'session'")]
+    pub window_type: Option<String>,
+    #[napi(ts_type = "'continuous' | 'calendar' | 'session-start'")]
+    pub reset_behavior: Option<String>,
+    /// The pool has no limit (or this model costs 0× of it).
+    pub unlimited: bool,
+    /// Share of the window's time that has passed, 0..1.
+    pub elapsed_ratio: Option<f64>,
+    /// usedRatio − elapsedRatio: positive = spending faster than the window allows.
+    pub pace: Option<f64>,
+    #[napi(
+        ts_type = "'far-behind' | 'behind' | 'slightly-behind' | 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead'"
+    )]
+    pub pace_stage: Option<String>,
+    /// Projected epoch ms at which the window runs out at the current rate (only when it would before the reset).
+    pub runs_out_at: Option<f64>,
+}
+
+/// Why the last fetch failed.
+#[napi(object)]
+pub struct EntryError {
+    #[napi(
+        ts_type = "'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider'"
+    )]
+    pub kind: String,
+    pub message: String,
+    /// Epoch ms before which the provider is not asked again.
+    pub retry_at: Option<f64>,
+}
+
+/// One `provider/model` entry of the store.
+#[napi(object)]
+pub struct UsageStoreEntry {
+    pub key: String,
+    pub provider_id: String,
+    pub model_id: String,
+    pub windows: Vec<ResolvedUsageWindow>,
+    /// Epoch ms of the last successful fetch (0 = never).
+    pub updated: f64,
+    /// Consecutive failed fetches.
+    pub fails: u32,
+    /// The provider has authentication.
+    pub active: bool,
+    /// Older than 2 intervals, or from the cache at start.
+    pub stale: bool,
+    pub plan: Option<String>,
+    pub error: Option<EntryError>,
+}
+
+/// Answer of `checkQuota`.
+#[napi(object)]
+pub struct QuotaCheck {
+    #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
+    pub decision: String,
+    pub remaining_ratio: Option<f64>,
+    /// The binding (most constrained) window.
+    pub window_id: Option<String>,
+    pub resets_at: Option<f64>,
+}
+
+/// An edge-triggered threshold crossing.
+#[napi(object)]
+pub struct ThresholdEvent {
+    pub key: String,
+    pub window_id: String,
+    #[napi(ts_type = "'low' | 'exhausted' | 'recovered'")]
+    pub kind: String,
+    pub remaining_ratio: f64,
+    pub resets_at: Option<f64>,
+}
+
+/// Monitor counters; cheap to read.
+#[napi(object)]
+pub struct TrackerStats {
+    pub providers: u32,
+    pub entries: u32,
+    pub active_entries: u32,
+    pub exhausted_windows: u32,
+    pub stale_entries: u32,
+    pub last_cycle_ms: f64,
+    pub cycles: f64,
+    pub fetch_ok: f64,
+    pub fetch_errors: f64,
+    /// Epoch ms of the last cycle's start (0 = none yet).
+    pub last_cycle_at: f64,
+    /// Results taken from the shared cache instead of the network.
+    pub cache_hits: f64,
+}
+
+#[napi(object)]
+pub struct SelectionCandidate {
+    pub provider_id: String,
+    #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
+    pub decision: String,
+    pub remaining_ratio: Option<f64>,
+    pub window_id: Option<String>,
+    pub plan: Option<String>,
+}
+
+/// Answer of `selectBest`.
+#[napi(object)]
+pub struct Selection {
+    /// The account to use; absent when none has usable data.
+    pub provider_id: Option<String>,
+    #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
+    pub decision: String,
+    pub reason: String,
+    /// Every candidate, best first.
+    pub ranking: Vec<SelectionCandidate>,
+}
+
+#[napi(object)]
+pub struct BuiltinCredentials {
+    pub access_token: String,
+    pub account_id: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// Options of `registerBuiltinProvider`.
+#[napi(object)]
+#[derive(Default)]
+pub struct BuiltinOptions {
+    /// Instance id, for a second account ('anthropic-work').
+    pub id: Option<String>,
+    /// Test/enterprise override; https only, except loopback.
+    pub base_url: Option<String>,
+    pub credentials: Option<BuiltinCredentials>,
+    /// Copilot: premium-request multiplier per model, overriding the shipped table.
+    pub multipliers: Option<HashMap<String, f64>>,
+}
+
+/// What the tracker hands the JS side once per cycle.
+#[napi(object)]
+pub struct CycleUpdate {
+    /// index.js ignores updates of a generation it has stopped.
+    pub generation: u32,
+    pub entries: Vec<UsageStoreEntry>,
+    pub events: Vec<ThresholdEvent>,
+}
