@@ -80,9 +80,11 @@ function windowText(entry, w, now) {
 function providerLine(providerId, group, now) {
   const label = fmt.providerLabel(providerId).padEnd(12)
   if (!group.some((e) => e.active)) return `${label}${paint(2, 'no credentials')}`
-  const windows = group.flatMap((e) => e.windows.map((w) => [e, w]))
-  // most used first, so the binding windows survive truncation
-  if (group.length > 1) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
+  // A provider with a `default` entry shows that one (copilot's per-model multiplier entries
+  // only restate premium); per-model providers show every model, most used first.
+  const def = group.find((e) => e.modelId === 'default')
+  const windows = (def ? [def] : group).flatMap((e) => e.windows.map((w) => [e, w]))
+  if (!def) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
   const parts = windows.map(([e, w]) => windowText(e, w, now))
   const plan = group.find((e) => e.plan)?.plan
   const err = group.find((e) => e.error)?.error
