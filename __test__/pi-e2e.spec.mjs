@@ -5,6 +5,7 @@
 // Skipped only when tmux or pi can neither be found nor installed.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -25,32 +26,32 @@ if (skip) console.log(`# pi-e2e skipped: ${skip}`)
 let sb
 let session
 let root
+let agentDir
+let baseEnv
 
 before(async () => {
   if (skip) return
   sb = await startSandbox()
   root = mkdtempSync(join(tmpdir(), 'pi-e2e-'))
-  const agentDir = join(root, 'agent')
+  agentDir = join(root, 'agent')
   const home = join(root, 'home')
   const project = join(root, 'project')
   for (const d of [agentDir, home, project]) mkdirSync(d, { recursive: true })
   writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
   writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: INTERVAL_MS, cachePath: null }))
 
+  baseEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    TERM: 'tmux-256color',
+    LANG: 'C.UTF-8',
+    PI_CODING_AGENT_DIR: agentDir,
+    PI_OFFLINE: '1',
+    PI_SKIP_VERSION_CHECK: '1',
+    PI_USAGE_TRACKER_BASE_URL: sb.url,
+  }
   session = new PiSession({ tmux, socket: `pi-e2e-${process.pid}`, width: 200, height: 50 })
-  session.start([pi, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '-e', EXTENSION], {
-    cwd: project,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      TERM: 'tmux-256color',
-      LANG: 'C.UTF-8',
-      PI_CODING_AGENT_DIR: agentDir,
-      PI_OFFLINE: '1',
-      PI_SKIP_VERSION_CHECK: '1',
-      PI_USAGE_TRACKER_BASE_URL: sb.url,
-    },
-  })
+  session.start([pi, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '-e', EXTENSION], { cwd: project, env: baseEnv })
 })
 
 after(async () => {
@@ -105,6 +106,18 @@ test('/reload keeps a single poller', { skip, timeout: 40_000 }, async () => {
   assert.ok(polls <= Math.ceil(expected) + 1, `one poller, not ${polls} polls for ${expected.toFixed(1)} intervals`)
 })
 
+test('a token rotated in auth.json is picked up after a 401', { skip, timeout: 20_000 }, async () => {
+  // Another pi refreshed the Claude token: the sandbox now wants the new one (sb.tokens is
+  // live) and auth.json holds it, while this pi still has the old one in memory.
+  sb.tokens.anthropic = 'test-anthropic-token-rotated'
+  writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
+  const until = Date.now() + 6 * INTERVAL_MS
+  const rotatedOk = () => sb.requests.some((r) => r.providerId === 'anthropic' && r.headers.authorization === 'Bearer test-anthropic-token-rotated' && r.status === 200)
+  while (!rotatedOk() && Date.now() < until) await sleep(100)
+  assert.ok(rotatedOk(), 'the tracker fetched with the rotated token')
+  await session.waitFor((s) => /claude 5h 37% ↻\S+ · 7d 64% │/.test(s), { what: 'claude back in the footer without an error mark' })
+})
+
 test('quitting exits within 2 s, even with a fetch hanging', { skip, timeout: 20_000 }, async () => {
   sb.script('anthropic', { hang: true, times: Infinity })
   const before = sb.count('anthropic')
@@ -120,4 +133,27 @@ test('quitting exits within 2 s, even with a fetch hanging', { skip, timeout: 20
   assert.ok(session.dead(), `pi still running 5 s after /quit; screen:\n${session.screen()}`)
   assert.ok(took < 2000, `pi took ${took} ms to exit`)
   assert.equal(session.exitStatus(), 0)
+})
+
+test('pi install <package dir> loads the extension from package.json', { skip: skip || process.env.PI_E2E_EXTENSION ? skip || 'PI_E2E_EXTENSION set' : false, timeout: 40_000 }, async () => {
+  // A second pi, with the package installed by path (settings.json "packages"), no -e.
+  sb.reset() // drop the hanging script of the previous test
+  const pkgDir = join(here, '..')
+  const agent2 = join(root, 'agent-installed')
+  mkdirSync(agent2)
+  writeFileSync(join(agent2, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
+  writeFileSync(join(agent2, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null, providers: { 'github-copilot': false } }))
+  const env = { ...baseEnv, PI_CODING_AGENT_DIR: agent2 }
+  execFileSync(pi, ['install', pkgDir], { env, stdio: 'pipe', timeout: 30_000 })
+  const installed = new PiSession({ tmux, socket: `pi-e2e-${process.pid}`, name: 'installed', width: 200, height: 50 })
+  installed.start([pi, '--offline', '--no-session', '--no-context-files', '--no-skills'], { cwd: join(root, 'project'), env })
+  try {
+    const screen = await installed.waitFor(/codex 5h 23%/, { what: 'usage in the footer of the installed package', timeoutMs: 25_000 })
+    const line = usageLine(screen)
+    assert.match(line, /claude 5h 37%/)
+    assert.doesNotMatch(line, /copilot/, 'providers.github-copilot: false in usage-tracker.json turns it off')
+  } finally {
+    installed.key('C-c')
+    installed.key('C-c')
+  }
 })

@@ -349,13 +349,19 @@ async function registerBuiltin(session: Session, id: BuiltinId): Promise<void> {
 	}
 }
 
-/** pi refreshes tokens in auth.json as it uses them; after a 401 take the current one. */
+/** pi (this one or another) refreshes tokens in auth.json as it uses them; after a 401,
+ *  take the current one and re-register the provider with it. */
 async function recheckCredentials(session: Session, entries: UsageEntry[]): Promise<void> {
 	const now = Date.now();
 	for (const id of session.tokens.keys()) {
 		const failing = entries.some((e) => e.providerId === id && e.error?.kind === "auth");
 		if (!failing || now - (session.recheckedAt.get(id) ?? 0) < RECHECK_AFTER_MS) continue;
 		session.recheckedAt.set(id, now);
+		try {
+			session.ctx.modelRegistry.authStorage.reload(); // another pi may have rotated the token on disk
+		} catch {
+			// keep what pi has in memory
+		}
 		const found = await piCredentials(session.ctx, id).catch(() => undefined);
 		if (session.stopped || !found || found.credentials.accessToken === session.tokens.get(id)) continue;
 		session.tokens.set(id, found.credentials.accessToken);
