@@ -114,7 +114,15 @@ class UsageTracker {
     }
     const hasAuth = hasAuthentication ? this.#wrap(strategy, hasAuthentication) : this.#wrap(strategy, () => true)
     const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
-    callNative(() => this.#native.registerProvider(id, quotas, authAsBoolean, this.#wrap(strategy, fetchUsage)))
+    const fetchChecked = this.#wrap(strategy, async (ctx) => {
+      const snapshots = await fetchUsage.call(strategy, ctx)
+      if (!Array.isArray(snapshots)) {
+        const got = snapshots === null ? 'null' : typeof snapshots
+        throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
+      }
+      return snapshots
+    })
+    callNative(() => this.#native.registerProvider(id, quotas, authAsBoolean, fetchChecked))
     this.#resync()
   }
 

@@ -74,13 +74,21 @@ impl UsageProvider for JsStrategy {
                 .await
                 .map_err(|e| js_failure(&id, "fetchUsage", e))?;
             let snapshots = promise.await.map_err(|e| {
-                FetchError::new(
-                    ErrorKind::Provider,
-                    format!(
-                        "{id}: fetchUsage must resolve to an array of usage snapshots: {}",
-                        e.reason
-                    ),
-                )
+                // A rejection carries the JS error; anything else is a value we could not convert.
+                if matches!(
+                    e.status,
+                    napi::Status::GenericFailure | napi::Status::PendingException
+                ) {
+                    js_failure(&id, "fetchUsage", e)
+                } else {
+                    FetchError::new(
+                        ErrorKind::Provider,
+                        format!(
+                            "{id}: fetchUsage must resolve to an array of usage snapshots: {}",
+                            e.reason
+                        ),
+                    )
+                }
             })?;
             Ok(FetchOutcome {
                 snapshots: snapshots.into_iter().map(snapshot_from_js).collect(),

@@ -239,6 +239,7 @@ mod tests {
         FetchOutcome {
             snapshots: vec![s],
             plan: Some("max".into()),
+            extra_quotas: vec![],
         }
     }
 

@@ -45,12 +45,18 @@ fn window(value: &Value) -> Option<(f64, Option<i64>)> {
 pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
     let obj = body.as_object().ok_or("expected a JSON object")?;
     let mut outcome = FetchOutcome::default();
-    for (key, value) in obj {
-        let Some((utilization, resets_at)) = window(value) else {
+    // Known windows first, in their usual order; then whatever the service added.
+    let known = KNOWN.iter().map(|(k, id, _)| (*k, Some(*id)));
+    let unknown = obj
+        .keys()
+        .filter(|k| !KNOWN.iter().any(|(known, _, _)| known == k))
+        .map(|k| (k.as_str(), None));
+    for (key, known_id) in known.chain(unknown) {
+        let Some((utilization, resets_at)) = obj.get(key).and_then(window) else {
             continue;
         };
-        let id = match KNOWN.iter().find(|(k, _, _)| k == key) {
-            Some((_, id, _)) => id.to_string(),
+        let id = match known_id {
+            Some(id) => id.to_string(),
             None => {
                 let secs = if key.starts_with("seven_day") {
                     Some(SEVEN_DAYS)
@@ -60,7 +66,7 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
                     None
                 };
                 outcome.extra_quotas.push(pct_quota(key, secs));
-                key.clone()
+                key.to_string()
             }
         };
         let mut s = UsageSnapshot::new(id);

@@ -63,10 +63,12 @@ pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, serde_json::Error> {
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(used_percent / 100.0);
         s.duration_secs = w.limit_window_seconds.filter(|d| *d > 0.0);
-        s.resets_at = w.reset_at.map(|secs| (secs * 1000.0) as i64).or_else(|| {
-            w.reset_after_seconds
-                .map(|secs| now + (secs * 1000.0) as i64)
-        });
+        // The relative form is immune to clock skew between us and the service, and wins
+        // when the two disagree.
+        s.resets_at = w
+            .reset_after_seconds
+            .map(|secs| now + (secs * 1000.0) as i64)
+            .or_else(|| w.reset_at.map(|secs| (secs * 1000.0) as i64));
         outcome.snapshots.push(s);
     }
     Ok(outcome)
@@ -80,22 +82,30 @@ mod tests {
 
     #[test]
     fn fixture_classified_by_window_length() {
-        let out = parse(FIXTURE, 0).unwrap();
+        let out = parse(FIXTURE, 1_000).unwrap();
         assert_eq!(out.plan.as_deref(), Some("plus"));
         let five = &out.snapshots[0];
         assert_eq!((five.id.as_str(), five.used_ratio), ("5h", Some(0.23)));
-        assert_eq!(five.resets_at, Some(1_795_982_400_000));
+        assert_eq!(
+            five.resets_at,
+            Some(1_000 + 9_120_000),
+            "reset_after_seconds preferred"
+        );
         assert_eq!(five.duration_secs, Some(18_000.0));
         assert_eq!(out.snapshots[1].id, "7d");
     }
 
     #[test]
     fn null_secondary_unknown_length_and_relative_reset() {
-        let body = br#"{"rate_limit":{"primary_window":{"used_percent":50,"limit_window_seconds":3600,"reset_after_seconds":60},"secondary_window":null}}"#;
+        let body = br#"{"rate_limit":{"primary_window":{"used_percent":50,"limit_window_seconds":3600,"reset_at":61},"secondary_window":null}}"#;
         let out = parse(body, 1_000).unwrap();
         assert_eq!(out.snapshots.len(), 1);
         assert_eq!(out.snapshots[0].id, "primary");
-        assert_eq!(out.snapshots[0].resets_at, Some(61_000));
+        assert_eq!(
+            out.snapshots[0].resets_at,
+            Some(61_000),
+            "absolute reset_at when alone"
+        );
         assert!(parse(br#"{"rate_limit": 5}"#, 0).is_err());
         assert!(parse(br#"{"plan_type": "pro"}"#, 0)
             .unwrap()
