@@ -53,7 +53,7 @@ before(async () => {
     PI_SKIP_VERSION_CHECK: '1',
     PI_USAGE_TRACKER_BASE_URL: sb.url,
   }
-  session = new PiSession({ tmux, socket: `pi-e2e-${process.pid}`, width: 200, height: 50 })
+  session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
   session.start([pi, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '-e', EXTENSION], { cwd: project, env: baseEnv })
 })
 
@@ -148,7 +148,7 @@ test('pi install <package dir> loads the extension from package.json', { skip: s
   writeFileSync(join(agent2, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null, providers: { 'github-copilot': false } }))
   const env = { ...baseEnv, PI_CODING_AGENT_DIR: agent2 }
   execFileSync(pi, ['install', pkgDir], { env, stdio: 'pipe', timeout: 30_000 })
-  const installed = new PiSession({ tmux, socket: `pi-e2e-${process.pid}`, name: 'installed', width: 200, height: 50 })
+  const installed = new PiSession({ tmux, socket: join(root, 'tmux.sock'), name: 'installed', width: 200, height: 50 })
   installed.start([pi, '--offline', '--no-session', '--no-context-files', '--no-skills'], { cwd: join(root, 'project'), env })
   try {
     const screen = await installed.waitFor(/codex 5h 23%/, { what: 'usage in the footer of the installed package', timeoutMs: 25_000 })

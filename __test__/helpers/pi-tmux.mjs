@@ -1,6 +1,7 @@
 // Drive a real pi TUI inside tmux for the end-to-end test: find (or install) tmux and pi,
 // start pi in a detached session of fixed size on a private tmux server, type into it,
-// and read the screen back. Everything runs on a socket of its own, so a user's tmux is untouched.
+// and read the screen back. The server listens on a socket file the caller chooses (put it in a
+// temp dir), so a user's tmux is untouched and nothing is left behind.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -49,8 +50,8 @@ export class PiSession {
   }
 
   t(...args) {
-    // -f /dev/null: no user tmux.conf; -L: a private server
-    return execFileSync(this.tmux, ['-f', '/dev/null', '-L', this.socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    // -f /dev/null: no user tmux.conf; -S: a private server on our own socket file
+    return execFileSync(this.tmux, ['-f', '/dev/null', '-S', this.socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   }
 
   /** Start `argv` with exactly `env` (plus PATH/TERM) in cwd. */
