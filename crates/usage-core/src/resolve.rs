@@ -383,7 +383,8 @@ mod tests {
     #[test]
     fn each_source_of_usage_fills_both_sides() {
         let q = amount("a", 200.0);
-        let cases: [(&str, fn(&mut UsageSnapshot)); 4] = [
+        type Case = (&'static str, fn(&mut UsageSnapshot));
+        let cases: [Case; 4] = [
             ("used", |s| s.used = Some(50.0)),
             ("remaining", |s| s.remaining = Some(150.0)),
             ("usedRatio", |s| s.used_ratio = Some(0.25)),

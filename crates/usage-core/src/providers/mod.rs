@@ -208,7 +208,7 @@ pub fn google_plan(body: &Value) -> Option<String> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let both = format!("{id} {name}");
-    Some(if both.contains("ultra") {
+    let plan = if both.contains("ultra") {
         "ultra"
     } else if both.contains("pro") || both.contains("standard") {
         "pro"
@@ -218,8 +218,8 @@ pub fn google_plan(body: &Value) -> Option<String> {
         return Some(id);
     } else {
         return None;
-    })
-    .map(String::from)
+    };
+    Some(plan.to_string())
 }
 
 impl Core {

@@ -1,0 +1,165 @@
+// Package entry types: the generated binding's shapes plus the JS-side helpers (DESIGN §3, §6, §7).
+import type {
+  BuiltinOptions,
+  QuotaCheck,
+  ResolvedUsageWindow,
+  Selection,
+  ThresholdEvent,
+  TrackerOptions,
+  TrackerStats,
+  UsageSnapshot,
+  UsageStoreEntry,
+} from './binding'
+
+export type {
+  BuiltinCredentials,
+  BuiltinOptions,
+  EntryError,
+  PerModelLimit,
+  QuotaCheck,
+  ResolvedUsageWindow,
+  Selection,
+  SelectionCandidate,
+  ThresholdEvent,
+  TrackerOptions,
+  TrackerStats,
+  UsageSnapshot,
+  UsageStoreEntry,
+} from './binding'
+
+export type QuotaWindowType = 'rolling' | 'fixed' | 'session'
+export type QuotaResetBehavior = 'continuous' | 'calendar' | 'session-start'
+export type QuotaAggregationStrategy = 'min' | 'max' | 'sum' | 'individual'
+export type BuiltinProviderId =
+  | 'anthropic'
+  | 'openai-codex'
+  | 'github-copilot'
+  | 'google-antigravity'
+  | 'google-gemini-cli'
+
+interface QuotaBase {
+  id: string
+  modelIds?: string[]
+  windowType?: QuotaWindowType
+  resetBehavior?: QuotaResetBehavior
+}
+/** Total is the window length in seconds. */
+export interface QuotaDurationDefinition extends QuotaBase {
+  duration: number
+}
+/** Total is `amount` (requests, credits…); `duration` is the window length when known. */
+export interface QuotaAmountDefinition extends QuotaBase {
+  amount: number
+  duration?: number
+}
+/** The provider reports percentages only: total is 100; `duration` is time metadata. */
+export interface QuotaPercentageDefinition extends QuotaBase {
+  percentageOnly: true
+  duration?: number
+}
+/** A shared pool of `baseAmount`; a request of a model costs `multipliers[model]` (0 = free). */
+export interface QuotaMultiplierDefinition extends QuotaBase {
+  baseAmount: number
+  multipliers: Record<string, number>
+  duration?: number
+}
+/** Separate limits per model; `aggregationStrategy` adds a `default` view (min/max/sum). */
+export interface QuotaPerModelDefinition extends QuotaBase {
+  perModel: Record<string, { amount?: number; duration?: number }>
+  aggregationStrategy?: QuotaAggregationStrategy
+}
+export type QuotaDefinition =
+  | QuotaDurationDefinition
+  | QuotaAmountDefinition
+  | QuotaPercentageDefinition
+  | QuotaMultiplierDefinition
+  | QuotaPerModelDefinition
+
+export declare function isQuotaDuration(q: QuotaDefinition): q is QuotaDurationDefinition
+export declare function isQuotaAmount(q: QuotaDefinition): q is QuotaAmountDefinition
+export declare function isQuotaPercentage(q: QuotaDefinition): q is QuotaPercentageDefinition
+export declare function isQuotaMultiplier(q: QuotaDefinition): q is QuotaMultiplierDefinition
+export declare function isQuotaPerModel(q: QuotaDefinition): q is QuotaPerModelDefinition
+
+/** A provider written in JS. Callbacks may be sync or async and get the `ctx` given to `start`. */
+export interface ProviderStrategy<Ctx = unknown> {
+  id: string
+  quotas: QuotaDefinition[]
+  hasAuthentication?(ctx: Ctx): boolean | Promise<boolean>
+  fetchUsage(ctx: Ctx): UsageSnapshot[] | Promise<UsageSnapshot[]>
+}
+
+/** What the tracker published with its last update; frozen, replaced once per cycle. */
+export interface UsageSnapshotView {
+  readonly entries: readonly UsageStoreEntry[]
+  /** `provider/model` → entry */
+  readonly byKey: ReadonlyMap<string, UsageStoreEntry>
+  /** `provider/model#window` → window */
+  readonly windows: ReadonlyMap<string, ResolvedUsageWindow>
+}
+
+export declare class UsageTracker<Ctx = unknown> {
+  constructor(options?: TrackerOptions)
+  /** Throws TypeError naming the field for a bad strategy, quota or a duplicate id. */
+  registerProvider(strategy: ProviderStrategy<Ctx>): void
+  /** Returns the instance id (`options.id`, else `id`). */
+  registerBuiltinProvider(id: BuiltinProviderId, options?: BuiltinOptions): string
+  /** Its entries are deleted. */
+  unregisterProvider(id: string): boolean
+  /** `ctx` is handed to strategy callbacks. Starting a running tracker does nothing. */
+  start(ctx?: Ctx): void
+  /** Cancels fetches in flight and resolves promptly; no callback runs after. */
+  stop(): Promise<void>
+  /** Fetch now (all, or one provider), ignoring interval and backoff but never a `retryAt`; resolves after the listeners ran. */
+  refresh(providerId?: string): Promise<void>
+  /** Once per cycle, after every provider finished. Returns unsubscribe. */
+  onUpdate(listener: (entries: UsageStoreEntry[]) => void): () => void
+  /** Edge-triggered: once per crossing. Returns unsubscribe. */
+  onThreshold(listener: (event: ThresholdEvent) => void): () => void
+  get(providerId: string, modelId?: string): UsageStoreEntry | null
+  getWindow(providerId: string, windowId: string, modelId?: string): ResolvedUsageWindow | null
+  entries(): UsageStoreEntry[]
+  readonly running: boolean
+  checkQuota(providerId: string, modelId?: string): QuotaCheck
+  /** Best account: decision, then tier, then remaining ratio; says why. */
+  selectBest(providerIds: string[], modelId?: string): Selection
+  stats(): TrackerStats
+  providerIds(): string[]
+  windowIds(providerId: string): string[]
+  /** The snapshot of the last update (what the footer factories read). */
+  readonly snapshot: UsageSnapshotView
+}
+
+export declare const BUILTIN_PROVIDER_IDS: readonly BuiltinProviderId[]
+
+/** DESIGN §3 resolution of one snapshot (pure). */
+export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
+
+/** A footer value reader: cheap enough for every render; `null` = no data. */
+export type ContextValueProvider = () => number | null
+type Factory = (tracker: UsageTracker<any>, platformId: string, windowId: string, modelId?: string) => ContextValueProvider
+
+/** Time elapsed in the window, 0–100. */
+export declare const createWindowProgressPercentageProvider: Factory
+/** Seconds until reset. */
+export declare const createWindowRemainingTimeProvider: Factory
+/** Seconds elapsed in the window. */
+export declare const createWindowUsedTimeProvider: Factory
+/** Window length, seconds. */
+export declare const createWindowTotalTimeProvider: Factory
+/** Remaining, in the quota's unit. */
+export declare const createWindowRemainingAmountProvider: Factory
+/** Used, in the quota's unit. */
+export declare const createWindowUsedAmountProvider: Factory
+/** Total, in the quota's unit. */
+export declare const createWindowTotalAmountProvider: Factory
+/** usedRatio × 100. */
+export declare const createWindowQuotaUsedPercentageProvider: Factory
+/** remainingRatio × 100. */
+export declare const createWindowQuotaRemainingPercentageProvider: Factory
+
+/** Every known window of a platform × nine metrics, named `<platform>[/<model>].<window>.<metric>`. */
+export declare function createPlatformContextProviders(
+  tracker: UsageTracker<any>,
+  platformId: string,
+): Array<{ name: string; provider: ContextValueProvider }>
