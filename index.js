@@ -43,7 +43,12 @@ function buildSnapshot(entries) {
 
 function reportListenerError(err) {
   // A listener bug must not stop the others or the tracker; make it visible, once per throw.
-  process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'UsageTrackerListenerError')
+  // (Node drops the `type` of an Error warning, so pass the message and keep the stack as detail.)
+  const message = err instanceof Error ? err.message : String(err)
+  process.emitWarning(`a usage listener threw: ${message}`, {
+    type: 'UsageTrackerListenerError',
+    detail: err instanceof Error ? err.stack : undefined,
+  })
 }
 
 class UsageTracker {

@@ -56,10 +56,14 @@ pub fn usable(entry: &StoreEntry, now: i64, interval_ms: u64) -> bool {
     entry.active && entry.updated > 0 && now - entry.updated <= max_age
 }
 
+/// Ratios derived from percentages carry float noise (1 − 0.9 = 0.0999…); a window exactly
+/// at the threshold must not read as below it.
+const RATIO_EPSILON: f64 = 1e-9;
+
 fn decide(remaining_ratio: f64, low_threshold: f64) -> Decision {
-    if remaining_ratio <= 0.0 {
+    if remaining_ratio <= RATIO_EPSILON {
         Decision::Exhausted
-    } else if remaining_ratio < low_threshold {
+    } else if remaining_ratio < low_threshold - RATIO_EPSILON {
         Decision::Low
     } else {
         Decision::Proceed
@@ -350,6 +354,12 @@ mod tests {
             check(&entry("a/default", vec![])).decision,
             Decision::Unknown
         );
+    }
+
+    #[test]
+    fn float_noise_at_the_threshold_is_not_low() {
+        let e = entry("a/default", vec![window("5h", 1.0 - 0.9)]);
+        assert_eq!(check(&e).decision, Decision::Proceed);
     }
 
     #[test]
