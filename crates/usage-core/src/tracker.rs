@@ -533,45 +533,37 @@ impl Inner {
         let Some(slot) = state.providers.get_mut(&id) else {
             return;
         };
-        match result {
+        let (outcome, fetched_at) = match result {
             FetchResult::Fetched(outcome) => {
-                slot.schedule.fails = 0;
-                slot.schedule.retry_at = None;
                 state.stats.fetch_ok += 1;
-                let res = resolve_snapshots(
-                    &outcome.quotas_with(provider.quotas()),
-                    &outcome.snapshots,
-                    now,
-                );
-                state
-                    .store
-                    .apply_success(&id, res.windows_by_model, outcome.plan, now);
+                (outcome, now)
             }
-            FetchResult::Cached(outcome, fetched_at) => {
-                slot.schedule.fails = 0;
-                slot.schedule.retry_at = None;
+            FetchResult::Cached(outcome, at) => {
                 state.stats.cache_hits += 1;
-                let res = resolve_snapshots(
-                    &outcome.quotas_with(provider.quotas()),
-                    &outcome.snapshots,
-                    now,
-                );
-                state
-                    .store
-                    .apply_success(&id, res.windows_by_model, outcome.plan, fetched_at);
+                (outcome, at)
             }
             FetchResult::NoAuth => {
                 slot.schedule.fails = 0;
                 slot.schedule.retry_at = None;
                 state.store.apply_no_auth(&id);
+                return;
             }
             FetchResult::Failed(error) => {
                 slot.schedule.fails += 1;
                 slot.schedule.retry_at = error.retry_at;
                 state.stats.fetch_errors += 1;
                 state.store.apply_failure(&id, &error);
+                return;
             }
-        }
+        };
+        slot.schedule.fails = 0;
+        slot.schedule.retry_at = None;
+        let quotas = outcome.quotas_with(provider.quotas());
+        // Pace is computed against now, also for a result another process fetched.
+        let res = resolve_snapshots(&quotas, &outcome.snapshots, now);
+        state
+            .store
+            .apply_success(&id, res.windows_by_model, outcome.plan, fetched_at);
     }
 
     async fn fetch_one(
