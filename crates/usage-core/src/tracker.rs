@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -492,19 +492,31 @@ impl Inner {
                 .collect()
         };
         let forced = matches!(mode, Mode::Forced(_));
-        let fetches = due
+        let mut pending: FuturesUnordered<_> = due
             .iter()
-            .map(|p| self.fetch_one(p.clone(), forced, cancel));
-        let results = tokio::select! {
-            results = join_all(fetches) => results,
-            _ = cancel.cancelled() => return,
-        };
+            .map(|p| async move { (p, self.fetch_one(p.clone(), forced, now, cancel).await) })
+            .collect();
+        // Each result reaches the store as soon as it arrives, so a hung provider holds back
+        // nobody's values; listeners still run once, when the cycle is complete.
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                next = pending.next() => next,
+            };
+            let Some((provider, result)) = next else {
+                break;
+            };
+            let mut state = lock(&self.state);
+            if cancel.is_cancelled() {
+                return;
+            }
+            self.apply(&mut state, provider.as_ref(), result, now);
+        }
+        drop(pending);
 
         let update = {
             let mut state = lock(&self.state);
-            for (provider, result) in due.iter().zip(results) {
-                self.apply(&mut state, provider.as_ref(), result, now);
-            }
             let entries = state.store.snapshot(self.clock.now_ms(), opts.interval_ms);
             let events = state.thresholds.observe(&entries, opts.low_quota_threshold);
             state.stats.cycles += 1;
@@ -516,8 +528,9 @@ impl Inner {
             return;
         }
         tokio::select! {
-            _ = self.sink.publish(update) => {},
+            biased;
             _ = cancel.cancelled() => {},
+            _ = self.sink.publish(update) => {},
         }
     }
 
@@ -570,6 +583,7 @@ impl Inner {
         &self,
         provider: Arc<dyn UsageProvider>,
         forced: bool,
+        attempt_at: i64,
         cancel: &CancellationToken,
     ) -> FetchResult {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
@@ -607,16 +621,20 @@ impl Inner {
                 CacheLookup::Miss => {}
             }
             let result = fetch_validated(provider.as_ref()).await;
-            let now = self.clock.now_ms();
+            // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
+            // make this process's own next tick find its result "fresh" and skip a poll.
             match &result {
-                FetchResult::Fetched(outcome) => cache.write_success(&id, fp, outcome, now),
-                FetchResult::Failed(err) => cache.write_failure(&id, fp, err, now),
+                FetchResult::Fetched(outcome) => cache.write_success(&id, fp, outcome, attempt_at),
+                FetchResult::Failed(err) => cache.write_failure(&id, fp, err, attempt_at),
                 _ => {}
             }
             drop(guard);
             result
         };
         tokio::select! {
+            biased;
+            // Dropped on stop; the caller discards it.
+            _ = cancel.cancelled() => FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")),
             result = tokio::time::timeout(timeout, work) => match result {
                 Ok(r) => r,
                 Err(_) => FetchResult::Failed(FetchError::new(
@@ -624,8 +642,6 @@ impl Inner {
                     format!("{id}: no answer within {} ms", self.options.request_timeout_ms),
                 )),
             },
-            // Dropped on stop; the caller discards it.
-            _ = cancel.cancelled() => FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")),
         }
     }
 }
@@ -863,6 +879,38 @@ mod tests {
         }
         let e = t.get("hung", "default").unwrap();
         assert_eq!(e.error.unwrap().kind, ErrorKind::Timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_reach_the_store_while_a_hung_provider_is_still_pending() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+        let sink = Arc::new(CountingSink::default());
+        let t = tracker(clock, sink.clone());
+        let (fast, _) = fake(
+            "fast",
+            Box::new(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ok_used(3.0)
+                })
+            }),
+        );
+        let (hung, _) = fake("hung", Box::new(|_| Box::pin(std::future::pending())));
+        t.register(fast).unwrap();
+        t.register(hung).unwrap();
+        let cycle = tokio::spawn({
+            let t = t.clone();
+            async move { t.refresh(None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(t.get("fast", "default").unwrap().windows[0].used, 3.0);
+        assert_eq!(
+            sink.0.load(Ordering::SeqCst),
+            0,
+            "listeners wait for the whole cycle"
+        );
+        cycle.await.unwrap().unwrap();
+        assert_eq!(sink.0.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
