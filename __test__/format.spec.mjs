@@ -260,3 +260,23 @@ test('sortEntries does not mutate its input', () => {
   assert.deepEqual(sorted.map((e) => e.providerId), ['anthropic', 'github-copilot'])
   assert.deepEqual(input.map((e) => e.providerId), ['github-copilot', 'anthropic'])
 })
+
+test('renderTable folds per-model views of a multiplier pool', () => {
+  const pool = { id: 'premium', modelId: 'default', kind: 'multiplier', total: 300, used: 127, remaining: 173, usedRatio: 127 / 300, remainingRatio: 173 / 300, unlimited: false }
+  const view = (modelId, m) =>
+    m === 0
+      ? { ...pool, modelId, used: 0, remaining: 300, usedRatio: 0, remainingRatio: 1, unlimited: true }
+      : { ...pool, modelId, total: 300 / m, used: 127 / m, remaining: 173 / m }
+  const entries = [
+    entry('github-copilot', 'default', [pool]),
+    entry('github-copilot', 'gpt-4o', [view('gpt-4o', 0)]),
+    entry('github-copilot', 'gpt-4.1', [view('gpt-4.1', 0)]),
+    entry('github-copilot', 'claude-sonnet-4.5', [view('claude-sonnet-4.5', 1)]),
+    entry('github-copilot', 'claude-opus-4.5', [view('claude-opus-4.5', 3)]),
+  ]
+  const lines = fmt.renderTable(entries, { now: NOW }).split('\n')
+  const names = lines.slice(1).map((l) => l.split(/\s{2,}/)[0])
+  assert.deepEqual(names, ['github-copilot', 'github-copilot/claude-opus-4.5', 'github-copilot/…'], '1× view folded into the pool row')
+  assert.match(lines.at(-1), /included \(0×\)\s+unlimited\s+gpt-4o, gpt-4\.1$/)
+  assert.match(lines[2], /58\/100/)
+})

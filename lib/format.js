@@ -295,12 +295,38 @@ const ANSI = {
   header: '\x1b[1m',
 }
 
+/**
+ * Per-model views of a shared multiplier pool (Copilot: one entry per model) would flood the
+ * table: a 1× view repeats the pool's own row, and 0× models are never limited. Keep the
+ * views that differ; list the 0× models once per provider.
+ */
+function foldMultiplierViews(entries) {
+  const pools = new Map() // "provider#window" -> total of the default entry's pool
+  for (const e of entries) {
+    if (e.modelId !== 'default') continue
+    for (const w of e.windows || []) if (w.kind === 'multiplier') pools.set(`${e.providerId}#${w.id}`, w.total)
+  }
+  const included = new Map()
+  const shown = entries.filter((e) => {
+    const views = e.modelId !== 'default' && e.active && e.windows?.length > 0
+    if (!views || !e.windows.every((w) => w.kind === 'multiplier' && pools.has(`${e.providerId}#${w.id}`))) return true
+    if (e.windows.every((w) => w.unlimited)) {
+      if (!included.has(e.providerId)) included.set(e.providerId, [])
+      included.get(e.providerId).push(e.modelId)
+      return false
+    }
+    return !e.windows.every((w) => w.total === pools.get(`${e.providerId}#${w.id}`))
+  })
+  return { shown, included }
+}
+
 function renderTable(entries, opts = {}) {
   const { now = Date.now(), color = false, warnAt = 0.25, criticalAt = 0.1 } = opts
   const levels = { warnAt, criticalAt }
   const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
   const rows = [] // { cells, level }
-  for (const e of sortEntries(entries)) {
+  const { shown, included } = foldMultiplierViews(entries)
+  for (const e of sortEntries(shown)) {
     const name = e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`
     const updated = formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '')
     const error = e.error ? `${e.error.kind}: ${e.error.message}` : ''
@@ -331,6 +357,9 @@ function renderTable(entries, opts = {}) {
         level: e.stale ? 'stale' : windowLevel(w, levels),
       })
     }
+  }
+  for (const [provider, models] of included) {
+    rows.push({ cells: [`${provider}/…`, 'included (0×)', '', 'unlimited', '', '', '', '', '', models.join(', ')], level: 'muted' })
   }
   if (!rows.length) return 'no usage data'
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)))
