@@ -40,6 +40,34 @@ fn js_failure(id: &str, callback: &str, e: napi::Error) -> FetchError {
     )
 }
 
+/// Calls a wrapped JS callback and awaits its promise. A rejection carries the JS error; any
+/// other failure is a value we could not convert, described by `expected`.
+async fn call_js<R: napi::bindgen_prelude::FromNapiValue + 'static>(
+    f: Arc<JsAsyncFn<R>>,
+    generation: u32,
+    id: &str,
+    callback: &str,
+    expected: &str,
+) -> Result<R, FetchError> {
+    let promise = f
+        .call_async_catch(generation)
+        .await
+        .map_err(|e| js_failure(id, callback, e))?;
+    promise.await.map_err(|e| {
+        if matches!(
+            e.status,
+            napi::Status::GenericFailure | napi::Status::PendingException
+        ) {
+            js_failure(id, callback, e)
+        } else {
+            FetchError::new(
+                ErrorKind::Provider,
+                format!("{id}: {callback} must resolve to {expected}: {}", e.reason),
+            )
+        }
+    })
+}
+
 impl UsageProvider for JsStrategy {
     fn id(&self) -> &str {
         &self.id
@@ -50,46 +78,23 @@ impl UsageProvider for JsStrategy {
     }
 
     fn has_authentication(&self) -> BoxFuture<Result<bool, FetchError>> {
-        let f = self.has_authentication.clone();
-        let id = self.id.clone();
+        let (f, id) = (self.has_authentication.clone(), self.id.clone());
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async move {
-            let promise = f
-                .call_async_catch(generation)
-                .await
-                .map_err(|e| js_failure(&id, "hasAuthentication", e))?;
-            promise
-                .await
-                .map_err(|e| js_failure(&id, "hasAuthentication", e))
-        })
+        Box::pin(async move { call_js(f, generation, &id, "hasAuthentication", "a boolean").await })
     }
 
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
-        let f = self.fetch_usage.clone();
-        let id = self.id.clone();
+        let (f, id) = (self.fetch_usage.clone(), self.id.clone());
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
-            let promise = f
-                .call_async_catch(generation)
-                .await
-                .map_err(|e| js_failure(&id, "fetchUsage", e))?;
-            let snapshots = promise.await.map_err(|e| {
-                // A rejection carries the JS error; anything else is a value we could not convert.
-                if matches!(
-                    e.status,
-                    napi::Status::GenericFailure | napi::Status::PendingException
-                ) {
-                    js_failure(&id, "fetchUsage", e)
-                } else {
-                    FetchError::new(
-                        ErrorKind::Provider,
-                        format!(
-                            "{id}: fetchUsage must resolve to an array of usage snapshots: {}",
-                            e.reason
-                        ),
-                    )
-                }
-            })?;
+            let snapshots = call_js(
+                f,
+                generation,
+                &id,
+                "fetchUsage",
+                "an array of usage snapshots",
+            )
+            .await?;
             Ok(FetchOutcome {
                 snapshots: snapshots.into_iter().map(snapshot_from_js).collect(),
                 plan: None,
