@@ -28,10 +28,7 @@ pub fn resolve_usage_window(
     let quota = convert::quota_from_js(0, quota)?;
     let snapshot = convert::snapshot_from_js(snapshot);
     usage_core::resolve::validate_snapshot(&snapshot, 0).map_err(convert::invalid)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = usage_core::tracker::wall_clock_ms();
     Ok(convert::window_to_js(usage_core::resolve::resolve_window(
         &quota, &snapshot, now,
     )))

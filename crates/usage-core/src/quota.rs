@@ -60,8 +60,12 @@ pub fn usable(entry: &StoreEntry, now: i64, interval_ms: u64) -> bool {
 /// at the threshold must not read as below it.
 const RATIO_EPSILON: f64 = 1e-9;
 
+pub fn is_exhausted(remaining_ratio: f64) -> bool {
+    remaining_ratio <= RATIO_EPSILON
+}
+
 fn decide(remaining_ratio: f64, low_threshold: f64) -> Decision {
-    if remaining_ratio <= RATIO_EPSILON {
+    if is_exhausted(remaining_ratio) {
         Decision::Exhausted
     } else if remaining_ratio < low_threshold - RATIO_EPSILON {
         Decision::Low

@@ -181,17 +181,36 @@ impl Store {
             .collect()
     }
 
-    /// A copy for readers, with `stale` set on data older than two intervals.
+    /// Stale: seeded from the cache and not fetched since, or older than two intervals.
+    pub fn is_stale(e: &StoreEntry, now: i64, interval_ms: u64) -> bool {
+        let old = e.updated > 0 && now - e.updated > 2 * interval_ms as i64;
+        e.active && (e.stale || old)
+    }
+
+    fn reader_copy(e: &StoreEntry, now: i64, interval_ms: u64) -> StoreEntry {
+        let mut copy = e.clone();
+        copy.stale = Self::is_stale(e, now, interval_ms);
+        copy
+    }
+
+    /// A copy of every entry for readers, with `stale` as of `now`.
     pub fn snapshot(&self, now: i64, interval_ms: u64) -> Vec<StoreEntry> {
         self.entries
             .values()
-            .map(|e| {
-                let mut e = e.clone();
-                let old = e.updated > 0 && now - e.updated > 2 * interval_ms as i64;
-                e.stale = e.active && (e.stale || old);
-                e
-            })
+            .map(|e| Self::reader_copy(e, now, interval_ms))
             .collect()
+    }
+
+    /// A reader's copy of one entry, with `stale` as of `now`.
+    pub fn view(
+        &self,
+        provider_id: &str,
+        model_id: &str,
+        now: i64,
+        interval_ms: u64,
+    ) -> Option<StoreEntry> {
+        self.get(provider_id, model_id)
+            .map(|e| Self::reader_copy(e, now, interval_ms))
     }
 }
 

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CacheLookup, SharedCache};
 use crate::error::CoreError;
 use crate::model::{
-    store_key, ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow,
-    StoreEntry, DEFAULT_MODEL,
+    ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry,
+    DEFAULT_MODEL,
 };
 use crate::quota::{self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker};
 use crate::resolve::{resolve_snapshots, validate_snapshot};
@@ -43,14 +43,19 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> i64;
 }
 
+/// Epoch ms from the system clock (0 if it reads before 1970).
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        wall_clock_ms()
     }
 }
 
@@ -377,8 +382,11 @@ impl Tracker {
     }
 
     pub fn get(&self, provider_id: &str, model_id: &str) -> Option<StoreEntry> {
-        let key = store_key(provider_id, model_id);
-        self.entries().into_iter().find(|e| e.key == key)
+        let now = self.inner.clock.now_ms();
+        let state = lock(&self.inner.state);
+        state
+            .store
+            .view(provider_id, model_id, now, self.inner.options.interval_ms)
     }
 
     pub fn get_window(
@@ -432,17 +440,22 @@ impl Tracker {
     pub fn stats(&self) -> Stats {
         let now = self.inner.clock.now_ms();
         let state = lock(&self.inner.state);
-        let entries = state.store.snapshot(now, self.inner.options.interval_ms);
+        let interval = self.inner.options.interval_ms;
         let mut stats = state.stats.clone();
         stats.providers = state.providers.len();
-        stats.entries = entries.len();
-        stats.active_entries = entries.iter().filter(|e| e.active).count();
-        stats.stale_entries = entries.iter().filter(|e| e.stale).count();
-        stats.exhausted_windows = entries
-            .iter()
+        stats.entries = state.store.len();
+        stats.active_entries = state.store.entries().filter(|e| e.active).count();
+        stats.stale_entries = state
+            .store
+            .entries()
+            .filter(|e| Store::is_stale(e, now, interval))
+            .count();
+        stats.exhausted_windows = state
+            .store
+            .entries()
             .filter(|e| e.active)
             .flat_map(|e| e.windows.iter())
-            .filter(|w| !w.unlimited && w.remaining_ratio <= 0.0)
+            .filter(|w| !w.unlimited && quota::is_exhausted(w.remaining_ratio))
             .count();
         stats
     }

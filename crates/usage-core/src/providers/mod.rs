@@ -20,7 +20,7 @@ use crate::error::CoreError;
 use crate::model::{
     ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, WindowType,
 };
-use crate::tracker::{BoxFuture, UsageProvider};
+use crate::tracker::{wall_clock_ms, BoxFuture, UsageProvider};
 
 pub const BUILTIN_IDS: [&str; 5] = [
     "anthropic",
@@ -184,13 +184,6 @@ pub fn create_builtin(
     }))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Google tier ids to the names users know; `paidTier` wins over `currentTier`.
 pub fn google_plan(body: &Value) -> Option<String> {
     let tier = body
@@ -245,7 +238,7 @@ impl Core {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let now = now_ms();
+        let now = wall_clock_ms();
         if cached.fetched_at > 0 && now - cached.fetched_at < TIER_TTL_MS {
             return cached;
         }
@@ -263,7 +256,7 @@ impl Core {
             fetched_at: now,
             ..Default::default()
         };
-        if let Ok(body) = http::send(&self.id, request, now_ms).await {
+        if let Ok(body) = http::send(&self.id, request, wall_clock_ms).await {
             if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                 account.plan = google_plan(&v);
                 account.project = v
@@ -287,7 +280,7 @@ impl Core {
             )
         })?;
         if let Some(expires) = creds.expires_at {
-            if expires <= now_ms() {
+            if expires <= wall_clock_ms() {
                 return Err(FetchError::new(
                     ErrorKind::Auth,
                     format!("{}: the access token has expired; log in again in pi (/login) or open pi to refresh it", self.id),
@@ -304,7 +297,7 @@ impl Core {
                     .header("anthropic-beta", anthropic::BETA)
                     .header("User-Agent", anthropic::USER_AGENT)
                     .header("Accept", "application/json");
-                let body = http::send(&self.id, request, now_ms).await?;
+                let body = http::send(&self.id, request, wall_clock_ms).await?;
                 let mut outcome = anthropic::parse(&self.parse_json(&body)?)
                     .map_err(|e| self.parse_failure(body.len(), e))?;
                 outcome.plan = creds.plan.clone();
@@ -319,8 +312,8 @@ impl Core {
                 if let Some(account) = &creds.account_id {
                     request = request.header("ChatGPT-Account-Id", account);
                 }
-                let body = http::send(&self.id, request, now_ms).await?;
-                codex::parse(&body, now_ms()).map_err(|e| self.parse_failure(body.len(), e))
+                let body = http::send(&self.id, request, wall_clock_ms).await?;
+                codex::parse(&body, wall_clock_ms()).map_err(|e| self.parse_failure(body.len(), e))
             }
             Kind::Copilot => {
                 let request = client
@@ -331,7 +324,7 @@ impl Core {
                     .header("Editor-Plugin-Version", copilot::PLUGIN_VERSION)
                     .header("User-Agent", copilot::USER_AGENT)
                     .header("X-Github-Api-Version", copilot::API_VERSION);
-                let body = http::send(&self.id, request, now_ms).await?;
+                let body = http::send(&self.id, request, wall_clock_ms).await?;
                 copilot::parse(&body).map_err(|e| self.parse_failure(body.len(), e))
             }
             Kind::Antigravity | Kind::Gemini => {
@@ -351,7 +344,7 @@ impl Core {
                     .bearer_auth(&creds.access_token)
                     .header("User-Agent", user_agent)
                     .json(&payload);
-                let body = http::send(&self.id, request, now_ms).await?;
+                let body = http::send(&self.id, request, wall_clock_ms).await?;
                 let mut outcome = if self.kind == Kind::Antigravity {
                     antigravity::parse(&self.parse_json(&body)?)
                         .map_err(|e| self.parse_failure(body.len(), e))?
