@@ -36,6 +36,8 @@ export declare class NativeUsageTracker {
 
 export interface BuiltinCredentials {
   accessToken: string
+  /** What `accessToken` is; default `'oauth'`. */
+  kind?: 'oauth' | 'api_key'
   accountId?: string
   projectId?: string
 }
@@ -51,8 +53,16 @@ export interface BuiltinOptions {
   multipliers?: Record<string, number>
 }
 
-/** Ids of the built-in providers. */
-export declare function builtinProviderIds(): Array<string>
+/** One row of the built-in provider table. */
+export interface BuiltinProviderInfo {
+  /** pi's own provider id. */
+  id: string
+  /** Short name for footers and tables ('claude'). */
+  label: string
+}
+
+/** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
+export declare function builtinProviders(): Array<BuiltinProviderInfo>
 
 /** What the tracker hands the JS side once per cycle. */
 export interface CycleUpdate {
@@ -103,13 +113,21 @@ export interface QuotaDefinition {
   multipliers?: Record<string, number>
   perModel?: Record<string, PerModelLimit>
   aggregationStrategy?: 'min' | 'max' | 'sum' | 'individual'
+  /** A prepaid balance with no limit (only what is left counts). */
+  balance?: boolean
+  /** What the numbers count: an ISO currency ('USD'), 'credits', 'requests'. */
+  unit?: string
 }
 
 /** One resolved window of a store entry. */
 export interface ResolvedUsageWindow {
   id: string
   modelId: string
-  kind: 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel'
+  kind: 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'
+  /** What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows. */
+  unit?: string
+  /** How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses). */
+  level?: 'ok' | 'warn' | 'critical' | 'exhausted'
   /** Usage, in the quota's unit. */
   total: number
   used: number
@@ -215,6 +233,8 @@ export interface UsageSnapshot {
   duration?: number
   /** The pool has no limit. */
   unlimited?: boolean
+  /** Unit of this value, overriding the quota's (a balance's currency). */
+  unit?: string
 }
 
 /** One `provider/model` entry of the store. */

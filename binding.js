@@ -836,5 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeUsageTracker = nativeBinding.NativeUsageTracker
-module.exports.builtinProviderIds = nativeBinding.builtinProviderIds
+module.exports.builtinProviders = nativeBinding.builtinProviders
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow

@@ -33,7 +33,7 @@ function loadBinding() {
   }
 }
 
-const { NativeUsageTracker, builtinProviderIds, resolveUsageWindow: nativeResolve } = binding
+const { NativeUsageTracker, builtinProviders, resolveUsageWindow: nativeResolve } = binding
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
@@ -346,7 +346,8 @@ function resolveUsageWindow(quota, snapshot) {
 
 module.exports = {
   UsageTracker,
-  BUILTIN_PROVIDER_IDS: Object.freeze(builtinProviderIds()),
+  BUILTIN_PROVIDERS: Object.freeze(builtinProviders().map((p) => Object.freeze(p))),
+  BUILTIN_PROVIDER_IDS: Object.freeze(builtinProviders().map((p) => p.id)),
   resolveUsageWindow,
   isQuotaDuration,
   isQuotaAmount,

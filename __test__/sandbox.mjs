@@ -24,7 +24,7 @@ const FIXTURE_FILES = {
   'google-antigravity': 'antigravity-models.json',
   'google-gemini-cli': 'gemini-quota.json',
 }
-const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url))
+const FIXTURE_DIR = fileURLToPath(new URL('../crates/usage-core/fixtures/', import.meta.url))
 
 // Route table: path -> { method, provider (null = decided by the token), endpoint name }.
 // Codex also answers on /api/codex/usage: that is where a base URL without /backend-api points.

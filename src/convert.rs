@@ -64,13 +64,15 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> napi::Result<core::Quo
             )?
             .unwrap_or_default(),
         }
+    } else if q.balance == Some(true) {
+        core::QuotaKind::Balance
     } else if let Some(amount) = q.amount {
         core::QuotaKind::Amount { amount }
     } else if q.duration.is_some() {
         core::QuotaKind::Duration
     } else {
         return Err(invalid(format!(
-      "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`"
+      "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`, `balance: true`"
     )));
     };
     Ok(core::QuotaDefinition {
@@ -87,6 +89,7 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> napi::Result<core::Quo
             "continuous, calendar, session-start",
         )?,
         duration_secs: q.duration,
+        unit: q.unit,
         kind,
     })
 }
@@ -104,6 +107,7 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         resets_at: s.resets_at.filter(|v| v.is_finite()).map(|v| v as i64),
         duration_secs: s.duration,
         unlimited: s.unlimited.unwrap_or(false),
+        unit: s.unit,
     }
 }
 
@@ -121,6 +125,8 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         id: w.id,
         model_id: w.model_id,
         kind: w.kind,
+        unit: w.unit,
+        level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
         used: w.used,
         remaining: w.remaining,
@@ -241,4 +247,28 @@ pub fn options_from_js(o: Option<TrackerOptions>) -> napi::Result<usage_core::Tr
         low_quota_threshold: o.low_quota_threshold.unwrap_or(d.low_quota_threshold),
         cache_path,
     })
+}
+
+pub fn credentials_from_js(
+    c: BuiltinCredentials,
+) -> napi::Result<usage_core::credentials::Credentials> {
+    use usage_core::credentials::{CredentialKind, Credentials};
+    if c.access_token.trim().is_empty() {
+        return Err(invalid(
+            "credentials.accessToken must be a non-empty string",
+        ));
+    }
+    let kind = match c.kind.as_deref() {
+        None | Some("oauth") => CredentialKind::OAuth,
+        Some("api_key") => CredentialKind::ApiKey,
+        Some(other) => {
+            return Err(invalid(format!(
+                "credentials.kind must be 'oauth' or 'api_key', got '{other}'"
+            )))
+        }
+    };
+    let mut creds = Credentials::new(c.access_token, kind);
+    creds.account_id = c.account_id;
+    creds.project_id = c.project_id;
+    Ok(creds)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Function, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
 use usage_core::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
-use usage_core::{BoxFuture, CycleUpdate, UpdateSink, UsageProvider};
+use usage_core::{Authentication, BoxFuture, CycleUpdate, UpdateSink, UsageProvider};
 
 use crate::convert::{entry_to_js, event_to_js, snapshot_from_js};
 use crate::types;
@@ -77,10 +77,17 @@ impl UsageProvider for JsStrategy {
         &self.quotas
     }
 
-    fn has_authentication(&self) -> BoxFuture<Result<bool, FetchError>> {
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
         let (f, id) = (self.has_authentication.clone(), self.id.clone());
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async move { call_js(f, generation, &id, "hasAuthentication", "a boolean").await })
+        Box::pin(async move {
+            let ready = call_js(f, generation, &id, "hasAuthentication", "a boolean").await?;
+            Ok(if ready {
+                Authentication::Ready
+            } else {
+                Authentication::Missing
+            })
+        })
     }
 
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {

@@ -10,12 +10,15 @@ mod types;
 
 pub use tracker::NativeUsageTracker;
 
-/// Ids of the built-in providers.
+/// The built-in providers (the one table in `usage-core`'s `providers/mod.rs`).
 #[napi_derive::napi]
-pub fn builtin_provider_ids() -> Vec<String> {
-    usage_core::providers::BUILTIN_IDS
+pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
+    usage_core::providers::BUILTINS
         .iter()
-        .map(|s| s.to_string())
+        .map(|b| types::BuiltinProviderInfo {
+            id: b.id.to_string(),
+            label: b.label.to_string(),
+        })
         .collect()
 }
 
@@ -28,7 +31,7 @@ pub fn resolve_usage_window(
     let quota = convert::quota_from_js(0, quota)?;
     let snapshot = convert::snapshot_from_js(snapshot);
     usage_core::resolve::validate_snapshot(&snapshot, 0).map_err(convert::invalid)?;
-    let now = usage_core::tracker::wall_clock_ms();
+    let now = usage_core::clock::wall_clock_ms();
     Ok(convert::window_to_js(usage_core::resolve::resolve_window(
         &quota, &snapshot, now,
     )))

@@ -76,15 +76,10 @@ impl NativeUsageTracker {
         let config = providers::BuiltinConfig {
             instance_id: o.id,
             base_url: o.base_url,
-            credentials: o.credentials.map(|c| usage_core::credentials::Credentials {
-                access_token: c.access_token,
-                account_id: c.account_id,
-                project_id: c.project_id,
-                expires_at: None,
-                source: usage_core::credentials::CredentialSource::Option,
-                plan: None,
-            }),
-            multipliers: o.multipliers.map(|m| m.into_iter().collect()),
+            credentials: o.credentials.map(credentials_from_js).transpose()?,
+            wire: providers::WireConfig {
+                multipliers: o.multipliers.map(|m| m.into_iter().collect()),
+            },
         };
         let provider = providers::create_builtin(&id, config).map_err(core_error)?;
         let instance_id = provider.id().to_string();

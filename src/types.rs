@@ -47,6 +47,10 @@ pub struct QuotaDefinition {
     pub per_model: Option<HashMap<String, PerModelLimit>>,
     #[napi(ts_type = "'min' | 'max' | 'sum' | 'individual'")]
     pub aggregation_strategy: Option<String>,
+    /// A prepaid balance with no limit (only what is left counts).
+    pub balance: Option<bool>,
+    /// What the numbers count: an ISO currency ('USD'), 'credits', 'requests'.
+    pub unit: Option<String>,
 }
 
 /// What a provider reports for one window.
@@ -70,6 +74,8 @@ pub struct UsageSnapshot {
     pub duration: Option<f64>,
     /// The pool has no limit.
     pub unlimited: Option<bool>,
+    /// Unit of this value, overriding the quota's (a balance's currency).
+    pub unit: Option<String>,
 }
 
 /// One resolved window of a store entry.
@@ -77,8 +83,13 @@ pub struct UsageSnapshot {
 pub struct ResolvedUsageWindow {
     pub id: String,
     pub model_id: String,
-    #[napi(ts_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel'")]
+    #[napi(ts_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'")]
     pub kind: String,
+    /// What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows.
+    pub unit: Option<String>,
+    /// How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses).
+    #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
+    pub level: Option<String>,
     /// Usage, in the quota's unit.
     pub total: f64,
     pub used: f64,
@@ -204,6 +215,9 @@ pub struct Selection {
 #[napi(object)]
 pub struct BuiltinCredentials {
     pub access_token: String,
+    /// What `accessToken` is; default `'oauth'`.
+    #[napi(ts_type = "'oauth' | 'api_key'")]
+    pub kind: Option<String>,
     pub account_id: Option<String>,
     pub project_id: Option<String>,
 }
@@ -228,4 +242,13 @@ pub struct CycleUpdate {
     pub generation: u32,
     pub entries: Vec<UsageStoreEntry>,
     pub events: Vec<ThresholdEvent>,
+}
+
+/// One row of the built-in provider table.
+#[napi(object)]
+pub struct BuiltinProviderInfo {
+    /// pi's own provider id.
+    pub id: String,
+    /// Short name for footers and tables ('claude').
+    pub label: String,
 }

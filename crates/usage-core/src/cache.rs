@@ -14,18 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::model::{FetchError, FetchOutcome};
 
 const VERSION: u32 = 1;
 const LOCK_POLL: Duration = Duration::from_millis(20);
-
-/// A non-reversible, short identity of an account: provider id plus a hash of the secret.
-pub fn fingerprint(provider_id: &str, secret: &str) -> String {
-    let digest = Sha256::digest(format!("pi-usage-tracker\0{provider_id}\0{secret}").as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -241,16 +234,6 @@ mod tests {
             plan: Some("max".into()),
             extra_quotas: vec![],
         }
-    }
-
-    #[test]
-    fn fingerprint_is_stable_short_and_not_the_secret() {
-        let a = fingerprint("anthropic", "sk-ant-secret-token");
-        assert_eq!(a, fingerprint("anthropic", "sk-ant-secret-token"));
-        assert_ne!(a, fingerprint("anthropic", "other"));
-        assert_ne!(a, fingerprint("anthropic-work", "sk-ant-secret-token"));
-        assert_eq!(a.len(), 16);
-        assert!(!a.contains("secret"));
     }
 
     #[test]

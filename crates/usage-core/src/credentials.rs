@@ -1,28 +1,99 @@
-//! Where tokens come from, in order: the `credentials` option; pi's `auth.json`; the tool's
-//! own file. Files are re-read on every fetch because pi rewrites `auth.json` whole on each
-//! refresh. Tokens are never refreshed, logged, cached or printed here.
+//! Where tokens come from, in order: the `credentials` option; pi's `auth.json`; the
+//! environment variable pi reads; the tool's own file. Files are re-read on every fetch
+//! because pi rewrites `auth.json` whole on each refresh. Tokens are never refreshed, logged,
+//! cached or printed here.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use sha2::{Digest, Sha256};
+
+/// Which kind of secret a credential is; a usage endpoint takes one or the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialSource {
-    Option,
-    PiAuth,
-    ToolFile,
+pub enum CredentialKind {
+    OAuth,
+    ApiKey,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::OAuth => "oauth",
+            CredentialKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// What a provider's usage endpoint accepts from pi's credentials (each provider's `Wire`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthRule {
+    /// The field of an OAuth entry holding the token the usage endpoint takes (`None`: no
+    /// OAuth login works there).
+    pub oauth_field: Option<&'static str>,
+    /// The usage endpoint takes the provider's API key.
+    pub api_key: bool,
+    /// Environment variables pi reads for this provider when `auth.json` has no entry.
+    pub env: &'static [&'static str],
+    /// What an environment variable holds.
+    pub env_kind: CredentialKind,
+    /// The entry's `enterpriseUrl` names the API host (GitHub Enterprise).
+    pub enterprise_host: bool,
+}
+
+impl AuthRule {
+    pub const OAUTH: AuthRule = AuthRule {
+        oauth_field: Some("access"),
+        api_key: false,
+        env: &[],
+        env_kind: CredentialKind::OAuth,
+        enterprise_host: false,
+    };
+    pub const API_KEY: AuthRule = AuthRule {
+        oauth_field: None,
+        api_key: true,
+        env: &[],
+        env_kind: CredentialKind::ApiKey,
+        enterprise_host: false,
+    };
 }
 
 #[derive(Clone, PartialEq)]
 pub struct Credentials {
     pub access_token: String,
+    pub kind: CredentialKind,
     pub account_id: Option<String>,
     pub project_id: Option<String>,
     /// Epoch ms after which the token no longer works.
     pub expires_at: Option<i64>,
-    pub source: CredentialSource,
     /// Plan/tier when the credentials file says (Claude's `subscriptionType`).
     pub plan: Option<String>,
+    /// API host this account lives on, when not the provider's default (GitHub Enterprise).
+    pub base_url: Option<String>,
+}
+
+impl Credentials {
+    pub fn new(access_token: impl Into<String>, kind: CredentialKind) -> Self {
+        Self {
+            access_token: access_token.into(),
+            kind,
+            account_id: None,
+            project_id: None,
+            expires_at: None,
+            plan: None,
+            base_url: None,
+        }
+    }
+
+    /// A non-reversible, short identity of the account, for the shared cache.
+    pub fn fingerprint(&self, provider_id: &str) -> String {
+        fingerprint(provider_id, &self.access_token)
+    }
+}
+
+pub fn fingerprint(provider_id: &str, secret: &str) -> String {
+    let digest = Sha256::digest(format!("pi-usage-tracker\0{provider_id}\0{secret}").as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 // Hand-written so a token can never reach a log through `{:?}`.
@@ -30,34 +101,51 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("access_token", &"<redacted>")
+            .field("kind", &self.kind)
             .field("account_id", &self.account_id.as_ref().map(|_| "<set>"))
             .field("project_id", &self.project_id)
             .field("expires_at", &self.expires_at)
-            .field("source", &self.source)
+            .field("base_url", &self.base_url)
             .finish()
     }
 }
 
-fn home_dir() -> Option<PathBuf> {
+/// What pi's stored login means for one provider's usage endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    Usable(Credentials),
+    /// There is a login, but not one this endpoint takes; the reason says what to do.
+    Unusable(String),
+}
+
+pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .or_else(|| std::env::var_os("USERPROFILE"))
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
 }
 
-/// pi's agent dir: `$PI_CODING_AGENT_DIR`, else `~/.pi/agent`.
+/// pi's agent dir: `$PI_CODING_AGENT_DIR` (a leading `~` is the home dir), else `~/.pi/agent`.
 pub fn agent_dir() -> PathBuf {
-    match std::env::var_os("PI_CODING_AGENT_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => home_dir().unwrap_or_default().join(".pi").join("agent"),
+    let home = || home_dir().unwrap_or_default();
+    match std::env::var("PI_CODING_AGENT_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+    {
+        Some(dir) if dir == "~" => home(),
+        Some(dir) => match dir.strip_prefix("~/") {
+            Some(rest) => home().join(rest),
+            None => PathBuf::from(dir),
+        },
+        None => home().join(".pi").join("agent"),
     }
 }
 
-fn read_json(path: &Path) -> Option<Value> {
+pub(crate) fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for key in path {
         cur = cur.get(key)?;
@@ -65,7 +153,7 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str().filter(|s| !s.is_empty())
 }
 
-fn num_at(v: &Value, path: &[&str]) -> Option<i64> {
+pub(crate) fn num_at(v: &Value, path: &[&str]) -> Option<i64> {
     let mut cur = v;
     for key in path {
         cur = cur.get(key)?;
@@ -73,106 +161,171 @@ fn num_at(v: &Value, path: &[&str]) -> Option<i64> {
     cur.as_i64().or_else(|| cur.as_f64().map(|f| f as i64))
 }
 
-/// An entry of pi's auth.json for `provider_key`, in the shape of that provider.
-pub fn from_pi_auth(auth: &Value, provider_key: &str, builtin: &str) -> Option<Credentials> {
-    let entry = auth.get(provider_key)?;
-    let mut creds = Credentials {
-        access_token: String::new(),
-        account_id: str_at(entry, &["accountId"]).map(String::from),
-        project_id: str_at(entry, &["projectId"]).map(String::from),
-        expires_at: num_at(entry, &["expires"]),
-        source: CredentialSource::PiAuth,
-        plan: None,
+/// `$NAME` / `${NAME}` replaced from `env` (the entry's own map) then the process; `$$` is a
+/// literal `$`. An unset variable makes the whole value unset, as in pi.
+fn interpolate(value: &str, env: Option<&Value>) -> Option<String> {
+    let lookup = |name: &str| {
+        env.and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
     };
-    let token = match (builtin, str_at(entry, &["type"])) {
-        // The usage endpoint takes the GitHub OAuth token (`refresh`), not the Copilot token,
-        // and it does not expire when the Copilot token does.
-        ("github-copilot", _) => {
-            creds.expires_at = None;
-            str_at(entry, &["refresh"])
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
         }
-        (_, Some("api_key")) => {
-            let key = str_at(entry, &["key"])?;
-            // Google providers' API key is the JSON string {"token","projectId"}.
-            if let Ok(parsed) = serde_json::from_str::<Value>(key) {
-                if let Some(token) = str_at(&parsed, &["token"]) {
-                    creds.project_id = str_at(&parsed, &["projectId"])
-                        .map(String::from)
-                        .or(creds.project_id);
-                    creds.access_token = token.to_string();
-                    return Some(creds);
-                }
+        match chars.peek() {
+            Some('$') => {
+                chars.next();
+                out.push('$');
             }
-            Some(key)
+            Some('{') => {
+                chars.next();
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                out.push_str(&lookup(&name)?);
+            }
+            Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
+                let mut name = String::new();
+                while let Some(c) = chars
+                    .peek()
+                    .filter(|c| c.is_ascii_alphanumeric() || **c == '_')
+                {
+                    name.push(*c);
+                    chars.next();
+                }
+                out.push_str(&lookup(&name)?);
+            }
+            _ => out.push('$'),
         }
-        _ => str_at(entry, &["access"]),
-    }?;
-    creds.access_token = token.to_string();
-    Some(creds)
-}
-
-/// The tool's own credentials file, for the default instance of each built-in.
-pub fn from_tool_file(builtin: &str, home: &Path) -> Option<Credentials> {
-    let tool = |token: &str| Credentials {
-        access_token: token.to_string(),
-        account_id: None,
-        project_id: None,
-        expires_at: None,
-        source: CredentialSource::ToolFile,
-        plan: None,
-    };
-    match builtin {
-        "anthropic" => {
-            let v = read_json(&home.join(".claude/.credentials.json"))?;
-            let mut c = tool(str_at(&v, &["claudeAiOauth", "accessToken"])?);
-            c.expires_at = num_at(&v, &["claudeAiOauth", "expiresAt"]);
-            c.plan = str_at(&v, &["claudeAiOauth", "subscriptionType"])
-                .or_else(|| str_at(&v, &["claudeAiOauth", "rateLimitTier"]))
-                .map(String::from);
-            Some(c)
-        }
-        "openai-codex" => {
-            let v = read_json(&home.join(".codex/auth.json"))?;
-            let mut c = tool(str_at(&v, &["tokens", "access_token"])?);
-            c.account_id = str_at(&v, &["tokens", "account_id"]).map(String::from);
-            Some(c)
-        }
-        "github-copilot" => ["hosts.json", "apps.json"].iter().find_map(|name| {
-            let v = read_json(&home.join(".config/github-copilot").join(name))?;
-            let token = v.as_object()?.iter().find_map(|(host, entry)| {
-                host.contains("github.com")
-                    .then(|| str_at(entry, &["oauth_token"]))
-                    .flatten()
-            })?;
-            Some(tool(token))
-        }),
-        "google-gemini-cli" => {
-            let v = read_json(&home.join(".gemini/oauth_creds.json"))?;
-            let mut c = tool(str_at(&v, &["access_token"])?);
-            c.expires_at = num_at(&v, &["expiry_date"]);
-            c.project_id = std::env::var("GOOGLE_CLOUD_PROJECT")
-                .ok()
-                .filter(|p| !p.is_empty());
-            Some(c)
-        }
-        _ => None,
     }
+    Some(out)
 }
 
-/// Discovery for a provider instance: pi's auth.json under the instance id, then (for the
-/// default instance only) the tool's own file. A second account must bring its own.
-pub fn discover(builtin: &str, instance_id: &str) -> Option<Credentials> {
-    let auth = read_json(&agent_dir().join("auth.json"));
-    if let Some(creds) = auth
-        .as_ref()
-        .and_then(|a| from_pi_auth(a, instance_id, builtin))
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `!command`: its trimmed stdout, run once per process like pi does (a password manager
+/// must not be asked on every poll). Failures and timeouts give nothing.
+fn run_key_command(command: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<String, Option<String>>>> = Mutex::new(None);
+    if let Some(hit) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(command)
     {
-        return Some(creds);
+        return hit.clone();
     }
-    if instance_id != builtin {
-        return None;
+    let result = (|| {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            match child.try_wait().ok()? {
+                Some(status) if status.success() => break,
+                Some(_) => return None,
+                None if std::time::Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    return None;
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+        Some(out.trim().to_string()).filter(|s| !s.is_empty())
+    })();
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(command.to_string(), result.clone());
+    result
+}
+
+/// An `api_key` entry's `key` as pi resolves it: literal, `!command`, or `$ENV` interpolation.
+pub fn resolve_key_value(raw: &str, env: Option<&Value>) -> Option<String> {
+    match raw.strip_prefix('!') {
+        Some(command) => run_key_command(command),
+        None => interpolate(raw, env).filter(|k| !k.is_empty()),
     }
-    from_tool_file(builtin, &home_dir()?)
+}
+
+/// One entry of pi's `auth.json`, read for a provider with `rule`. `None`: the entry holds
+/// nothing to use (empty, or an unresolvable key).
+pub fn from_pi_entry(provider_id: &str, entry: &Value, rule: &AuthRule) -> Option<Found> {
+    let kind = str_at(entry, &["type"]).unwrap_or("oauth");
+    let mut creds = if kind == "api_key" {
+        let raw = str_at(entry, &["key"])?;
+        let key = resolve_key_value(raw, entry.get("env"))?;
+        if !rule.api_key {
+            return Some(Found::Unusable(format!(
+                "{provider_id}: an API key cannot read this service's plan usage; sign in with /login in pi to see it"
+            )));
+        }
+        let mut creds = Credentials::new(key, CredentialKind::ApiKey);
+        // Google providers' API key is the JSON string {"token","projectId"}.
+        if let Ok(parsed) = serde_json::from_str::<Value>(&creds.access_token) {
+            if let Some(token) = str_at(&parsed, &["token"]) {
+                creds.project_id = str_at(&parsed, &["projectId"]).map(String::from);
+                creds.access_token = token.to_string();
+                creds.kind = CredentialKind::OAuth;
+            }
+        }
+        creds
+    } else {
+        let Some(field) = rule.oauth_field else {
+            return Some(Found::Unusable(format!(
+                "{provider_id}: this login cannot read usage; set an API key for it in pi"
+            )));
+        };
+        let mut creds = Credentials::new(str_at(entry, &[field])?, CredentialKind::OAuth);
+        // `expires` describes `access`; another field (Copilot's GitHub token) outlives it.
+        if field == "access" {
+            creds.expires_at = num_at(entry, &["expires"]);
+        }
+        creds
+    };
+    creds.account_id = str_at(entry, &["accountId"]).map(String::from);
+    creds.project_id = creds
+        .project_id
+        .take()
+        .or_else(|| str_at(entry, &["projectId"]).map(String::from));
+    if rule.enterprise_host {
+        if let Some(host) = str_at(entry, &["enterpriseUrl"]) {
+            let host = host
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            creds.base_url = Some(format!("https://api.{host}"));
+        }
+    }
+    Some(Found::Usable(creds))
+}
+
+/// The environment variable pi would read for this provider.
+pub fn from_env(rule: &AuthRule) -> Option<Credentials> {
+    rule.env.iter().find_map(|name| {
+        let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some(Credentials::new(value.trim(), rule.env_kind))
+    })
+}
+
+/// pi's auth.json entry for `instance_id`, if the file has one.
+pub fn pi_auth_entry(instance_id: &str) -> Option<Value> {
+    let mut auth = read_json(&agent_dir().join("auth.json"))?;
+    Some(auth.get_mut(instance_id)?.take())
 }
 
 #[cfg(test)]
@@ -180,89 +333,167 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const COPILOT: AuthRule = AuthRule {
+        oauth_field: Some("refresh"),
+        enterprise_host: true,
+        ..AuthRule::OAUTH
+    };
+
+    fn usable(found: Option<Found>) -> Credentials {
+        match found {
+            Some(Found::Usable(c)) => c,
+            other => panic!("expected usable credentials, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn pi_auth_shapes_per_provider() {
-        let auth = json!({
-            "anthropic": {"type": "oauth", "access": "a-tok", "refresh": "r", "expires": 123},
-            "openai-codex": {"type": "oauth", "access": "c-tok", "refresh": "r", "expires": 5, "accountId": "acct"},
-            "github-copilot": {"type": "oauth", "access": "tid=copilot", "refresh": "gho_github", "expires": 1},
-            "google-antigravity": {"type": "oauth", "access": "g-tok", "refresh": "r", "expires": 9, "projectId": "proj"},
-            "google-gemini-cli": {"type": "api_key", "key": "{\"token\":\"gem-tok\",\"projectId\":\"p2\"}"}
-        });
-        let a = from_pi_auth(&auth, "anthropic", "anthropic").unwrap();
+    fn fingerprint_is_stable_short_and_not_the_secret() {
+        let a = fingerprint("anthropic", "sk-ant-secret-token");
+        assert_eq!(a, fingerprint("anthropic", "sk-ant-secret-token"));
+        assert_ne!(a, fingerprint("anthropic", "other"));
+        assert_ne!(a, fingerprint("anthropic-work", "sk-ant-secret-token"));
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("secret"));
+    }
+
+    #[test]
+    fn oauth_entries_per_rule() {
+        let a = usable(from_pi_entry(
+            "anthropic",
+            &json!({"type": "oauth", "access": "a-tok", "refresh": "r", "expires": 123}),
+            &AuthRule::OAUTH,
+        ));
         assert_eq!(
-            (a.access_token.as_str(), a.expires_at),
-            ("a-tok", Some(123))
+            (a.access_token.as_str(), a.expires_at, a.kind),
+            ("a-tok", Some(123), CredentialKind::OAuth)
         );
-        let c = from_pi_auth(&auth, "openai-codex", "openai-codex").unwrap();
+        let c = usable(from_pi_entry(
+            "openai-codex",
+            &json!({"type": "oauth", "access": "c", "refresh": "r", "expires": 5, "accountId": "acct"}),
+            &AuthRule::OAUTH,
+        ));
         assert_eq!(c.account_id.as_deref(), Some("acct"));
-        let gh = from_pi_auth(&auth, "github-copilot", "github-copilot").unwrap();
+        let gh = usable(from_pi_entry(
+            "github-copilot",
+            &json!({"type": "oauth", "access": "tid=copilot", "refresh": "gho_github", "expires": 1}),
+            &COPILOT,
+        ));
         assert_eq!(
-            gh.access_token, "gho_github",
-            "the GitHub token, not the Copilot one"
+            (gh.access_token.as_str(), gh.expires_at, gh.base_url),
+            ("gho_github", None, None)
         );
-        assert_eq!(gh.expires_at, None);
-        let ag = from_pi_auth(&auth, "google-antigravity", "google-antigravity").unwrap();
-        assert_eq!(ag.project_id.as_deref(), Some("proj"));
-        let gem = from_pi_auth(&auth, "google-gemini-cli", "google-gemini-cli").unwrap();
+    }
+
+    #[test]
+    fn copilot_enterprise_host_becomes_the_base_url() {
+        let gh = usable(from_pi_entry(
+            "github-copilot",
+            &json!({"type": "oauth", "access": "x", "refresh": "ghu", "expires": 1, "enterpriseUrl": "company.ghe.com"}),
+            &COPILOT,
+        ));
+        assert_eq!(gh.base_url.as_deref(), Some("https://api.company.ghe.com"));
+        let other = usable(from_pi_entry(
+            "anthropic",
+            &json!({"type": "oauth", "access": "x", "refresh": "r", "expires": 1, "enterpriseUrl": "company.ghe.com"}),
+            &AuthRule::OAUTH,
+        ));
+        assert_eq!(
+            other.base_url, None,
+            "only rules that say so read enterpriseUrl"
+        );
+    }
+
+    #[test]
+    fn api_key_where_the_endpoint_needs_a_login_is_unusable_with_a_reason() {
+        let found = from_pi_entry(
+            "anthropic",
+            &json!({"type": "api_key", "key": "sk-ant-api03-secret"}),
+            &AuthRule::OAUTH,
+        );
+        let Some(Found::Unusable(reason)) = found else {
+            panic!("{found:?}")
+        };
+        assert!(reason.starts_with("anthropic: an API key"), "{reason}");
+        assert!(!reason.contains("secret"));
+    }
+
+    #[test]
+    fn api_keys_literal_env_and_command() {
+        std::env::set_var("PIUT_TEST_KEY", "from-env");
+        let lit = usable(from_pi_entry(
+            "zai",
+            &json!({"type": "api_key", "key": "k-literal"}),
+            &AuthRule::API_KEY,
+        ));
+        assert_eq!(
+            (lit.access_token.as_str(), lit.kind),
+            ("k-literal", CredentialKind::ApiKey)
+        );
+        let env = usable(from_pi_entry(
+            "zai",
+            &json!({"type": "api_key", "key": "$PIUT_TEST_KEY"}),
+            &AuthRule::API_KEY,
+        ));
+        assert_eq!(env.access_token, "from-env");
+        let braces = usable(from_pi_entry(
+            "zai",
+            &json!({"type": "api_key", "key": "${OWN}-x", "env": {"OWN": "entry"}}),
+            &AuthRule::API_KEY,
+        ));
+        assert_eq!(braces.access_token, "entry-x", "the entry's env wins");
+        assert_eq!(resolve_key_value("a$$b", None).as_deref(), Some("a$b"));
+        assert_eq!(
+            from_pi_entry(
+                "zai",
+                &json!({"type": "api_key", "key": "$PIUT_UNSET_VAR"}),
+                &AuthRule::API_KEY
+            ),
+            None
+        );
+        let cmd = usable(from_pi_entry(
+            "zai",
+            &json!({"type": "api_key", "key": "!echo ' from-cmd '"}),
+            &AuthRule::API_KEY,
+        ));
+        assert_eq!(cmd.access_token, "from-cmd");
+        assert_eq!(
+            from_pi_entry(
+                "zai",
+                &json!({"type": "api_key", "key": "!exit 3"}),
+                &AuthRule::API_KEY
+            ),
+            None
+        );
+        // Google providers store {"token","projectId"} as the key.
+        let gem = usable(from_pi_entry(
+            "google-gemini-cli",
+            &json!({"type": "api_key", "key": "{\"token\":\"gem-tok\",\"projectId\":\"p2\"}"}),
+            &AuthRule {
+                api_key: true,
+                ..AuthRule::OAUTH
+            },
+        ));
         assert_eq!(
             (gem.access_token.as_str(), gem.project_id.as_deref()),
             ("gem-tok", Some("p2"))
         );
-        assert!(from_pi_auth(&auth, "anthropic-work", "anthropic").is_none());
     }
 
     #[test]
-    fn tool_files() {
-        let home = tempfile::tempdir().unwrap();
-        let h = home.path();
-        std::fs::create_dir_all(h.join(".claude")).unwrap();
-        std::fs::write(
-            h.join(".claude/.credentials.json"),
-            r#"{"claudeAiOauth":{"accessToken":"cl","expiresAt":77,"subscriptionType":"max"}}"#,
-        )
-        .unwrap();
-        std::fs::create_dir_all(h.join(".codex")).unwrap();
-        std::fs::write(
-            h.join(".codex/auth.json"),
-            r#"{"tokens":{"access_token":"cx","account_id":"id1"}}"#,
-        )
-        .unwrap();
-        std::fs::create_dir_all(h.join(".config/github-copilot")).unwrap();
-        std::fs::write(
-            h.join(".config/github-copilot/apps.json"),
-            r#"{"github.com:Iv1":{"oauth_token":"gho_x"}}"#,
-        )
-        .unwrap();
-        let cl = from_tool_file("anthropic", h).unwrap();
-        assert_eq!(
-            (cl.access_token.as_str(), cl.expires_at, cl.plan.as_deref()),
-            ("cl", Some(77), Some("max"))
-        );
-        assert_eq!(
-            from_tool_file("openai-codex", h)
-                .unwrap()
-                .account_id
-                .as_deref(),
-            Some("id1")
-        );
-        assert_eq!(
-            from_tool_file("github-copilot", h).unwrap().access_token,
-            "gho_x"
-        );
-        assert!(from_tool_file("google-gemini-cli", h).is_none());
+    fn agent_dir_expands_the_home_dir() {
+        let home = home_dir().unwrap_or_default();
+        std::env::set_var("PI_CODING_AGENT_DIR", "~/custom/agent");
+        assert_eq!(agent_dir(), home.join("custom/agent"));
+        std::env::set_var("PI_CODING_AGENT_DIR", "/abs/agent");
+        assert_eq!(agent_dir(), PathBuf::from("/abs/agent"));
+        std::env::remove_var("PI_CODING_AGENT_DIR");
+        assert_eq!(agent_dir(), home.join(".pi/agent"));
     }
 
     #[test]
     fn debug_never_shows_the_token() {
-        let c = Credentials {
-            access_token: "sk-secret".into(),
-            account_id: Some("acct-secret".into()),
-            project_id: None,
-            expires_at: None,
-            source: CredentialSource::Option,
-            plan: None,
-        };
+        let mut c = Credentials::new("sk-secret", CredentialKind::ApiKey);
+        c.account_id = Some("acct-secret".into());
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("sk-secret") && !shown.contains("acct-secret"),

@@ -4,18 +4,19 @@
 //! crate converts and delegates.
 
 pub mod cache;
+pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod model;
+pub mod provider;
 pub mod providers;
 pub mod quota;
 pub mod resolve;
 pub mod store;
 pub mod tracker;
 
+pub use clock::{Clock, SystemClock};
 pub use error::CoreError;
 pub use model::*;
-pub use tracker::{
-    BoxFuture, Clock, CycleUpdate, Stats, SystemClock, Tracker, TrackerOptions, UpdateSink,
-    UsageProvider,
-};
+pub use provider::{Authentication, BoxFuture, UsageProvider};
+pub use tracker::{CycleUpdate, Stats, Tracker, TrackerOptions, UpdateSink};

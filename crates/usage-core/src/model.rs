@@ -58,6 +58,9 @@ pub enum QuotaKind {
         per_model: BTreeMap<String, PerModelLimit>,
         aggregation: Aggregation,
     },
+    /// Prepaid money or credits with no limit: only what is left counts; its level comes
+    /// from the tracker's `lowBalance`, not from a ratio.
+    Balance,
 }
 
 impl QuotaKind {
@@ -68,6 +71,7 @@ impl QuotaKind {
             QuotaKind::Percentage => "percentage",
             QuotaKind::Multiplier { .. } => "multiplier",
             QuotaKind::PerModel { .. } => "perModel",
+            QuotaKind::Balance => "balance",
         }
     }
 }
@@ -80,6 +84,10 @@ pub struct QuotaDefinition {
     pub reset_behavior: Option<ResetBehavior>,
     /// Window length. For `Duration` it is also the total; for the others it is time metadata.
     pub duration_secs: Option<f64>,
+    /// What the numbers count: an ISO currency (`USD`), `credits`, `requests`; `None` for
+    /// percent-only windows.
+    #[serde(default)]
+    pub unit: Option<String>,
     pub kind: QuotaKind,
 }
 
@@ -91,8 +99,14 @@ impl QuotaDefinition {
             window_type: None,
             reset_behavior: None,
             duration_secs: None,
+            unit: None,
             kind,
         }
+    }
+
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = Some(unit.into());
+        self
     }
 
     pub fn with_duration(mut self, secs: f64) -> Self {
@@ -133,6 +147,9 @@ pub struct UsageSnapshot {
     /// The pool has no limit (Copilot `unlimited: true`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unlimited: bool,
+    /// Unit reported with this value; overrides the quota's (a balance's currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 impl UsageSnapshot {
@@ -200,6 +217,27 @@ impl PaceStage {
     }
 }
 
+/// A window's state for display and decisions, computed once in `quota::window_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Warn,
+    Critical,
+    Exhausted,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Critical => "critical",
+            Level::Exhausted => "exhausted",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedWindow {
@@ -217,6 +255,11 @@ pub struct ResolvedWindow {
     pub reset_behavior: Option<ResetBehavior>,
     #[serde(default)]
     pub unlimited: bool,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// How close to the wall, by the tracker's thresholds; set when the store is published.
+    #[serde(default)]
+    pub level: Option<Level>,
     pub elapsed_ratio: Option<f64>,
     pub pace: Option<f64>,
     pub pace_stage: Option<PaceStage>,

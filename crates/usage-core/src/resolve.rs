@@ -70,6 +70,8 @@ fn default_total(quota: &QuotaDefinition, model_id: &str) -> f64 {
             .get(model_id)
             .and_then(|l| l.amount.or(l.duration_secs))
             .unwrap_or(0.0),
+        // No limit: what is known of the balance is its own total.
+        QuotaKind::Balance => 0.0,
     }
 }
 
@@ -138,6 +140,8 @@ pub fn resolve_window(
         window_type: quota.window_type,
         reset_behavior: quota.reset_behavior,
         unlimited: s.unlimited,
+        unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        level: None,
         elapsed_ratio: None,
         pace: None,
         pace_stage: None,

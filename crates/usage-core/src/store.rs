@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{store_key, FetchError, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::model::{store_key, ErrorKind, FetchError, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
 
 /// When a provider was last tried and how it went; drives backoff.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -124,12 +124,15 @@ impl Store {
         }
     }
 
-    /// No authentication: every entry inactive, windows cleared, fails 0.
-    pub fn apply_no_auth(&mut self, provider_id: &str) {
+    /// No authentication: every entry inactive, windows cleared, fails 0. `reason` says why
+    /// a login that exists cannot be used (shown as an `auth` error).
+    pub fn apply_no_auth(&mut self, provider_id: &str, reason: Option<String>) {
+        let error = reason.map(|r| FetchError::new(ErrorKind::Auth, r));
         let keys = self.keys_of(provider_id);
         if keys.is_empty() {
             let mut entry = empty_entry(provider_id, DEFAULT_MODEL);
             entry.active = false;
+            entry.error = error;
             self.entries.insert(entry.key.clone(), entry);
             return;
         }
@@ -138,7 +141,7 @@ impl Store {
             entry.active = false;
             entry.windows.clear();
             entry.fails = 0;
-            entry.error = None;
+            entry.error = error.clone();
             entry.stale = false;
         }
     }
@@ -333,7 +336,7 @@ mod tests {
     #[test]
     fn no_auth_deactivates_and_clears() {
         let mut store = Store::new();
-        store.apply_no_auth("anthropic");
+        store.apply_no_auth("anthropic", None);
         let e = store.get("anthropic", "default").unwrap();
         assert!(!e.active && e.windows.is_empty());
         apply(
@@ -344,7 +347,7 @@ mod tests {
             T0,
         );
         store.apply_failure("anthropic", &FetchError::new(ErrorKind::Network, "down"));
-        store.apply_no_auth("anthropic");
+        store.apply_no_auth("anthropic", None);
         let e = store.get("anthropic", "default").unwrap();
         assert!(!e.active && e.windows.is_empty() && e.fails == 0 && e.error.is_none());
     }

@@ -2,9 +2,7 @@
 //! each under a timeout; results go to the store; the sink is told once per cycle.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,49 +13,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{CacheLookup, SharedCache};
+use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::model::{
     ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry,
     DEFAULT_MODEL,
 };
+use crate::provider::{Authentication, BoxFuture, UsageProvider};
 use crate::quota::{self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker};
 use crate::resolve::{resolve_snapshots, validate_snapshot};
 use crate::store::{Schedule, Store};
-
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A source of usage: a built-in provider or a strategy written in JS.
-pub trait UsageProvider: Send + Sync + 'static {
-    fn id(&self) -> &str;
-    fn quotas(&self) -> &[QuotaDefinition];
-    fn has_authentication(&self) -> BoxFuture<Result<bool, FetchError>>;
-    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>>;
-    /// A non-reversible fingerprint of the account, for the shared cache. `None` keeps the
-    /// provider out of the cache (JS strategies: we cannot know whose data they return).
-    fn account_fingerprint(&self) -> Option<String> {
-        None
-    }
-}
-
-pub trait Clock: Send + Sync + 'static {
-    fn now_ms(&self) -> i64;
-}
-
-/// Epoch ms from the system clock (0 if it reads before 1970).
-pub fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        wall_clock_ms()
-    }
-}
 
 /// What listeners get once per cycle.
 #[derive(Debug, Clone)]
@@ -172,7 +137,8 @@ enum FetchResult {
     Fetched(FetchOutcome),
     /// Another process fetched it recently: use its result, not the network.
     Cached(FetchOutcome, i64),
-    NoAuth,
+    /// No usable credentials; the reason when there is a login this provider cannot use.
+    NoAuth(Option<String>),
     Failed(FetchError),
 }
 
@@ -568,10 +534,10 @@ impl Inner {
                 state.stats.cache_hits += 1;
                 (outcome, at)
             }
-            FetchResult::NoAuth => {
+            FetchResult::NoAuth(reason) => {
                 slot.schedule.fails = 0;
                 slot.schedule.retry_at = None;
-                state.store.apply_no_auth(&id);
+                state.store.apply_no_auth(&id, reason);
                 return;
             }
             FetchResult::Failed(error) => {
@@ -604,10 +570,11 @@ impl Inner {
         let fingerprint = provider.account_fingerprint();
         let shared = self.cache.as_ref().zip(fingerprint.as_deref());
         let work = async {
-            match provider.has_authentication().await {
-                Ok(false) => return FetchResult::NoAuth,
+            match provider.authentication().await {
+                Ok(Authentication::Ready) => {}
+                Ok(Authentication::Missing) => return FetchResult::NoAuth(None),
+                Ok(Authentication::Unusable(reason)) => return FetchResult::NoAuth(Some(reason)),
                 Err(e) => return FetchResult::Failed(e),
-                Ok(true) => {}
             }
             let Some((cache, fp)) = shared else {
                 return fetch_validated(provider.as_ref()).await;
@@ -727,8 +694,8 @@ mod tests {
         fn quotas(&self) -> &[QuotaDefinition] {
             &self.quotas
         }
-        fn has_authentication(&self) -> BoxFuture<Result<bool, FetchError>> {
-            Box::pin(async { Ok(true) })
+        fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+            Box::pin(async { Ok(Authentication::Ready) })
         }
         fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);

@@ -4,12 +4,17 @@
 
 use serde_json::Value;
 
-use super::{iso_to_ms, pct_quota};
-use crate::model::{FetchOutcome, QuotaDefinition, ResetBehavior, UsageSnapshot, WindowType};
+use std::path::Path;
 
-pub const PATH: &str = "/api/oauth/usage";
-pub const BETA: &str = "oauth-2025-04-20";
-pub const USER_AGENT: &str = "claude-code/2.0.31";
+use super::{
+    iso_to_ms, pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
+};
+use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
+use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
+
+const PATH: &str = "/api/oauth/usage";
+const BETA: &str = "oauth-2025-04-20";
+const USER_AGENT: &str = "claude-code/2.0.31";
 
 const FIVE_HOURS: f64 = 18_000.0;
 const SEVEN_DAYS: f64 = 604_800.0;
@@ -22,11 +27,48 @@ const KNOWN: [(&str, &str, f64); 4] = [
     ("seven_day_sonnet", "7d_sonnet", SEVEN_DAYS),
 ];
 
-pub fn quotas() -> Vec<QuotaDefinition> {
-    KNOWN
-        .iter()
-        .map(|(_, id, secs)| pct_quota(id, Some(*secs)))
-        .collect()
+pub struct Anthropic;
+
+impl Wire for Anthropic {
+    fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
+        KNOWN
+            .iter()
+            .map(|(_, id, secs)| pct_quota(id, Some(*secs)))
+            .collect()
+    }
+
+    /// The usage endpoint reads a Claude login's OAuth token; an API key has no plan usage.
+    fn auth(&self) -> AuthRule {
+        AuthRule {
+            env: &["ANTHROPIC_OAUTH_TOKEN"],
+            ..AuthRule::OAUTH
+        }
+    }
+
+    fn tool_credentials(&self, home: &Path) -> Option<Credentials> {
+        let v = read_json(&home.join(".claude/.credentials.json"))?;
+        let mut c = Credentials::new(
+            str_at(&v, &["claudeAiOauth", "accessToken"])?,
+            CredentialKind::OAuth,
+        );
+        c.expires_at = num_at(&v, &["claudeAiOauth", "expiresAt"]);
+        c.plan = str_at(&v, &["claudeAiOauth", "subscriptionType"])
+            .or_else(|| str_at(&v, &["claudeAiOauth", "rateLimitTier"]))
+            .map(String::from);
+        Some(c)
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        vec![HttpRequest::get(format!("{}{PATH}", ctx.base_url))
+            .bearer(&ctx.credentials.access_token)
+            .header("anthropic-beta", BETA)
+            .header("User-Agent", USER_AGENT)
+            .header("Accept", "application/json")]
+    }
+
+    fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+    }
 }
 
 fn window(value: &Value) -> Option<(f64, Option<i64>)> {
@@ -77,19 +119,12 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
     Ok(outcome)
 }
 
-pub fn window_kind() -> (WindowType, ResetBehavior) {
-    (WindowType::Rolling, ResetBehavior::Continuous)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn fixture() -> Value {
-        serde_json::from_str(include_str!(
-            "../../../../__test__/fixtures/anthropic-usage.json"
-        ))
-        .unwrap()
+        serde_json::from_str(include_str!("../../fixtures/anthropic-usage.json")).unwrap()
     }
 
     #[test]

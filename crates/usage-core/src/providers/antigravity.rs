@@ -4,14 +4,48 @@
 
 use serde_json::Value;
 
-use super::iso_to_ms;
+use super::{
+    google, iso_to_ms, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
+};
+use crate::credentials::Credentials;
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
 
-pub const PATH: &str = "/v1internal:fetchAvailableModels";
-pub const USER_AGENT: &str = "antigravity/1.11.9 linux/x64";
+const PATH: &str = "/v1internal:fetchAvailableModels";
+const USER_AGENT: &str = "antigravity/1.11.9 linux/x64";
 
-pub fn quotas() -> Vec<QuotaDefinition> {
-    vec![QuotaDefinition::new("quota", QuotaKind::Percentage)]
+pub struct Antigravity;
+
+impl Wire for Antigravity {
+    fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
+        vec![QuotaDefinition::new("quota", QuotaKind::Percentage)]
+    }
+
+    fn account_request(&self, base_url: &str, creds: &Credentials) -> Option<HttpRequest> {
+        Some(google::account_request(
+            base_url,
+            creds,
+            "ANTIGRAVITY",
+            USER_AGENT,
+        ))
+    }
+
+    fn parse_account(&self, body: &[u8]) -> Account {
+        google::parse_account(body)
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        vec![HttpRequest::post_json(
+            format!("{}{PATH}", ctx.base_url),
+            google::project_body(ctx.credentials, ctx.account),
+        )
+        .bearer(&ctx.credentials.access_token)
+        .header("User-Agent", USER_AGENT)]
+    }
+
+    fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+    }
 }
 
 fn snapshot(model: &str, info: &Value) -> Option<UsageSnapshot> {
@@ -61,10 +95,8 @@ mod tests {
 
     #[test]
     fn fixture_map_with_exhausted_model() {
-        let body: Value = serde_json::from_str(include_str!(
-            "../../../../__test__/fixtures/antigravity-models.json"
-        ))
-        .unwrap();
+        let body: Value =
+            serde_json::from_str(include_str!("../../fixtures/antigravity-models.json")).unwrap();
         let out = parse(&body).unwrap();
         let by = |m: &str| {
             out.snapshots

@@ -3,10 +3,51 @@
 
 use serde::Deserialize;
 
-use super::pct_quota;
+use std::path::Path;
+
+use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
+use crate::credentials::{read_json, str_at, CredentialKind, Credentials};
 use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
 
-pub const PATH: &str = "/backend-api/wham/usage";
+const PATH: &str = "/backend-api/wham/usage";
+
+pub struct Codex;
+
+impl Wire for Codex {
+    fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
+        vec![
+            pct_quota("5h", Some(18_000.0)),
+            pct_quota("7d", Some(604_800.0)),
+            pct_quota("primary", None),
+            pct_quota("secondary", None),
+        ]
+    }
+
+    fn tool_credentials(&self, home: &Path) -> Option<Credentials> {
+        let v = read_json(&home.join(".codex/auth.json"))?;
+        let mut c = Credentials::new(
+            str_at(&v, &["tokens", "access_token"])?,
+            CredentialKind::OAuth,
+        );
+        c.account_id = str_at(&v, &["tokens", "account_id"]).map(String::from);
+        Some(c)
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        let mut request = HttpRequest::get(format!("{}{PATH}", ctx.base_url))
+            .bearer(&ctx.credentials.access_token)
+            .header("Accept", "application/json")
+            .header("User-Agent", "codex-cli");
+        if let Some(account) = &ctx.credentials.account_id {
+            request = request.header("ChatGPT-Account-Id", account.clone());
+        }
+        vec![request]
+    }
+
+    fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        Ok(parse(body, ctx.now_ms)?)
+    }
+}
 
 #[derive(Deserialize)]
 struct Body {
@@ -27,15 +68,6 @@ struct Window {
     reset_after_seconds: Option<f64>,
     /// Epoch seconds.
     reset_at: Option<f64>,
-}
-
-pub fn quotas() -> Vec<QuotaDefinition> {
-    vec![
-        pct_quota("5h", Some(18_000.0)),
-        pct_quota("7d", Some(604_800.0)),
-        pct_quota("primary", None),
-        pct_quota("secondary", None),
-    ]
 }
 
 pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, serde_json::Error> {
@@ -78,7 +110,7 @@ pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, serde_json::Error> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &[u8] = include_bytes!("../../../../__test__/fixtures/codex-usage.json");
+    const FIXTURE: &[u8] = include_bytes!("../../fixtures/codex-usage.json");
 
     #[test]
     fn fixture_classified_by_window_length() {

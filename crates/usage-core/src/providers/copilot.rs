@@ -6,16 +6,19 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Months, Utc};
 use serde::Deserialize;
 
-use super::iso_to_ms;
+use std::path::Path;
+
+use super::{iso_to_ms, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
+use crate::credentials::{read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
 };
 
-pub const PATH: &str = "/copilot_internal/user";
-pub const EDITOR_VERSION: &str = "vscode/1.96.2";
-pub const PLUGIN_VERSION: &str = "copilot-chat/0.26.7";
-pub const USER_AGENT: &str = "GitHubCopilotChat/0.26.7";
-pub const API_VERSION: &str = "2025-04-01";
+const PATH: &str = "/copilot_internal/user";
+const EDITOR_VERSION: &str = "vscode/1.96.2";
+const PLUGIN_VERSION: &str = "copilot-chat/0.26.7";
+const USER_AGENT: &str = "GitHubCopilotChat/0.26.7";
+const API_VERSION: &str = "2025-04-01";
 
 /// Premium-request multipliers of the paid plans (GitHub docs, "Requests in GitHub Copilot",
 /// late 2025): 0 = included, not drawn from the pool. Users can override it.
@@ -55,6 +58,55 @@ struct Pool {
     percent_remaining: Option<f64>,
     #[serde(default)]
     unlimited: bool,
+}
+
+pub struct Copilot;
+
+impl Wire for Copilot {
+    fn quotas(&self, config: &WireConfig) -> Vec<QuotaDefinition> {
+        quotas(config.multipliers.as_ref())
+    }
+
+    /// The usage endpoint takes the GitHub OAuth token (pi's `refresh`), not the Copilot
+    /// token, and it does not expire when the Copilot token does.
+    fn auth(&self) -> AuthRule {
+        AuthRule {
+            oauth_field: Some("refresh"),
+            env: &["COPILOT_GITHUB_TOKEN"],
+            env_kind: CredentialKind::OAuth,
+            enterprise_host: true,
+            ..AuthRule::OAUTH
+        }
+    }
+
+    fn tool_credentials(&self, home: &Path) -> Option<Credentials> {
+        ["hosts.json", "apps.json"].iter().find_map(|name| {
+            let v = read_json(&home.join(".config/github-copilot").join(name))?;
+            let token = v.as_object()?.iter().find_map(|(host, entry)| {
+                host.contains("github.com")
+                    .then(|| str_at(entry, &["oauth_token"]))
+                    .flatten()
+            })?;
+            Some(Credentials::new(token, CredentialKind::OAuth))
+        })
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        vec![HttpRequest::get(format!("{}{PATH}", ctx.base_url))
+            .header(
+                "Authorization",
+                format!("token {}", ctx.credentials.access_token),
+            )
+            .header("Accept", "application/json")
+            .header("Editor-Version", EDITOR_VERSION)
+            .header("Editor-Plugin-Version", PLUGIN_VERSION)
+            .header("User-Agent", USER_AGENT)
+            .header("X-Github-Api-Version", API_VERSION)]
+    }
+
+    fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        Ok(parse(body)?)
+    }
 }
 
 pub fn quotas(multipliers: Option<&BTreeMap<String, f64>>) -> Vec<QuotaDefinition> {
@@ -140,7 +192,7 @@ mod tests {
     use super::*;
     use crate::resolve::resolve_snapshots;
 
-    const FIXTURE: &[u8] = include_bytes!("../../../../__test__/fixtures/copilot-user.json");
+    const FIXTURE: &[u8] = include_bytes!("../../fixtures/copilot-user.json");
 
     #[test]
     fn fixture_premium_pool_and_plan() {

@@ -3,13 +3,63 @@
 
 use serde::Deserialize;
 
-use super::iso_to_ms;
+use std::path::Path;
+
+use super::{
+    google, iso_to_ms, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
+};
+use crate::credentials::{num_at, read_json, str_at, CredentialKind, Credentials};
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
 };
 
-pub const PATH: &str = "/v1internal:retrieveUserQuota";
-pub const USER_AGENT: &str = "GeminiCLI/0.18.0 (linux; x64)";
+const PATH: &str = "/v1internal:retrieveUserQuota";
+const USER_AGENT: &str = "GeminiCLI/0.18.0 (linux; x64)";
+
+pub struct Gemini;
+
+impl Wire for Gemini {
+    fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
+        quotas()
+    }
+
+    fn tool_credentials(&self, home: &Path) -> Option<Credentials> {
+        let v = read_json(&home.join(".gemini/oauth_creds.json"))?;
+        let mut c = Credentials::new(str_at(&v, &["access_token"])?, CredentialKind::OAuth);
+        c.expires_at = num_at(&v, &["expiry_date"]);
+        c.project_id = std::env::var("GOOGLE_CLOUD_PROJECT")
+            .ok()
+            .filter(|p| !p.is_empty());
+        Some(c)
+    }
+
+    fn account_request(&self, base_url: &str, creds: &Credentials) -> Option<HttpRequest> {
+        Some(google::account_request(
+            base_url,
+            creds,
+            "IDE_UNSPECIFIED",
+            USER_AGENT,
+        ))
+    }
+
+    fn parse_account(&self, body: &[u8]) -> Account {
+        google::parse_account(body)
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        vec![HttpRequest::post_json(
+            format!("{}{PATH}", ctx.base_url),
+            google::project_body(ctx.credentials, ctx.account),
+        )
+        .bearer(&ctx.credentials.access_token)
+        .header("User-Agent", USER_AGENT)]
+    }
+
+    fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        Ok(parse(body)?)
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,7 +78,7 @@ struct Bucket {
     reset_time: Option<String>,
 }
 
-pub fn quotas() -> Vec<QuotaDefinition> {
+fn quotas() -> Vec<QuotaDefinition> {
     vec![
         QuotaDefinition::new("daily", QuotaKind::Amount { amount: 0.0 })
             .with_duration(86_400.0)
@@ -77,10 +127,7 @@ mod tests {
 
     #[test]
     fn fixture_string_amounts() {
-        let out = parse(include_bytes!(
-            "../../../../__test__/fixtures/gemini-quota.json"
-        ))
-        .unwrap();
+        let out = parse(include_bytes!("../../fixtures/gemini-quota.json")).unwrap();
         let pro = &out.snapshots[0];
         assert_eq!(pro.model_id.as_deref(), Some("gemini-2.5-pro"));
         assert_eq!((pro.remaining, pro.limit), (Some(812.0), Some(1000.0)));

@@ -1,0 +1,33 @@
+//! The contract every source of usage fulfils: a built-in provider (`providers/`) or a
+//! strategy written in JS (the binding's `js_callback.rs`). The tracker drives it; it never
+//! sees the tracker.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::model::{FetchError, FetchOutcome, QuotaDefinition};
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Whether a provider can fetch, and if not, why (shown on its inactive entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    Ready,
+    /// Nothing to authenticate with; the provider stays quiet.
+    Missing,
+    /// Credentials exist but cannot be used for usage (e.g. an API key where the usage
+    /// endpoint needs a login); the reason is shown on the entry.
+    Unusable(String),
+}
+
+pub trait UsageProvider: Send + Sync + 'static {
+    fn id(&self) -> &str;
+    fn quotas(&self) -> &[QuotaDefinition];
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>>;
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>>;
+    /// A non-reversible fingerprint of the account, for the shared cache. `None` keeps the
+    /// provider out of the cache (JS strategies: we cannot know whose data they return).
+    fn account_fingerprint(&self) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,335 @@
+//! The one runner behind every built-in: finds credentials, sends the wire's requests,
+//! hands the body to the wire's parser. It knows no service by name.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::Url;
+
+use super::{
+    http, Account, BuiltinSpec, HttpRequest, ParseContext, RequestContext, WireConfig, WireError,
+    BASE_URL_ENV,
+};
+use crate::clock::wall_clock_ms;
+use crate::credentials::{self, Credentials, Found};
+use crate::error::CoreError;
+use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
+use crate::provider::{Authentication, BoxFuture, UsageProvider};
+
+/// How long a Google account's tier and project are trusted before they are re-read.
+const ACCOUNT_TTL_MS: i64 = 60 * 60_000;
+
+pub struct BuiltinConfig {
+    pub instance_id: Option<String>,
+    pub base_url: Option<String>,
+    pub credentials: Option<Credentials>,
+    pub wire: WireConfig,
+}
+
+/// https anywhere; plain http only to this machine, so a token never crosses a network in clear.
+pub fn validate_base_url(raw: &str) -> Result<String, CoreError> {
+    let url = Url::parse(raw).map_err(|_| CoreError::InvalidBaseUrl {
+        url: raw.to_string(),
+        reason: "not a URL",
+    })?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(CoreError::InvalidBaseUrl {
+                url: raw.to_string(),
+                reason: "plain http is only allowed to loopback (127.0.0.1, ::1, localhost)",
+            })
+        }
+        _ => {
+            return Err(CoreError::InvalidBaseUrl {
+                url: raw.to_string(),
+                reason: "scheme must be https",
+            })
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(CoreError::InvalidBaseUrl {
+            url: "<hidden>".into(),
+            reason: "must not carry credentials",
+        });
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+pub fn create_builtin(
+    kind_id: &str,
+    config: BuiltinConfig,
+) -> Result<Arc<dyn UsageProvider>, CoreError> {
+    let spec =
+        super::builtin(kind_id).ok_or_else(|| CoreError::UnknownBuiltin(kind_id.to_string()))?;
+    // An explicit base URL (option or environment) wins over an account's own host.
+    let base_override = config
+        .base_url
+        .or_else(|| std::env::var(BASE_URL_ENV).ok().filter(|s| !s.is_empty()))
+        .map(|b| validate_base_url(&b))
+        .transpose()?;
+    Ok(Arc::new(BuiltinProvider {
+        inner: Arc::new(Inner {
+            id: config.instance_id.unwrap_or_else(|| spec.id.to_string()),
+            spec,
+            base_override,
+            quotas: spec.wire.quotas(&config.wire),
+            fixed_credentials: config.credentials,
+            account: Mutex::new((0, Account::default())),
+        }),
+    }))
+}
+
+/// Credentials of one instance, in order: pi's `auth.json` under the instance id, then (for
+/// the default instance only) the environment variable pi reads and the tool's own file. A
+/// second account must bring its own.
+pub fn discover(spec: &BuiltinSpec, instance_id: &str) -> Option<Found> {
+    let rule = spec.wire.auth();
+    if let Some(found) = credentials::pi_auth_entry(instance_id)
+        .and_then(|entry| credentials::from_pi_entry(instance_id, &entry, &rule))
+    {
+        return Some(found);
+    }
+    if instance_id != spec.id {
+        return None;
+    }
+    credentials::from_env(&rule)
+        .or_else(|| spec.wire.tool_credentials(&credentials::home_dir()?))
+        .map(Found::Usable)
+}
+
+pub struct BuiltinProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    spec: &'static BuiltinSpec,
+    base_override: Option<String>,
+    quotas: Vec<QuotaDefinition>,
+    fixed_credentials: Option<Credentials>,
+    /// (fetched at, account), for wires with an account request.
+    account: Mutex<(i64, Account)>,
+}
+
+impl Inner {
+    fn found(&self) -> Option<Found> {
+        match &self.fixed_credentials {
+            Some(c) => Some(Found::Usable(c.clone())),
+            None => discover(self.spec, &self.id),
+        }
+    }
+
+    fn base_url(&self, creds: &Credentials) -> Result<String, FetchError> {
+        if let Some(base) = &self.base_override {
+            return Ok(base.clone());
+        }
+        match &creds.base_url {
+            Some(own) => validate_base_url(own).map_err(|e| {
+                FetchError::new(
+                    ErrorKind::Auth,
+                    format!("{}: the stored login's host is unusable: {e}", self.id),
+                )
+            }),
+            None => Ok(self.spec.default_base_url.to_string()),
+        }
+    }
+
+    async fn send(&self, request: HttpRequest) -> Result<Vec<u8>, FetchError> {
+        let client = http::client();
+        let mut builder = if request.post {
+            client.post(&request.url)
+        } else {
+            client.get(&request.url)
+        };
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(body) = &request.json {
+            builder = builder.json(body);
+        }
+        http::send(&self.id, builder, wall_clock_ms).await
+    }
+
+    /// Account facts (Google tier and project), re-read at most hourly; failures here never
+    /// fail the usage fetch.
+    async fn account(&self, base: &str, creds: &Credentials) -> Account {
+        let Some(request) = self.spec.wire.account_request(base, creds) else {
+            return Account::default();
+        };
+        let now = wall_clock_ms();
+        {
+            let cached = self.account.lock().unwrap_or_else(|e| e.into_inner());
+            if cached.0 > 0 && now - cached.0 < ACCOUNT_TTL_MS {
+                return cached.1.clone();
+            }
+        }
+        let account = match self.send(request).await {
+            Ok(body) => self.spec.wire.parse_account(&body),
+            Err(_) => Account::default(),
+        };
+        *self.account.lock().unwrap_or_else(|e| e.into_inner()) = (now, account.clone());
+        account
+    }
+
+    fn wire_error(&self, body_len: usize, e: WireError) -> FetchError {
+        match e {
+            WireError::Json(e) => http::parse_error(&self.id, body_len, e),
+            WireError::Shape(what) => http::parse_error(&self.id, body_len, what),
+            WireError::Service(mut e) => {
+                e.message = format!("{}: {}", self.id, e.message);
+                e
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<FetchOutcome, FetchError> {
+        let creds = match self.found() {
+            Some(Found::Usable(c)) => c,
+            Some(Found::Unusable(reason)) => return Err(FetchError::new(ErrorKind::Auth, reason)),
+            None => {
+                return Err(FetchError::new(
+                    ErrorKind::Auth,
+                    format!("{}: no credentials found", self.id),
+                ))
+            }
+        };
+        if creds.access_token.trim().is_empty() {
+            return Err(FetchError::new(
+                ErrorKind::Auth,
+                format!(
+                    "{}: the stored token is empty; log in again in pi (/login)",
+                    self.id
+                ),
+            ));
+        }
+        if let Some(expires) = creds.expires_at {
+            if expires <= wall_clock_ms() {
+                return Err(FetchError::new(
+                    ErrorKind::Auth,
+                    format!("{}: the access token has expired; log in again in pi (/login) or open pi to refresh it", self.id),
+                ));
+            }
+        }
+        let base = self.base_url(&creds)?;
+        let account = self.account(&base, &creds).await;
+        let wire = self.spec.wire;
+        let requests = wire.requests(&RequestContext {
+            base_url: &base,
+            credentials: &creds,
+            account: &account,
+        });
+        let mut last_error = FetchError::new(
+            ErrorKind::Provider,
+            format!("{}: nothing to request", self.id),
+        );
+        for (attempt, request) in requests.into_iter().enumerate() {
+            let body = match self.send(request).await {
+                Ok(body) => body,
+                // A rejected login fails the same on every endpoint; others may answer.
+                Err(e) if e.kind == ErrorKind::Auth => return Err(e),
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
+            let ctx = ParseContext {
+                now_ms: wall_clock_ms(),
+                credentials: &creds,
+                account: &account,
+                attempt,
+            };
+            match wire.parse(&body, &ctx) {
+                Ok(mut outcome) => {
+                    if outcome.plan.is_none() {
+                        outcome.plan = account.plan.clone().or_else(|| creds.plan.clone());
+                    }
+                    return Ok(outcome);
+                }
+                Err(e) => last_error = self.wire_error(body.len(), e),
+            }
+        }
+        Err(last_error)
+    }
+}
+
+impl UsageProvider for BuiltinProvider {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    fn quotas(&self) -> &[QuotaDefinition] {
+        &self.inner.quotas
+    }
+
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        let auth = match self.inner.found() {
+            Some(Found::Usable(_)) => Authentication::Ready,
+            Some(Found::Unusable(reason)) => Authentication::Unusable(reason),
+            None => Authentication::Missing,
+        };
+        Box::pin(async move { Ok(auth) })
+    }
+
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.fetch().await })
+    }
+
+    fn account_fingerprint(&self) -> Option<String> {
+        match self.inner.found()? {
+            Found::Usable(creds) => Some(creds.fingerprint(&self.inner.id)),
+            Found::Unusable(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_https_or_loopback_only() {
+        assert!(validate_base_url("https://api.anthropic.com").is_ok());
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(validate_base_url("http://localhost:1").is_ok());
+        assert!(validate_base_url("http://[::1]:1").is_ok());
+        let err = validate_base_url("http://example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only allowed to loopback"), "{err}");
+        assert!(validate_base_url("ftp://127.0.0.1").is_err());
+        assert!(validate_base_url("not a url").is_err());
+        let err = validate_base_url("https://user:secret@host")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret"));
+    }
+
+    #[test]
+    fn unknown_builtin_is_named() {
+        let err = create_builtin(
+            "claude",
+            BuiltinConfig {
+                instance_id: None,
+                base_url: None,
+                credentials: None,
+                wire: WireConfig::default(),
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(err
+            .to_string()
+            .contains("unknown built-in provider 'claude'"));
+    }
+}
