@@ -21,7 +21,11 @@ export declare class NativeUsageTracker {
   /** Invalidates callbacks already queued; call before `stop()`. Returns the new generation. */
   retireGeneration(): number
   stop(): Promise<void>
-  refresh(providerId?: string | undefined | null): Promise<void>
+  /**
+   * Resolves with `null`, or with the failure as data (async napi errors cannot carry a
+   * code); index.js turns it into a rejection with that code.
+   */
+  refresh(providerId?: string | undefined | null): Promise<Failure | null>
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
@@ -33,6 +37,9 @@ export declare class NativeUsageTracker {
   windowIds(providerId: string): Array<string>
   providerIds(): Array<string>
 }
+
+/** pi's agent dir, as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded). */
+export declare function agentDir(): string
 
 export interface BuiltinCredentials {
   accessToken: string
@@ -64,6 +71,13 @@ export interface BuiltinProviderInfo {
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
 export declare function builtinProviders(): Array<BuiltinProviderInfo>
 
+/**
+ * What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
+ * `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
+ * nothing usable. The token itself never comes back.
+ */
+export declare function credentialsFromPiAuth(providerId: string, entry: any): PiCredentialInfo | null
+
 /** What the tracker hands the JS side once per cycle. */
 export interface CycleUpdate {
   /** index.js ignores updates of a generation it has stopped. */
@@ -80,11 +94,37 @@ export interface EntryError {
   retryAt?: number
 }
 
+/** One error code the addon throws. */
+export interface ErrorCodeInfo {
+  code: string
+  /** A bad argument: index.js throws it as a `TypeError`. */
+  typeError: boolean
+}
+
+/** Error codes the addon throws, each with whether it means a bad argument (`TypeError`). */
+export declare function errorCodes(): Array<ErrorCodeInfo>
+
+/** An error as data, for async methods (index.js throws it with its code). */
+export interface Failure {
+  code: string
+  message: string
+}
+
 /** Limits of one model in a `perModel` quota. */
 export interface PerModelLimit {
   amount?: number
   /** Seconds. */
   duration?: number
+}
+
+/** What a pi `auth.json` entry means for a provider's usage endpoint (never the token). */
+export interface PiCredentialInfo {
+  usable: boolean
+  kind?: 'oauth' | 'api_key'
+  /** The account's own API host (GitHub Enterprise), when not the provider's default. */
+  baseUrl?: string
+  /** Why the entry cannot be used here, and what to do. */
+  reason?: string
 }
 
 /** Answer of `checkQuota`. */
@@ -176,6 +216,8 @@ export interface SelectionCandidate {
 /** An edge-triggered threshold crossing. */
 export interface ThresholdEvent {
   key: string
+  providerId: string
+  modelId: string
   windowId: string
   kind: 'low' | 'exhausted' | 'recovered'
   remainingRatio: number
@@ -190,7 +232,11 @@ export interface TrackerOptions {
   maxBackoffMultiplier?: number
   /** Per provider fetch (JS or built-in), ms. Default 30000. */
   requestTimeoutMs?: number
-  /** Remaining ratio under which `checkQuota` says `low`. Default 0.10. */
+  /** Remaining ratio under which a window is `warn`. Default 0.25. */
+  warnAt?: number
+  /** Remaining ratio under which a window is `critical` and `checkQuota` says `low`. Default 0.10. */
+  criticalAt?: number
+  /** Older name of `criticalAt`. */
   lowQuotaThreshold?: number
   /** Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`. */
   cachePath?: string | null

@@ -836,5 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeUsageTracker = nativeBinding.NativeUsageTracker
+module.exports.agentDir = nativeBinding.agentDir
 module.exports.builtinProviders = nativeBinding.builtinProviders
+module.exports.credentialsFromPiAuth = nativeBinding.credentialsFromPiAuth
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow

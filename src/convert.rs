@@ -3,25 +3,37 @@
 
 use std::collections::BTreeMap;
 
-use napi::{Error, Status};
+use napi::Error;
 use usage_core::model as core;
 use usage_core::quota;
 
 use crate::types::*;
 
-pub fn invalid(message: impl Into<String>) -> Error {
-    Error::new(Status::InvalidArg, message.into())
+/// Errors thrown to JS carry a stable `code`: the core's (`ERR_UNKNOWN_PROVIDER`, …) or
+/// `ERR_INVALID_ARG_VALUE` for a value this layer refuses; index.js picks the class.
+pub type CodedError = Error<String>;
+pub type CodedResult<T> = std::result::Result<T, CodedError>;
+
+pub const INVALID_ARG: &str = "ERR_INVALID_ARG_VALUE";
+
+pub fn invalid(message: impl Into<String>) -> CodedError {
+    Error::new(INVALID_ARG.to_string(), message.into())
 }
 
-pub fn core_error(e: usage_core::CoreError) -> Error {
-    invalid(e.to_string())
+pub fn core_error(e: usage_core::CoreError) -> CodedError {
+    Error::new(e.code().to_string(), e.to_string())
+}
+
+/// An error of napi itself (a callback that could not be made): no argument's fault.
+pub fn internal(e: Error) -> CodedError {
+    Error::new(format!("ERR_NAPI_{}", e.status.as_ref()), e.reason.clone())
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(
     value: &Option<String>,
     field: &str,
     allowed: &str,
-) -> napi::Result<Option<T>> {
+) -> CodedResult<Option<T>> {
     value
         .as_ref()
         .map(|v| {
@@ -31,7 +43,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-pub fn quota_from_js(index: usize, q: QuotaDefinition) -> napi::Result<core::QuotaDefinition> {
+pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
     let at = format!("quotas[{index}] (id '{}')", q.id);
     let kind = if q.percentage_only == Some(true) {
         core::QuotaKind::Percentage
@@ -172,6 +184,8 @@ pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
 pub fn event_to_js(e: quota::ThresholdEvent) -> ThresholdEvent {
     ThresholdEvent {
         key: e.key,
+        provider_id: e.provider_id,
+        model_id: e.model_id,
         window_id: e.window_id,
         kind: e.kind.as_str().to_string(),
         remaining_ratio: e.remaining_ratio,
@@ -215,10 +229,10 @@ pub fn selection_to_js(s: quota::Selection) -> Selection {
 }
 
 /// Options with their defaults; the default cache lives in pi's agent dir.
-pub fn options_from_js(o: Option<TrackerOptions>) -> napi::Result<usage_core::TrackerOptions> {
+pub fn options_from_js(o: Option<TrackerOptions>) -> CodedResult<usage_core::TrackerOptions> {
     let o = o.unwrap_or_default();
     let d = usage_core::TrackerOptions::default();
-    let ms = |v: Option<f64>, field: &str, default: u64| -> napi::Result<u64> {
+    let ms = |v: Option<f64>, field: &str, default: u64| -> CodedResult<u64> {
         match v {
             None => Ok(default),
             Some(v) if v.is_finite() && v >= 1.0 => Ok(v as u64),
@@ -244,14 +258,21 @@ pub fn options_from_js(o: Option<TrackerOptions>) -> napi::Result<usage_core::Tr
             "requestTimeoutMs",
             d.request_timeout_ms,
         )?,
-        low_quota_threshold: o.low_quota_threshold.unwrap_or(d.low_quota_threshold),
+        thresholds: usage_core::quota::Thresholds {
+            warn_at: o.warn_at.unwrap_or(d.thresholds.warn_at),
+            // `lowQuotaThreshold` is the older name of `criticalAt`.
+            critical_at: o
+                .critical_at
+                .or(o.low_quota_threshold)
+                .unwrap_or(d.thresholds.critical_at),
+        },
         cache_path,
     })
 }
 
 pub fn credentials_from_js(
     c: BuiltinCredentials,
-) -> napi::Result<usage_core::credentials::Credentials> {
+) -> CodedResult<usage_core::credentials::Credentials> {
     use usage_core::credentials::{CredentialKind, Credentials};
     if c.access_token.trim().is_empty() {
         return Err(invalid(

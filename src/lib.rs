@@ -27,12 +27,66 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
 pub fn resolve_usage_window(
     quota: types::QuotaDefinition,
     snapshot: types::UsageSnapshot,
-) -> napi::Result<types::ResolvedUsageWindow> {
+) -> Result<types::ResolvedUsageWindow, convert::CodedError> {
     let quota = convert::quota_from_js(0, quota)?;
     let snapshot = convert::snapshot_from_js(snapshot);
-    usage_core::resolve::validate_snapshot(&snapshot, 0).map_err(convert::invalid)?;
+    usage_core::validate::snapshot(&snapshot, 0).map_err(convert::invalid)?;
     let now = usage_core::clock::wall_clock_ms();
     Ok(convert::window_to_js(usage_core::resolve::resolve_window(
         &quota, &snapshot, now,
     )))
+}
+
+/// Error codes the addon throws, each with whether it means a bad argument (`TypeError`).
+#[napi_derive::napi]
+pub fn error_codes() -> Vec<types::ErrorCodeInfo> {
+    usage_core::CoreError::CODES
+        .iter()
+        .chain(std::iter::once(&convert::INVALID_ARG))
+        .map(|code| types::ErrorCodeInfo {
+            code: code.to_string(),
+            type_error: *code == convert::INVALID_ARG
+                || usage_core::CoreError::is_argument_error(code),
+        })
+        .collect()
+}
+
+/// pi's agent dir, as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded).
+#[napi_derive::napi]
+pub fn agent_dir() -> String {
+    usage_core::credentials::agent_dir()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
+/// `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
+/// nothing usable. The token itself never comes back.
+#[napi_derive::napi(catch_unwind)]
+pub fn credentials_from_pi_auth(
+    provider_id: String,
+    entry: serde_json::Value,
+) -> Result<Option<types::PiCredentialInfo>, convert::CodedError> {
+    let spec = usage_core::providers::builtin(&provider_id).ok_or_else(|| {
+        convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
+    })?;
+    let rule = spec.wire.auth();
+    Ok(
+        usage_core::credentials::from_pi_entry(&provider_id, &entry, &rule).map(
+            |found| match found {
+                usage_core::credentials::Found::Usable(c) => types::PiCredentialInfo {
+                    usable: true,
+                    kind: Some(c.kind.as_str().to_string()),
+                    base_url: c.base_url,
+                    reason: None,
+                },
+                usage_core::credentials::Found::Unusable(reason) => types::PiCredentialInfo {
+                    usable: false,
+                    kind: None,
+                    base_url: None,
+                    reason: Some(reason),
+                },
+            },
+        ),
+    )
 }

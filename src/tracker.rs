@@ -30,11 +30,17 @@ impl NativeUsageTracker {
     pub fn new(
         options: Option<TrackerOptions>,
         publish: Function<CycleUpdate, ()>,
-    ) -> napi::Result<Self> {
+    ) -> Result<Self, CodedError> {
         let options = options_from_js(options)?;
         let generation = Arc::new(AtomicU32::new(1));
         let sink = JsSink {
-            publish: Arc::new(publish.build_threadsafe_function().weak::<true>().build()?),
+            publish: Arc::new(
+                publish
+                    .build_threadsafe_function()
+                    .weak::<true>()
+                    .build()
+                    .map_err(internal)?,
+            ),
             generation: generation.clone(),
         };
         let core =
@@ -49,17 +55,17 @@ impl NativeUsageTracker {
         quotas: Vec<QuotaDefinition>,
         has_authentication: Function<u32, Promise<bool>>,
         fetch_usage: Function<u32, Promise<Vec<UsageSnapshot>>>,
-    ) -> napi::Result<()> {
+    ) -> Result<(), CodedError> {
         let quotas = quotas
             .into_iter()
             .enumerate()
             .map(|(i, q)| quota_from_js(i, q))
-            .collect::<napi::Result<Vec<_>>>()?;
+            .collect::<CodedResult<Vec<_>>>()?;
         let strategy = JsStrategy {
             id,
             quotas,
-            has_authentication: Arc::new(weak_async_fn(has_authentication)?),
-            fetch_usage: Arc::new(weak_async_fn(fetch_usage)?),
+            has_authentication: Arc::new(weak_async_fn(has_authentication).map_err(internal)?),
+            fetch_usage: Arc::new(weak_async_fn(fetch_usage).map_err(internal)?),
             generation: self.generation.clone(),
         };
         self.core.register(Arc::new(strategy)).map_err(core_error)
@@ -71,7 +77,7 @@ impl NativeUsageTracker {
         &self,
         id: String,
         options: Option<BuiltinOptions>,
-    ) -> napi::Result<String> {
+    ) -> Result<String, CodedError> {
         let o = options.unwrap_or_default();
         let config = providers::BuiltinConfig {
             instance_id: o.id,
@@ -113,12 +119,18 @@ impl NativeUsageTracker {
         self.core.stop().await;
     }
 
+    /// Resolves with `null`, or with the failure as data (async napi errors cannot carry a
+    /// code); index.js turns it into a rejection with that code.
     #[napi]
-    pub async fn refresh(&self, provider_id: Option<String>) -> napi::Result<()> {
+    pub async fn refresh(&self, provider_id: Option<String>) -> Option<Failure> {
         self.core
             .refresh(provider_id.as_deref())
             .await
-            .map_err(core_error)
+            .err()
+            .map(|e| Failure {
+                code: e.code().to_string(),
+                message: e.to_string(),
+            })
     }
 
     #[napi]

@@ -14,7 +14,11 @@ pub struct TrackerOptions {
     pub max_backoff_multiplier: Option<f64>,
     /// Per provider fetch (JS or built-in), ms. Default 30000.
     pub request_timeout_ms: Option<f64>,
-    /// Remaining ratio under which `checkQuota` says `low`. Default 0.10.
+    /// Remaining ratio under which a window is `warn`. Default 0.25.
+    pub warn_at: Option<f64>,
+    /// Remaining ratio under which a window is `critical` and `checkQuota` says `low`. Default 0.10.
+    pub critical_at: Option<f64>,
+    /// Older name of `criticalAt`.
     pub low_quota_threshold: Option<f64>,
     /// Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`.
     pub cache_path: Option<napi::Either<String, napi::bindgen_prelude::Null>>,
@@ -83,7 +87,9 @@ pub struct UsageSnapshot {
 pub struct ResolvedUsageWindow {
     pub id: String,
     pub model_id: String,
-    #[napi(ts_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'")]
+    #[napi(
+        ts_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'"
+    )]
     pub kind: String,
     /// What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows.
     pub unit: Option<String>,
@@ -165,6 +171,8 @@ pub struct QuotaCheck {
 #[napi(object)]
 pub struct ThresholdEvent {
     pub key: String,
+    pub provider_id: String,
+    pub model_id: String,
     pub window_id: String,
     #[napi(ts_type = "'low' | 'exhausted' | 'recovered'")]
     pub kind: String,
@@ -251,4 +259,31 @@ pub struct BuiltinProviderInfo {
     pub id: String,
     /// Short name for footers and tables ('claude').
     pub label: String,
+}
+
+/// One error code the addon throws.
+#[napi(object)]
+pub struct ErrorCodeInfo {
+    pub code: String,
+    /// A bad argument: index.js throws it as a `TypeError`.
+    pub type_error: bool,
+}
+
+/// What a pi `auth.json` entry means for a provider's usage endpoint (never the token).
+#[napi(object)]
+pub struct PiCredentialInfo {
+    pub usable: bool,
+    #[napi(ts_type = "'oauth' | 'api_key'")]
+    pub kind: Option<String>,
+    /// The account's own API host (GitHub Enterprise), when not the provider's default.
+    pub base_url: Option<String>,
+    /// Why the entry cannot be used here, and what to do.
+    pub reason: Option<String>,
+}
+
+/// An error as data, for async methods (index.js throws it with its code).
+#[napi(object)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
 }

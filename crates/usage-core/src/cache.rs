@@ -20,6 +20,17 @@ use crate::model::{FetchError, FetchOutcome};
 const VERSION: u32 = 1;
 const LOCK_POLL: Duration = Duration::from_millis(20);
 
+/// How old another process's result may be and still count as fresh: for a scheduled poll,
+/// younger than the interval (less the timer slack); for a forced refresh, younger than 30 s,
+/// so N windows refreshing together make one request.
+pub fn fresh_for_ms(forced: bool, interval_ms: u64, slack_ms: i64) -> i64 {
+    if forced {
+        30_000.min(interval_ms as i64)
+    } else {
+        interval_ms as i64 - slack_ms
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheRecord {

@@ -18,8 +18,72 @@ pub enum CoreError {
     DuplicateProvider(String),
     #[error("no provider with id '{0}' is registered")]
     UnknownProvider(String),
-    #[error("unknown built-in provider '{0}'; expected one of anthropic, openai-codex, github-copilot, google-antigravity, google-gemini-cli")]
+    #[error("unknown built-in provider '{0}'; the addon's builtinProviders() lists them")]
     UnknownBuiltin(String),
     #[error("refusing base URL '{url}': {reason}")]
     InvalidBaseUrl { url: String, reason: &'static str },
+}
+
+impl CoreError {
+    /// Every code, for the JS side's error classes (`lib/errors.js`).
+    pub const CODES: [&'static str; 7] = [
+        "ERR_INVALID_OPTION",
+        "ERR_INVALID_QUOTA",
+        "ERR_INVALID_PROVIDER_ID",
+        "ERR_DUPLICATE_PROVIDER",
+        "ERR_UNKNOWN_PROVIDER",
+        "ERR_UNKNOWN_BUILTIN",
+        "ERR_INVALID_BASE_URL",
+    ];
+
+    /// A stable code per variant, so callers can branch on the cause.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::InvalidOption { .. } => "ERR_INVALID_OPTION",
+            CoreError::InvalidQuota { .. } => "ERR_INVALID_QUOTA",
+            CoreError::InvalidProviderId(_) => "ERR_INVALID_PROVIDER_ID",
+            CoreError::DuplicateProvider(_) => "ERR_DUPLICATE_PROVIDER",
+            CoreError::UnknownProvider(_) => "ERR_UNKNOWN_PROVIDER",
+            CoreError::UnknownBuiltin(_) => "ERR_UNKNOWN_BUILTIN",
+            CoreError::InvalidBaseUrl { .. } => "ERR_INVALID_BASE_URL",
+        }
+    }
+
+    /// Whether the caller handed a value of the wrong shape (JS: `TypeError`) rather than a
+    /// well-formed request the tracker cannot serve (JS: `Error`).
+    pub fn is_argument_error(code: &str) -> bool {
+        !matches!(code, "ERR_DUPLICATE_PROVIDER" | "ERR_UNKNOWN_PROVIDER")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_listed_and_distinct() {
+        let all = [
+            CoreError::InvalidOption {
+                field: "f",
+                reason: String::new(),
+            },
+            CoreError::InvalidQuota {
+                index: 0,
+                id: String::new(),
+                reason: String::new(),
+            },
+            CoreError::InvalidProviderId(String::new()),
+            CoreError::DuplicateProvider(String::new()),
+            CoreError::UnknownProvider(String::new()),
+            CoreError::UnknownBuiltin(String::new()),
+            CoreError::InvalidBaseUrl {
+                url: String::new(),
+                reason: "",
+            },
+        ];
+        let codes: Vec<&str> = all.iter().map(CoreError::code).collect();
+        assert_eq!(codes, CoreError::CODES);
+        assert!(!CoreError::is_argument_error("ERR_UNKNOWN_PROVIDER"));
+        assert!(CoreError::is_argument_error("ERR_INVALID_OPTION"));
+    }
 }

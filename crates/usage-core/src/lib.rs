@@ -14,6 +14,7 @@ pub mod quota;
 pub mod resolve;
 pub mod store;
 pub mod tracker;
+pub mod validate;
 
 pub use clock::{Clock, SystemClock};
 pub use error::CoreError;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::model::{ResolvedWindow, StoreEntry};
+use crate::model::{Level, ResolvedWindow, StoreEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,13 +64,51 @@ pub fn is_exhausted(remaining_ratio: f64) -> bool {
     remaining_ratio <= RATIO_EPSILON
 }
 
-fn decide(remaining_ratio: f64, low_threshold: f64) -> Decision {
-    if is_exhausted(remaining_ratio) {
-        Decision::Exhausted
-    } else if remaining_ratio < low_threshold - RATIO_EPSILON {
-        Decision::Low
+/// The tracker's thresholds, in remaining ratio: below `warn_at` a window is `warn`, below
+/// `critical_at` it is `critical` (and `checkQuota` says `low`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub warn_at: f64,
+    pub critical_at: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            warn_at: 0.25,
+            critical_at: 0.10,
+        }
+    }
+}
+
+/// The one comparison behind the footer colour, `checkQuota` and threshold events.
+pub fn window_level(w: &ResolvedWindow, t: &Thresholds) -> Level {
+    let r = w.remaining_ratio;
+    if w.unlimited {
+        Level::Ok
+    } else if is_exhausted(r) {
+        Level::Exhausted
+    } else if r < t.critical_at - RATIO_EPSILON {
+        Level::Critical
+    } else if r < t.warn_at - RATIO_EPSILON {
+        Level::Warn
     } else {
-        Decision::Proceed
+        Level::Ok
+    }
+}
+
+/// Stamps every window with its level; done once where the store is handed out.
+pub fn assign_levels(entries: &mut [StoreEntry], t: &Thresholds) {
+    for w in entries.iter_mut().flat_map(|e| e.windows.iter_mut()) {
+        w.level = Some(window_level(w, t));
+    }
+}
+
+fn decide(w: &ResolvedWindow, t: &Thresholds) -> Decision {
+    match window_level(w, t) {
+        Level::Exhausted => Decision::Exhausted,
+        Level::Critical => Decision::Low,
+        Level::Warn | Level::Ok => Decision::Proceed,
     }
 }
 
@@ -92,7 +130,7 @@ pub fn check_quota(
     default_entry: Option<&StoreEntry>,
     now: i64,
     interval_ms: u64,
-    low_threshold: f64,
+    thresholds: &Thresholds,
 ) -> QuotaCheck {
     let usable_entries: Vec<&StoreEntry> = [model_entry, default_entry]
         .into_iter()
@@ -116,7 +154,7 @@ pub fn check_quota(
         };
     };
     QuotaCheck {
-        decision: decide(window.remaining_ratio, low_threshold),
+        decision: decide(window, thresholds),
         remaining_ratio: Some(window.remaining_ratio),
         window_id: Some(window.id.clone()),
         resets_at: window.resets_at,
@@ -144,47 +182,54 @@ impl ThresholdKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThresholdEvent {
     pub key: String,
+    pub provider_id: String,
+    pub model_id: String,
     pub window_id: String,
     pub kind: ThresholdKind,
     pub remaining_ratio: f64,
     pub resets_at: Option<i64>,
 }
 
+/// Remembers each window's level so events fire once per crossing, not once per cycle.
+#[derive(Debug, Default)]
+pub struct ThresholdTracker {
+    levels: HashMap<(String, String), Crossing>,
+}
+
+/// The part of a level that events report: `warn` is a colour, not a crossing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+enum Crossing {
     Ok,
     Low,
     Exhausted,
 }
 
-/// Remembers each window's level so events fire once per crossing, not once per cycle.
-#[derive(Debug, Default)]
-pub struct ThresholdTracker {
-    levels: HashMap<(String, String), Level>,
-}
-
 impl ThresholdTracker {
-    pub fn observe(&mut self, entries: &[StoreEntry], low_threshold: f64) -> Vec<ThresholdEvent> {
+    pub fn observe(
+        &mut self,
+        entries: &[StoreEntry],
+        thresholds: &Thresholds,
+    ) -> Vec<ThresholdEvent> {
         let mut events = Vec::new();
         for entry in entries.iter().filter(|e| e.active && !e.stale) {
             for w in entry.windows.iter().filter(|w| !w.unlimited) {
-                let level = match decide(w.remaining_ratio, low_threshold) {
-                    Decision::Exhausted => Level::Exhausted,
-                    Decision::Low => Level::Low,
-                    _ => Level::Ok,
+                let level = match decide(w, thresholds) {
+                    Decision::Exhausted => Crossing::Exhausted,
+                    Decision::Low => Crossing::Low,
+                    _ => Crossing::Ok,
                 };
                 let slot = (entry.key.clone(), w.id.clone());
-                let previous = self.levels.insert(slot, level).unwrap_or(Level::Ok);
+                let previous = self.levels.insert(slot, level).unwrap_or(Crossing::Ok);
                 let kind = match (previous, level) {
                     (a, b) if a == b => continue,
-                    (_, Level::Exhausted) => ThresholdKind::Exhausted,
-                    (Level::Ok, Level::Low) => ThresholdKind::Low,
-                    (Level::Exhausted, Level::Low) => ThresholdKind::Low,
-                    (_, Level::Ok) => ThresholdKind::Recovered,
-                    _ => continue,
+                    (_, Crossing::Exhausted) => ThresholdKind::Exhausted,
+                    (_, Crossing::Low) => ThresholdKind::Low,
+                    (_, Crossing::Ok) => ThresholdKind::Recovered,
                 };
                 events.push(ThresholdEvent {
                     key: entry.key.clone(),
+                    provider_id: entry.provider_id.clone(),
+                    model_id: entry.model_id.clone(),
                     window_id: w.id.clone(),
                     kind,
                     remaining_ratio: w.remaining_ratio,
@@ -336,7 +381,7 @@ mod tests {
     }
 
     fn check(e: &StoreEntry) -> QuotaCheck {
-        check_quota(None, Some(e), NOW, MIN, 0.10)
+        check_quota(None, Some(e), NOW, MIN, &Thresholds::default())
     }
 
     #[test]
@@ -416,7 +461,13 @@ mod tests {
     fn model_entry_and_default_windows_both_count() {
         let model = entry("c/o1", vec![window("premium", 0.05)]);
         let default = entry("c/default", vec![window("premium", 0.5)]);
-        let c = check_quota(Some(&model), Some(&default), NOW, MIN, 0.1);
+        let c = check_quota(
+            Some(&model),
+            Some(&default),
+            NOW,
+            MIN,
+            &Thresholds::default(),
+        );
         assert_eq!(c.decision, Decision::Low);
     }
 
@@ -424,26 +475,32 @@ mod tests {
     fn threshold_events_fire_once_per_crossing() {
         let mut t = ThresholdTracker::default();
         let at = |r| vec![entry("a/default", vec![window("5h", r)])];
-        assert!(t.observe(&at(0.5), 0.1).is_empty());
-        let ev = t.observe(&at(0.05), 0.1);
+        assert!(t.observe(&at(0.5), &Thresholds::default()).is_empty());
+        let ev = t.observe(&at(0.05), &Thresholds::default());
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, ThresholdKind::Low);
         assert!(
-            t.observe(&at(0.04), 0.1).is_empty(),
+            t.observe(&at(0.04), &Thresholds::default()).is_empty(),
             "no repeat while below"
         );
-        assert_eq!(t.observe(&at(0.0), 0.1)[0].kind, ThresholdKind::Exhausted);
-        assert!(t.observe(&at(0.0), 0.1).is_empty());
-        let ev = t.observe(&at(1.0), 0.1);
+        assert_eq!(
+            t.observe(&at(0.0), &Thresholds::default())[0].kind,
+            ThresholdKind::Exhausted
+        );
+        assert!(t.observe(&at(0.0), &Thresholds::default()).is_empty());
+        let ev = t.observe(&at(1.0), &Thresholds::default());
         assert_eq!(ev[0].kind, ThresholdKind::Recovered, "a reset recovers");
         assert_eq!(ev[0].window_id, "5h");
-        assert!(t.observe(&at(1.0), 0.1).is_empty());
+        assert!(t.observe(&at(1.0), &Thresholds::default()).is_empty());
     }
 
     #[test]
     fn first_sight_of_a_low_window_fires() {
         let mut t = ThresholdTracker::default();
-        let ev = t.observe(&[entry("a/default", vec![window("5h", 0.0)])], 0.1);
+        let ev = t.observe(
+            &[entry("a/default", vec![window("5h", 0.0)])],
+            &Thresholds::default(),
+        );
         assert_eq!(ev[0].kind, ThresholdKind::Exhausted);
     }
 
@@ -490,5 +547,38 @@ mod tests {
         assert!(s.reason.contains("70% left"), "{}", s.reason);
         let s = select_best(vec![cand("a", Decision::Unknown, None, None)]);
         assert_eq!(s.provider_id, None);
+    }
+
+    #[test]
+    fn exactly_at_the_critical_threshold_is_one_verdict_everywhere() {
+        // 90 % used of a percentage window: 1 − 0.9 carries float noise.
+        let mut s = UsageSnapshot::new("5h");
+        s.used_ratio = Some(0.9);
+        s.resets_at = Some(NOW + 3_600_000);
+        let w = resolve_window(&QuotaDefinition::new("5h", QuotaKind::Percentage), &s, NOW);
+        let t = Thresholds {
+            warn_at: 0.25,
+            critical_at: 0.1,
+        };
+        assert_eq!(window_level(&w, &t), Level::Warn);
+        let e = entry("a/default", vec![w]);
+        assert_eq!(
+            check_quota(None, Some(&e), NOW, MIN, &t).decision,
+            Decision::Proceed
+        );
+        assert!(ThresholdTracker::default().observe(&[e], &t).is_empty());
+    }
+
+    #[test]
+    fn events_name_provider_and_model() {
+        let mut t = ThresholdTracker::default();
+        let ev = t.observe(
+            &[entry("p-x/model/with/slash", vec![window("q", 0.0)])],
+            &Thresholds::default(),
+        );
+        assert_eq!(
+            (ev[0].provider_id.as_str(), ev[0].model_id.as_str()),
+            ("p-x", "model/with/slash")
+        );
     }
 }

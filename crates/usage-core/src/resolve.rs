@@ -13,45 +13,6 @@ const ON_TRACK_BAND: f64 = 0.02;
 const SLIGHT_BAND: f64 = 0.10;
 const CLEAR_BAND: f64 = 0.25;
 
-/// Checks the numbers a provider (often user JS) handed us. Negative `remaining` is
-/// legitimate (Copilot overage); NaN, infinities and negative totals or usage are not.
-pub fn validate_snapshot(snapshot: &UsageSnapshot, index: usize) -> Result<(), String> {
-    let at = || format!("snapshot {index} (id '{}')", snapshot.id);
-    if snapshot.id.is_empty() {
-        return Err(format!("snapshot {index} has an empty `id`"));
-    }
-    let fields = [
-        ("used", snapshot.used),
-        ("remaining", snapshot.remaining),
-        ("usedRatio", snapshot.used_ratio),
-        ("remainingRatio", snapshot.remaining_ratio),
-        ("limit", snapshot.limit),
-        ("duration", snapshot.duration_secs),
-    ];
-    for (name, value) in fields {
-        if let Some(v) = value {
-            if !v.is_finite() {
-                return Err(format!(
-                    "{}: `{name}` is {v}, expected a finite number",
-                    at()
-                ));
-            }
-        }
-    }
-    for (name, value) in [
-        ("limit", snapshot.limit),
-        ("used", snapshot.used),
-        ("duration", snapshot.duration_secs),
-    ] {
-        if let Some(v) = value {
-            if v < 0.0 {
-                return Err(format!("{}: `{name}` is negative ({v})", at()));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn clamp01(v: f64) -> f64 {
     if v.is_nan() {
         0.0
@@ -501,29 +462,6 @@ mod tests {
         let w = resolve_window(&pct("p"), &s, NOW);
         assert_eq!(w.pace, None);
         assert_eq!(w.elapsed_ratio, None);
-    }
-
-    #[test]
-    fn validation_rejects_nan_infinite_and_negative_totals() {
-        let mut s = snap("a");
-        s.used = Some(f64::NAN);
-        let err = validate_snapshot(&s, 2).unwrap_err();
-        assert!(
-            err.contains("snapshot 2 (id 'a')") && err.contains("`used`"),
-            "{err}"
-        );
-        let mut s = snap("a");
-        s.limit = Some(-1.0);
-        assert!(validate_snapshot(&s, 0)
-            .unwrap_err()
-            .contains("`limit` is negative"));
-        let mut s = snap("a");
-        s.remaining = Some(-3.0);
-        assert!(
-            validate_snapshot(&s, 0).is_ok(),
-            "negative remaining is overage, allowed"
-        );
-        assert!(validate_snapshot(&snap(""), 1).is_err());
     }
 
     fn copilot_quota() -> QuotaDefinition {

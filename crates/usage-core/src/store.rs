@@ -10,27 +10,36 @@ use crate::model::{store_key, ErrorKind, FetchError, ResolvedWindow, StoreEntry,
 pub struct Schedule {
     /// When the previous fetch *started*, epoch ms.
     pub last_attempt: Option<i64>,
-    pub fails: u32,
     /// Not before this (a 429's `Retry-After`), even when forced.
     pub retry_at: Option<i64>,
 }
 
 impl Schedule {
     /// The wait after the last attempt: `interval × min(1 + fails, max_multiplier)`.
-    pub fn backoff_ms(&self, interval_ms: u64, max_multiplier: u32) -> i64 {
-        let multiplier = (1 + self.fails).min(max_multiplier.max(1));
+    pub fn backoff_ms(&self, fails: u32, interval_ms: u64, max_multiplier: u32) -> i64 {
+        let multiplier = fails.saturating_add(1).min(max_multiplier.max(1));
         interval_ms as i64 * multiplier as i64
     }
 
     /// Whether a scheduled (not forced) cycle at `now` should fetch. `slack_ms` absorbs
     /// timer jitter so a healthy provider is fetched on every tick, not every other one.
-    pub fn is_due(&self, now: i64, interval_ms: u64, max_multiplier: u32, slack_ms: i64) -> bool {
+    /// `fails` is the provider's consecutive failures, as its store entries count them.
+    pub fn is_due(
+        &self,
+        now: i64,
+        fails: u32,
+        interval_ms: u64,
+        max_multiplier: u32,
+        slack_ms: i64,
+    ) -> bool {
         if self.blocked_by_retry_at(now) {
             return false;
         }
         match self.last_attempt {
             None => true,
-            Some(last) => last + self.backoff_ms(interval_ms, max_multiplier) - slack_ms <= now,
+            Some(last) => {
+                last + self.backoff_ms(fails, interval_ms, max_multiplier) - slack_ms <= now
+            }
         }
     }
 
@@ -160,12 +169,31 @@ impl Store {
         }
     }
 
-    /// Fills a provider's entries from a cached copy: values shown at once, marked stale.
-    pub fn seed_from_cache(&mut self, entries: Vec<StoreEntry>) {
-        for mut entry in entries {
-            entry.stale = true;
-            self.entries.entry(entry.key.clone()).or_insert(entry);
+    /// Fills a new provider's entries from another process's result: values shown at once,
+    /// marked stale until this process fetches.
+    pub fn seed_from_cache(
+        &mut self,
+        provider_id: &str,
+        windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
+        plan: Option<String>,
+        fetched_at: i64,
+    ) {
+        self.apply_success(provider_id, windows_by_model, plan, fetched_at);
+        for key in self.keys_of(provider_id) {
+            if let Some(e) = self.entries.get_mut(&key) {
+                e.stale = true;
+            }
         }
+    }
+
+    /// Consecutive failed fetches of a provider (the one counter backoff reads).
+    pub fn fails_of(&self, provider_id: &str) -> u32 {
+        self.entries
+            .values()
+            .filter(|e| e.provider_id == provider_id)
+            .map(|e| e.fails)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn remove_provider(&mut self, provider_id: &str) -> usize {
@@ -174,14 +202,6 @@ impl Store {
             self.entries.remove(key);
         }
         keys.len()
-    }
-
-    pub fn provider_entries(&self, provider_id: &str) -> Vec<StoreEntry> {
-        self.entries
-            .values()
-            .filter(|e| e.provider_id == provider_id)
-            .cloned()
-            .collect()
     }
 
     /// Stale: seeded from the cache and not fetched since, or older than two intervals.
@@ -421,20 +441,21 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_fails_and_caps_at_max() {
-        let mut s = Schedule {
+        let s = Schedule {
             last_attempt: Some(T0),
             ..Default::default()
         };
         let waits: Vec<i64> = (0..12)
-            .map(|fails| {
-                s.fails = fails;
-                s.backoff_ms(MIN, 8) / MIN as i64
-            })
+            .map(|fails| s.backoff_ms(fails, MIN, 8) / MIN as i64)
             .collect();
         assert_eq!(waits, [1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8]);
-        s.fails = 2;
-        assert!(!s.is_due(T0 + 3 * MIN as i64 - 1, MIN, 8, 0));
-        assert!(s.is_due(T0 + 3 * MIN as i64, MIN, 8, 0));
+        assert_eq!(
+            s.backoff_ms(u32::MAX, MIN, 8),
+            8 * MIN as i64,
+            "no overflow"
+        );
+        assert!(!s.is_due(T0 + 3 * MIN as i64 - 1, 2, MIN, 8, 0));
+        assert!(s.is_due(T0 + 3 * MIN as i64, 2, MIN, 8, 0));
     }
 
     #[test]
@@ -444,20 +465,19 @@ mod tests {
             ..Default::default()
         };
         // The next tick fires 15 ms "early" relative to when the last fetch started.
-        assert!(s.is_due(T0 + MIN as i64 + 25, MIN, 8, 1_000));
-        assert!(!s.is_due(T0 + MIN as i64 + 25, MIN, 8, 0));
+        assert!(s.is_due(T0 + MIN as i64 + 25, 0, MIN, 8, 1_000));
+        assert!(!s.is_due(T0 + MIN as i64 + 25, 0, MIN, 8, 0));
     }
 
     #[test]
     fn retry_at_blocks_until_it_passes() {
         let s = Schedule {
             last_attempt: Some(T0),
-            fails: 1,
             retry_at: Some(T0 + 10 * MIN as i64),
         };
-        assert!(!s.is_due(T0 + 9 * MIN as i64, MIN, 8, 0));
+        assert!(!s.is_due(T0 + 9 * MIN as i64, 1, MIN, 8, 0));
         assert!(s.blocked_by_retry_at(T0 + 9 * MIN as i64));
-        assert!(s.is_due(T0 + 10 * MIN as i64, MIN, 8, 0));
+        assert!(s.is_due(T0 + 10 * MIN as i64, 1, MIN, 8, 0));
     }
 
     #[test]
@@ -475,22 +495,17 @@ mod tests {
     }
 
     #[test]
-    fn cache_seed_is_stale_and_never_overwrites_live_data() {
+    fn cache_seed_is_stale_and_failures_count_once_per_provider() {
         let mut store = Store::new();
-        apply(
-            &mut store,
-            "anthropic",
-            &anthropic_quotas(),
-            &[pct("5h", 0.2)],
-            T0,
-        );
-        let mut cached = store.get("anthropic", "default").unwrap().clone();
-        cached.windows.clear();
-        let mut other = cached.clone();
-        other.provider_id = "codex".into();
-        other.key = "codex/default".into();
-        store.seed_from_cache(vec![cached, other]);
-        assert_eq!(store.get("anthropic", "default").unwrap().windows.len(), 1);
-        assert!(store.get("codex", "default").unwrap().stale);
+        let mut windows = BTreeMap::new();
+        windows.insert(DEFAULT_MODEL.to_string(), Vec::new());
+        store.seed_from_cache("codex", windows, Some("plus".into()), T0 - 5);
+        let e = store.get("codex", "default").unwrap();
+        assert!(e.stale && e.active && e.updated == T0 - 5);
+        assert_eq!(store.fails_of("codex"), 0);
+        store.apply_failure("codex", &FetchError::new(ErrorKind::Server, "503"));
+        store.apply_failure("codex", &FetchError::new(ErrorKind::Server, "503"));
+        assert_eq!(store.fails_of("codex"), 2);
+        assert_eq!(store.fails_of("nobody"), 0);
     }
 }

@@ -1,0 +1,244 @@
+//! One cycle: pick the due providers, fetch them concurrently (each under the timeout and
+//! the shared cache's lock), resolve each result into the store as it arrives, then compute
+//! threshold events and publish once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::{lock, CycleUpdate, Inner, State};
+use crate::cache::{self, CacheLookup};
+use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
+use crate::provider::{Authentication, UsageProvider};
+use crate::resolve::resolve_snapshots;
+use crate::validate;
+
+pub(super) enum FetchResult {
+    Fetched(FetchOutcome),
+    /// Another process fetched it recently: use its result, not the network.
+    Cached(FetchOutcome, i64),
+    /// No usable credentials; the reason when there is a login this provider cannot use.
+    NoAuth(Option<String>),
+    Failed(FetchError),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Mode<'a> {
+    Scheduled,
+    Forced(Option<&'a str>),
+}
+
+impl Inner {
+    pub(super) async fn run_cycle(&self, mode: Mode<'_>, cancel: &CancellationToken) {
+        let _cycle = tokio::select! {
+            guard = self.cycle_lock.lock() => guard,
+            _ = cancel.cancelled() => return,
+        };
+        let started = Instant::now();
+        let now = self.clock.now_ms();
+        let opts = &self.options;
+        let due: Vec<Arc<dyn UsageProvider>> = {
+            let mut guard = lock(&self.state);
+            let state = &mut *guard;
+            state
+                .providers
+                .values_mut()
+                .filter(|slot| match mode {
+                    Mode::Forced(only) => {
+                        only.is_none_or(|id| id == slot.provider.id())
+                            && !slot.schedule.blocked_by_retry_at(now)
+                    }
+                    Mode::Scheduled => slot.schedule.is_due(
+                        now,
+                        state.store.fails_of(slot.provider.id()),
+                        opts.interval_ms,
+                        opts.max_backoff_multiplier,
+                        opts.due_slack_ms(),
+                    ),
+                })
+                .map(|slot| {
+                    slot.schedule.last_attempt = Some(now);
+                    slot.provider.clone()
+                })
+                .collect()
+        };
+        let forced = matches!(mode, Mode::Forced(_));
+        let mut pending: FuturesUnordered<_> = due
+            .iter()
+            .map(|p| async move { (p, self.fetch_one(p.clone(), forced, now, cancel).await) })
+            .collect();
+        // Each result reaches the store as soon as it arrives, so a hung provider holds back
+        // nobody's values; listeners still run once, when the cycle is complete.
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                next = pending.next() => next,
+            };
+            let Some((provider, result)) = next else {
+                break;
+            };
+            let mut state = lock(&self.state);
+            if cancel.is_cancelled() {
+                return;
+            }
+            self.apply(&mut state, provider.as_ref(), result, now);
+        }
+        drop(pending);
+
+        let update = {
+            let mut state = lock(&self.state);
+            let entries = self.published_entries(&state);
+            let events = state.thresholds.observe(&entries, &opts.thresholds);
+            state.stats.cycles += 1;
+            state.stats.last_cycle_ms = started.elapsed().as_secs_f64() * 1000.0;
+            state.stats.last_cycle_at = now;
+            CycleUpdate { entries, events }
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {},
+            _ = self.sink.publish(update) => {},
+        }
+    }
+
+    fn apply(
+        &self,
+        state: &mut State,
+        provider: &dyn UsageProvider,
+        result: FetchResult,
+        now: i64,
+    ) {
+        let id = provider.id().to_string();
+        // A provider unregistered while its fetch ran leaves no trace.
+        let Some(slot) = state.providers.get_mut(&id) else {
+            return;
+        };
+        let (outcome, fetched_at) = match result {
+            FetchResult::Fetched(outcome) => {
+                state.stats.fetch_ok += 1;
+                (outcome, now)
+            }
+            FetchResult::Cached(outcome, at) => {
+                state.stats.cache_hits += 1;
+                (outcome, at)
+            }
+            FetchResult::NoAuth(reason) => {
+                slot.schedule.retry_at = None;
+                state.store.apply_no_auth(&id, reason);
+                return;
+            }
+            FetchResult::Failed(error) => {
+                slot.schedule.retry_at = error.retry_at;
+                state.stats.fetch_errors += 1;
+                state.store.apply_failure(&id, &error);
+                return;
+            }
+        };
+        slot.schedule.retry_at = None;
+        let windows = resolve_outcome(provider, &outcome, now);
+        state
+            .store
+            .apply_success(&id, windows, outcome.plan, fetched_at);
+    }
+
+    pub(super) async fn fetch_one(
+        &self,
+        provider: Arc<dyn UsageProvider>,
+        forced: bool,
+        attempt_at: i64,
+        cancel: &CancellationToken,
+    ) -> FetchResult {
+        let timeout = Duration::from_millis(self.options.request_timeout_ms);
+        let id = provider.id().to_string();
+        let fingerprint = provider.account_fingerprint();
+        let shared = self.cache.as_ref().zip(fingerprint.as_deref());
+        let work = async {
+            match provider.authentication().await {
+                Ok(Authentication::Ready) => {}
+                Ok(Authentication::Missing) => return FetchResult::NoAuth(None),
+                Ok(Authentication::Unusable(reason)) => return FetchResult::NoAuth(Some(reason)),
+                Err(e) => return FetchResult::Failed(e),
+            }
+            let Some((cache, fp)) = shared else {
+                return fetch_validated(provider.as_ref()).await;
+            };
+            let max_age = cache::fresh_for_ms(
+                forced,
+                self.options.interval_ms,
+                self.options.due_slack_ms(),
+            );
+            let guard = cache.lock_provider(&id, fp, timeout).await;
+            match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
+                CacheLookup::Fresh(record) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                CacheLookup::RetryAt(at) => {
+                    return FetchResult::Failed(
+                        FetchError::new(
+                            ErrorKind::RateLimited,
+                            format!("{id}: rate limited (shared with other processes); retrying after the provider's Retry-After"),
+                        )
+                        .with_retry_at(at),
+                    )
+                }
+                CacheLookup::Miss => {}
+            }
+            let result = fetch_validated(provider.as_ref()).await;
+            // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
+            // make this process's own next tick find its result "fresh" and skip a poll.
+            match &result {
+                FetchResult::Fetched(outcome) => cache.write_success(&id, fp, outcome, attempt_at),
+                FetchResult::Failed(err) => cache.write_failure(&id, fp, err, attempt_at),
+                _ => {}
+            }
+            drop(guard);
+            result
+        };
+        tokio::select! {
+            biased;
+            // Dropped on stop; the caller discards it.
+            _ = cancel.cancelled() => FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")),
+            result = tokio::time::timeout(timeout, work) => match result {
+                Ok(r) => r,
+                Err(_) => FetchResult::Failed(FetchError::new(
+                    ErrorKind::Timeout,
+                    format!("{id}: no answer within {} ms", self.options.request_timeout_ms),
+                )),
+            },
+        }
+    }
+}
+
+/// A provider's outcome as resolved windows per model: the one road from snapshots to the
+/// store, for fetched, cached and seeded results alike. Pace is computed against now, also
+/// for a result another process fetched.
+pub(super) fn resolve_outcome(
+    provider: &dyn UsageProvider,
+    outcome: &FetchOutcome,
+    now: i64,
+) -> BTreeMap<String, Vec<ResolvedWindow>> {
+    let quotas = outcome.quotas_with(provider.quotas());
+    resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model
+}
+
+async fn fetch_validated(provider: &dyn UsageProvider) -> FetchResult {
+    match provider.fetch_usage().await {
+        Ok(outcome) => {
+            for (i, s) in outcome.snapshots.iter().enumerate() {
+                if let Err(reason) = validate::snapshot(s, i) {
+                    return FetchResult::Failed(FetchError::new(
+                        ErrorKind::Provider,
+                        format!("{}: fetchUsage returned bad data: {reason}", provider.id()),
+                    ));
+                }
+            }
+            FetchResult::Fetched(outcome)
+        }
+        Err(e) => FetchResult::Failed(e),
+    }
+}

@@ -1,0 +1,351 @@
+//! The tracker's public face: options, registration, start/stop/refresh and the queries.
+//! The cycle itself (fetch → resolve → store → events → publish) is in `cycle.rs`.
+
+mod cycle;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::SharedCache;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::model::{QuotaDefinition, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::provider::{BoxFuture, UsageProvider};
+use crate::quota::{
+    self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker, Thresholds,
+};
+use crate::store::{Schedule, Store};
+use crate::validate;
+
+use cycle::Mode;
+
+/// What listeners get once per cycle.
+#[derive(Debug, Clone)]
+pub struct CycleUpdate {
+    pub entries: Vec<StoreEntry>,
+    pub events: Vec<ThresholdEvent>,
+}
+
+/// Where updates go (the JS thread, in the addon). The returned future resolves once the
+/// listeners have run, so `refresh()` can wait for them.
+pub trait UpdateSink: Send + Sync + 'static {
+    fn publish(&self, update: CycleUpdate) -> BoxFuture<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackerOptions {
+    pub interval_ms: u64,
+    pub max_backoff_multiplier: u32,
+    pub request_timeout_ms: u64,
+    /// Remaining ratios at which a window turns `warn` and `critical` (`checkQuota`: `low`).
+    pub thresholds: Thresholds,
+    pub cache_path: Option<PathBuf>,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        Self {
+            interval_ms: 60_000,
+            max_backoff_multiplier: 8,
+            request_timeout_ms: 30_000,
+            thresholds: Thresholds::default(),
+            cache_path: None,
+        }
+    }
+}
+
+impl TrackerOptions {
+    /// Timer jitter tolerated when deciding whether a provider is due (5% of the interval, ≤ 2 s).
+    fn due_slack_ms(&self) -> i64 {
+        (self.interval_ms as i64 / 20).min(2_000)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub providers: usize,
+    pub entries: usize,
+    pub active_entries: usize,
+    pub exhausted_windows: usize,
+    pub stale_entries: usize,
+    pub last_cycle_ms: f64,
+    pub cycles: u64,
+    pub fetch_ok: u64,
+    pub fetch_errors: u64,
+    pub last_cycle_at: i64,
+    pub cache_hits: u64,
+}
+
+struct Slot {
+    provider: Arc<dyn UsageProvider>,
+    schedule: Schedule,
+}
+
+#[derive(Default)]
+struct State {
+    providers: BTreeMap<String, Slot>,
+    store: Store,
+    thresholds: ThresholdTracker,
+    stats: Stats,
+}
+
+struct Inner {
+    options: TrackerOptions,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn UpdateSink>,
+    cache: Option<SharedCache>,
+    state: Mutex<State>,
+    /// One cycle at a time: a refresh waits for the cycle in flight, then fetches again.
+    cycle_lock: tokio::sync::Mutex<()>,
+    cancel: Mutex<CancellationToken>,
+    loop_task: Mutex<Option<JoinHandle<()>>>,
+    running: AtomicBool,
+}
+
+impl Inner {
+    /// The store as JS and listeners see it: staleness as of now, each window's level set.
+    fn published_entries(&self, state: &State) -> Vec<StoreEntry> {
+        let mut entries = state
+            .store
+            .snapshot(self.clock.now_ms(), self.options.interval_ms);
+        quota::assign_levels(&mut entries, &self.options.thresholds);
+        entries
+    }
+}
+
+/// Never let a panic elsewhere poison the tracker for good.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+impl Tracker {
+    pub fn new(
+        options: TrackerOptions,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn UpdateSink>,
+    ) -> Result<Self, CoreError> {
+        validate::options(&options)?;
+        let cache = options.cache_path.clone().map(SharedCache::new);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                clock,
+                sink,
+                cache,
+                state: Mutex::new(State::default()),
+                cycle_lock: tokio::sync::Mutex::new(()),
+                cancel: Mutex::new(CancellationToken::new()),
+                loop_task: Mutex::new(None),
+                running: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn register(&self, provider: Arc<dyn UsageProvider>) -> Result<(), CoreError> {
+        let id = provider.id().to_string();
+        validate::provider_id(&id)?;
+        validate::quotas(provider.quotas())?;
+        let mut state = lock(&self.inner.state);
+        if state.providers.contains_key(&id) {
+            return Err(CoreError::DuplicateProvider(id));
+        }
+        // Last known values from the shared cache show at once, marked stale.
+        if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
+            if let Some(record) = cache.read_record(&id, &fp) {
+                let now = self.inner.clock.now_ms();
+                let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
+                state
+                    .store
+                    .seed_from_cache(&id, windows, record.outcome.plan, record.fetched_at);
+            }
+        }
+        state.providers.insert(
+            id,
+            Slot {
+                provider,
+                schedule: Schedule::default(),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn unregister(&self, id: &str) -> bool {
+        let mut state = lock(&self.inner.state);
+        let existed = state.providers.remove(id).is_some();
+        state.store.remove_provider(id);
+        state.thresholds.forget_provider(id);
+        existed
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Starts the loop on `handle`. Starting a running tracker does nothing.
+    pub fn start(&self, handle: &Handle) {
+        if self.inner.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cancel = lock(&self.inner.cancel).clone();
+        let inner = self.inner.clone();
+        let task = handle.spawn(async move {
+            let mut ticker =
+                tokio::time::interval(Duration::from_millis(inner.options.interval_ms));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                inner.run_cycle(Mode::Scheduled, &cancel).await;
+            }
+        });
+        *lock(&self.inner.loop_task) = Some(task);
+    }
+
+    /// Cancels everything in flight and returns promptly; nothing is published after.
+    pub async fn stop(&self) {
+        self.inner.running.store(false, Ordering::SeqCst);
+        let old = std::mem::replace(&mut *lock(&self.inner.cancel), CancellationToken::new());
+        old.cancel();
+        let task = lock(&self.inner.loop_task).take();
+        if let Some(task) = task {
+            // The loop only awaits cancellable futures, so this is quick; never wait long.
+            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        }
+    }
+
+    /// Fetches now (all providers, or one), ignoring interval and backoff but never a
+    /// provider's `retryAt`; resolves after that update was published.
+    pub async fn refresh(&self, provider_id: Option<&str>) -> Result<(), CoreError> {
+        if let Some(id) = provider_id {
+            if !lock(&self.inner.state).providers.contains_key(id) {
+                return Err(CoreError::UnknownProvider(id.to_string()));
+            }
+        }
+        let cancel = lock(&self.inner.cancel).clone();
+        self.inner
+            .run_cycle(Mode::Forced(provider_id), &cancel)
+            .await;
+        Ok(())
+    }
+
+    /// One scheduled cycle now, honouring interval, backoff and `retryAt` (the loop's step).
+    pub async fn tick(&self) {
+        let cancel = lock(&self.inner.cancel).clone();
+        self.inner.run_cycle(Mode::Scheduled, &cancel).await;
+    }
+
+    pub fn entries(&self) -> Vec<StoreEntry> {
+        self.inner.published_entries(&lock(&self.inner.state))
+    }
+
+    pub fn get(&self, provider_id: &str, model_id: &str) -> Option<StoreEntry> {
+        let now = self.inner.clock.now_ms();
+        let state = lock(&self.inner.state);
+        let mut entry =
+            state
+                .store
+                .view(provider_id, model_id, now, self.inner.options.interval_ms)?;
+        quota::assign_levels(
+            std::slice::from_mut(&mut entry),
+            &self.inner.options.thresholds,
+        );
+        Some(entry)
+    }
+
+    pub fn get_window(
+        &self,
+        provider_id: &str,
+        window_id: &str,
+        model_id: &str,
+    ) -> Option<ResolvedWindow> {
+        let entry = self.get(provider_id, model_id)?;
+        entry.windows.into_iter().find(|w| w.id == window_id)
+    }
+
+    pub fn check_quota(&self, provider_id: &str, model_id: &str) -> QuotaCheck {
+        let now = self.inner.clock.now_ms();
+        let opts = &self.inner.options;
+        let state = lock(&self.inner.state);
+        let model_entry = if model_id == DEFAULT_MODEL {
+            None
+        } else {
+            state.store.get(provider_id, model_id)
+        };
+        let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
+        quota::check_quota(
+            model_entry,
+            default_entry,
+            now,
+            opts.interval_ms,
+            &opts.thresholds,
+        )
+    }
+
+    pub fn select_best(&self, provider_ids: &[String], model_id: &str) -> Selection {
+        let candidates = provider_ids
+            .iter()
+            .map(|id| {
+                let plan = lock(&self.inner.state)
+                    .store
+                    .get(id, DEFAULT_MODEL)
+                    .and_then(|e| e.plan.clone());
+                Candidate {
+                    provider_id: id.clone(),
+                    check: self.check_quota(id, model_id),
+                    plan,
+                }
+            })
+            .collect();
+        quota::select_best(candidates)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let now = self.inner.clock.now_ms();
+        let state = lock(&self.inner.state);
+        let interval = self.inner.options.interval_ms;
+        let mut stats = state.stats.clone();
+        stats.providers = state.providers.len();
+        stats.entries = state.store.len();
+        stats.active_entries = state.store.entries().filter(|e| e.active).count();
+        stats.stale_entries = state
+            .store
+            .entries()
+            .filter(|e| Store::is_stale(e, now, interval))
+            .count();
+        stats.exhausted_windows = state
+            .store
+            .entries()
+            .filter(|e| e.active)
+            .flat_map(|e| e.windows.iter())
+            .filter(|w| !w.unlimited && quota::is_exhausted(w.remaining_ratio))
+            .count();
+        stats
+    }
+
+    pub fn provider_ids(&self) -> Vec<String> {
+        lock(&self.inner.state).providers.keys().cloned().collect()
+    }
+
+    pub fn quotas_of(&self, provider_id: &str) -> Option<Vec<QuotaDefinition>> {
+        lock(&self.inner.state)
+            .providers
+            .get(provider_id)
+            .map(|s| s.provider.quotas().to_vec())
+    }
+}

@@ -1,0 +1,296 @@
+//! Loop tests with a manual clock and fake providers.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize};
+
+use super::*;
+use crate::clock::Clock;
+use crate::model::UsageSnapshot;
+use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaKind};
+use crate::provider::{Authentication, BoxFuture};
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_800_000_000_000;
+const INTERVAL: u64 = 60_000;
+
+struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Default)]
+struct CountingSink(AtomicUsize);
+
+impl UpdateSink for CountingSink {
+    fn publish(&self, _update: CycleUpdate) -> BoxFuture<()> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async {})
+    }
+}
+
+type Behaviour = Box<dyn Fn(usize) -> BoxFuture<Result<FetchOutcome, FetchError>> + Send + Sync>;
+
+struct Fake {
+    id: String,
+    quotas: Vec<QuotaDefinition>,
+    calls: Arc<AtomicUsize>,
+    behaviour: Behaviour,
+}
+
+impl UsageProvider for Fake {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn quotas(&self) -> &[QuotaDefinition] {
+        &self.quotas
+    }
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        Box::pin(async { Ok(Authentication::Ready) })
+    }
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        (self.behaviour)(n)
+    }
+}
+
+fn fake(id: &str, behaviour: Behaviour) -> (Arc<Fake>, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let quotas = vec![QuotaDefinition::new(
+        "q",
+        QuotaKind::Amount { amount: 10.0 },
+    )];
+    (
+        Arc::new(Fake {
+            id: id.into(),
+            quotas,
+            calls: calls.clone(),
+            behaviour,
+        }),
+        calls,
+    )
+}
+
+fn ok_used(used: f64) -> Result<FetchOutcome, FetchError> {
+    let mut s = UsageSnapshot::new("q");
+    s.used = Some(used);
+    Ok(FetchOutcome {
+        snapshots: vec![s],
+        ..Default::default()
+    })
+}
+
+fn tracker(clock: Arc<ManualClock>, sink: Arc<CountingSink>) -> Tracker {
+    let options = TrackerOptions {
+        interval_ms: INTERVAL,
+        request_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    Tracker::new(options, clock, sink).unwrap()
+}
+
+#[tokio::test]
+async fn backoff_growth_capped_at_eight_intervals() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (p, calls) = fake(
+        "down",
+        Box::new(|_| Box::pin(async { Err(FetchError::new(ErrorKind::Server, "503")) })),
+    );
+    t.register(p).unwrap();
+    let mut fetched_at_tick = Vec::new();
+    for tick in 0..60 {
+        let before = calls.load(Ordering::SeqCst);
+        t.tick().await;
+        if calls.load(Ordering::SeqCst) > before {
+            fetched_at_tick.push(tick);
+        }
+        clock.advance(INTERVAL as i64);
+    }
+    let gaps: Vec<i64> = fetched_at_tick.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps[..9], [2, 3, 4, 5, 6, 7, 8, 8, 8]);
+    assert_eq!(
+        t.get("down", "default").unwrap().fails as usize,
+        calls.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test]
+async fn recovery_resets_fails_and_healthy_is_fetched_every_tick() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (p, calls) = fake(
+        "flaky",
+        Box::new(|n| {
+            Box::pin(async move {
+                if n == 1 {
+                    Err(FetchError::new(ErrorKind::Network, "x"))
+                } else {
+                    ok_used(n as f64)
+                }
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.tick().await; // ok
+    clock.advance(INTERVAL as i64);
+    t.tick().await; // fails
+    assert_eq!(
+        t.get("flaky", "default").unwrap().windows[0].used,
+        0.0,
+        "last good kept"
+    );
+    clock.advance(2 * INTERVAL as i64);
+    t.tick().await; // recovers
+    let e = t.get("flaky", "default").unwrap();
+    assert_eq!((e.fails, e.windows[0].used), (0, 2.0));
+    for _ in 0..5 {
+        clock.advance(INTERVAL as i64);
+        t.tick().await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
+async fn forced_refresh_never_bypasses_retry_at() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let t = tracker(clock.clone(), sink.clone());
+    let (p, calls) = fake(
+        "limited",
+        Box::new(|_| {
+            Box::pin(async {
+                Err(FetchError::new(ErrorKind::RateLimited, "429").with_retry_at(T0 + 300_000))
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    t.refresh(None).await.unwrap();
+    clock.advance(299_999);
+    t.refresh(Some("limited")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    clock.advance(1);
+    t.refresh(None).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        sink.0.load(Ordering::SeqCst),
+        4,
+        "listeners still run once per cycle"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn providers_run_concurrently_and_a_hung_one_times_out_alone() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock, Arc::default());
+    for id in ["a", "b", "c"] {
+        let (p, _) = fake(
+            id,
+            Box::new(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ok_used(1.0)
+                })
+            }),
+        );
+        t.register(p).unwrap();
+    }
+    let (hung, _) = fake("hung", Box::new(|_| Box::pin(std::future::pending())));
+    t.register(hung).unwrap();
+    let started = tokio::time::Instant::now();
+    t.refresh(None).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1_000) && took < Duration::from_millis(1_100),
+        "{took:?}"
+    );
+    for id in ["a", "b", "c"] {
+        assert_eq!(t.get(id, "default").unwrap().windows[0].used, 1.0);
+    }
+    let e = t.get("hung", "default").unwrap();
+    assert_eq!(e.error.unwrap().kind, ErrorKind::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_reach_the_store_while_a_hung_provider_is_still_pending() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let t = tracker(clock, sink.clone());
+    let (fast, _) = fake(
+        "fast",
+        Box::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                ok_used(3.0)
+            })
+        }),
+    );
+    let (hung, _) = fake("hung", Box::new(|_| Box::pin(std::future::pending())));
+    t.register(fast).unwrap();
+    t.register(hung).unwrap();
+    let cycle = tokio::spawn({
+        let t = t.clone();
+        async move { t.refresh(None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(t.get("fast", "default").unwrap().windows[0].used, 3.0);
+    assert_eq!(
+        sink.0.load(Ordering::SeqCst),
+        0,
+        "listeners wait for the whole cycle"
+    );
+    cycle.await.unwrap().unwrap();
+    assert_eq!(sink.0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn stop_during_a_hung_fetch_returns_promptly_and_publishes_nothing() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let options = TrackerOptions {
+        interval_ms: INTERVAL,
+        request_timeout_ms: 60_000,
+        ..Default::default()
+    };
+    let t = Tracker::new(options, clock, sink.clone()).unwrap();
+    let (hung, calls) = fake("hung", Box::new(|_| Box::pin(std::future::pending())));
+    t.register(hung).unwrap();
+    t.start(&Handle::current());
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    t.stop().await;
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(!t.is_running());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(sink.0.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn duplicate_and_invalid_registrations_are_errors() {
+    let t = tracker(Arc::new(ManualClock(AtomicI64::new(T0))), Arc::default());
+    let (p, _) = fake("x", Box::new(|_| Box::pin(async { ok_used(0.0) })));
+    t.register(p.clone()).unwrap();
+    assert_eq!(
+        t.register(p).unwrap_err(),
+        CoreError::DuplicateProvider("x".into())
+    );
+    let (slash, _) = fake("a/b", Box::new(|_| Box::pin(async { ok_used(0.0) })));
+    assert!(matches!(
+        t.register(slash),
+        Err(CoreError::InvalidProviderId(_))
+    ));
+    assert!(matches!(
+        t.refresh(Some("nope")).await,
+        Err(CoreError::UnknownProvider(_))
+    ));
+}

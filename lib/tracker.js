@@ -1,0 +1,209 @@
+'use strict'
+// The public UsageTracker: owns the JS listeners and the snapshot the addon publishes once per
+// cycle; every rule stays in the addon.
+
+const { NativeUsageTracker } = require('./binding.js')
+const { fromFailure, callNative } = require('./errors.js')
+
+const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
+const DEFAULT_MODEL = 'default'
+
+/** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
+function buildSnapshot(entries) {
+  const byKey = new Map()
+  const windows = new Map()
+  for (const entry of entries) {
+    byKey.set(entry.key, entry)
+    let models = windows.get(entry.providerId)
+    if (!models) windows.set(entry.providerId, (models = new Map()))
+    models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
+  }
+  return Object.freeze({ entries, byKey, windows })
+}
+
+/** The published window, or undefined; three map reads, no addon call. */
+function snapshotWindow(snapshot, providerId, modelId, windowId) {
+  return snapshot.windows.get(providerId)?.get(modelId ?? DEFAULT_MODEL)?.get(windowId)
+}
+
+function reportListenerError(err) {
+  // A listener bug must not stop the others or the tracker; make it visible, once per throw.
+  // (Node drops the `type` of an Error warning, so pass the message and keep the stack as detail.)
+  const message = err instanceof Error ? err.message : String(err)
+  process.emitWarning(`a usage listener threw: ${message}`, {
+    type: 'UsageTrackerListenerError',
+    detail: err instanceof Error ? err.stack : undefined,
+  })
+}
+
+class UsageTracker {
+  #native
+  #generation = 0
+  #ctx = undefined
+  #listeners = new Set()
+  #thresholdListeners = new Set()
+
+  constructor(options) {
+    if (options != null && typeof options !== 'object') {
+      throw new TypeError('UsageTracker options must be an object')
+    }
+    this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, (update) => this.#publish(update)))
+    this.#generation = this.#native.retireGeneration()
+    this[SNAPSHOT] = buildSnapshot([])
+  }
+
+  #publish(update) {
+    if (update.generation !== this.#generation) return // from a run that was stopped
+    this[SNAPSHOT] = buildSnapshot(update.entries)
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(update.entries)
+      } catch (err) {
+        reportListenerError(err)
+      }
+    }
+    for (const event of update.events) {
+      for (const listener of [...this.#thresholdListeners]) {
+        try {
+          listener(event)
+        } catch (err) {
+          reportListenerError(err)
+        }
+      }
+    }
+  }
+
+  #resync() {
+    this[SNAPSHOT] = buildSnapshot(this.#native.entries())
+  }
+
+  /** Wraps a user callback: always a promise, `ctx` from `start`, nothing from a stopped run. */
+  #wrap(strategy, fn) {
+    return async (generation) => {
+      if (generation !== this.#generation) throw new Error('tracker stopped')
+      return fn.call(strategy, this.#ctx)
+    }
+  }
+
+  registerProvider(strategy) {
+    if (strategy == null || typeof strategy !== 'object') {
+      throw new TypeError('registerProvider: strategy must be an object')
+    }
+    const { id, quotas, hasAuthentication, fetchUsage } = strategy
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new TypeError('registerProvider: strategy.id must be a non-empty string')
+    }
+    if (typeof fetchUsage !== 'function') {
+      throw new TypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
+    }
+    if (hasAuthentication !== undefined && typeof hasAuthentication !== 'function') {
+      throw new TypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
+    }
+    if (!Array.isArray(quotas)) {
+      throw new TypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+    }
+    const hasAuth = hasAuthentication ? this.#wrap(strategy, hasAuthentication) : this.#wrap(strategy, () => true)
+    const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
+    const fetchChecked = this.#wrap(strategy, async (ctx) => {
+      const snapshots = await fetchUsage.call(strategy, ctx)
+      if (!Array.isArray(snapshots)) {
+        const got = snapshots === null ? 'null' : typeof snapshots
+        throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
+      }
+      return snapshots
+    })
+    callNative(() => this.#native.registerProvider(id, quotas, authAsBoolean, fetchChecked))
+    this.#resync()
+  }
+
+  registerBuiltinProvider(id, options) {
+    const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
+    this.#resync() // last known values from the shared cache show at once
+    return instanceId
+  }
+
+  unregisterProvider(id) {
+    const removed = this.#native.unregisterProvider(String(id))
+    this.#resync()
+    return removed
+  }
+
+  start(ctx) {
+    this.#ctx = ctx
+    this.#generation = this.#native.start()
+  }
+
+  stop() {
+    this.#generation = this.#native.retireGeneration()
+    return this.#native.stop()
+  }
+
+  /** Always a promise: a bad argument rejects, it never throws. */
+  async refresh(providerId) {
+    if (providerId != null && typeof providerId !== 'string') {
+      const err = new TypeError(`refresh: providerId must be a string, got ${typeof providerId}`)
+      err.code = 'ERR_INVALID_ARG_TYPE'
+      throw err
+    }
+    const failure = await this.#native.refresh(providerId ?? undefined)
+    if (failure) throw fromFailure(failure)
+  }
+
+  onUpdate(listener) {
+    if (typeof listener !== 'function') throw new TypeError('onUpdate: listener must be a function')
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  onThreshold(listener) {
+    if (typeof listener !== 'function') throw new TypeError('onThreshold: listener must be a function')
+    this.#thresholdListeners.add(listener)
+    return () => this.#thresholdListeners.delete(listener)
+  }
+
+  get(providerId, modelId) {
+    return this.#native.get(providerId, modelId ?? undefined)
+  }
+
+  getWindow(providerId, windowId, modelId) {
+    return this.#native.getWindow(providerId, windowId, modelId ?? undefined)
+  }
+
+  entries() {
+    return this.#native.entries()
+  }
+
+  get running() {
+    return this.#native.running
+  }
+
+  checkQuota(providerId, modelId) {
+    return this.#native.checkQuota(providerId, modelId ?? undefined)
+  }
+
+  selectBest(providerIds, modelId) {
+    if (!Array.isArray(providerIds)) throw new TypeError('selectBest: providerIds must be an array of provider ids')
+    return this.#native.selectBest(providerIds, modelId ?? undefined)
+  }
+
+  stats() {
+    return this.#native.stats()
+  }
+
+  /** Provider ids registered, in id order. */
+  providerIds() {
+    return this.#native.providerIds()
+  }
+
+  /** Window ids a provider declares in its quota definitions. */
+  windowIds(providerId) {
+    return this.#native.windowIds(providerId)
+  }
+
+  /** The snapshot published by the last cycle: `{ entries, byKey, windows }`, frozen. */
+  get snapshot() {
+    return this[SNAPSHOT]
+  }
+}
+
+module.exports = { UsageTracker, SNAPSHOT, DEFAULT_MODEL, snapshotWindow }
