@@ -1,6 +1,8 @@
 // Package entry types: the generated binding's shapes plus the JS-side helpers (DESIGN §3, §6, §7).
 import type {
   BuiltinOptions,
+  BuiltinProviderInfo,
+  PiCredentialInfo,
   QuotaCheck,
   ResolvedUsageWindow,
   Selection,
@@ -13,6 +15,8 @@ import type {
 
 export type {
   BuiltinCredentials,
+  BuiltinProviderInfo,
+  PiCredentialInfo,
   BuiltinOptions,
   EntryError,
   PerModelLimit,
@@ -30,12 +34,8 @@ export type {
 export type QuotaWindowType = 'rolling' | 'fixed' | 'session'
 export type QuotaResetBehavior = 'continuous' | 'calendar' | 'session-start'
 export type QuotaAggregationStrategy = 'min' | 'max' | 'sum' | 'individual'
-export type BuiltinProviderId =
-  | 'anthropic'
-  | 'openai-codex'
-  | 'github-copilot'
-  | 'google-antigravity'
-  | 'google-gemini-cli'
+/** A built-in provider id: one of `BUILTIN_PROVIDERS` (the addon's table). */
+export type BuiltinProviderId = string
 
 interface QuotaBase {
   id: string
@@ -64,6 +64,11 @@ export interface QuotaMultiplierDefinition extends QuotaBase {
   duration?: number
 }
 /** Separate limits per model; `aggregationStrategy` adds a `default` view (min/max/sum). */
+export interface QuotaBalanceDefinition extends QuotaBase {
+  /** Prepaid money or credits with no limit; only what is left counts. */
+  balance: true
+  unit?: string
+}
 export interface QuotaPerModelDefinition extends QuotaBase {
   perModel: Record<string, { amount?: number; duration?: number }>
   aggregationStrategy?: QuotaAggregationStrategy
@@ -74,12 +79,14 @@ export type QuotaDefinition =
   | QuotaPercentageDefinition
   | QuotaMultiplierDefinition
   | QuotaPerModelDefinition
+  | QuotaBalanceDefinition
 
 export declare function isQuotaDuration(q: QuotaDefinition): q is QuotaDurationDefinition
 export declare function isQuotaAmount(q: QuotaDefinition): q is QuotaAmountDefinition
 export declare function isQuotaPercentage(q: QuotaDefinition): q is QuotaPercentageDefinition
 export declare function isQuotaMultiplier(q: QuotaDefinition): q is QuotaMultiplierDefinition
 export declare function isQuotaPerModel(q: QuotaDefinition): q is QuotaPerModelDefinition
+export declare function isQuotaBalance(q: QuotaDefinition): q is QuotaBalanceDefinition
 
 /** A provider written in JS. Callbacks may be sync or async and get the `ctx` given to `start`. */
 export interface ProviderStrategy<Ctx = unknown> {
@@ -95,7 +102,8 @@ export interface UsageSnapshotView {
   /** `provider/model` → entry */
   readonly byKey: ReadonlyMap<string, UsageStoreEntry>
   /** `provider/model#window` → window */
-  readonly windows: ReadonlyMap<string, ResolvedUsageWindow>
+  /** providerId → modelId → windowId → window */
+  readonly windows: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, ResolvedUsageWindow>>>
 }
 
 export declare class UsageTracker<Ctx = unknown> {
@@ -130,7 +138,13 @@ export declare class UsageTracker<Ctx = unknown> {
   readonly snapshot: UsageSnapshotView
 }
 
+/** The built-in providers, from the addon's one table. */
+export declare const BUILTIN_PROVIDERS: readonly Readonly<BuiltinProviderInfo>[]
 export declare const BUILTIN_PROVIDER_IDS: readonly BuiltinProviderId[]
+/** pi's agent dir as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded). */
+export declare function agentDir(): string
+/** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the token. */
+export declare function credentialsFromPiAuth(providerId: BuiltinProviderId, entry: unknown): PiCredentialInfo | null
 
 /** DESIGN §3 resolution of one snapshot (pure). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow

@@ -44,7 +44,7 @@ const copilotWindow = {
   usedRatio: 127 / 300, remainingRatio: 173 / 300, resetsAt: Date.parse('2026-12-01T00:00:00Z'),
 }
 const copilot = entry('github-copilot', 'default', [copilotWindow], { plan: 'individual_pro' })
-const agWin = (remaining, resetsAt) => ({ ...pw('quota', 100 - remaining), resetsAt })
+const agWin = (remaining, resetsAt) => ({ ...pw('quota', 100 - remaining), resetsAt, level: remaining === 0 ? 'exhausted' : 'ok' })
 const antigravity = [
   entry('google-antigravity', 'gemini-3-pro-high', [agWin(80, NOW + 4 * HOUR + 20 * MIN)]),
   entry('google-antigravity', 'claude-opus-4-5-thinking', [agWin(0, NOW + 7 * HOUR + 10 * MIN)]),
@@ -101,7 +101,8 @@ test('footerParts: segments, levels and kinds', () => {
 })
 
 test('footerParts: warn/critical thresholds, extra low windows, error and stale', () => {
-  const low = entry('anthropic', 'default', [pw('5h', 80), pw('7d', 95), pw('7d_opus', 76), pw('7d_sonnet', 10)], {
+  // Levels are the tracker's (published on each window); the formatter only paints them.
+  const low = entry('anthropic', 'default', [pw('5h', 80, { level: 'warn' }), pw('7d', 95, { level: 'critical' }), pw('7d_opus', 76, { level: 'warn' }), pw('7d_sonnet', 10, { level: 'ok' })], {
     error: { kind: 'rate_limited', message: 'HTTP 429' },
   })
   const parts = fmt.footerParts([low], { now: NOW })
@@ -112,8 +113,8 @@ test('footerParts: warn/critical thresholds, extra low windows, error and stale'
     { text: '!', level: 'error', kind: 'error' },
   ])
   assert.equal(fmt.formatFooterLine([low], { now: NOW }), 'claude 5h 80% · 7d 95% · 7d_opus 76% !')
-  // Custom thresholds.
-  assert.equal(fmt.footerParts([low], { now: NOW, warnAt: 0.5, criticalAt: 0.21 })[0].segments[0].level, 'critical')
+  // No level published (an older addon's entries): plain.
+  assert.equal(fmt.footerParts([entry('anthropic', 'default', [pw('5h', 99)])], { now: NOW })[0].segments[0].level, 'ok')
   // Stale overrides the level; an active entry with only an error still shows "!".
   const stale = { ...codex, stale: true }
   const failing = entry('github-copilot', 'default', [], { error: { kind: 'auth', message: 'HTTP 401' } })
@@ -133,7 +134,7 @@ test('footerParts: inactive and empty providers are skipped', () => {
 
 test('footerParts: per-model provider shows its most constrained model', () => {
   assert.equal(fmt.formatFooterLine(antigravity, { now: NOW }), 'antigravity claude-opus-4-5-thinking 100% ↻7h10m')
-  assert.equal(fmt.footerParts(antigravity, { now: NOW })[0].segments[0].level, 'critical')
+  assert.equal(fmt.footerParts(antigravity, { now: NOW })[0].segments[0].level, 'exhausted')
 })
 
 test('footerParts: providers filter picks and orders parts', () => {

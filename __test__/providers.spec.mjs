@@ -394,7 +394,7 @@ test('an unknown built-in id is a TypeError listing the known ones', () => {
   const tracker = newTracker()
   assert.throws(
     () => tracker.registerBuiltinProvider('claude', { baseUrl: sb.url }),
-    (err) => err instanceof TypeError && /claude/.test(err.message) && /anthropic/.test(err.message),
+    (err) => err instanceof TypeError && err.code === 'ERR_UNKNOWN_BUILTIN' && /claude/.test(err.message) && /anthropic/.test(err.message),
   )
   assert.deepEqual(tracker.entries(), [])
 })

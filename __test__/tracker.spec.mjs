@@ -133,7 +133,7 @@ describe('two JS strategies against a loopback server', () => {
     await tracker.refresh()
     assert.ok(Math.abs(tracker.getWindow('claude-js', '5h').used - 50) < 1e-9)
     assert.equal(tracker.getWindow('copilot-js', 'premium').remaining, 100)
-    assert.equal(tracker.snapshot.windows.get('copilot-js/default#premium').remaining, 100, 'snapshot current after refresh')
+    assert.equal(tracker.snapshot.windows.get('copilot-js').get('default').get('premium').remaining, 100, 'snapshot current after refresh')
   })
 
   test('listeners ran once per cycle with every provider done', () => {
@@ -234,13 +234,14 @@ describe('store rules through the addon', () => {
     assert.equal(t.snapshot.byKey.has('a/default'), false)
   })
 
-  test('refresh of one provider only fetches that one; unknown id is a TypeError', async () => {
+  test('refresh of one provider only fetches that one; an unknown id rejects with ERR_UNKNOWN_PROVIDER', async () => {
     const calls = { a: 0, b: 0 }
     const t = new UsageTracker({ cachePath: null })
     for (const id of ['a', 'b']) t.registerProvider({ id, quotas: [], fetchUsage: () => (calls[id]++, []) })
     await t.refresh('a')
     assert.deepEqual(calls, { a: 1, b: 0 })
-    await assert.rejects(t.refresh('nope'), (err) => err instanceof TypeError && /nope/.test(err.message))
+    await assert.rejects(t.refresh('nope'), (err) => !(err instanceof TypeError) && err.code === 'ERR_UNKNOWN_PROVIDER' && /nope/.test(err.message))
+    await assert.rejects(t.refresh(0), (err) => err instanceof TypeError && err.code === 'ERR_INVALID_ARG_TYPE', 'a wrong type rejects, it does not throw')
   })
 
   test('ctx from start() reaches the strategy; sync and async strategies both work', async () => {
@@ -288,11 +289,13 @@ describe('bad input', () => {
     })
     t.registerProvider({ id: 'x', quotas: [], fetchUsage: () => [] })
     assert.throws(() => t.registerProvider({ id: 'x', quotas: [], fetchUsage: () => [] }), {
-      name: 'TypeError',
+      name: 'Error',
+      code: 'ERR_DUPLICATE_PROVIDER',
       message: /'x' is already registered/,
     })
     assert.throws(() => new UsageTracker({ intervalMs: 0 }), { name: 'TypeError', message: /intervalMs/ })
-    assert.throws(() => new UsageTracker({ lowQuotaThreshold: 2, cachePath: null }), { name: 'TypeError', message: /lowQuotaThreshold/ })
+    assert.throws(() => new UsageTracker({ lowQuotaThreshold: 2, cachePath: null }), { name: 'TypeError', code: 'ERR_INVALID_OPTION', message: /lowQuotaThreshold/ })
+    assert.throws(() => new UsageTracker({ warnAt: 0.05, criticalAt: 0.1, cachePath: null }), { name: 'TypeError', message: /warnAt/ })
   })
 
   test('garbage from fetchUsage is a provider error on that provider only', async () => {

@@ -8,7 +8,7 @@ const { parseArgs } = require('node:util')
 const path = require('node:path')
 const { renderTable, toJson } = require('../lib/format.js')
 
-const BUILTINS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
+const BUILTINS = require('../index.js').BUILTIN_PROVIDER_IDS
 
 const HELP = `usage: usage-store [options]
 

@@ -15,12 +15,8 @@
  *
  *   {
  *     "intervalMs": 60000,        // poll period in ms (minimum 1000)
- *     "providers": {              // built-in providers to track; false turns one off
- *       "anthropic": true,
- *       "openai-codex": true,
- *       "github-copilot": true,
- *       "google-antigravity": true,
- *       "google-gemini-cli": true
+ *     "providers": {              // built-in providers to track (ids: the addon's BUILTIN_PROVIDERS);
+ *       "<provider id>": false    // every one is on unless turned off here
  *     },
  *     "warnAt": 0.25,             // remaining ratio below which a footer value turns yellow
  *     "criticalAt": 0.1,          // ... turns red; crossing it also raises a "low" notification
@@ -32,67 +28,32 @@
  * A malformed file is reported once and the defaults are used (a single bad key falls back
  * to its default only). The file is read on every session start, so `/reload` applies edits.
  *
- * Credentials: taken from pi (`ctx.modelRegistry`: auth.json, refreshed by pi when expired).
- * A provider pi has no OAuth login for is registered without credentials, so the addon looks
- * for the tool's own files (~/.claude/.credentials.json, ~/.codex/auth.json, ~/.gemini/...).
+ * Credentials: the addon reads pi's auth.json itself, with the one mapping of pi's entries
+ * (`credentialsFromPiAuth`), then the environment variable pi reads, then the tool's own files.
+ * Before registering, and again after an auth error, the extension asks pi
+ * (`ctx.modelRegistry.getApiKeyForProvider`) so pi refreshes an expired login in auth.json.
  * Providers without any credentials stay inactive and are not shown.
  */
-import type { ExtensionAPI, ExtensionContext } from "@mariozechner/pi-coding-agent";
+import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { join } from "node:path";
 
 // ---------------------------------------------------------------------------------------------
-// The parts of the addon and lib/format.js this file uses (full types in ../index.d.ts).
+// Types: the package's own declarations; lib/format.js is described here (it has no .d.ts).
 
-interface Credentials {
-	accessToken: string;
-	accountId?: string;
-	projectId?: string;
-}
-interface UsageWindow {
-	id: string;
-	modelId: string;
-	remainingRatio: number;
-	resetsAt?: number;
-}
-interface UsageEntry {
-	key: string;
-	providerId: string;
-	modelId: string;
-	windows: UsageWindow[];
-	active: boolean;
-	error?: { kind: string; message: string; retryAt?: number };
-}
-interface ThresholdEvent {
-	key: string;
-	windowId: string;
-	kind: "low" | "exhausted" | "recovered";
-	remainingRatio: number;
-	resetsAt?: number;
-}
-interface Tracker {
-	registerBuiltinProvider(id: string, options?: { id?: string; baseUrl?: string; credentials?: Credentials }): void;
-	unregisterProvider(id: string): boolean;
-	start(ctx?: unknown): void;
-	stop(): Promise<void>;
-	refresh(providerId?: string): Promise<void>;
-	onUpdate(listener: (entries: UsageEntry[]) => void): () => void;
-	onThreshold(listener: (e: ThresholdEvent) => void): () => void;
-	entries(): UsageEntry[];
-}
-interface Addon {
-	UsageTracker: new (options: Record<string, unknown>) => Tracker;
-}
-type Level = "ok" | "warn" | "critical" | "stale" | "error" | "muted";
+type Addon = typeof import("../index");
+type Tracker = import("../index").UsageTracker;
+type UsageEntry = import("../index").UsageStoreEntry;
+type ThresholdEvent = import("../index").ThresholdEvent;
 interface FooterPart {
 	providerId: string;
 	label: string;
-	segments: Array<{ text: string; level: Level; kind?: "value" | "reset" | "error" }>;
+	segments: Array<{ text: string; level: string; kind?: "value" | "reset" | "error" }>;
 }
 interface Format {
 	footerParts(entries: UsageEntry[], opts: Record<string, unknown>): FooterPart[];
+	renderFooterParts(parts: FooterPart[], paint?: (color: string, text: string) => string): string;
 	renderTable(entries: UsageEntry[], opts?: Record<string, unknown>): string;
 	toJson(entries: UsageEntry[], opts?: Record<string, unknown>): unknown;
 	formatDuration(ms: number): string;
@@ -117,12 +78,12 @@ try {
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const BUILTINS = ["anthropic", "openai-codex", "github-copilot", "google-antigravity", "google-gemini-cli"] as const;
-type BuiltinId = (typeof BUILTINS)[number];
+/** Built-in provider ids, from the addon's one table. */
+const builtinIds = (): string[] => (addon ? addon.BUILTIN_PROVIDERS.map((p) => p.id) : []);
 
 interface Settings {
 	intervalMs: number;
-	providers: Record<BuiltinId, boolean>;
+	providers: Record<string, boolean>;
 	warnAt: number;
 	criticalAt: number;
 	style: "compact" | "full";
@@ -133,7 +94,7 @@ interface Settings {
 function defaultSettings(): Settings {
 	return {
 		intervalMs: 60_000,
-		providers: Object.fromEntries(BUILTINS.map((id) => [id, true])) as Record<BuiltinId, boolean>,
+		providers: Object.fromEntries(builtinIds().map((id) => [id, true])),
 		warnAt: 0.25,
 		criticalAt: 0.1,
 		style: "compact",
@@ -141,17 +102,10 @@ function defaultSettings(): Settings {
 	};
 }
 
-function agentDir(): string {
-	const dir = process.env.PI_CODING_AGENT_DIR;
-	if (!dir) return join(homedir(), ".pi", "agent");
-	if (dir === "~") return homedir();
-	return dir.startsWith("~/") ? join(homedir(), dir.slice(2)) : dir;
-}
-
 /** Reads the settings file; problems come back as messages, never as exceptions. */
 function readSettings(): { settings: Settings; problems: string[] } {
 	const settings = defaultSettings();
-	const file = join(agentDir(), "usage-tracker.json");
+	const file = join(addon ? addon.agentDir() : ".", "usage-tracker.json");
 	let raw: string;
 	try {
 		raw = readFileSync(file, "utf8");
@@ -179,9 +133,9 @@ function readSettings(): { settings: Settings; problems: string[] } {
 	if (d.providers !== undefined) {
 		if (d.providers && typeof d.providers === "object" && !Array.isArray(d.providers)) {
 			for (const [id, on] of Object.entries(d.providers as Record<string, unknown>)) {
-				if (!(BUILTINS as readonly string[]).includes(id)) problems.push(`${file}: unknown provider "${id}" ignored`);
+				if (!builtinIds().includes(id)) problems.push(`${file}: unknown provider "${id}" ignored`);
 				else if (typeof on !== "boolean") bad(`providers.${id}`, "true or false");
-				else settings.providers[id as BuiltinId] = on;
+				else settings.providers[id] = on;
 			}
 		} else bad("providers", "an object like { \"anthropic\": true }");
 	}
@@ -217,10 +171,8 @@ interface Session {
 	ctx: ExtensionContext;
 	settings: Settings;
 	unsubscribe: Array<() => void>;
-	/** token each built-in was registered with (absent = discovered by the addon itself) */
-	tokens: Map<BuiltinId, string>;
-	/** when credentials were last re-read after an auth error, per provider */
-	recheckedAt: Map<BuiltinId, number>;
+	/** when pi was last asked to refresh a login after an auth error, per provider */
+	recheckedAt: Map<string, number>;
 	stopped: boolean;
 }
 interface GlobalState {
@@ -276,97 +228,35 @@ function setStatus(ctx: ExtensionContext, text: string | undefined): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Credentials from pi
+// Credentials: the addon reads auth.json; pi only has to keep it fresh.
 
-/** What pi's auth.json holds for one provider (see @mariozechner/pi-coding-agent AuthStorage). */
-interface StoredCredential {
-	type: "oauth" | "api_key";
-	access?: string;
-	refresh?: string;
-	accountId?: string;
-	projectId?: string;
-	enterpriseUrl?: string;
+/** Lets pi refresh an expired login for `id` (it rewrites auth.json); the result is not used. */
+async function askPiToRefresh(ctx: ExtensionContext, id: string): Promise<void> {
+	const registry = ctx.modelRegistry as { getApiKeyForProvider?: (id: string) => Promise<unknown> } | undefined;
+	if (!registry?.getApiKeyForProvider) return;
+	await withTimeout(Promise.resolve(registry.getApiKeyForProvider(id)), CREDENTIAL_TIMEOUT_MS).catch(() => undefined);
 }
 
-/** The usage-endpoint credentials pi has for a built-in, or undefined to let the addon discover them. */
-async function piCredentials(ctx: ExtensionContext, id: BuiltinId): Promise<{ credentials: Credentials; baseUrl?: string } | undefined> {
-	const registry = ctx.modelRegistry;
-	const stored = registry?.authStorage?.get(id) as StoredCredential | undefined;
-	// Usage endpoints need the subscription (OAuth) login; a plain API key cannot read them.
-	if (!stored || stored.type !== "oauth") return undefined;
-
-	if (id === "github-copilot") {
-		// The usage endpoint wants the GitHub OAuth token (`refresh`), not the short-lived
-		// Copilot session token pi keeps in `access`.
-		if (!stored.refresh) return undefined;
-		const host = stored.enterpriseUrl?.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
-		const baseUrl = host && !process.env.PI_USAGE_TRACKER_BASE_URL ? `https://api.${host}` : undefined;
-		return { credentials: { accessToken: stored.refresh }, baseUrl };
-	}
-
-	// getApiKeyForProvider refreshes an expired token (and rewrites auth.json) like pi does
-	// before a model call; undefined when pi has no OAuth provider for the id.
-	const key = await withTimeout(registry.getApiKeyForProvider(id), CREDENTIAL_TIMEOUT_MS).catch(() => undefined);
-	if (id === "google-antigravity" || id === "google-gemini-cli") {
-		// Google OAuth providers hand out a JSON string {"token","projectId"} as their API key.
-		if (key?.startsWith("{")) {
-			try {
-				const parsed = JSON.parse(key) as { token?: unknown; projectId?: unknown };
-				if (typeof parsed.token === "string") {
-					const projectId = typeof parsed.projectId === "string" ? parsed.projectId : stored.projectId;
-					return { credentials: { accessToken: parsed.token, ...(projectId ? { projectId } : {}) } };
-				}
-			} catch {
-				// not JSON after all: fall back to the stored fields
-			}
-		}
-		if (!stored.access) return undefined;
-		return { credentials: { accessToken: stored.access, ...(stored.projectId ? { projectId: stored.projectId } : {}) } };
-	}
-	const accessToken = key ?? stored.access;
-	if (!accessToken) return undefined;
-	return { credentials: { accessToken, ...(stored.accountId ? { accountId: stored.accountId } : {}) } };
-}
-
-async function registerBuiltin(session: Session, id: BuiltinId): Promise<void> {
-	let found: Awaited<ReturnType<typeof piCredentials>>;
-	try {
-		found = await piCredentials(session.ctx, id);
-	} catch {
-		found = undefined;
-	}
+async function registerBuiltin(session: Session, id: string): Promise<void> {
+	await askPiToRefresh(session.ctx, id);
 	if (session.stopped) return;
 	try {
-		if (found) {
-			session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
-			session.tokens.set(id, found.credentials.accessToken);
-		} else {
-			session.tracker.registerBuiltinProvider(id); // the addon discovers the tool's own files
-		}
+		session.tracker.registerBuiltinProvider(id);
 	} catch (err) {
 		// one provider failing to register must not keep the others from being tracked
 		notifyOnce(session.ctx, `usage-tracker: cannot track ${id}: ${errorMessage(err)}`, "warning");
 	}
 }
 
-/** pi (this one or another) refreshes tokens in auth.json as it uses them; after a 401,
- *  take the current one and re-register the provider with it. */
+/** After a 401, pi (this one or another) may hold a newer login: let it refresh, then fetch. */
 async function recheckCredentials(session: Session, entries: UsageEntry[]): Promise<void> {
 	const now = Date.now();
-	for (const id of session.tokens.keys()) {
-		const failing = entries.some((e) => e.providerId === id && e.error?.kind === "auth");
-		if (!failing || now - (session.recheckedAt.get(id) ?? 0) < RECHECK_AFTER_MS) continue;
+	const failing = new Set(entries.filter((e) => e.active && e.error?.kind === "auth").map((e) => e.providerId));
+	for (const id of failing) {
+		if (now - (session.recheckedAt.get(id) ?? 0) < RECHECK_AFTER_MS) continue;
 		session.recheckedAt.set(id, now);
-		try {
-			session.ctx.modelRegistry.authStorage.reload(); // another pi may have rotated the token on disk
-		} catch {
-			// keep what pi has in memory
-		}
-		const found = await piCredentials(session.ctx, id).catch(() => undefined);
-		if (session.stopped || !found || found.credentials.accessToken === session.tokens.get(id)) continue;
-		session.tokens.set(id, found.credentials.accessToken);
-		session.tracker.unregisterProvider(id);
-		session.tracker.registerBuiltinProvider(id, { credentials: found.credentials, ...(found.baseUrl ? { baseUrl: found.baseUrl } : {}) });
+		await askPiToRefresh(session.ctx, id);
+		if (session.stopped) return;
 		void session.tracker.refresh(id).catch(() => undefined);
 	}
 }
@@ -374,33 +264,14 @@ async function recheckCredentials(session: Session, entries: UsageEntry[]): Prom
 // ---------------------------------------------------------------------------------------------
 // Footer
 
-const LEVEL_COLOR = {
-	ok: "success",
-	warn: "warning",
-	critical: "error",
-	error: "error",
-	stale: "dim",
-	muted: "dim",
-} as const;
-
 /** One status line, coloured per segment. Built once per update: pi's footer render only
  *  reads the stored string, so drawing never calls into the addon. */
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {
 	if (!format) return undefined;
-	const { settings } = session;
-	const parts = format.footerParts(entries, { style: settings.style, warnAt: settings.warnAt, criticalAt: settings.criticalAt });
+	const parts = format.footerParts(entries, { style: session.settings.style });
 	if (parts.length === 0) return undefined;
 	const theme = session.ctx.ui.theme;
-	const render = (part: FooterPart) => {
-		let text = theme.fg("muted", part.label);
-		part.segments.forEach((seg, i) => {
-			// a reset time or the error mark belongs to the value before it; values are separated by " · "
-			const sep = i === 0 || seg.kind === "reset" || seg.kind === "error" ? " " : theme.fg("dim", " · ");
-			text += sep + theme.fg(LEVEL_COLOR[seg.level] ?? "text", seg.text);
-		});
-		return text;
-	};
-	return parts.map(render).join(theme.fg("dim", " │ "));
+	return format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
 }
 
 function show(session: Session, entries: UsageEntry[]): void {
@@ -413,9 +284,8 @@ function show(session: Session, entries: UsageEntry[]): void {
 }
 
 function describeWindow(e: ThresholdEvent): string {
-	const [providerId, modelId = "default"] = e.key.split("/");
-	const label = format ? format.providerLabel(providerId) : providerId;
-	return `${label}${modelId === "default" ? "" : ` ${modelId}`} ${e.windowId}`;
+	const label = format ? format.providerLabel(e.providerId) : e.providerId;
+	return `${label}${e.modelId === "default" ? "" : ` ${e.modelId}`} ${e.windowId}`;
 }
 
 function onThreshold(session: Session, e: ThresholdEvent): void {
@@ -458,14 +328,13 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	const { settings, problems } = readSettings();
 	for (const p of problems) notifyOnce(ctx, `usage-tracker: ${p}`, "warning");
 
-	const options: Record<string, unknown> = { intervalMs: settings.intervalMs, lowQuotaThreshold: settings.criticalAt };
+	const options: Record<string, unknown> = { intervalMs: settings.intervalMs, warnAt: settings.warnAt, criticalAt: settings.criticalAt };
 	if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
 	const session: Session = {
 		tracker: new addon.UsageTracker(options),
 		ctx,
 		settings,
 		unsubscribe: [],
-		tokens: new Map(),
 		recheckedAt: new Map(),
 		stopped: false,
 	};
@@ -482,7 +351,7 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	// Tokens are read in parallel and without holding up pi's startup.
 	void (async () => {
 		try {
-			await Promise.all(BUILTINS.filter((id) => settings.providers[id]).map((id) => registerBuiltin(session, id)));
+			await Promise.all(builtinIds().filter((id) => settings.providers[id] !== false).map((id) => registerBuiltin(session, id)));
 			if (session.stopped) return;
 			session.tracker.start(ctx);
 			show(session, session.tracker.entries()); // cached values, if any, until the first cycle

@@ -9,10 +9,11 @@
  * Exports
  *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
  *   providerLabel(providerId) -> short label ("anthropic-work" -> "claude-work")
- *   footerParts(entries, { now, providers, style, warnAt, criticalAt })
+ *   footerParts(entries, { now, providers, style })
  *     -> [{ providerId, label, segments: [{ text, level, kind }] }]
  *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
- *   renderTable(entries, { now, color, warnAt, criticalAt }) -> multi-line string
+ *   renderTable(entries, { now, color }) -> multi-line string
+ *   renderFooterParts(parts, paint?) -> the footer line (one join rule; paint colours pieces)
  *   toJson(entries, { now }) -> object (shape below)
  *   also: formatPercent, formatAmount, formatPace, formatResetAt, formatAgo,
  *         windowLevel, isAmountWindow, sortEntries, BUILTIN_LABELS
@@ -28,7 +29,7 @@
  * entry (per-model providers such as google-antigravity) shows its most
  * constrained model as "<model> <used>%". 'full' shows every window of every
  * model with its reset countdown. Levels come from the remaining ratio:
- * < criticalAt -> 'critical', < warnAt -> 'warn', else 'ok'; a stale entry's
+ * each window's `level` as the tracker published it; a stale entry's
  * values are 'stale'; reset countdowns are 'muted'; an entry with `error` adds
  * a trailing "!" segment at level 'error'. Segment `kind` ('value' | 'reset' |
  * 'error') tells a renderer how to join: " · " before a value, " " otherwise.
@@ -65,13 +66,10 @@
  * alphabetically; the `default` model first, then models alphabetically.
  */
 
-const BUILTIN_LABELS = {
-  anthropic: 'claude',
-  'openai-codex': 'codex',
-  'github-copilot': 'copilot',
-  'google-antigravity': 'antigravity',
-  'google-gemini-cli': 'gemini',
-}
+// Labels and order come from the addon's provider table; nothing here lists providers.
+const BUILTIN_LABELS = Object.freeze(
+  Object.fromEntries(require('./binding.js').builtinProviders().map((p) => [p.id, p.label])),
+)
 const BUILTIN_ORDER = Object.keys(BUILTIN_LABELS)
 const DAY_MS = 86400000
 
@@ -120,7 +118,17 @@ function sortEntries(entries) {
 }
 
 function isAmountWindow(w) {
-  return w.kind === 'amount' || w.kind === 'multiplier'
+  return w.kind === 'amount' || w.kind === 'multiplier' || w.kind === 'balance'
+}
+
+const CURRENCY_SYMBOLS = { USD: '$', EUR: '€', GBP: '£', CNY: '¥', JPY: '¥' }
+const isCurrency = (unit) => typeof unit === 'string' && /^[A-Z]{3}$/.test(unit)
+
+/** Money with its currency and two decimals ("$47.31", "12.00 CHF"); other units as counts. */
+function formatMoney(value, unit) {
+  const v = num(value).toFixed(2)
+  const symbol = CURRENCY_SYMBOLS[unit]
+  return symbol ? `${symbol}${v}` : `${v} ${unit}`
 }
 
 function num(x, fallback = 0) {
@@ -141,16 +149,32 @@ function formatPercent(ratio) {
   return `${Math.round(num(ratio) * 100)}%`
 }
 
+/** Money windows show spend against the cap ("$47.31/$200.00") or what is left of a balance
+ *  ("$12.40"); counted windows show remaining/total. */
 function formatAmount(w) {
+  if (isCurrency(w.unit)) {
+    if (w.kind === 'balance') return formatMoney(w.remaining, w.unit)
+    return w.total > 0 ? `${formatMoney(w.used, w.unit)}/${formatMoney(w.total, w.unit)}` : formatMoney(w.used, w.unit)
+  }
+  if (w.kind === 'balance') return `${Math.round(num(w.remaining))}${w.unit ? ' ' + w.unit : ''}`
   return `${Math.round(num(w.remaining))}/${Math.round(num(w.total))}`
 }
 
-function windowLevel(w, { warnAt = 0.25, criticalAt = 0.1 } = {}) {
-  const r = remainingRatio(w)
-  if (r < criticalAt) return 'critical'
-  if (r < warnAt) return 'warn'
-  return 'ok'
+/** The level the tracker computed (its `warnAt`/`criticalAt`, the rule `checkQuota` uses). */
+function windowLevel(w) {
+  return w.level || 'ok'
 }
+
+/** Level → semantic colour, for pi's theme (`theme.fg(name)`) and the ANSI table below. */
+const LEVEL_COLORS = Object.freeze({
+  ok: 'success',
+  warn: 'warning',
+  critical: 'error',
+  exhausted: 'error',
+  error: 'error',
+  stale: 'dim',
+  muted: 'dim',
+})
 
 const PACE_WORDS = {
   'on-track': 'on track',
@@ -214,7 +238,7 @@ function groupByProvider(entries) {
 }
 
 // Picks which (entry, window) pairs a part shows, in order.
-function pickWindows(group, style, levels) {
+function pickWindows(group, style) {
   const withWindows = group.filter((e) => e.active && e.windows && e.windows.length)
   if (style === 'full') {
     return withWindows.flatMap((e) => e.windows.map((w) => ({ e, w })))
@@ -222,7 +246,7 @@ function pickWindows(group, style, levels) {
   const def = withWindows.find((e) => e.modelId === 'default')
   if (def) {
     return def.windows
-      .filter((w, i) => i < 2 || windowLevel(w, levels) !== 'ok')
+      .filter((w, i) => i < 2 || windowLevel(w) !== 'ok')
       .map((w) => ({ e: def, w }))
   }
   // Per-model provider: its most constrained model tells the story.
@@ -236,15 +260,14 @@ function pickWindows(group, style, levels) {
 }
 
 function footerParts(entries, opts = {}) {
-  const { now = Date.now(), providers, style = 'compact', warnAt = 0.25, criticalAt = 0.1 } = opts
-  const levels = { warnAt, criticalAt }
+  const { now = Date.now(), providers, style = 'compact' } = opts
   const groups = groupByProvider(entries)
   // A `providers` list filters and also orders the parts.
   const ids = Array.isArray(providers) ? providers.filter((id) => groups.has(id)) : [...groups.keys()]
   const parts = []
   for (const providerId of ids) {
     const group = groups.get(providerId).filter((e) => e.active)
-    const picked = pickWindows(group, style, levels)
+    const picked = pickWindows(group, style)
     const hasError = group.some((e) => e.error)
     if (!picked.length && !hasError) continue
     const onlyOne = picked.length === 1
@@ -255,7 +278,7 @@ function footerParts(entries, opts = {}) {
       const withId = !(onlyOne && isAmountWindow(w)) && !(modelId && style !== 'full')
       segments.push({
         text: valueText(w, { withId, modelId }),
-        level: e.stale ? 'stale' : windowLevel(w, levels),
+        level: e.stale ? 'stale' : windowLevel(w),
         kind: 'value',
       })
       const showReset =
@@ -271,29 +294,36 @@ function footerParts(entries, opts = {}) {
   return parts
 }
 
+const plain = (_color, text) => text
+
+/** The one footer join rule: " · " before a value, " " before a reset or "!", " │ " between
+ *  providers. `paint(color, text)` colours a piece (pi's theme.fg, ANSI, or nothing). */
+function renderFooterParts(parts, paint = plain) {
+  return parts
+    .map((p) => {
+      const segs = p.segments.map((s, i) => {
+        const sep = i === 0 || s.kind !== 'value' ? ' ' : paint('dim', ' · ')
+        return sep + paint(LEVEL_COLORS[s.level] || 'text', s.text)
+      })
+      return paint('muted', p.label) + segs.join('')
+    })
+    .join(paint('dim', ' │ '))
+}
+
 function joinSegments(segments) {
-  return segments
-    .map((s, i) => (i === 0 ? s.text : (s.kind === 'value' ? ' · ' : ' ') + s.text))
-    .join('')
+  return renderFooterParts([{ label: '', segments }]).trimStart()
 }
 
 function formatFooterLine(entries, opts = {}) {
-  return footerParts(entries, opts)
-    .map((p) => `${p.label} ${joinSegments(p.segments)}`)
-    .join(' │ ')
+  return renderFooterParts(footerParts(entries, opts))
 }
 
 // ----------------------------------------------------------------- table ----
 
-const ANSI = {
-  ok: '\x1b[32m',
-  warn: '\x1b[33m',
-  critical: '\x1b[31m',
-  error: '\x1b[31m',
-  stale: '\x1b[2m',
-  muted: '\x1b[2m',
-  header: '\x1b[1m',
-}
+const ANSI_BY_COLOR = { success: '\x1b[32m', warning: '\x1b[33m', error: '\x1b[31m', dim: '\x1b[2m', muted: '\x1b[2m' }
+/** Colours `text` for a terminal by a semantic colour name (see LEVEL_COLORS). */
+const paintAnsi = (color, text) => (ANSI_BY_COLOR[color] ? `${ANSI_BY_COLOR[color]}${text}\x1b[0m` : text)
+const ANSI = { ...Object.fromEntries(Object.entries(LEVEL_COLORS).map(([l, c]) => [l, ANSI_BY_COLOR[c]])), header: '\x1b[1m' }
 
 /**
  * Per-model views of a shared multiplier pool (Copilot: one entry per model) would flood the
@@ -321,8 +351,7 @@ function foldMultiplierViews(entries) {
 }
 
 function renderTable(entries, opts = {}) {
-  const { now = Date.now(), color = false, warnAt = 0.25, criticalAt = 0.1 } = opts
-  const levels = { warnAt, criticalAt }
+  const { now = Date.now(), color = false } = opts
   const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
   const rows = [] // { cells, level }
   const { shown, included } = foldMultiplierViews(entries)
@@ -354,7 +383,7 @@ function renderTable(entries, opts = {}) {
           updated,
           error,
         ],
-        level: e.stale ? 'stale' : windowLevel(w, levels),
+        level: e.stale ? 'stale' : windowLevel(w),
       })
     }
   }
@@ -422,10 +451,14 @@ module.exports = {
   toJson,
   formatPercent,
   formatAmount,
+  formatMoney,
   formatPace,
   formatResetAt,
   formatAgo,
   windowLevel,
+  LEVEL_COLORS,
+  paintAnsi,
+  renderFooterParts,
   isAmountWindow,
   sortEntries,
 }

@@ -57,8 +57,7 @@ const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/
 
 const tty = Boolean(process.stdout.isTTY)
 const color = tty && !process.env.NO_COLOR
-const paint = (code, s) => (color ? `\x1b[${code}m${s}\x1b[0m` : s)
-const LEVEL_COLOR = { ok: 32, warn: 33, critical: 31 }
+const paint = (colorName, s) => (color ? fmt.paintAnsi(colorName, s) : s)
 
 // A 6-cell bar of the used ratio, with eighth blocks for the partial cell.
 function bar(ratio, cells = 6) {
@@ -72,8 +71,8 @@ function windowText(entry, w, now) {
   // per-model providers (antigravity, gemini) name the model, the others the window
   const name = entry.modelId === 'default' ? w.id : entry.modelId
   const value = fmt.isAmountWindow(w) ? `${fmt.formatAmount(w)} left` : `${Math.round(w.usedRatio * 100)}%`
-  let s = `${name} ${paint(LEVEL_COLOR[fmt.windowLevel(w)], bar(w.usedRatio))} ${value}`
-  if (Number.isFinite(w.resetsAt)) s += paint(2, ` ↻${fmt.formatDuration(w.resetsAt - now)}`)
+  let s = `${name} ${paint(fmt.LEVEL_COLORS[fmt.windowLevel(w)], bar(w.usedRatio))} ${value}`
+  if (Number.isFinite(w.resetsAt)) s += paint('dim', ` ↻${fmt.formatDuration(w.resetsAt - now)}`)
   return s
 }
 

@@ -229,8 +229,9 @@ pub fn selection_to_js(s: quota::Selection) -> Selection {
 }
 
 /// Options with their defaults; the default cache lives in pi's agent dir.
-pub fn options_from_js(o: Option<TrackerOptions>) -> CodedResult<usage_core::TrackerOptions> {
-    let o = o.unwrap_or_default();
+pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::TrackerOptions> {
+    let default = TrackerOptions::default();
+    let o = o.unwrap_or(&default);
     let d = usage_core::TrackerOptions::default();
     let ms = |v: Option<f64>, field: &str, default: u64| -> CodedResult<u64> {
         match v {
@@ -241,7 +242,7 @@ pub fn options_from_js(o: Option<TrackerOptions>) -> CodedResult<usage_core::Tra
             ))),
         }
     };
-    let cache_path = match o.cache_path {
+    let cache_path = match &o.cache_path {
         Some(napi::Either::A(path)) => Some(path.into()),
         Some(napi::Either::B(_)) => None,
         None => Some(usage_core::credentials::agent_dir().join("cache/usage-tracker.json")),

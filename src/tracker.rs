@@ -31,7 +31,8 @@ impl NativeUsageTracker {
         options: Option<TrackerOptions>,
         publish: Function<CycleUpdate, ()>,
     ) -> Result<Self, CodedError> {
-        let options = options_from_js(options)?;
+        let options_in = options;
+        let options = options_from_js(options_in.as_ref())?;
         let generation = Arc::new(AtomicU32::new(1));
         let sink = JsSink {
             publish: Arc::new(
@@ -43,8 +44,9 @@ impl NativeUsageTracker {
             ),
             generation: generation.clone(),
         };
-        let core =
-            Tracker::new(options, Arc::new(SystemClock), Arc::new(sink)).map_err(core_error)?;
+        let alias_used = raw_alias_used(&options_in);
+        let core = Tracker::new(options, Arc::new(SystemClock), Arc::new(sink))
+            .map_err(|e| core_error(name_alias(e, alias_used)))?;
         Ok(Self { core, generation })
     }
 
@@ -199,5 +201,24 @@ impl NativeUsageTracker {
     #[napi]
     pub fn provider_ids(&self) -> Vec<String> {
         self.core.provider_ids()
+    }
+}
+
+/// `lowQuotaThreshold` is the older name of `criticalAt`: an error names what the caller wrote.
+fn raw_alias_used(o: &Option<TrackerOptions>) -> bool {
+    o.as_ref()
+        .is_some_and(|o| o.critical_at.is_none() && o.low_quota_threshold.is_some())
+}
+
+fn name_alias(e: usage_core::CoreError, alias_used: bool) -> usage_core::CoreError {
+    match e {
+        usage_core::CoreError::InvalidOption {
+            field: "criticalAt",
+            reason,
+        } if alias_used => usage_core::CoreError::InvalidOption {
+            field: "lowQuotaThreshold",
+            reason,
+        },
+        other => other,
     }
 }

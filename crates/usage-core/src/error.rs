@@ -18,7 +18,7 @@ pub enum CoreError {
     DuplicateProvider(String),
     #[error("no provider with id '{0}' is registered")]
     UnknownProvider(String),
-    #[error("unknown built-in provider '{0}'; the addon's builtinProviders() lists them")]
+    #[error("unknown built-in provider '{0}'; expected one of {ids}", ids = crate::providers::BUILTINS.iter().map(|b| b.id).collect::<Vec<_>>().join(", "))]
     UnknownBuiltin(String),
     #[error("refusing base URL '{url}': {reason}")]
     InvalidBaseUrl { url: String, reason: &'static str },
