@@ -10,7 +10,9 @@ pub mod model;
 pub mod providers;
 pub mod quota;
 pub mod resolve;
+pub mod sanitize;
 pub mod store;
+pub mod time;
 pub mod tracker;
 
 pub use error::CoreError;
