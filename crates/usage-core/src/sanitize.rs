@@ -72,10 +72,9 @@ pub fn clean_text(s: &str, max_chars: usize) -> String {
     while let Some(c) = chars.next() {
         let keep = match c {
             ESC => {
-                match chars.next() {
-                    Some(k @ ('[' | ']' | 'P' | '^' | '_')) => skip_sequence(k, &mut chars),
-                    // Two-character escapes (ESC c, ESC 7, …): the second one goes too.
-                    Some(_) | None => {}
+                // Two-character escapes (ESC c, ESC 7, …) lose their second character too.
+                if let Some(k @ ('[' | ']' | 'P' | '^' | '_')) = chars.next() {
+                    skip_sequence(k, &mut chars);
                 }
                 None
             }
