@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{CacheLookup, SharedCache};
+use crate::cache::{CacheLookup, SharedCache, DATA_LOCK_WAIT};
 use crate::error::CoreError;
 use crate::model::{
     ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry,
@@ -112,6 +112,9 @@ impl TrackerOptions {
         }
         if !(0.0..=1.0).contains(&self.low_quota_threshold) {
             return bad("lowQuotaThreshold", "must be between 0 and 1");
+        }
+        if let Some(path) = &self.cache_path {
+            SharedCache::validate_path(path)?;
         }
         Ok(())
     }
@@ -637,8 +640,16 @@ impl Inner {
             // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
             // make this process's own next tick find its result "fresh" and skip a poll.
             match &result {
-                FetchResult::Fetched(outcome) => cache.write_success(&id, fp, outcome, attempt_at),
-                FetchResult::Failed(err) => cache.write_failure(&id, fp, err, attempt_at),
+                FetchResult::Fetched(outcome) => {
+                    cache
+                        .write_success_async(&id, fp, outcome, attempt_at, DATA_LOCK_WAIT)
+                        .await
+                }
+                FetchResult::Failed(err) => {
+                    cache
+                        .write_failure_async(&id, fp, err, attempt_at, DATA_LOCK_WAIT)
+                        .await
+                }
                 _ => {}
             }
             drop(guard);
