@@ -12,7 +12,9 @@ pub mod provider;
 pub mod providers;
 pub mod quota;
 pub mod resolve;
+pub mod sanitize;
 pub mod store;
+pub mod time;
 pub mod tracker;
 pub mod validate;
 

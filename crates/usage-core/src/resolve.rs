@@ -7,11 +7,15 @@ use crate::model::{
     Aggregation, PaceStage, QuotaDefinition, QuotaKind, ResolvedWindow, UsageSnapshot,
     DEFAULT_MODEL,
 };
+use crate::time::{ms_after, MAX_EPOCH_MS};
 
 /// Pace within this many ratio points of the elapsed time counts as on track.
 const ON_TRACK_BAND: f64 = 0.02;
 const SLIGHT_BAND: f64 = 0.10;
 const CLEAR_BAND: f64 = 0.25;
+
+/// Without a window length, a reset further ahead than this is not believed.
+const MAX_RESET_AHEAD_SECS: f64 = 400.0 * 86_400.0;
 
 fn clamp01(v: f64) -> f64 {
     if v.is_nan() {
@@ -51,6 +55,25 @@ fn window_length(quota: &QuotaDefinition, snapshot: &UsageSnapshot) -> Option<f6
     quota.duration_secs
 }
 
+/// A reset time the window can have. A window cannot reset later than one length from now,
+/// so a later one (a server's 1e308 seconds, a saturated cast) is clamped to that; without a
+/// length it must be within 400 days or it is unknown. Before the epoch is unknown too: an
+/// overflowed value must not read as "already reset" and free an exhausted window.
+pub fn plausible_reset(
+    resets_at: Option<i64>,
+    duration_secs: Option<f64>,
+    now_ms: i64,
+) -> Option<i64> {
+    let at = resets_at.filter(|at| *at >= 0)?;
+    match duration_secs.filter(|d| d.is_finite() && *d > 0.0) {
+        Some(d) => Some(at.min(ms_after(now_ms, d).unwrap_or(MAX_EPOCH_MS))),
+        None => {
+            let latest = ms_after(now_ms, MAX_RESET_AHEAD_SECS).unwrap_or(MAX_EPOCH_MS);
+            (at <= latest).then_some(at)
+        }
+    }
+}
+
 /// The fallback chain of DESIGN §3 for one snapshot.
 pub fn resolve_window(
     quota: &QuotaDefinition,
@@ -87,6 +110,7 @@ pub fn resolve_window(
         );
         (used_ratio, 1.0 - used_ratio)
     };
+    let duration_secs = window_length(quota, s);
     let mut window = ResolvedWindow {
         id: s.id.clone(),
         model_id: model_id.to_string(),
@@ -96,8 +120,8 @@ pub fn resolve_window(
         remaining,
         used_ratio,
         remaining_ratio,
-        duration_secs: window_length(quota, s),
-        resets_at: s.resets_at,
+        duration_secs,
+        resets_at: plausible_reset(s.resets_at, duration_secs, now_ms),
         window_type: quota.window_type,
         reset_behavior: quota.reset_behavior,
         unlimited: s.unlimited,
@@ -142,7 +166,7 @@ pub fn apply_pace(window: &mut ResolvedWindow, now_ms: i64) {
         return;
     }
     let duration_ms = duration_secs * 1000.0;
-    let time_remaining_ms = ((resets_at - now_ms) as f64).clamp(0.0, duration_ms);
+    let time_remaining_ms = (resets_at.saturating_sub(now_ms) as f64).clamp(0.0, duration_ms);
     let elapsed_ms = duration_ms - time_remaining_ms;
     let elapsed_ratio = elapsed_ms / duration_ms;
     let pace = window.used_ratio - elapsed_ratio;
@@ -439,6 +463,89 @@ mod tests {
             w.runs_out_at, None,
             "spending slower than the window never runs out"
         );
+    }
+
+    #[test]
+    fn far_future_and_overflowed_resets_are_clamped_or_dropped() {
+        let five_hours = pct("5h").with_duration(18_000.0);
+        let latest = NOW + 18_000_000;
+        for wild in [i64::MAX, crate::time::MAX_EPOCH_MS, NOW + 18_000_001] {
+            let mut s = snap("5h");
+            s.used_ratio = Some(1.0);
+            s.resets_at = Some(wild);
+            let w = resolve_window(&five_hours, &s, NOW);
+            assert_eq!(
+                w.resets_at,
+                Some(latest),
+                "{wild}: one window length at most"
+            );
+            assert_eq!(w.elapsed_ratio, Some(0.0));
+        }
+        let mut s = snap("5h");
+        s.resets_at = Some(NOW + 60_000);
+        assert_eq!(
+            resolve_window(&five_hours, &s, NOW).resets_at,
+            Some(NOW + 60_000)
+        );
+        // What `now + (1e308 * 1000.0) as i64` wraps to in a release build.
+        s.resets_at = Some(NOW.wrapping_add(i64::MAX));
+        assert_eq!(resolve_window(&five_hours, &s, NOW).resets_at, None);
+        s.resets_at = Some(i64::MIN);
+        assert_eq!(resolve_window(&five_hours, &s, NOW).resets_at, None);
+        // Without a length: 400 days ahead at most, else unknown.
+        s.resets_at = Some(NOW + 399 * 86_400_000);
+        assert_eq!(resolve_window(&pct("5h"), &s, NOW).resets_at, s.resets_at);
+        s.resets_at = Some(NOW + 401 * 86_400_000);
+        assert_eq!(resolve_window(&pct("5h"), &s, NOW).resets_at, None);
+        s.resets_at = Some(i64::MAX);
+        assert_eq!(resolve_window(&pct("5h"), &s, NOW).resets_at, None);
+        // A hostile length does not overflow the bound either.
+        let mut huge = snap("5h");
+        huge.duration_secs = Some(1e308);
+        huge.resets_at = Some(i64::MAX);
+        assert_eq!(
+            resolve_window(&pct("5h"), &huge, NOW).resets_at,
+            Some(crate::time::MAX_EPOCH_MS)
+        );
+    }
+
+    #[test]
+    fn an_exhausted_window_with_an_absurd_reset_is_still_exhausted() {
+        use crate::model::StoreEntry;
+        use crate::quota::{check_quota, Decision};
+        for (quota, reset) in [
+            (pct("5h").with_duration(18_000.0), i64::MAX),
+            (
+                pct("5h").with_duration(18_000.0),
+                NOW.wrapping_add(i64::MAX),
+            ),
+            (pct("5h"), i64::MAX),
+            (pct("5h"), i64::MIN),
+        ] {
+            let mut s = snap("5h");
+            s.used_ratio = Some(1.0);
+            s.resets_at = Some(reset);
+            let entry = StoreEntry {
+                key: "p/default".into(),
+                provider_id: "p".into(),
+                model_id: DEFAULT_MODEL.into(),
+                windows: vec![resolve_window(&quota, &s, NOW)],
+                updated: NOW,
+                fails: 0,
+                active: true,
+                stale: false,
+                plan: None,
+                error: None,
+            };
+            let check = check_quota(
+                None,
+                Some(&entry),
+                NOW,
+                60_000,
+                &crate::quota::Thresholds::default(),
+            );
+            assert_eq!(check.decision, Decision::Exhausted, "reset {reset}");
+        }
     }
 
     #[test]

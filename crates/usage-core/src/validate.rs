@@ -31,6 +31,9 @@ pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
     if t.warn_at < t.critical_at {
         return bad("warnAt", "must not be below criticalAt");
     }
+    if let Some(path) = &o.cache_path {
+        crate::cache::SharedCache::validate_path(path)?;
+    }
     Ok(())
 }
 

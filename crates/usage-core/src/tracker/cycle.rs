@@ -10,7 +10,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{lock, CycleUpdate, Inner, State};
-use crate::cache::{self, CacheLookup};
+use crate::cache::{self, CacheLookup, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{Authentication, UsageProvider};
 use crate::resolve::resolve_snapshots;
@@ -192,8 +192,16 @@ impl Inner {
             // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
             // make this process's own next tick find its result "fresh" and skip a poll.
             match &result {
-                FetchResult::Fetched(outcome) => cache.write_success(&id, fp, outcome, attempt_at),
-                FetchResult::Failed(err) => cache.write_failure(&id, fp, err, attempt_at),
+                FetchResult::Fetched(outcome) => {
+                    cache
+                        .write_success_async(&id, fp, outcome, attempt_at, DATA_LOCK_WAIT)
+                        .await
+                }
+                FetchResult::Failed(err) => {
+                    cache
+                        .write_failure_async(&id, fp, err, attempt_at, DATA_LOCK_WAIT)
+                        .await
+                }
                 _ => {}
             }
             drop(guard);
