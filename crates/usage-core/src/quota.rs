@@ -1,7 +1,7 @@
 //! Quota decisions (DESIGN §7): may I proceed, edge-triggered threshold events, and
 //! picking the account with the most room. Answers come from the store only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -303,6 +303,41 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
     }
 }
 
+/// How close a prepaid balance (`QuotaKind::Balance`) is to empty, in money rather than a
+/// ratio: at or below 0 (or unknown) it is exhausted, under the low mark critical, under twice
+/// the low mark a warning. The low mark is `low_balance[unit]` (exact, then ignoring case),
+/// else `default_low`; a negative or non-finite mark counts as 0.
+pub fn balance_level(
+    remaining: f64,
+    unit: Option<&str>,
+    low_balance: &BTreeMap<String, f64>,
+    default_low: f64,
+) -> crate::model::Level {
+    use crate::model::Level as L;
+    let low = unit
+        .and_then(|u| {
+            low_balance.get(u).or_else(|| {
+                low_balance
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(u))
+                    .map(|(_, v)| v)
+            })
+        })
+        .copied()
+        .unwrap_or(default_low);
+    let low = if low.is_finite() { low.max(0.0) } else { 0.0 };
+    // Money we cannot read is not money to spend.
+    if remaining.is_nan() || remaining <= 0.0 {
+        L::Exhausted
+    } else if remaining < low {
+        L::Critical
+    } else if remaining < 2.0 * low {
+        L::Warn
+    } else {
+        L::Ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,5 +525,37 @@ mod tests {
         assert!(s.reason.contains("70% left"), "{}", s.reason);
         let s = select_best(vec![cand("a", Decision::Unknown, None, None)]);
         assert_eq!(s.provider_id, None);
+    }
+
+    #[test]
+    fn balance_levels_in_money_per_currency() {
+        use crate::model::Level as L;
+        let low = BTreeMap::from([("USD".to_string(), 5.0), ("CNY".to_string(), 30.0)]);
+        let level = |r, u| balance_level(r, u, &low, 2.0);
+        assert_eq!(level(0.0, Some("USD")), L::Exhausted);
+        assert_eq!(level(-3.0, Some("USD")), L::Exhausted);
+        assert_eq!(level(f64::NAN, Some("USD")), L::Exhausted);
+        assert_eq!(level(4.99, Some("USD")), L::Critical);
+        assert_eq!(level(5.0, Some("USD")), L::Warn);
+        assert_eq!(level(9.99, Some("USD")), L::Warn);
+        assert_eq!(level(10.0, Some("USD")), L::Ok);
+        assert_eq!(
+            level(40.0, Some("CNY")),
+            L::Warn,
+            "each currency has its own mark"
+        );
+        assert_eq!(
+            level(40.0, Some("cny")),
+            L::Warn,
+            "currency codes ignore case"
+        );
+        // No mark for the unit, or no unit: the default.
+        assert_eq!(level(3.0, Some("EUR")), L::Warn);
+        assert_eq!(level(1.0, None), L::Critical);
+        assert_eq!(level(4.0, None), L::Ok);
+        // A nonsense mark never makes a funded balance look low.
+        let odd = BTreeMap::from([("USD".to_string(), f64::NAN)]);
+        assert_eq!(balance_level(0.01, Some("USD"), &odd, -1.0), L::Ok);
+        assert_eq!(balance_level(0.0, Some("USD"), &odd, -1.0), L::Exhausted);
     }
 }
