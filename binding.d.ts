@@ -238,6 +238,8 @@ export interface TrackerOptions {
   criticalAt?: number
   /** Older name of `criticalAt`. */
   lowQuotaThreshold?: number
+  /** A prepaid balance below this much money is `critical` (below twice it, `warn`). Default 5. */
+  lowBalance?: number
   /** Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`. */
   cachePath?: string | null
 }

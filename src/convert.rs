@@ -266,6 +266,8 @@ pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::Tr
                 .critical_at
                 .or(o.low_quota_threshold)
                 .unwrap_or(d.thresholds.critical_at),
+            low_balance: Default::default(),
+            default_low_balance: o.low_balance.unwrap_or(d.thresholds.default_low_balance),
         },
         cache_path,
     })

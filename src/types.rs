@@ -20,6 +20,8 @@ pub struct TrackerOptions {
     pub critical_at: Option<f64>,
     /// Older name of `criticalAt`.
     pub low_quota_threshold: Option<f64>,
+    /// A prepaid balance below this much money is `critical` (below twice it, `warn`). Default 5.
+    pub low_balance: Option<f64>,
     /// Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`.
     pub cache_path: Option<napi::Either<String, napi::bindgen_prelude::Null>>,
 }

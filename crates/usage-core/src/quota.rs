@@ -1,11 +1,11 @@
 //! Quota decisions (DESIGN §7): may I proceed, edge-triggered threshold events, and
 //! picking the account with the most room. Answers come from the store only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::model::{Level, ResolvedWindow, StoreEntry};
+use crate::model::{Level, QuotaKind, ResolvedWindow, StoreEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,10 +66,14 @@ pub fn is_exhausted(remaining_ratio: f64) -> bool {
 
 /// The tracker's thresholds, in remaining ratio: below `warn_at` a window is `warn`, below
 /// `critical_at` it is `critical` (and `checkQuota` says `low`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     pub warn_at: f64,
     pub critical_at: f64,
+    /// A prepaid balance below this much money (per currency) is `critical`, below twice it
+    /// `warn`; `default_low_balance` for currencies without their own mark.
+    pub low_balance: BTreeMap<String, f64>,
+    pub default_low_balance: f64,
 }
 
 impl Default for Thresholds {
@@ -77,6 +81,8 @@ impl Default for Thresholds {
         Self {
             warn_at: 0.25,
             critical_at: 0.10,
+            low_balance: BTreeMap::new(),
+            default_low_balance: 5.0,
         }
     }
 }
@@ -86,6 +92,13 @@ pub fn window_level(w: &ResolvedWindow, t: &Thresholds) -> Level {
     let r = w.remaining_ratio;
     if w.unlimited {
         Level::Ok
+    } else if w.kind == QuotaKind::Balance.name() {
+        balance_level(
+            w.remaining,
+            w.unit.as_deref(),
+            &t.low_balance,
+            t.default_low_balance,
+        )
     } else if is_exhausted(r) {
         Level::Exhausted
     } else if r < t.critical_at - RATIO_EPSILON {
@@ -348,6 +361,41 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
     }
 }
 
+/// How close a prepaid balance (`QuotaKind::Balance`) is to empty, in money rather than a
+/// ratio: at or below 0 (or unknown) it is exhausted, under the low mark critical, under twice
+/// the low mark a warning. The low mark is `low_balance[unit]` (exact, then ignoring case),
+/// else `default_low`; a negative or non-finite mark counts as 0.
+pub fn balance_level(
+    remaining: f64,
+    unit: Option<&str>,
+    low_balance: &BTreeMap<String, f64>,
+    default_low: f64,
+) -> crate::model::Level {
+    use crate::model::Level as L;
+    let low = unit
+        .and_then(|u| {
+            low_balance.get(u).or_else(|| {
+                low_balance
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(u))
+                    .map(|(_, v)| v)
+            })
+        })
+        .copied()
+        .unwrap_or(default_low);
+    let low = if low.is_finite() { low.max(0.0) } else { 0.0 };
+    // Money we cannot read is not money to spend.
+    if remaining.is_nan() || remaining <= 0.0 {
+        L::Exhausted
+    } else if remaining < low {
+        L::Critical
+    } else if remaining < 2.0 * low {
+        L::Warn
+    } else {
+        L::Ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +607,7 @@ mod tests {
         let t = Thresholds {
             warn_at: 0.25,
             critical_at: 0.1,
+            ..Thresholds::default()
         };
         assert_eq!(window_level(&w, &t), Level::Warn);
         let e = entry("a/default", vec![w]);
@@ -580,5 +629,37 @@ mod tests {
             (ev[0].provider_id.as_str(), ev[0].model_id.as_str()),
             ("p-x", "model/with/slash")
         );
+    }
+
+    #[test]
+    fn balance_levels_in_money_per_currency() {
+        use crate::model::Level as L;
+        let low = BTreeMap::from([("USD".to_string(), 5.0), ("CNY".to_string(), 30.0)]);
+        let level = |r, u| balance_level(r, u, &low, 2.0);
+        assert_eq!(level(0.0, Some("USD")), L::Exhausted);
+        assert_eq!(level(-3.0, Some("USD")), L::Exhausted);
+        assert_eq!(level(f64::NAN, Some("USD")), L::Exhausted);
+        assert_eq!(level(4.99, Some("USD")), L::Critical);
+        assert_eq!(level(5.0, Some("USD")), L::Warn);
+        assert_eq!(level(9.99, Some("USD")), L::Warn);
+        assert_eq!(level(10.0, Some("USD")), L::Ok);
+        assert_eq!(
+            level(40.0, Some("CNY")),
+            L::Warn,
+            "each currency has its own mark"
+        );
+        assert_eq!(
+            level(40.0, Some("cny")),
+            L::Warn,
+            "currency codes ignore case"
+        );
+        // No mark for the unit, or no unit: the default.
+        assert_eq!(level(3.0, Some("EUR")), L::Warn);
+        assert_eq!(level(1.0, None), L::Critical);
+        assert_eq!(level(4.0, None), L::Ok);
+        // A nonsense mark never makes a funded balance look low.
+        let odd = BTreeMap::from([("USD".to_string(), f64::NAN)]);
+        assert_eq!(balance_level(0.01, Some("USD"), &odd, -1.0), L::Ok);
+        assert_eq!(balance_level(0.0, Some("USD"), &odd, -1.0), L::Exhausted);
     }
 }

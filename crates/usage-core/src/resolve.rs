@@ -80,6 +80,9 @@ pub fn resolve_window(
     snapshot: &UsageSnapshot,
     now_ms: i64,
 ) -> ResolvedWindow {
+    if quota.kind == QuotaKind::Balance {
+        return resolve_balance(quota, snapshot);
+    }
     let model_id = snapshot.model_id();
     let total = snapshot
         .limit
@@ -134,6 +137,42 @@ pub fn resolve_window(
     };
     apply_pace(&mut window, now_ms);
     window
+}
+
+/// Prepaid money with no limit. There is nothing to divide by, so the ratios only say whether
+/// money is left: `remainingRatio` 1 while the balance is above 0, 0 once it is 0 or below
+/// (or the provider's own ratio when it gives one, e.g. "calls refused"). Decisions and
+/// events then see an empty balance as exhausted and never call a funded one low; how low
+/// is too low is a sum of money, judged by `quota::balance_level`. `total` is 0, `used` is
+/// whatever the provider reported (spend), never derived, and there is no pace.
+fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot) -> ResolvedWindow {
+    let remaining = s.remaining.unwrap_or(0.0);
+    let remaining_ratio = match s.remaining_ratio {
+        Some(r) => clamp01(r),
+        None if remaining > 0.0 => 1.0,
+        None => 0.0,
+    };
+    ResolvedWindow {
+        id: s.id.clone(),
+        model_id: s.model_id().to_string(),
+        kind: quota.kind.name().to_string(),
+        total: 0.0,
+        used: s.used.unwrap_or(0.0),
+        remaining,
+        used_ratio: 1.0 - remaining_ratio,
+        remaining_ratio,
+        duration_secs: window_length(quota, s),
+        resets_at: s.resets_at,
+        window_type: quota.window_type,
+        reset_behavior: quota.reset_behavior,
+        unlimited: false,
+        unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        level: None,
+        elapsed_ratio: None,
+        pace: None,
+        pace_stage: None,
+        runs_out_at: None,
+    }
 }
 
 pub fn pace_stage(pace: f64) -> PaceStage {
@@ -426,6 +465,38 @@ mod tests {
         assert_eq!(
             (w.used_ratio, w.remaining_ratio, w.unlimited),
             (0.0, 1.0, true)
+        );
+    }
+
+    #[test]
+    fn balance_ratios_only_say_whether_money_is_left() {
+        let q = QuotaDefinition::new("balance", QuotaKind::Balance).with_unit("USD");
+        let mut s = snap("balance");
+        s.remaining = Some(37.42);
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!((w.total, w.used, w.remaining), (0.0, 0.0, 37.42));
+        assert_eq!((w.used_ratio, w.remaining_ratio), (0.0, 1.0));
+        assert_eq!(
+            (w.kind.as_str(), w.unit.as_deref()),
+            ("balance", Some("USD"))
+        );
+        for empty in [0.0, -2.5] {
+            s.remaining = Some(empty);
+            let w = resolve_window(&q, &s, NOW);
+            assert_eq!(
+                (w.remaining, w.remaining_ratio, w.used_ratio),
+                (empty, 0.0, 1.0)
+            );
+        }
+        // The provider's own verdict wins, and a currency on the snapshot beats the quota's.
+        s.remaining = Some(5.0);
+        s.remaining_ratio = Some(0.0);
+        s.unit = Some("CNY".into());
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!((w.remaining_ratio, w.unit.as_deref()), (0.0, Some("CNY")));
+        assert_eq!(
+            resolve_window(&q, &snap("balance"), NOW).remaining_ratio,
+            0.0
         );
     }
 

@@ -8,9 +8,18 @@ pub mod antigravity;
 mod builtin;
 pub mod codex;
 pub mod copilot;
+pub mod deepseek;
 pub mod gemini;
 pub mod google;
 pub mod http;
+pub mod kimi;
+pub mod minimax;
+pub mod moonshot;
+pub mod opencode_go;
+pub mod openrouter;
+mod values;
+pub mod xai;
+pub mod zai;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +76,72 @@ pub const BUILTINS: &[BuiltinSpec] = &[
         label: "gemini",
         default_base_url: "https://cloudcode-pa.googleapis.com",
         wire: &gemini::Gemini,
+    },
+    BuiltinSpec {
+        id: "zai",
+        label: "zai",
+        default_base_url: "https://api.z.ai",
+        wire: &zai::Zai { cn: false },
+    },
+    BuiltinSpec {
+        id: "zai-coding-cn",
+        label: "zai-cn",
+        default_base_url: "https://open.bigmodel.cn",
+        wire: &zai::Zai { cn: true },
+    },
+    BuiltinSpec {
+        id: "kimi-coding",
+        label: "kimi",
+        default_base_url: "https://api.kimi.com",
+        wire: &kimi::Kimi,
+    },
+    BuiltinSpec {
+        id: "minimax",
+        label: "minimax",
+        default_base_url: "https://api.minimax.io",
+        wire: &minimax::MiniMax { cn: false },
+    },
+    BuiltinSpec {
+        id: "minimax-cn",
+        label: "minimax-cn",
+        default_base_url: "https://api.minimaxi.com",
+        wire: &minimax::MiniMax { cn: true },
+    },
+    BuiltinSpec {
+        id: "openrouter",
+        label: "openrouter",
+        default_base_url: "https://openrouter.ai",
+        wire: &openrouter::OpenRouter,
+    },
+    BuiltinSpec {
+        id: "opencode-go",
+        label: "opencode-go",
+        default_base_url: "https://opencode.ai",
+        wire: &opencode_go::OpenCodeGo,
+    },
+    BuiltinSpec {
+        id: "deepseek",
+        label: "deepseek",
+        default_base_url: "https://api.deepseek.com",
+        wire: &deepseek::DeepSeek,
+    },
+    BuiltinSpec {
+        id: "moonshotai",
+        label: "moonshot",
+        default_base_url: "https://api.moonshot.ai",
+        wire: &moonshot::Moonshot { cn: false },
+    },
+    BuiltinSpec {
+        id: "moonshotai-cn",
+        label: "moonshot-cn",
+        default_base_url: "https://api.moonshot.cn",
+        wire: &moonshot::Moonshot { cn: true },
+    },
+    BuiltinSpec {
+        id: "xai",
+        label: "grok",
+        default_base_url: "https://cli-chat-proxy.grok.com",
+        wire: &xai::Xai,
     },
 ];
 

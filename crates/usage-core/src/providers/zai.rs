@@ -1,0 +1,278 @@
+//! Z.ai GLM Coding Plan (`zai`) and its China twin on open.bigmodel.cn (`zai-coding-cn`):
+//! GET /api/monitor/usage/quota/limit with the raw key, no "Bearer". Each `limits[]` item is
+//! a window given as (`unit`, `number`) with `percentage` USED and `nextResetTime` in epoch ms.
+//! A valid key without a plan answers 2xx with `success: false`.
+
+use serde_json::Value;
+
+use super::values::{
+    calendar_quota, instant_ms, length_id, number, percent_ratio, push_extra, push_pct,
+    service_message,
+};
+use super::values::{FIVE_HOURS, SEVEN_DAYS};
+use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
+use crate::credentials::AuthRule;
+use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition, UsageSnapshot};
+
+const PATH: &str = "/api/monitor/usage/quota/limit";
+
+const DECLARED: [&str; 3] = ["5h", "7d", "monthly"];
+
+/// One wire for both hosts; the row's base URL picks the host, `cn` picks pi's env variable.
+pub struct Zai {
+    pub cn: bool,
+}
+
+impl Wire for Zai {
+    fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
+        vec![
+            pct_quota("5h", Some(FIVE_HOURS)),
+            pct_quota("7d", Some(SEVEN_DAYS)),
+            calendar_quota("monthly"),
+        ]
+    }
+
+    fn auth(&self) -> AuthRule {
+        AuthRule {
+            env: if self.cn {
+                &["ZAI_CODING_CN_API_KEY"]
+            } else {
+                &["ZAI_API_KEY"]
+            },
+            ..AuthRule::API_KEY
+        }
+    }
+
+    fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        vec![HttpRequest::get(format!("{}{PATH}", ctx.base_url))
+            .header("Authorization", ctx.credentials.access_token.clone())
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")]
+    }
+
+    fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        parse(
+            &serde_json::from_slice(body)?,
+            &ctx.credentials.access_token,
+        )
+    }
+}
+
+/// (`unit`, `number`) → window id and length. Units: 3 hours, 4 days, 5 months, 6 weeks.
+fn window_of(unit: i64, n: i64) -> Option<(String, Option<f64>)> {
+    if n <= 0 {
+        return None;
+    }
+    let secs = match unit {
+        3 => n * 3_600,
+        4 => n * 86_400,
+        6 => n * 7 * 86_400,
+        5 if n == 1 => return Some(("monthly".into(), None)),
+        5 => return Some((format!("{n}mo"), None)),
+        _ => return None,
+    } as f64;
+    Some((length_id(secs)?, Some(secs)))
+}
+
+fn service_error(body: &Value, token: &str) -> WireError {
+    let msg = service_message(body.get("msg"), token);
+    let code = body.get("code").and_then(Value::as_i64);
+    let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
+    let e = if lower.contains("coding plan") || lower.contains("package") {
+        FetchError::new(
+            ErrorKind::Provider,
+            "this key has no active GLM Coding Plan; only plan subscribers have a quota to show",
+        )
+    } else if matches!(code, Some(401 | 403)) {
+        FetchError::new(
+            ErrorKind::Auth,
+            "the API key was rejected; check the key pi uses for this provider",
+        )
+    } else {
+        FetchError::new(
+            ErrorKind::Provider,
+            match (code, msg) {
+                (Some(c), Some(m)) => format!("the service answered with an error (code {c}: {m})"),
+                (Some(c), None) => format!("the service answered with an error (code {c})"),
+                (None, Some(m)) => format!("the service answered with an error ({m})"),
+                (None, None) => "the service answered with an error".into(),
+            },
+        )
+    };
+    WireError::Service(e)
+}
+
+pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
+    if body.get("success").and_then(Value::as_bool) == Some(false) {
+        return Err(service_error(body, token));
+    }
+    let limits = body
+        .pointer("/data/limits")
+        .and_then(Value::as_array)
+        .ok_or_else(|| WireError::Shape("`data.limits` is not a list".into()))?;
+    let mut outcome = FetchOutcome {
+        plan: body
+            .pointer("/data/level")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        ..Default::default()
+    };
+    for limit in limits {
+        // TIME_LIMIT counts web-search/reader calls, which never stop coding.
+        let kind = limit.get("type").and_then(Value::as_str).unwrap_or("");
+        if kind != "CREDIT_LIMIT" && kind != "TOKENS_LIMIT" {
+            continue;
+        }
+        let (Some(unit), Some(n)) = (number(limit.get("unit")), number(limit.get("number"))) else {
+            continue;
+        };
+        let Some((id, secs)) = window_of(unit as i64, n as i64) else {
+            continue;
+        };
+        let used_ratio = match number(limit.get("percentage")) {
+            Some(p) => percent_ratio(p),
+            None => match (
+                number(limit.get("usage")),
+                number(limit.get("currentValue")),
+            ) {
+                (Some(total), Some(used)) if total > 0.0 => (used / total).clamp(0.0, 1.0),
+                _ => continue,
+            },
+        };
+        let mut s = UsageSnapshot::new(id);
+        s.used_ratio = Some(used_ratio);
+        s.duration_secs = secs;
+        // Absent on the active 5h window of some accounts: the reset stays unknown.
+        s.resets_at = instant_ms(limit.get("nextResetTime"));
+        if secs.is_some() {
+            push_pct(&mut outcome, &DECLARED, s, secs);
+        } else {
+            // Month windows follow the calendar, not a fixed length.
+            push_extra(&mut outcome, &DECLARED, calendar_quota(&s.id));
+            outcome.snapshots.push(s);
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture() -> Value {
+        serde_json::from_str(include_str!("../../fixtures/current/zai-quota-limit.json")).unwrap()
+    }
+
+    fn service(e: WireError) -> FetchError {
+        match e {
+            WireError::Service(e) => e,
+            other => panic!("expected a service error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fixture_windows_percent_used_and_ms_resets() {
+        let out = parse(&fixture(), "k").unwrap();
+        assert_eq!(out.plan.as_deref(), Some("pro"));
+        let ids: Vec<&str> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["5h", "7d"], "TIME_LIMIT (web tools) is left out");
+        let five = &out.snapshots[0];
+        assert_eq!(five.used_ratio, Some(0.36));
+        assert_eq!(five.resets_at, Some(1_796_091_000_000));
+        assert_eq!(five.duration_secs, Some(FIVE_HOURS));
+        assert_eq!(out.snapshots[1].used_ratio, Some(0.52));
+        assert_eq!(out.snapshots[1].duration_secs, Some(SEVEN_DAYS));
+        assert!(out.extra_quotas.is_empty());
+    }
+
+    #[test]
+    fn legacy_tokens_limit_missing_reset_and_unknown_lengths() {
+        let body = json!({"success": true, "data": {"limits": [
+            {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": "12"},
+            {"type": "CREDIT_LIMIT", "unit": 4, "number": 1, "usage": 200, "currentValue": 50},
+            {"type": "CREDIT_LIMIT", "unit": 5, "number": 1, "percentage": 7, "nextResetTime": 1796083200},
+            {"type": "CREDIT_LIMIT", "unit": 9, "number": 1, "percentage": 50},
+            {"type": "CREDIT_LIMIT", "unit": 3, "number": 5},
+            "junk"
+        ]}});
+        let out = parse(&body, "k").unwrap();
+        let got: Vec<_> = out
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_str(), s.used_ratio, s.resets_at))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("5h", Some(0.12), None),
+                ("24h", Some(0.25), None),
+                ("monthly", Some(0.07), Some(1_796_083_200_000)),
+            ]
+        );
+        assert_eq!(out.extra_quotas.len(), 1);
+        assert_eq!(out.extra_quotas[0].id, "24h");
+        assert_eq!(out.extra_quotas[0].duration_secs, Some(86_400.0));
+    }
+
+    #[test]
+    fn success_false_is_a_service_error_never_quoting_the_key() {
+        let no_plan = json!({"code": 500, "msg": "No active Coding Plan found for this account", "success": false});
+        let e = service(parse(&no_plan, "k").unwrap_err());
+        assert_eq!(e.kind, ErrorKind::Provider);
+        assert!(
+            e.message.contains("no active GLM Coding Plan"),
+            "{}",
+            e.message
+        );
+
+        let bad =
+            json!({"code": 401, "msg": "token expired or incorrect: sk-zz", "success": false});
+        let e = service(parse(&bad, "sk-zz").unwrap_err());
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(!e.message.contains("sk-zz"));
+
+        let other = json!({"code": 1302, "msg": "busy", "success": false});
+        let e = service(parse(&other, "k").unwrap_err());
+        assert_eq!(
+            e.message,
+            "the service answered with an error (code 1302: busy)"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_shape_errors() {
+        for body in [json!({}), json!({"data": {"limits": 3}}), json!([1])] {
+            assert!(
+                matches!(parse(&body, "k"), Err(WireError::Shape(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_key_only_with_each_hosts_variable() {
+        for (cn, var) in [(false, "ZAI_API_KEY"), (true, "ZAI_CODING_CN_API_KEY")] {
+            let rule = Zai { cn }.auth();
+            assert!(rule.api_key && rule.oauth_field.is_none());
+            assert_eq!(rule.env, [var]);
+        }
+        let creds = crate::credentials::Credentials::new(
+            "k-raw",
+            crate::credentials::CredentialKind::ApiKey,
+        );
+        let request = Zai { cn: false }.requests(&RequestContext {
+            base_url: "https://h",
+            credentials: &creds,
+            account: &Default::default(),
+        });
+        assert_eq!(request[0].url, format!("https://h{PATH}"));
+        assert!(
+            request[0]
+                .headers
+                .contains(&("Authorization", "k-raw".to_string())),
+            "the raw key, no Bearer"
+        );
+    }
+}
