@@ -217,6 +217,25 @@ impl PaceStage {
     }
 }
 
+/// Which burn rate pace and `runs_out_at` were computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaceSource {
+    /// The slope of the recorded history over the last hour (`burn::measured_rate`).
+    Measured,
+    /// Usage so far spread evenly over the time elapsed since the window started.
+    Linear,
+}
+
+impl PaceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaceSource::Measured => "measured",
+            PaceSource::Linear => "linear",
+        }
+    }
+}
+
 /// A window's state for display and decisions, computed once in `quota::window_level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +283,9 @@ pub struct ResolvedWindow {
     pub pace: Option<f64>,
     pub pace_stage: Option<PaceStage>,
     pub runs_out_at: Option<i64>,
+    /// Set whenever `pace` is.
+    #[serde(default)]
+    pub pace_source: Option<PaceSource>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

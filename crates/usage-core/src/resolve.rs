@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Aggregation, PaceStage, QuotaDefinition, QuotaKind, ResolvedWindow, UsageSnapshot,
+    Aggregation, PaceSource, PaceStage, QuotaDefinition, QuotaKind, ResolvedWindow, UsageSnapshot,
     DEFAULT_MODEL,
 };
 use crate::time::{ms_after, MAX_EPOCH_MS};
@@ -134,6 +134,7 @@ pub fn resolve_window(
         pace: None,
         pace_stage: None,
         runs_out_at: None,
+        pace_source: None,
     };
     apply_pace(&mut window, now_ms);
     window
@@ -172,6 +173,7 @@ fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot) -> ResolvedWindow
         pace: None,
         pace_stage: None,
         runs_out_at: None,
+        pace_source: None,
     }
 }
 
@@ -196,8 +198,18 @@ pub fn pace_stage(pace: f64) -> PaceStage {
     }
 }
 
-/// Elapsed ratio, pace and projected run-out for a window with a length and a reset time.
+/// Elapsed ratio, pace and projected run-out for a window with a length and a reset time,
+/// from the straight-line estimate: usage so far spread evenly over the time elapsed.
 pub fn apply_pace(window: &mut ResolvedWindow, now_ms: i64) {
+    apply_pace_at_rate(window, now_ms, None);
+}
+
+/// Like `apply_pace`, from a measured burn rate (used ratio per ms, `burn::measured_rate`)
+/// when there is one. Pace stays on one scale whichever rate is used: how far ahead of the
+/// even line the window would be had it been spent at that rate since it started, i.e.
+/// `elapsedRatio × (rate × length − 1)`; for the straight-line rate that is exactly
+/// `usedRatio − elapsedRatio`. It runs out at `now + left / rate` when that is before the reset.
+pub fn apply_pace_at_rate(window: &mut ResolvedWindow, now_ms: i64, measured: Option<f64>) {
     let (Some(duration_secs), Some(resets_at)) = (window.duration_secs, window.resets_at) else {
         return;
     };
@@ -208,17 +220,35 @@ pub fn apply_pace(window: &mut ResolvedWindow, now_ms: i64) {
     let time_remaining_ms = (resets_at.saturating_sub(now_ms) as f64).clamp(0.0, duration_ms);
     let elapsed_ms = duration_ms - time_remaining_ms;
     let elapsed_ratio = elapsed_ms / duration_ms;
-    let pace = window.used_ratio - elapsed_ratio;
+    let used = window.used_ratio;
+    let (pace, rate, source) = match measured.filter(|r| r.is_finite()) {
+        Some(rate) => {
+            let rate = rate.max(0.0);
+            (
+                elapsed_ratio * (rate * duration_ms - 1.0),
+                rate,
+                PaceSource::Measured,
+            )
+        }
+        None => {
+            let rate = if elapsed_ms > 0.0 {
+                used / elapsed_ms
+            } else {
+                0.0
+            };
+            (used - elapsed_ratio, rate, PaceSource::Linear)
+        }
+    };
     window.elapsed_ratio = Some(elapsed_ratio);
     window.pace = Some(pace);
     window.pace_stage = Some(pace_stage(pace));
+    window.pace_source = Some(source);
     window.runs_out_at = None;
-    if pace > 0.0 && window.used_ratio < 1.0 && window.used_ratio > 0.0 && elapsed_ms > 0.0 {
-        let rate_per_ms = window.used_ratio / elapsed_ms;
-        let until_empty_ms = (1.0 - window.used_ratio) / rate_per_ms;
-        let runs_out_at = now_ms + until_empty_ms.round() as i64;
-        if runs_out_at < resets_at {
-            window.runs_out_at = Some(runs_out_at);
+    if rate > 0.0 && used < 1.0 && used > 0.0 {
+        let until_empty_ms = (1.0 - used) / rate;
+        let runs_out_at = ms_after(now_ms, until_empty_ms / 1000.0);
+        if let Some(at) = runs_out_at.filter(|at| *at < resets_at) {
+            window.runs_out_at = Some(at);
         }
     }
 }
@@ -239,6 +269,7 @@ pub fn multiplier_view(pool: &ResolvedWindow, model_id: &str, multiplier: f64) -
         view.pace_stage = None;
         view.elapsed_ratio = None;
         view.runs_out_at = None;
+        view.pace_source = None;
     } else {
         view.total = pool.total / multiplier;
         view.used = pool.used / multiplier;
@@ -279,6 +310,7 @@ fn aggregate(windows: &[ResolvedWindow], strategy: Aggregation) -> Option<Resolv
             sum.pace_stage = None;
             sum.elapsed_ratio = None;
             sum.runs_out_at = None;
+            sum.pace_source = None;
             sum
         }
     };
