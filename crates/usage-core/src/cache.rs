@@ -155,7 +155,7 @@ fn record_key(provider_id: &str, fp: &str) -> String {
 }
 
 /// What a path holds, for messages.
-fn describe(file_type: fs::FileType) -> &'static str {
+pub(crate) fn describe(file_type: fs::FileType) -> &'static str {
     if file_type.is_symlink() {
         return "a symbolic link";
     }
@@ -182,14 +182,14 @@ fn describe(file_type: fs::FileType) -> &'static str {
 }
 
 /// Why a path was not opened: it is not ours to read or write, or it just failed.
-enum OpenError {
+pub(crate) enum OpenError {
     NotRegular(&'static str),
     Io,
 }
 
 /// Opens without following a final symlink and without blocking (a FIFO with no writer
 /// would block `open` forever), then insists on a regular file.
-fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, OpenError> {
+pub(crate) fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, OpenError> {
     if let Ok(meta) = fs::symlink_metadata(path) {
         if !meta.file_type().is_file() {
             return Err(OpenError::NotRegular(describe(meta.file_type())));
@@ -215,7 +215,7 @@ fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, OpenErro
     Ok(file)
 }
 
-fn open_lock_file(path: &Path) -> Option<File> {
+pub(crate) fn open_lock_file(path: &Path) -> Option<File> {
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -226,7 +226,7 @@ fn open_lock_file(path: &Path) -> Option<File> {
     open_regular(path, &mut options).ok()
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -257,7 +257,7 @@ fn try_lock_until(file: &File, deadline: Instant, sleep: impl Fn(Duration)) -> b
     }
 }
 
-async fn try_lock_until_async(file: &File, deadline: Instant) -> bool {
+pub(crate) async fn try_lock_until_async(file: &File, deadline: Instant) -> bool {
     loop {
         match file.try_lock() {
             Ok(()) => return true,

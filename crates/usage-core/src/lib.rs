@@ -1,12 +1,14 @@
 //! usage-core: every rule of pi-usage-tracker as plain Rust — the quota model and its
 //! resolution, the store, the update loop, quota decisions, the built-in providers, their
-//! credentials, and the cache shared between processes. No Node here; `src/` of the root
-//! crate converts and delegates.
+//! credentials, the cache shared between processes and the usage history next to it. No Node
+//! here; `src/` of the root crate converts and delegates.
 
+pub mod burn;
 pub mod cache;
 pub mod clock;
 pub mod credentials;
 pub mod error;
+pub mod history;
 pub mod model;
 pub mod provider;
 pub mod providers;

@@ -1,0 +1,1170 @@
+//! Usage history: every value the tracker stores, per provider account, in a file next to the
+//! shared cache (`<cache file>.history-<provider>-<fingerprint>.jsonl`, mode 0600), so a
+//! window's recent burn rate can be measured and its course shown.
+//!
+//! The file is a header line and one JSON line per observed window. Appends happen under a
+//! per-account lock file (only ever tried, like the cache's), as one `O_APPEND` write; a process
+//! killed mid-write leaves at most a torn last line, which readers skip. Points are stamped with
+//! when their fetch started, the stamp the shared cache gives a result, so processes that take
+//! the same result from the cache append nothing twice (a point no newer than the file's
+//! last one of its window is dropped). About once an hour each process compacts the file
+//! (temp file + rename): full resolution for a day, then the last point per window per
+//! 15 minutes, dropped once older than the window's length plus a margin. A file that cannot be
+//! read as a history is set aside (`.corrupt-<ms>`) with a warning and a new one started.
+//!
+//! Files are keyed by `UsageProvider::account_fingerprint`, never by a token. Providers
+//! without one (JS strategies) have no history.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::burn::{self, Sample};
+use crate::cache::{
+    create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
+};
+use crate::clock::Clock;
+use crate::model::{ResolvedWindow, DEFAULT_MODEL};
+use crate::resolve::apply_pace_at_rate;
+use crate::sanitize::clean_text;
+use crate::time::MAX_EPOCH_MS;
+
+const VERSION: u32 = 1;
+const DAY_MS: i64 = 86_400_000;
+/// Newer points are all kept.
+pub const FULL_RESOLUTION_MS: i64 = DAY_MS;
+/// Older ones: the last point per window per bucket.
+pub const BUCKET_MS: i64 = 15 * 60_000;
+/// A point is kept for its window's length plus this much (or the length, when shorter).
+const MAX_MARGIN_MS: i64 = DAY_MS;
+/// Windows without a length (balances) keep a month.
+const NO_LENGTH_KEEP_MS: i64 = 31 * DAY_MS;
+const MAX_KEEP_MS: i64 = 400 * DAY_MS;
+/// How often one process compacts one account's file.
+pub const COMPACT_EVERY_MS: i64 = 3_600_000;
+/// Points stamped further ahead than this are dropped (clock steps).
+const FUTURE_SKEW_MS: i64 = 5 * 60_000;
+/// The largest history file read; a larger one is set aside.
+pub const MAX_HISTORY_BYTES: u64 = 32 * 1024 * 1024;
+/// What an append reads back to find the last point of each window it writes: a little
+/// first (two cycles of 20 windows), more only when one of them is not in it.
+const FIRST_TAIL_BYTES: u64 = 4 * 1024;
+const TAIL_BYTES: u64 = 64 * 1024;
+/// What a process reads at first to measure burn rates at once (two hours of 20 windows).
+const MEMORY_TAIL_BYTES: u64 = 256 * 1024;
+const MEMORY_KEEP_MS: i64 = 2 * burn::LOOKBACK_MS;
+/// How long a write waits for the account's lock before leaving the point to memory only.
+pub const LOCK_WAIT: Duration = Duration::from_millis(250);
+/// A file not written for this long is checked for expiry when a compaction runs.
+const IDLE_FILE_MS: u64 = DAY_MS as u64;
+const MAX_IDLE_FILES_CHECKED: usize = 32;
+const KEEP_SET_ASIDE_MS: i64 = 7 * DAY_MS;
+/// More bad lines than this (and more than a quarter of all) make a file corrupt; fewer are
+/// torn writes of killed processes and are skipped.
+const TOLERATED_BAD_LINES: usize = 8;
+const MAX_ID_CHARS: usize = 200;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    history: u32,
+}
+
+/// One observed window, as stored (short keys: a year of points is most of the file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Line {
+    /// Window id.
+    w: String,
+    /// Model id; absent for `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+    /// Epoch ms: when the fetch that saw it started.
+    t: i64,
+    /// Used ratio, 0..1.
+    ur: f64,
+    /// Used and remaining in the window's unit; absent for percent-only windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<f64>,
+    /// Window length, seconds: how long the point is worth keeping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<f64>,
+    /// The window's reset then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rs: Option<i64>,
+}
+
+type SeriesKey = (String, String);
+
+impl Line {
+    fn series(&self) -> SeriesKey {
+        (
+            self.w.clone(),
+            self.m.clone().unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+        )
+    }
+
+    fn is_series(&self, window_id: &str, model_id: &str) -> bool {
+        self.w == window_id && self.m.as_deref().unwrap_or(DEFAULT_MODEL) == model_id
+    }
+
+    /// What another process (or a hand edit) wrote, checked like a provider's numbers.
+    fn checked(self) -> Option<Line> {
+        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
+        let ok = !self.w.is_empty()
+            && self.w.chars().count() <= MAX_ID_CHARS
+            && self
+                .m
+                .as_ref()
+                .is_none_or(|m| !m.is_empty() && m.chars().count() <= MAX_ID_CHARS)
+            && (0..=MAX_EPOCH_MS).contains(&self.t)
+            && (0.0..=1.0).contains(&self.ur)
+            && finite(self.u)
+            && finite(self.r)
+            && self.d.is_none_or(|d| d.is_finite() && d > 0.0)
+            && self.rs.is_none_or(|r| (0..=MAX_EPOCH_MS).contains(&r));
+        ok.then_some(self)
+    }
+
+    /// How long after `t` the point is dropped.
+    fn keep_ms(&self) -> i64 {
+        match self.d {
+            Some(d) => {
+                let length = (d * 1000.0).min(MAX_KEEP_MS as f64) as i64;
+                (length + length.min(MAX_MARGIN_MS)).min(MAX_KEEP_MS)
+            }
+            None => NO_LENGTH_KEEP_MS,
+        }
+    }
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// A per-model view of a shared multiplier pool: its course is the pool's, not recorded again.
+fn is_pool_view(w: &ResolvedWindow) -> bool {
+    w.kind == "multiplier" && w.model_id != DEFAULT_MODEL
+}
+
+/// The series a window's course is read from.
+fn series_of(w: &ResolvedWindow) -> SeriesKey {
+    let model = if is_pool_view(w) {
+        DEFAULT_MODEL
+    } else {
+        &w.model_id
+    };
+    (w.id.clone(), model.to_string())
+}
+
+fn to_lines<'a>(windows: impl IntoIterator<Item = &'a ResolvedWindow>, at: i64) -> Vec<Line> {
+    windows
+        .into_iter()
+        .filter(|w| !w.unlimited && !is_pool_view(w))
+        .map(|w| {
+            let amounts = w.kind != "percentage";
+            Line {
+                w: w.id.clone(),
+                m: (w.model_id != DEFAULT_MODEL).then(|| w.model_id.clone()),
+                t: at,
+                ur: round6(w.used_ratio.clamp(0.0, 1.0)),
+                u: amounts.then(|| round6(w.used)).filter(|v| v.is_finite()),
+                r: amounts
+                    .then(|| round6(w.remaining))
+                    .filter(|v| v.is_finite()),
+                d: w.duration_secs.filter(|d| d.is_finite() && *d > 0.0),
+                rs: w.resets_at,
+            }
+        })
+        .filter_map(Line::checked)
+        .collect()
+}
+
+/// One point of a window's course, as `Tracker::history` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPoint {
+    pub at: i64,
+    pub used_ratio: f64,
+    pub used: Option<f64>,
+    pub remaining: Option<f64>,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    lines: Vec<Line>,
+    ends_with_newline: bool,
+}
+
+/// A whole file: header, then lines. `Err` says why it is no history file of ours.
+fn parse_file(bytes: &[u8]) -> Result<Parsed, String> {
+    if bytes.is_empty() {
+        return Ok(Parsed {
+            lines: Vec::new(),
+            ends_with_newline: true,
+        });
+    }
+    let mut rows = bytes.split(|b| *b == b'\n');
+    let header = rows.next().unwrap_or_default();
+    match serde_json::from_slice::<Header>(header) {
+        Ok(h) if h.history == VERSION => {}
+        Ok(h) => return Err(format!("unknown version {}", h.history)),
+        Err(_) => return Err("no history header".into()),
+    }
+    let (lines, bad) = parse_lines(rows);
+    if bad > TOLERATED_BAD_LINES && bad * 4 > lines.len() + bad {
+        return Err(format!("{bad} unreadable lines"));
+    }
+    Ok(Parsed {
+        lines,
+        ends_with_newline: bytes.ends_with(b"\n"),
+    })
+}
+
+/// Lines that parse and pass the checks, and how many did not (empty rows are not counted).
+fn parse_lines<'a>(rows: impl Iterator<Item = &'a [u8]>) -> (Vec<Line>, usize) {
+    let mut lines = Vec::new();
+    let mut bad = 0;
+    for row in rows.filter(|r| !r.is_empty()) {
+        match serde_json::from_slice::<Line>(row)
+            .ok()
+            .and_then(Line::checked)
+        {
+            Some(line) => lines.push(line),
+            None => bad += 1,
+        }
+    }
+    (lines, bad)
+}
+
+/// The end of a file: whole lines only (the first, cut, row is skipped unless the tail is the
+/// whole file, whose first row is the header and fails to parse as a point anyway).
+fn parse_tail(bytes: &[u8], whole: bool) -> Parsed {
+    let mut rows = bytes.split(|b| *b == b'\n');
+    if !whole {
+        rows.next();
+    }
+    Parsed {
+        lines: parse_lines(rows).0,
+        ends_with_newline: bytes.is_empty() || bytes.ends_with(b"\n"),
+    }
+}
+
+/// Full resolution for a day, then the last point per window per 15 minutes; nothing older
+/// than its window allows, nothing from the future; one point per (window, instant), the one
+/// written last. Sorted by time, so a file's tail holds its newest points.
+fn compact(lines: Vec<Line>, now: i64) -> Vec<Line> {
+    let mut by_slot: BTreeMap<(SeriesKey, i64), Line> = BTreeMap::new();
+    for line in lines {
+        let age = now.saturating_sub(line.t);
+        if age > line.keep_ms() || age < -FUTURE_SKEW_MS {
+            continue;
+        }
+        let slot = if age <= FULL_RESOLUTION_MS {
+            line.t
+        } else {
+            // Bucketed slots are negative so they never meet an instant.
+            -1 - line.t.div_euclid(BUCKET_MS)
+        };
+        let key = (line.series(), slot);
+        match by_slot.get(&key) {
+            Some(kept) if kept.t > line.t => {}
+            _ => {
+                by_slot.insert(key, line);
+            }
+        }
+    }
+    let mut out: Vec<Line> = by_slot.into_values().collect();
+    out.sort_by(|a, b| a.t.cmp(&b.t).then_with(|| a.series().cmp(&b.series())));
+    out
+}
+
+fn encode(lines: &[Line], buf: &mut Vec<u8>) {
+    for line in lines {
+        // A Line always serialises; an error here would be a bug, not data.
+        if serde_json::to_writer(&mut *buf, line).is_ok() {
+            buf.push(b'\n');
+        }
+    }
+}
+
+/// Recent samples of one account, for burn rates without reading the file every cycle.
+#[derive(Default)]
+struct Memory {
+    loaded: bool,
+    compacted_at: Option<i64>,
+    samples: HashMap<SeriesKey, Vec<Sample>>,
+}
+
+impl Memory {
+    fn add(&mut self, lines: &[Line], now: i64) {
+        let from = now.saturating_sub(MEMORY_KEEP_MS);
+        for line in lines.iter().filter(|l| l.t >= from) {
+            self.samples.entry(line.series()).or_default().push(Sample {
+                at: line.t,
+                used_ratio: line.ur,
+            });
+        }
+        for series in self.samples.values_mut() {
+            series.retain(|s| s.at >= from);
+            series.sort_by_key(|s| s.at);
+            series.dedup_by_key(|s| s.at);
+        }
+        self.samples.retain(|_, s| !s.is_empty());
+    }
+}
+
+/// An account's file and lock, by provider id and fingerprint.
+struct Account {
+    key: String,
+    data: PathBuf,
+    lock: PathBuf,
+}
+
+pub struct History {
+    cache_path: PathBuf,
+    clock: Arc<dyn Clock>,
+    warning: Mutex<Option<String>>,
+    memory: Mutex<HashMap<String, Memory>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn safe_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn is_regular_or_missing(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type().is_file(),
+        Err(_) => true,
+    }
+}
+
+fn read_capped(file: File, cap: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn read_tail(file: &mut File, len: u64, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok((bytes, start == 0))
+}
+
+impl History {
+    /// History files live next to `cache_path` (the shared cache file).
+    pub fn new(cache_path: &Path, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            cache_path: cache_path.to_path_buf(),
+            clock,
+            warning: Mutex::new(None),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What went wrong with a history file last (set aside, refused), for the binding to
+    /// surface; `None` while all is well.
+    pub fn warning(&self) -> Option<String> {
+        lock(&self.warning).clone()
+    }
+
+    fn warn(&self, message: String) {
+        *lock(&self.warning) = Some(message);
+    }
+
+    fn file_prefix(&self) -> String {
+        let name = self
+            .cache_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{name}.history-")
+    }
+
+    fn account(&self, provider_id: &str, fp: &str) -> Account {
+        let key = format!("{}{}-{}", self.file_prefix(), safe_name(provider_id), fp);
+        Account {
+            data: self.cache_path.with_file_name(format!("{key}.jsonl")),
+            lock: self.cache_path.with_file_name(format!("{key}.lock")),
+            key,
+        }
+    }
+
+    /// The path the file of `provider_id`'s account `fp` has (for tests and tools).
+    pub fn file_path(&self, provider_id: &str, fp: &str) -> PathBuf {
+        self.account(provider_id, fp).data
+    }
+
+    fn shown(path: &Path) -> String {
+        clean_text(&path.to_string_lossy(), 200)
+    }
+
+    /// Opens the data file for reading; `None` when missing, unreadable or refused (warned).
+    fn open_data(&self, path: &Path, options: &mut OpenOptions) -> Option<File> {
+        match open_regular(path, options) {
+            Ok(file) => Some(file),
+            Err(OpenError::NotRegular(what)) => {
+                self.warn(format!(
+                    "usage history file '{}' is {what}, not a regular file; history for that account is not kept",
+                    Self::shown(path)
+                ));
+                None
+            }
+            Err(OpenError::Io) => None,
+        }
+    }
+
+    /// Moves an unreadable file out of the way so a new one can start; says so once.
+    fn set_aside(&self, path: &Path, reason: &str, now: i64) {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".corrupt-{now}"));
+        let aside = path.with_file_name(name);
+        let outcome = match fs::rename(path, &aside) {
+            Ok(()) => format!("set aside as '{}'", Self::shown(&aside)),
+            Err(_) => "could not be moved; it will be replaced".to_string(),
+        };
+        self.warn(format!(
+            "usage history file '{}' is unreadable ({reason}); {outcome} and a new history started",
+            Self::shown(path)
+        ));
+    }
+
+    /// Remembers `windows` as observed at `at` (when their fetch started) for the account and
+    /// appends them to its file. Also the entry point for values observed elsewhere (response
+    /// headers). Waits at most `LOCK_WAIT` for the account's lock, asynchronously; without it
+    /// the points stay in this process's memory only.
+    pub async fn record(&self, provider_id: &str, fp: &str, windows: &[ResolvedWindow], at: i64) {
+        let lines = to_lines(windows, at);
+        if lines.is_empty() {
+            return;
+        }
+        let account = self.account(provider_id, fp);
+        let now = self.clock.now_ms();
+        let compact_due = {
+            let mut memory = lock(&self.memory);
+            let m = memory.entry(account.key.clone()).or_default();
+            m.add(&lines, now);
+            m.compacted_at
+                .is_none_or(|t| !(0..COMPACT_EVERY_MS).contains(&(now - t)))
+        };
+        let Some(dir) = self.cache_path.parent() else {
+            return;
+        };
+        if create_private_dir(dir).is_err() {
+            return;
+        }
+        let Some(lock_file) = open_lock_file(&account.lock) else {
+            return;
+        };
+        if !try_lock_until_async(&lock_file, Instant::now() + LOCK_WAIT).await {
+            return;
+        }
+        let written = if compact_due {
+            self.compact_locked(&account, lines, now).map(|kept| {
+                self.sweep_idle_files(&account, now);
+                (kept, true)
+            })
+        } else {
+            self.append_locked(&account, lines, now)
+                .map(|tail| (tail, false))
+        };
+        drop(lock_file);
+        if let Some((lines, compacted)) = written {
+            let mut memory = lock(&self.memory);
+            let m = memory.entry(account.key).or_default();
+            m.add(&lines, now);
+            m.loaded = true;
+            if compacted {
+                m.compacted_at = Some(now);
+            }
+        }
+    }
+
+    /// Appends under the lock; returns the file's tail (for memory). Falls back to a full
+    /// compaction when the file is missing or its end is not ours to read.
+    fn append_locked(&self, account: &Account, lines: Vec<Line>, now: i64) -> Option<Vec<Line>> {
+        let mut file = match open_regular(&account.data, OpenOptions::new().read(true).append(true))
+        {
+            Ok(file) => file,
+            Err(OpenError::Io) => return self.compact_locked(account, lines, now),
+            Err(OpenError::NotRegular(_)) => {
+                self.open_data(&account.data, OpenOptions::new().read(true));
+                return None;
+            }
+        };
+        let len = file.metadata().ok()?.len();
+        if len == 0 {
+            return self.compact_locked(account, lines, now);
+        }
+        let mut span = FIRST_TAIL_BYTES;
+        let (tail, last) = loop {
+            let (bytes, whole) = read_tail(&mut file, len, span).ok()?;
+            let tail = parse_tail(&bytes, whole);
+            let mut last: HashMap<SeriesKey, i64> = HashMap::new();
+            for line in &tail.lines {
+                let t = last.entry(line.series()).or_insert(line.t);
+                *t = (*t).max(line.t);
+            }
+            let all_found = lines.iter().all(|l| last.contains_key(&l.series()));
+            if whole || all_found || span >= TAIL_BYTES {
+                break (tail, last);
+            }
+            span *= 4;
+        };
+        let fresh: Vec<Line> = lines
+            .into_iter()
+            .filter(|l| last.get(&l.series()).is_none_or(|t| l.t > *t))
+            .collect();
+        if !fresh.is_empty() {
+            let mut buf = Vec::new();
+            if !tail.ends_with_newline {
+                // A torn line from a killed writer: end it, so ours starts on a line of its own.
+                buf.push(b'\n');
+            }
+            encode(&fresh, &mut buf);
+            // One write with O_APPEND: lands whole after whatever the others appended.
+            file.write_all(&buf).ok()?;
+        }
+        let mut seen = tail.lines;
+        seen.extend(fresh);
+        Some(seen)
+    }
+
+    /// Reads the whole file under the lock, sets it aside if it is not a history, merges
+    /// `lines`, compacts and replaces the file. Returns what was written.
+    fn compact_locked(&self, account: &Account, lines: Vec<Line>, now: i64) -> Option<Vec<Line>> {
+        let mut all = match self.read_all(&account.data, now, true) {
+            Some(lines) => lines,
+            // Refused (a symlink, a FIFO…): not ours to replace.
+            None if !is_regular_or_missing(&account.data) => return None,
+            None => Vec::new(),
+        };
+        all.extend(lines);
+        let kept = compact(all, now);
+        let mut buf = Vec::new();
+        let _ = serde_json::to_writer(&mut buf, &Header { history: VERSION });
+        buf.push(b'\n');
+        encode(&kept, &mut buf);
+        self.replace(&account.data, &buf).ok()?;
+        Some(kept)
+    }
+
+    /// The file's points; a file that is not a history is set aside when `fix` (the lock is
+    /// held), else just not read. `None` when there is no readable file.
+    fn read_all(&self, path: &Path, now: i64, fix: bool) -> Option<Vec<Line>> {
+        let file = self.open_data(path, OpenOptions::new().read(true))?;
+        let bytes = read_capped(file, MAX_HISTORY_BYTES).ok()?;
+        if bytes.len() as u64 > MAX_HISTORY_BYTES {
+            if fix {
+                let limit = MAX_HISTORY_BYTES / (1024 * 1024);
+                self.set_aside(path, &format!("larger than {limit} MiB"), now);
+            }
+            return None;
+        }
+        match parse_file(&bytes) {
+            Ok(parsed) => Some(parsed.lines),
+            Err(reason) => {
+                if fix {
+                    self.set_aside(path, &reason, now);
+                }
+                None
+            }
+        }
+    }
+
+    /// Temp file (unpredictable name, O_EXCL, 0600) in the same directory, then rename.
+    fn replace(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".usage-tracker-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Files of accounts no longer seen (a rotated token, a removed login): once every point in
+    /// one has expired, it and its lock go. Bounded work per compaction.
+    fn sweep_idle_files(&self, current: &Account, now: i64) {
+        let Some(dir) = self.cache_path.parent() else {
+            return;
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let prefix = self.file_prefix();
+        let idle_after = Duration::from_millis(IDLE_FILE_MS);
+        let mut checked = 0;
+        for entry in entries.flatten() {
+            if checked >= MAX_IDLE_FILES_CHECKED {
+                break;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let idle = entry
+                .metadata()
+                .ok()
+                .filter(|m| m.file_type().is_file())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > idle_after);
+            if !idle || entry.path() == current.data {
+                continue;
+            }
+            if let Some((_, stamp)) = rest.split_once(".jsonl.corrupt-") {
+                // Kept a week for whoever wants to look (a rename keeps the old mtime, so the
+                // stamp in the name says when it was set aside).
+                let set_aside_at = stamp.parse::<i64>().unwrap_or(0);
+                if now.saturating_sub(set_aside_at) > KEEP_SET_ASIDE_MS {
+                    let _ = fs::remove_file(entry.path());
+                }
+                continue;
+            }
+            let Some(stem) = rest.strip_suffix(".jsonl") else {
+                continue;
+            };
+            checked += 1;
+            let lock_path = self
+                .cache_path
+                .with_file_name(format!("{prefix}{stem}.lock"));
+            let Some(lock_file) = open_lock_file(&lock_path) else {
+                continue;
+            };
+            if lock_file.try_lock().is_err() {
+                continue;
+            }
+            let alive = self
+                .read_all(&entry.path(), now, false)
+                .is_none_or(|lines| !compact(lines, now).is_empty());
+            if !alive {
+                let _ = fs::remove_file(entry.path());
+                let _ = fs::remove_file(&lock_path);
+            }
+        }
+    }
+
+    /// Loads the end of the account's file into memory the first time it is needed, so a new
+    /// process measures burn rates from its first cycle. Reads only; never waits on a lock.
+    fn ensure_loaded(&self, account: &Account, now: i64) {
+        if lock(&self.memory)
+            .get(&account.key)
+            .is_some_and(|m| m.loaded)
+        {
+            return;
+        }
+        let lines = self
+            .open_data(&account.data, OpenOptions::new().read(true))
+            .and_then(|mut file| {
+                let len = file.metadata().ok()?.len();
+                let (bytes, whole) = read_tail(&mut file, len, MEMORY_TAIL_BYTES).ok()?;
+                Some(parse_tail(&bytes, whole).lines)
+            })
+            .unwrap_or_default();
+        let mut memory = lock(&self.memory);
+        let m = memory.entry(account.key.clone()).or_default();
+        m.add(&lines, now);
+        m.loaded = true;
+    }
+
+    /// Re-derives pace and run-out of `windows` (just resolved from a result fetched at `at`)
+    /// from the measured burn rate where the history allows; windows without pace, or with too
+    /// little history, keep the straight-line estimate.
+    pub fn apply_measured_pace<'a>(
+        &self,
+        provider_id: &str,
+        fp: &str,
+        windows: impl IntoIterator<Item = &'a mut ResolvedWindow>,
+        at: i64,
+        now: i64,
+    ) {
+        let account = self.account(provider_id, fp);
+        self.ensure_loaded(&account, now);
+        let memory = lock(&self.memory);
+        let Some(m) = memory.get(&account.key) else {
+            return;
+        };
+        for w in windows {
+            if w.pace.is_none() {
+                continue;
+            }
+            let mut samples = m.samples.get(&series_of(w)).cloned().unwrap_or_default();
+            samples.retain(|s| s.at != at);
+            samples.push(Sample {
+                at,
+                used_ratio: w.used_ratio,
+            });
+            let period_start = w
+                .resets_at
+                .zip(w.duration_secs)
+                .map(|(reset, d)| reset.saturating_sub((d * 1000.0) as i64));
+            if let Some(rate) = burn::measured_rate(&samples, now, period_start) {
+                apply_pace_at_rate(w, now, Some(rate));
+            }
+        }
+    }
+
+    /// The recorded course of one window (a pool view reads its pool's), oldest first, from
+    /// `since` on. Reads the file without its lock: appends are whole lines and compaction
+    /// replaces the file at once, so a reader sees one state or the other.
+    pub fn points(
+        &self,
+        provider_id: &str,
+        fp: &str,
+        window_id: &str,
+        model_id: &str,
+        since: Option<i64>,
+    ) -> Vec<HistoryPoint> {
+        let account = self.account(provider_id, fp);
+        let now = self.clock.now_ms();
+        let lines = self.read_all(&account.data, now, false).unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut out: Vec<HistoryPoint> = lines
+            .into_iter()
+            .rev()
+            .filter(|l| l.is_series(window_id, model_id) && since.is_none_or(|s| l.t >= s))
+            .filter(|l| seen.insert(l.t))
+            .map(|l| HistoryPoint {
+                at: l.t,
+                used_ratio: l.ur,
+                used: l.u,
+                remaining: l.r,
+            })
+            .collect();
+        out.sort_by_key(|p| p.at);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
+    use crate::resolve::resolve_window;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    const NOW: i64 = 1_800_000_000_000;
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 3_600_000;
+
+    struct TestClock(AtomicI64);
+    impl Clock for TestClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, History, Arc<TestClock>) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
+        let history = History::new(&dir.path().join("usage.json"), clock.clone());
+        (dir, history, clock)
+    }
+
+    fn window(id: &str, used_ratio: f64, duration_secs: f64, now: i64) -> ResolvedWindow {
+        let q = QuotaDefinition::new(id, QuotaKind::Percentage).with_duration(duration_secs);
+        let mut s = UsageSnapshot::new(id);
+        s.used_ratio = Some(used_ratio);
+        s.resets_at = Some(now + (duration_secs as i64) * 500);
+        resolve_window(&q, &s, now)
+    }
+
+    fn line(w: &str, t: i64, ur: f64, d: Option<f64>) -> Line {
+        Line {
+            w: w.into(),
+            m: None,
+            t,
+            ur,
+            u: None,
+            r: None,
+            d,
+            rs: None,
+        }
+    }
+
+    fn file_lines(path: &Path) -> Vec<String> {
+        fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn records_are_read_back_and_the_file_is_private() {
+        let (_dir, h, clock) = setup();
+        for i in 0..5 {
+            let at = NOW + i * MIN;
+            clock.0.store(at, Ordering::SeqCst);
+            let w = window("5h", 0.1 * i as f64, 18_000.0, at);
+            h.record("anthropic", "fp1", &[w], at).await;
+        }
+        let points = h.points("anthropic", "fp1", "5h", DEFAULT_MODEL, None);
+        assert_eq!(points.len(), 5);
+        assert_eq!(points[2].at, NOW + 2 * MIN);
+        assert!((points[4].used_ratio - 0.4).abs() < 1e-9);
+        assert_eq!(points[0].used, None, "percent-only: the ratio says it all");
+        let since = h.points("anthropic", "fp1", "5h", DEFAULT_MODEL, Some(NOW + 3 * MIN));
+        assert_eq!(since.len(), 2);
+        assert!(h
+            .points("anthropic", "fp2", "5h", DEFAULT_MODEL, None)
+            .is_empty());
+        let path = h.file_path("anthropic", "fp1");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"history\":1}\n"));
+        assert!(!text.contains("fp1"), "the fingerprint names the file only");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(h.warning(), None);
+    }
+
+    #[tokio::test]
+    async fn the_same_result_recorded_twice_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
+        // Two processes' worth of History over one file.
+        let a = History::new(&dir.path().join("usage.json"), clock.clone());
+        let b = History::new(&dir.path().join("usage.json"), clock.clone());
+        for i in 0..3 {
+            let at = NOW + i * MIN;
+            clock.0.store(at + 500, Ordering::SeqCst);
+            let ws = [
+                window("5h", 0.1 * i as f64, 18_000.0, at),
+                window("7d", 0.01 * i as f64, 604_800.0, at),
+            ];
+            a.record("anthropic", "fp", &ws, at).await;
+            // b took the same result from the shared cache: same stamp.
+            b.record("anthropic", "fp", &ws, at).await;
+            // An older result arriving late adds nothing either.
+            b.record("anthropic", "fp", &ws, at - MIN).await;
+        }
+        let lines = file_lines(&a.file_path("anthropic", "fp"));
+        assert_eq!(lines.len(), 1 + 6, "{lines:#?}");
+        assert_eq!(
+            a.points("anthropic", "fp", "7d", DEFAULT_MODEL, None).len(),
+            3
+        );
+    }
+
+    #[test]
+    fn compaction_keeps_a_day_then_one_point_per_quarter_hour_within_the_window() {
+        let week = Some(604_800.0);
+        let five_hours = Some(18_000.0);
+        let mut lines = Vec::new();
+        // Two days of a 7 d and a 5 h window, once a minute.
+        for i in 0..(2 * 24 * 60) {
+            let t = NOW - i * MIN;
+            lines.push(line("7d", t, 0.5, week));
+            lines.push(line("5h", t, 0.5, five_hours));
+        }
+        lines.push(line("7d", NOW - 9 * DAY_MS, 0.1, week));
+        lines.push(line("7d", NOW + HOUR, 0.1, week));
+        lines.push(line("balance", NOW - 30 * DAY_MS, 0.0, None));
+        lines.push(line("balance", NOW - 32 * DAY_MS, 0.0, None));
+        let dup = line("5h", NOW, 0.9, five_hours);
+        lines.push(dup.clone());
+        let kept = compact(lines, NOW);
+        let count = |w: &str| kept.iter().filter(|l| l.w == w).count();
+        // 7 d: the last day whole (1441 minutes incl. both ends), then 24 h in 96 buckets.
+        let week_pts = count("7d");
+        assert!((1441 + 95..=1441 + 97).contains(&week_pts), "{week_pts}");
+        // 5 h: kept 5 h + 5 h margin, all within the full-resolution day.
+        assert_eq!(count("5h"), 10 * 60 + 1);
+        assert_eq!(count("balance"), 1, "31 days without a length");
+        assert!(kept.iter().all(|l| l.t <= NOW), "nothing from the future");
+        let at_now: Vec<_> = kept.iter().filter(|l| l.w == "5h" && l.t == NOW).collect();
+        assert_eq!(at_now.len(), 1);
+        assert!(kept.windows(2).all(|p| p[0].t <= p[1].t), "sorted by time");
+        let buckets: Vec<i64> = kept
+            .iter()
+            .filter(|l| l.w == "7d" && l.t < NOW - DAY_MS)
+            .map(|l| l.t.div_euclid(BUCKET_MS))
+            .collect();
+        let distinct: HashSet<_> = buckets.iter().collect();
+        assert_eq!(distinct.len(), buckets.len(), "one point per bucket");
+    }
+
+    #[test]
+    fn a_year_of_twenty_windows_stays_small() {
+        // What a year of polling once a minute leaves after compaction, whatever happened
+        // before: older points expired, the last month in 15-minute buckets, the last day whole.
+        // (Fed in at those densities; compaction keeps no more of a denser feed.)
+        let lengths = [18_000.0, 604_800.0, 2_592_000.0];
+        let mut lines = Vec::new();
+        for i in 0..20 {
+            let d = Some(lengths[i % 3]);
+            let id = format!("window-{i}");
+            let days = (1..365).map(|k| NOW - k * DAY_MS);
+            let quarters = (0..31 * 96).map(|k| NOW - DAY_MS - k * BUCKET_MS);
+            let minutes = (0..=1440).map(|k| NOW - k * MIN);
+            for t in days.chain(quarters).chain(minutes) {
+                let mut l = line(&id, t, 0.3, d);
+                l.rs = Some(t + 3_600_000);
+                lines.push(l);
+            }
+        }
+        let kept = compact(lines, NOW);
+        let mut buf = Vec::new();
+        encode(&kept, &mut buf);
+        let size = buf.len();
+        eprintln!("a year of 20 windows: {} points, {size} bytes", kept.len());
+        assert!(size < 5 * 1024 * 1024, "{size} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_skipped_and_the_next_append_starts_clean() {
+        let (_dir, h, clock) = setup();
+        for i in 0..3 {
+            let at = NOW + i * MIN;
+            clock.0.store(at, Ordering::SeqCst);
+            h.record("a", "fp", &[window("5h", 0.1, 18_000.0, at)], at)
+                .await;
+        }
+        let path = h.file_path("a", "fp");
+        let full = fs::read(&path).unwrap();
+        let last_start = full[..full.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1;
+        // Every way a kill could cut the last append short.
+        for cut in last_start..full.len() {
+            fs::write(&path, &full[..cut]).unwrap();
+            let points = h.points("a", "fp", "5h", DEFAULT_MODEL, None);
+            assert_eq!(
+                points.len(),
+                2 + usize::from(cut == full.len() - 1),
+                "cut at {cut}"
+            );
+        }
+        fs::write(&path, &full[..full.len() - 5]).unwrap();
+        let at = NOW + 10 * MIN;
+        clock.0.store(at, Ordering::SeqCst);
+        h.record("a", "fp", &[window("5h", 0.2, 18_000.0, at)], at)
+            .await;
+        let points = h.points("a", "fp", "5h", DEFAULT_MODEL, None);
+        assert_eq!(
+            points.iter().map(|p| p.at).collect::<Vec<_>>(),
+            [NOW, NOW + MIN, at]
+        );
+        assert_eq!(h.warning(), None, "a torn line is no corruption");
+        // Compaction removes the torn line for good.
+        clock.0.store(at + COMPACT_EVERY_MS, Ordering::SeqCst);
+        h.record(
+            "a",
+            "fp",
+            &[window("5h", 0.3, 18_000.0, at)],
+            at + COMPACT_EVERY_MS,
+        )
+        .await;
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_set_aside_with_a_warning_and_a_new_one_started() {
+        let (dir, h, _clock) = setup();
+        let path = h.file_path("a", "fp");
+        fs::write(&path, b"\x00\x01 garbage, not json\n{\"w\":1}\n").unwrap();
+        assert!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).is_empty());
+        assert_eq!(h.warning(), None, "a reader only reads");
+        h.record("a", "fp", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+            .await;
+        let warning = h.warning().unwrap();
+        assert!(
+            warning.contains("is unreadable (no history header)"),
+            "{warning}"
+        );
+        assert!(warning.contains(".corrupt-"), "{warning}");
+        let aside: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".jsonl.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(
+            fs::read(dir.path().join(&aside[0])).unwrap(),
+            b"\x00\x01 garbage, not json\n{\"w\":1}\n"
+        );
+        assert_eq!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(), 1);
+    }
+
+    #[test]
+    fn many_bad_lines_are_corruption_a_few_are_torn_writes() {
+        let mut text = String::from("{\"history\":1}\n");
+        let good = serde_json::to_string(&line("5h", NOW, 0.5, None)).unwrap();
+        for _ in 0..20 {
+            text.push_str(&good);
+            text.push('\n');
+        }
+        text.push_str("{\"w\":\"5h\",\"t\":18\n");
+        assert_eq!(parse_file(text.as_bytes()).unwrap().lines.len(), 20);
+        for _ in 0..20 {
+            text.push_str("garbage\n");
+        }
+        assert!(parse_file(text.as_bytes()).is_err());
+        assert!(parse_file(b"{\"history\":2}\n")
+            .unwrap_err()
+            .contains("version 2"));
+        // Values no provider could have reported are not believed.
+        let bad = [
+            r#"{"w":"5h","t":1,"ur":1.5}"#,
+            r#"{"w":"","t":1,"ur":0.5}"#,
+            r#"{"w":"5h","t":-1,"ur":0.5}"#,
+            r#"{"w":"5h","t":1,"ur":0.5,"d":-3}"#,
+        ];
+        for row in bad {
+            let (lines, n) = parse_lines([row.as_bytes()].into_iter());
+            assert_eq!((lines.len(), n), (0, 1), "{row}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlink_in_place_of_the_file_is_refused() {
+        let (dir, h, _clock) = setup();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, h.file_path("a", "fp")).unwrap();
+        h.record("a", "fp", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+            .await;
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(h.warning().unwrap().contains("is a symbolic link"));
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_leaves_the_point_in_memory_and_never_blocks() {
+        let (_dir, h, _clock) = setup();
+        let account = h.account("a", "fp");
+        fs::create_dir_all(account.lock.parent().unwrap()).unwrap();
+        let holder = File::create(&account.lock).unwrap();
+        holder.lock().unwrap();
+        let started = Instant::now();
+        h.record("a", "fp", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+            .await;
+        assert!(started.elapsed() < LOCK_WAIT * 4);
+        assert!(!account.data.exists());
+        assert_eq!(lock(&h.memory)[&account.key].samples.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn burn_rate_is_measured_from_memory_and_from_the_file_of_a_new_process() {
+        let (dir, h, clock) = setup();
+        // 5 h window that started 2 h ago: slow (0.05/h) for an hour, then 0.4/h.
+        let start = NOW - 2 * HOUR;
+        let resets = start + 5 * HOUR;
+        let used_at = |t: i64| {
+            let e = (t - start) as f64 / HOUR as f64;
+            if e <= 1.0 {
+                0.05 * e
+            } else {
+                0.05 + 0.4 * (e - 1.0)
+            }
+        };
+        let observe = |t: i64| {
+            let q = QuotaDefinition::new("5h", QuotaKind::Percentage).with_duration(18_000.0);
+            let mut s = UsageSnapshot::new("5h");
+            s.used_ratio = Some(used_at(t));
+            s.resets_at = Some(resets);
+            resolve_window(&q, &s, t)
+        };
+        let mut t = start;
+        while t < NOW {
+            clock.0.store(t, Ordering::SeqCst);
+            h.record("a", "fp", &[observe(t)], t).await;
+            t += MIN;
+        }
+        clock.0.store(NOW, Ordering::SeqCst);
+        let linear = observe(NOW);
+        let mut w = linear.clone();
+        h.apply_measured_pace("a", "fp", [&mut w], NOW, NOW);
+        assert_eq!(w.pace_source, Some(crate::model::PaceSource::Measured));
+        // 0.55 left: 1 h 22.5 min at 0.4/h, 2 h 27 min at the average 0.225/h.
+        let expected = NOW + (0.55 / 0.4 * HOUR as f64) as i64;
+        assert!((w.runs_out_at.unwrap() - expected).abs() < MIN, "{w:?}");
+        assert!(w.runs_out_at.unwrap() < linear.runs_out_at.unwrap());
+
+        // A new process reads the file's end and measures at once.
+        let fresh = History::new(&dir.path().join("usage.json"), clock.clone());
+        let mut w2 = linear.clone();
+        fresh.apply_measured_pace("a", "fp", [&mut w2], NOW, NOW);
+        assert_eq!(w2.runs_out_at, w.runs_out_at);
+        // Another account has no history: the straight line stays.
+        let mut w3 = linear.clone();
+        fresh.apply_measured_pace("a", "other", [&mut w3], NOW, NOW);
+        assert_eq!(w3.pace_source, Some(crate::model::PaceSource::Linear));
+        assert_eq!(w3.runs_out_at, linear.runs_out_at);
+    }
+
+    #[test]
+    fn pool_views_are_not_recorded_but_read_their_pool() {
+        let mut pool = window("premium", 0.4, 2_592_000.0, NOW);
+        pool.kind = "multiplier".into();
+        let mut view = pool.clone();
+        view.model_id = "claude-opus".into();
+        let mut free = pool.clone();
+        free.model_id = "gpt-4o".into();
+        free.unlimited = true;
+        let lines = to_lines([&pool, &view, &free], NOW);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].u, Some(40.0));
+        assert_eq!(series_of(&view), ("premium".into(), DEFAULT_MODEL.into()));
+    }
+
+    #[tokio::test]
+    async fn files_of_accounts_gone_for_longer_than_their_windows_are_swept() {
+        let (dir, h, clock) = setup();
+        h.record("a", "old", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+            .await;
+        h.record("a", "recent", &[window("7d", 0.1, 604_800.0, NOW)], NOW)
+            .await;
+        let old = h.file_path("a", "old");
+        let recent = h.file_path("a", "recent");
+        let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+        for p in [&old, &recent] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_days_ago)
+                .unwrap();
+        }
+        let later = NOW + 2 * DAY_MS;
+        clock.0.store(later, Ordering::SeqCst);
+        h.record("a", "current", &[window("5h", 0.1, 18_000.0, later)], later)
+            .await;
+        assert!(!old.exists(), "5 h window, two days ago: expired");
+        assert!(!dir.path().join("usage.json.history-a-old.lock").exists());
+        assert!(recent.exists(), "a 7 d window is kept 8 days");
+    }
+}
