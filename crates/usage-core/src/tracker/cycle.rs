@@ -25,6 +25,14 @@ pub(super) enum FetchResult {
     Failed(FetchError),
 }
 
+/// A stored result for the history, stamped like the cache stamps it (when its fetch
+/// started), so every process that takes it records the same point.
+pub(super) struct ToRecord {
+    fp: String,
+    windows: Vec<ResolvedWindow>,
+    at: i64,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Mode<'a> {
     Scheduled,
@@ -68,7 +76,14 @@ impl Inner {
         let forced = matches!(mode, Mode::Forced(_));
         let mut pending: FuturesUnordered<_> = due
             .iter()
-            .map(|p| async move { (p, self.fetch_one(p.clone(), forced, now, cancel).await) })
+            .map(|p| async move {
+                // Read once per fetch: for the cache's lock and record, and the history.
+                let fp = p.account_fingerprint();
+                let result = self
+                    .fetch_one(p.clone(), fp.as_deref(), forced, now, cancel)
+                    .await;
+                (p, fp, result)
+            })
             .collect();
         // Each result reaches the store as soon as it arrives, so a hung provider holds back
         // nobody's values; listeners still run once, when the cycle is complete.
@@ -78,14 +93,23 @@ impl Inner {
                 _ = cancel.cancelled() => return,
                 next = pending.next() => next,
             };
-            let Some((provider, result)) = next else {
+            let Some((provider, fp, result)) = next else {
                 break;
             };
-            let mut state = lock(&self.state);
-            if cancel.is_cancelled() {
-                return;
+            let recorded = {
+                let mut state = lock(&self.state);
+                if cancel.is_cancelled() {
+                    return;
+                }
+                self.apply(&mut state, provider.as_ref(), fp, result, now)
+            };
+            if let (Some(history), Some(r)) = (&self.history, recorded) {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    _ = history.record(provider.id(), &r.fp, &r.windows, r.at) => {}
+                }
             }
-            self.apply(&mut state, provider.as_ref(), result, now);
         }
         drop(pending);
 
@@ -108,18 +132,18 @@ impl Inner {
         }
     }
 
+    /// Takes one result into the store; a success returns what the history should record.
     fn apply(
         &self,
         state: &mut State,
         provider: &dyn UsageProvider,
+        fp: Option<String>,
         result: FetchResult,
         now: i64,
-    ) {
+    ) -> Option<ToRecord> {
         let id = provider.id().to_string();
         // A provider unregistered while its fetch ran leaves no trace.
-        let Some(slot) = state.providers.get_mut(&id) else {
-            return;
-        };
+        let slot = state.providers.get_mut(&id)?;
         let (outcome, fetched_at) = match result {
             FetchResult::Fetched(outcome) => {
                 state.stats.fetch_ok += 1;
@@ -132,33 +156,46 @@ impl Inner {
             FetchResult::NoAuth(reason) => {
                 slot.schedule.retry_at = None;
                 state.store.apply_no_auth(&id, reason);
-                return;
+                return None;
             }
             FetchResult::Failed(error) => {
                 slot.schedule.retry_at = error.retry_at;
                 state.stats.fetch_errors += 1;
                 state.store.apply_failure(&id, &error);
-                return;
+                return None;
             }
         };
         slot.schedule.retry_at = None;
-        let windows = resolve_outcome(provider, &outcome, now);
+        let mut windows = resolve_outcome(provider, &outcome, now);
+        let recorded = match (&self.history, fp) {
+            (Some(history), Some(fp)) => {
+                let all = windows.values_mut().flatten();
+                history.apply_measured_pace(&id, &fp, all, fetched_at, now);
+                Some(ToRecord {
+                    fp,
+                    windows: windows.values().flatten().cloned().collect(),
+                    at: fetched_at,
+                })
+            }
+            _ => None,
+        };
         state
             .store
             .apply_success(&id, windows, outcome.plan, fetched_at);
+        recorded
     }
 
     pub(super) async fn fetch_one(
         &self,
         provider: Arc<dyn UsageProvider>,
+        fingerprint: Option<&str>,
         forced: bool,
         attempt_at: i64,
         cancel: &CancellationToken,
     ) -> FetchResult {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
         let id = provider.id().to_string();
-        let fingerprint = provider.account_fingerprint();
-        let shared = self.cache.as_ref().zip(fingerprint.as_deref());
+        let shared = self.cache.as_ref().zip(fingerprint);
         let work = async {
             match provider.authentication().await {
                 Ok(Authentication::Ready) => {}

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::SharedCache;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::model::{QuotaDefinition, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::history::{History, HistoryPoint};
+use crate::model::{QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
 use crate::provider::{BoxFuture, UsageProvider};
 use crate::quota::{
     self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker, Thresholds,
@@ -49,6 +50,8 @@ pub struct TrackerOptions {
     /// Remaining ratios at which a window turns `warn` and `critical` (`checkQuota`: `low`).
     pub thresholds: Thresholds,
     pub cache_path: Option<PathBuf>,
+    /// Record every stored value next to the cache (`history.rs`); off without a cache.
+    pub history: bool,
 }
 
 impl Default for TrackerOptions {
@@ -59,6 +62,7 @@ impl Default for TrackerOptions {
             request_timeout_ms: 30_000,
             thresholds: Thresholds::default(),
             cache_path: None,
+            history: true,
         }
     }
 }
@@ -103,6 +107,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn UpdateSink>,
     cache: Option<SharedCache>,
+    history: Option<History>,
     state: Mutex<State>,
     /// One cycle at a time: a refresh waits for the cycle in flight, then fetches again.
     cycle_lock: tokio::sync::Mutex<()>,
@@ -140,12 +145,16 @@ impl Tracker {
     ) -> Result<Self, CoreError> {
         validate::options(&options)?;
         let cache = options.cache_path.clone().map(SharedCache::new);
+        let history = (options.cache_path.as_deref())
+            .filter(|_| options.history)
+            .map(|path| History::new(path, clock.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
                 clock,
                 sink,
                 cache,
+                history,
                 state: Mutex::new(State::default()),
                 cycle_lock: tokio::sync::Mutex::new(()),
                 cancel: Mutex::new(CancellationToken::new()),
@@ -340,6 +349,51 @@ impl Tracker {
 
     pub fn provider_ids(&self) -> Vec<String> {
         lock(&self.inner.state).providers.keys().cloned().collect()
+    }
+
+    /// The recorded course of one window of a provider's current account, oldest first,
+    /// from `since` on; empty without a history (no cache, `history: false`, a JS provider).
+    /// A per-model view of a multiplier pool reads the pool's course, ratios only (its amounts
+    /// would be in another unit).
+    pub fn history(
+        &self,
+        provider_id: &str,
+        window_id: &str,
+        model_id: &str,
+        since: Option<i64>,
+    ) -> Result<Vec<HistoryPoint>, CoreError> {
+        let provider = lock(&self.inner.state)
+            .providers
+            .get(provider_id)
+            .map(|slot| slot.provider.clone())
+            .ok_or_else(|| CoreError::UnknownProvider(provider_id.to_string()))?;
+        let Some(history) = &self.inner.history else {
+            return Ok(Vec::new());
+        };
+        let Some(fp) = provider.account_fingerprint() else {
+            return Ok(Vec::new());
+        };
+        let pooled = model_id != DEFAULT_MODEL
+            && provider
+                .quotas()
+                .iter()
+                .any(|q| q.id == window_id && matches!(q.kind, QuotaKind::Multiplier { .. }));
+        if !pooled {
+            return Ok(history.points(provider_id, &fp, window_id, model_id, since));
+        }
+        let mut points = history.points(provider_id, &fp, window_id, DEFAULT_MODEL, since);
+        for p in &mut points {
+            p.used = None;
+            p.remaining = None;
+        }
+        Ok(points)
+    }
+
+    /// Why the shared cache or the history is not doing its job, for the caller to show once.
+    pub fn warnings(&self) -> Vec<String> {
+        let cache = self.inner.cache.as_ref().and_then(|c| c.warning());
+        let history = self.inner.history.as_ref().and_then(|h| h.warning());
+        cache.into_iter().chain(history).collect()
     }
 
     pub fn quotas_of(&self, provider_id: &str) -> Option<Vec<QuotaDefinition>> {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize};
 use super::*;
 use crate::clock::Clock;
 use crate::model::UsageSnapshot;
-use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaKind};
+use crate::model::{ErrorKind, FetchError, FetchOutcome, PaceSource, QuotaKind};
 use crate::provider::{Authentication, BoxFuture};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,7 @@ struct Fake {
     quotas: Vec<QuotaDefinition>,
     calls: Arc<AtomicUsize>,
     behaviour: Behaviour,
+    fingerprint: Option<String>,
 }
 
 impl UsageProvider for Fake {
@@ -59,6 +60,9 @@ impl UsageProvider for Fake {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         (self.behaviour)(n)
     }
+    fn account_fingerprint(&self) -> Option<String> {
+        self.fingerprint.clone()
+    }
 }
 
 fn fake(id: &str, behaviour: Behaviour) -> (Arc<Fake>, Arc<AtomicUsize>) {
@@ -73,6 +77,7 @@ fn fake(id: &str, behaviour: Behaviour) -> (Arc<Fake>, Arc<AtomicUsize>) {
             quotas,
             calls: calls.clone(),
             behaviour,
+            fingerprint: None,
         }),
         calls,
     )
@@ -293,4 +298,159 @@ async fn duplicate_and_invalid_registrations_are_errors() {
         t.refresh(Some("nope")).await,
         Err(CoreError::UnknownProvider(_))
     ));
+}
+
+/// A 5 h percent window whose usage the test scripts per call, for an account with a
+/// fingerprint (so it is cached and has a history).
+fn five_hour_account(
+    id: &str,
+    used_at: Arc<dyn Fn(usize) -> f64 + Send + Sync>,
+    resets_at: i64,
+) -> Arc<Fake> {
+    let quotas = vec![QuotaDefinition::new("5h", QuotaKind::Percentage).with_duration(18_000.0)];
+    Arc::new(Fake {
+        id: id.into(),
+        quotas,
+        calls: Arc::new(AtomicUsize::new(0)),
+        behaviour: Box::new(move |n| {
+            let mut s = UsageSnapshot::new("5h");
+            s.used_ratio = Some(used_at(n));
+            s.resets_at = Some(resets_at);
+            Box::pin(async move {
+                Ok(FetchOutcome {
+                    snapshots: vec![s],
+                    ..Default::default()
+                })
+            })
+        }),
+        fingerprint: Some("acct".into()),
+    })
+}
+
+fn with_cache(clock: Arc<ManualClock>, dir: &std::path::Path, history: bool) -> Tracker {
+    let options = TrackerOptions {
+        interval_ms: INTERVAL,
+        request_timeout_ms: 1_000,
+        cache_path: Some(dir.join("usage.json")),
+        history,
+        ..Default::default()
+    };
+    Tracker::new(options, clock, Arc::new(CountingSink::default())).unwrap()
+}
+
+#[tokio::test]
+async fn pace_comes_from_the_measured_rate_once_the_history_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = with_cache(clock.clone(), dir.path(), true);
+    // Started with the first fetch; 0.1/h for 90 minutes, then 0.4/h.
+    let used = |n: usize| {
+        let h = n as f64 / 60.0;
+        if h <= 1.5 {
+            0.1 * h
+        } else {
+            0.15 + 0.4 * (h - 1.5)
+        }
+    };
+    let resets_at = T0 + 5 * 3_600_000;
+    t.register(five_hour_account("a", Arc::new(used), resets_at))
+        .unwrap();
+    t.tick().await;
+    let first = t.get_window("a", "5h", DEFAULT_MODEL).unwrap();
+    assert_eq!(
+        first.pace_source,
+        Some(PaceSource::Linear),
+        "no history yet"
+    );
+    for _ in 0..180 {
+        clock.advance(INTERVAL as i64);
+        t.tick().await;
+    }
+    let w = t.get_window("a", "5h", DEFAULT_MODEL).unwrap();
+    assert_eq!(w.pace_source, Some(PaceSource::Measured));
+    // 3 h in, 0.75 used: the straight line (0.25/h) says 1 h left, the last hour (0.4/h) 37.5 min.
+    let out = w.runs_out_at.unwrap() - clock.now_ms();
+    assert!((out - 2_250_000).abs() < 60_000, "{out}");
+    let points = t.history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    assert_eq!(points.len(), 181);
+    assert!(points
+        .windows(2)
+        .all(|p| p[1].at - p[0].at == INTERVAL as i64));
+    let recent = t
+        .history("a", "5h", DEFAULT_MODEL, Some(clock.now_ms() - 600_000))
+        .unwrap();
+    assert_eq!(recent.len(), 11);
+    assert!(t
+        .history("a", "7d", DEFAULT_MODEL, None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        t.history("nope", "5h", DEFAULT_MODEL, None).unwrap_err(),
+        CoreError::UnknownProvider("nope".into())
+    );
+    assert!(t.warnings().is_empty());
+}
+
+#[tokio::test]
+async fn processes_sharing_a_cache_record_each_result_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let resets_at = T0 + 5 * 3_600_000;
+    let trackers: Vec<Tracker> = (0..3)
+        .map(|_| with_cache(clock.clone(), dir.path(), true))
+        .collect();
+    for t in &trackers {
+        t.register(five_hour_account(
+            "a",
+            Arc::new(|n| n as f64 / 100.0),
+            resets_at,
+        ))
+        .unwrap();
+    }
+    for _ in 0..10 {
+        for t in &trackers {
+            t.tick().await;
+        }
+        clock.advance(INTERVAL as i64);
+    }
+    let points = trackers[2].history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    assert_eq!(points.len(), 10, "one point per fetch, whoever stored it");
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+        .unwrap();
+    let lines = std::fs::read_to_string(file.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, 1 + 10);
+}
+
+#[tokio::test]
+async fn no_history_without_a_cache_or_when_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let resets_at = T0 + 5 * 3_600_000;
+    let off = with_cache(clock.clone(), dir.path(), false);
+    let no_cache = tracker(clock.clone(), Arc::default());
+    for t in [&off, &no_cache] {
+        t.register(five_hour_account(
+            "a",
+            Arc::new(|n| n as f64 / 100.0),
+            resets_at,
+        ))
+        .unwrap();
+        t.tick().await;
+        assert!(t
+            .history("a", "5h", DEFAULT_MODEL, None)
+            .unwrap()
+            .is_empty());
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".history-")), "{names:?}");
 }
