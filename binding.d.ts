@@ -33,6 +33,10 @@ export declare class NativeUsageTracker {
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
   stats(): TrackerStats
+  /** The recorded course of one window, oldest first (empty without a history). */
+  history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Array<HistoryPoint>
+  /** Why the shared cache or the usage history is not working as it should; empty when fine. */
+  warnings(): Array<string>
   /** Window ids a provider declares (per-model windows appear in the store after a fetch). */
   windowIds(providerId: string): Array<string>
   providerIds(): Array<string>
@@ -108,6 +112,25 @@ export declare function errorCodes(): Array<ErrorCodeInfo>
 export interface Failure {
   code: string
   message: string
+}
+
+/** Options of `history(providerId, windowId, options)`. */
+export interface HistoryOptions {
+  /** Absent = 'default'. */
+  modelId?: string
+  /** Epoch ms: only points observed at or after this. */
+  since?: number
+}
+
+/** One recorded observation of a window. */
+export interface HistoryPoint {
+  /** Epoch ms at which the fetch that saw it started. */
+  at: number
+  /** 0..1 */
+  usedRatio: number
+  /** In the window's unit; absent for percent-only windows and per-model views of a pool. */
+  used?: number
+  remaining?: number
 }
 
 /** Limits of one model in a `perModel` quota. */
@@ -190,6 +213,11 @@ export interface ResolvedUsageWindow {
   paceStage?: 'far-behind' | 'behind' | 'slightly-behind' | 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead'
   /** Projected epoch ms at which the window runs out at the current rate (only when it would before the reset). */
   runsOutAt?: number
+  /**
+   * The rate `pace` and `runsOutAt` come from: the slope of the last hour of history, or
+   * usage so far spread evenly over the time elapsed.
+   */
+  paceSource?: 'measured' | 'linear'
 }
 
 /** Resolves one snapshot against its quota by the rules of DESIGN §3 (pure; for tools and tests). */
@@ -242,6 +270,11 @@ export interface TrackerOptions {
   lowBalance?: number
   /** Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`. */
   cachePath?: string | null
+  /**
+   * Record every stored value next to the cache (`tracker.history()`, measured pace).
+   * Default true; there is no history without a cache.
+   */
+  history?: boolean
 }
 
 /** Monitor counters; cheap to read. */

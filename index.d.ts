@@ -2,6 +2,8 @@
 import type {
   BuiltinOptions,
   BuiltinProviderInfo,
+  HistoryOptions,
+  HistoryPoint,
   PiCredentialInfo,
   QuotaCheck,
   ResolvedUsageWindow,
@@ -19,6 +21,8 @@ export type {
   PiCredentialInfo,
   BuiltinOptions,
   EntryError,
+  HistoryOptions,
+  HistoryPoint,
   PerModelLimit,
   QuotaCheck,
   ResolvedUsageWindow,
@@ -132,6 +136,15 @@ export declare class UsageTracker<Ctx = unknown> {
   /** Best account: decision, then tier, then remaining ratio; says why. */
   selectBest(providerIds: string[], modelId?: string): Selection
   stats(): TrackerStats
+  /**
+   * The recorded course of one window of the provider's current account, oldest first
+   * (`since`: epoch ms). Empty without a history: `cachePath: null`, `history: false`, or a
+   * provider written in JS. A per-model view of a shared pool reads the pool's ratios.
+   * Throws `ERR_UNKNOWN_PROVIDER` for an id that is not registered.
+   */
+  history(providerId: string, windowId: string, options?: HistoryOptions): HistoryPoint[]
+  /** Why the shared cache or the usage history is not working as it should; empty when fine. */
+  warnings(): string[]
   providerIds(): string[]
   windowIds(providerId: string): string[]
   /** The snapshot of the last update (what the footer factories read). */

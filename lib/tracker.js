@@ -26,6 +26,12 @@ function snapshotWindow(snapshot, providerId, modelId, windowId) {
   return snapshot.windows.get(providerId)?.get(modelId ?? DEFAULT_MODEL)?.get(windowId)
 }
 
+function argTypeError(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
 function reportListenerError(err) {
   // A listener bug must not stop the others or the tracker; make it visible, once per throw.
   // (Node drops the `type` of an Error warning, so pass the message and keep the stack as detail.)
@@ -141,9 +147,7 @@ class UsageTracker {
   /** Always a promise: a bad argument rejects, it never throws. */
   async refresh(providerId) {
     if (providerId != null && typeof providerId !== 'string') {
-      const err = new TypeError(`refresh: providerId must be a string, got ${typeof providerId}`)
-      err.code = 'ERR_INVALID_ARG_TYPE'
-      throw err
+      throw argTypeError(`refresh: providerId must be a string, got ${typeof providerId}`)
     }
     const failure = await this.#native.refresh(providerId ?? undefined)
     if (failure) throw fromFailure(failure)
@@ -188,6 +192,19 @@ class UsageTracker {
 
   stats() {
     return this.#native.stats()
+  }
+
+  /** The recorded course of one window, oldest first: `[{ at, usedRatio, used?, remaining? }]`. */
+  history(providerId, windowId, options) {
+    if (typeof providerId !== 'string') throw argTypeError(`history: providerId must be a string, got ${typeof providerId}`)
+    if (typeof windowId !== 'string') throw argTypeError(`history: windowId must be a string, got ${typeof windowId}`)
+    if (options != null && typeof options !== 'object') throw argTypeError('history: options must be an object')
+    return callNative(() => this.#native.history(providerId, windowId, options ?? undefined))
+  }
+
+  /** Why the shared cache or the usage history is not working as it should (empty when fine). */
+  warnings() {
+    return this.#native.warnings()
   }
 
   /** Provider ids registered, in id order. */

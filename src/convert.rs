@@ -134,6 +134,7 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         window_type: enum_str(&w.window_type),
         reset_behavior: enum_str(&w.reset_behavior),
         pace_stage: w.pace_stage.map(|s| s.as_str().to_string()),
+        pace_source: w.pace_source.map(|s| s.as_str().to_string()),
         id: w.id,
         model_id: w.model_id,
         kind: w.kind,
@@ -270,7 +271,28 @@ pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::Tr
             default_low_balance: o.low_balance.unwrap_or(d.thresholds.default_low_balance),
         },
         cache_path,
+        history: o.history.unwrap_or(d.history),
     })
+}
+
+pub fn history_point_to_js(p: usage_core::history::HistoryPoint) -> HistoryPoint {
+    HistoryPoint {
+        at: p.at as f64,
+        used_ratio: p.used_ratio,
+        used: p.used,
+        remaining: p.remaining,
+    }
+}
+
+/// `since` as epoch ms; anything but a finite number is refused.
+pub fn since_from_js(since: Option<f64>) -> CodedResult<Option<i64>> {
+    match since {
+        None => Ok(None),
+        Some(v) if v.is_finite() => Ok(Some(v.clamp(i64::MIN as f64, i64::MAX as f64) as i64)),
+        Some(v) => Err(invalid(format!(
+            "history: options.since must be a finite epoch in ms, got {v}"
+        ))),
+    }
 }
 
 pub fn credentials_from_js(

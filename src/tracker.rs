@@ -189,6 +189,30 @@ impl NativeUsageTracker {
         stats_to_js(self.core.stats())
     }
 
+    /// The recorded course of one window, oldest first (empty without a history).
+    #[napi(catch_unwind)]
+    pub fn history(
+        &self,
+        provider_id: String,
+        window_id: String,
+        options: Option<HistoryOptions>,
+    ) -> Result<Vec<HistoryPoint>, CodedError> {
+        let o = options.unwrap_or_default();
+        let since = since_from_js(o.since)?;
+        let model_id = o.model_id.as_deref().unwrap_or(DEFAULT_MODEL);
+        let points = self
+            .core
+            .history(&provider_id, &window_id, model_id, since)
+            .map_err(core_error)?;
+        Ok(points.into_iter().map(history_point_to_js).collect())
+    }
+
+    /// Why the shared cache or the usage history is not working as it should; empty when fine.
+    #[napi]
+    pub fn warnings(&self) -> Vec<String> {
+        self.core.warnings()
+    }
+
     /// Window ids a provider declares (per-model windows appear in the store after a fetch).
     #[napi]
     pub fn window_ids(&self, provider_id: String) -> Vec<String> {

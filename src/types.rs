@@ -24,6 +24,9 @@ pub struct TrackerOptions {
     pub low_balance: Option<f64>,
     /// Shared cache file; `null` disables it; default `<pi agent dir>/cache/usage-tracker.json`.
     pub cache_path: Option<napi::Either<String, napi::bindgen_prelude::Null>>,
+    /// Record every stored value next to the cache (`tracker.history()`, measured pace).
+    /// Default true; there is no history without a cache.
+    pub history: Option<bool>,
 }
 
 /// Limits of one model in a `perModel` quota.
@@ -125,6 +128,10 @@ pub struct ResolvedUsageWindow {
     pub pace_stage: Option<String>,
     /// Projected epoch ms at which the window runs out at the current rate (only when it would before the reset).
     pub runs_out_at: Option<f64>,
+    /// The rate `pace` and `runsOutAt` come from: the slope of the last hour of history, or
+    /// usage so far spread evenly over the time elapsed.
+    #[napi(ts_type = "'measured' | 'linear'")]
+    pub pace_source: Option<String>,
 }
 
 /// Why the last fetch failed.
@@ -288,4 +295,26 @@ pub struct PiCredentialInfo {
 pub struct Failure {
     pub code: String,
     pub message: String,
+}
+
+/// Options of `history(providerId, windowId, options)`.
+#[napi(object)]
+#[derive(Default)]
+pub struct HistoryOptions {
+    /// Absent = 'default'.
+    pub model_id: Option<String>,
+    /// Epoch ms: only points observed at or after this.
+    pub since: Option<f64>,
+}
+
+/// One recorded observation of a window.
+#[napi(object)]
+pub struct HistoryPoint {
+    /// Epoch ms at which the fetch that saw it started.
+    pub at: f64,
+    /// 0..1
+    pub used_ratio: f64,
+    /// In the window's unit; absent for percent-only windows and per-model views of a pool.
+    pub used: Option<f64>,
+    pub remaining: Option<f64>,
 }
