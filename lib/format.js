@@ -16,7 +16,8 @@
  *   renderFooterParts(parts, paint?) -> the footer line (one join rule; paint colours pieces)
  *   toJson(entries, { now }) -> object (shape below)
  *   also: formatPercent, formatAmount, formatPace, formatResetAt, formatAgo,
- *         windowLevel, isAmountWindow, sortEntries, BUILTIN_LABELS
+ *         windowLevel, isAmountWindow, isCurrency, sortEntries, pickWindows,
+ *         foldMultiplierViews, BUILTIN_LABELS (lib/view.js builds on these)
  *
  * Footer rules. One part per provider id (instance ids like "anthropic-work"
  * are providers of their own); inactive providers and active ones with no
@@ -460,5 +461,9 @@ module.exports = {
   paintAnsi,
   renderFooterParts,
   isAmountWindow,
+  isCurrency,
   sortEntries,
+  // which windows a compact view shows, and how per-model views of a pool are folded
+  pickWindows,
+  foldMultiplierViews,
 }
