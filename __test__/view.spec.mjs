@@ -175,6 +175,12 @@ test('errors say what happened and what to do; no credentials once, at the botto
     `no credentials: ${noCreds.map((e) => fmt.providerLabel(e.providerId)).join(', ')} — log in with pi (/login)`,
   ])
   assert.deepEqual(view.renderView([], { width: 80, now: NOW }), ['no usage data yet'])
+  // A long message wraps under its "!" (three lines at most) instead of being cut at 60 columns.
+  const long = entry('anthropic', 'default', [], { error: { kind: 'server', message: `anthropic: HTTP 503 ${'upstream overloaded '.repeat(12)}`, retryAt: null } })
+  const wrapped = view.renderView([long], { width: 60, now: NOW })
+  assert.deepEqual(wrapped.slice(1, 3), ['  ! the service failed; retrying: anthropic: HTTP 503', '    upstream overloaded upstream overloaded upstream'])
+  assert.equal(wrapped.length, 4)
+  assert.ok(wrapped[3].endsWith('…') && view.visibleWidth(wrapped[3]) <= 60)
 })
 
 test('all windows folds per-model views of a pool and lists the free models once', () => {

@@ -114,6 +114,34 @@ function truncateToWidth(text, width) {
   return out + '…'
 }
 
+/** Plain text in lines of at most `width` columns, broken between words where it can;
+ *  at most `maxLines`, the last one cut with "…". */
+function wrapToWidth(text, width, maxLines) {
+  const lines = []
+  let current = ''
+  for (const word of String(text).split(/\s+/).filter(Boolean)) {
+    const candidate = current ? `${current} ${word}` : word
+    if (visibleWidth(candidate) <= width) {
+      current = candidate
+      continue
+    }
+    if (current) lines.push(current)
+    current = word
+    while (visibleWidth(current) > width) {
+      const head = truncateToWidth(current, width + 1).slice(0, -1) // cut without the "…"
+      lines.push(head)
+      current = current.slice(head.length)
+    }
+  }
+  if (current) lines.push(current)
+  if (lines.length > maxLines) {
+    const kept = lines.slice(0, maxLines)
+    kept[maxLines - 1] = truncateToWidth(`${kept[maxLines - 1]} …`, width)
+    return kept
+  }
+  return lines
+}
+
 function padEnd(text, width) {
   return text + ' '.repeat(Math.max(0, width - visibleWidth(text)))
 }
@@ -300,7 +328,9 @@ function renderView(entries, opts = {}) {
     if (b.group.some((e) => e.active)) meta.push(`updated ${fmt.formatAgo(updated, now)}`)
     if (b.group.some((e) => e.active && e.stale)) meta.push('stale')
     line([{ text: b.label, color: 'accent' }, { text: meta.map((m) => ` · ${m}`).join(''), color: 'dim' }])
-    for (const text of b.errors) line([{ text: '  ! ', color: 'error' }, { text, color: 'error' }])
+    for (const text of b.errors) {
+      wrapToWidth(text, width - 4, 3).forEach((part, i) => line([{ text: i ? '    ' : '  ! ', color: 'error' }, { text: part, color: 'error' }]))
+    }
     if (!b.rows.length && !b.errors.length) line([{ text: '  no windows reported', color: 'dim' }])
     for (const { e, w } of b.rows) {
       const color = levelColor(e, w)
