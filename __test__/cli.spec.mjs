@@ -3,13 +3,15 @@
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { startSandbox } from './sandbox.mjs'
 
 const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
+const { visibleWidth } = createRequire(import.meta.url)('../lib/view.js')
 const BUILTINS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
 
 let sb
@@ -33,13 +35,14 @@ after(async () => {
 beforeEach(() => sb.reset())
 
 // Run the CLI asynchronously (the sandbox lives in this process's event loop).
-function run(args, { agent = agentDir, baseUrl = sb.url, cache = false } = {}) {
+function run(args, { agent = agentDir, baseUrl = sb.url, cache = false, env: extra = {} } = {}) {
   const env = {
     PATH: process.env.PATH,
     HOME: home,
     XDG_CONFIG_HOME: path.join(home, '.config'),
     PI_CODING_AGENT_DIR: agent,
     NO_COLOR: '1',
+    ...extra,
   }
   if (baseUrl) env.PI_USAGE_TRACKER_BASE_URL = baseUrl
   const argv = cache ? args : ['--no-cache', ...args]
@@ -225,4 +228,82 @@ test('no credentials: a clear message per provider, no request made', async () =
   assert.deepEqual(parsed.entries.map((e) => [e.key, e.active, e.windows.length]).sort(),
     BUILTINS.map((id) => [`${id}/default`, false, 0]).sort())
   assert.ok(!j.stdout.includes('no credentials'))
+})
+
+test('view: the /usage-store view, fitted to the terminal width', async () => {
+  for (const columns of [60, 80, 150]) {
+    const r = await run(['view', '--provider', 'anthropic', '--provider', 'github-copilot', '--provider', 'google-antigravity'], { env: { COLUMNS: String(columns) } })
+    assert.equal(r.code, 0, r.stderr)
+    const lines = r.stdout.trimEnd().split('\n')
+    for (const line of lines) assert.ok(visibleWidth(line) <= columns, `${columns}: ${line}`)
+    assert.match(lines[0], /^claude · updated just now|^claude · updated \d+s ago/)
+    assert.ok(lines.some((l) => /^ {2}5h +[█░│]+ 37% used +↻(1h59m|2h)/.test(l)), r.stdout)
+    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 left/.test(l)), r.stdout)
+    assert.ok(lines.some((l) => /^antigravity/.test(l)), r.stdout)
+  }
+  const all = await run(['view', '--all', '--provider', 'anthropic'], { env: { COLUMNS: '100' } })
+  assert.ok(/seven_day_omelette +[█░│]+ 3% used/.test(all.stdout), all.stdout)
+  const none = await run(['view', '--provider', 'anthropic', '--provider', 'openai-codex'], { agent: emptyAgentDir, env: { COLUMNS: '80' } })
+  assert.equal(none.code, 0)
+  assert.deepEqual(none.stdout.trimEnd().split('\n'), ['no usage data: no provider has credentials', 'no credentials: claude, codex — log in with pi (/login)'])
+  for (const args of [['view', '--json'], ['view', '--guard', 'anthropic', '--min-remaining', '5'], ['--all'], ['--window', '5h'], ['history', '--no-cache'], ['history', '--bogus']]) {
+    const r = await run(args)
+    assert.equal(r.code, 2, args.join(' '))
+    assert.match(r.stderr, /usage-store: /)
+  }
+})
+
+test('history: what pi and usage-store recorded, as a table with sparklines or as JSON', async () => {
+  const agent = mkdtempSync(path.join(tmpdir(), 'usage-cli-history-'))
+  try {
+    writeFileSync(path.join(agent, 'auth.json'), JSON.stringify(sb.authJson(), null, 2))
+    const empty = await run(['history'], { agent, cache: true })
+    assert.equal(empty.code, 0)
+    assert.equal(empty.stdout, '')
+    assert.match(empty.stderr, /^no usage history yet: it is recorded next to the shared cache each time pi or usage-store fetches\n$/)
+    assert.equal(sb.requests.length, 0, 'history fetches nothing')
+
+    // One fetch records a point per window; earlier points are added the way another
+    // process would have written them.
+    const fetched = await run(['--provider', 'anthropic', '--provider', 'github-copilot'], { agent, cache: true })
+    assert.equal(fetched.code, 0, fetched.stderr)
+    const cacheDir = path.join(agent, 'cache')
+    const file = readdirSync(cacheDir).find((f) => /^usage-tracker\.json\.history-anthropic-[0-9a-f]+\.jsonl$/.test(f))
+    assert.ok(file, readdirSync(cacheDir).join(' '))
+    const now = Date.now()
+    const earlier = [4, 3, 2, 1].map((h) => JSON.stringify({ w: '5h', t: now - h * 3_600_000, ur: Math.round((0.37 - h * 0.05) * 100) / 100, d: 18000 }))
+    const text = readFileSync(path.join(cacheDir, file), 'utf8')
+    const [header, ...rest] = text.trimEnd().split('\n')
+    writeFileSync(path.join(cacheDir, file), [header, ...earlier, ...rest].join('\n') + '\n')
+
+    const r = await run(['history', '--provider', 'anthropic', '--provider', 'github-copilot'], { agent, cache: true, env: { COLUMNS: '100' } })
+    assert.equal(r.code, 0, r.stderr)
+    const lines = r.stdout.trimEnd().split('\n')
+    assert.match(lines[0], /^provider\s+window\s+points\s+since\s+used\s+course over the window$/)
+    const row = lines.find((l) => /^anthropic\s+5h\s/.test(l))
+    assert.match(row, /^anthropic\s+5h\s+5\s+4h ago\s+37%\s+[▁▂▃▄▅▆▇█ ]+$/)
+    assert.equal([...row.matchAll(/[▁▂▃▄▅▆▇█]/g)].length, 5, 'five points, five marks')
+    assert.ok(lines.some((l) => /^github-copilot\s+premium\s+1\s/.test(l)), r.stdout)
+    for (const line of lines) assert.ok(visibleWidth(line) <= 100, line)
+
+    const j = JSON.parse((await run(['history', '--json', '--provider', 'anthropic', '--window', '5h'], { agent, cache: true })).stdout)
+    assert.equal(j.version, 1)
+    assert.deepEqual(j.windows.map((w) => [w.providerId, w.modelId, w.windowId, w.duration]), [['anthropic', 'default', '5h', 18000]])
+    const points = j.windows[0].points
+    assert.equal(points.length, 5)
+    assert.deepEqual(Object.keys(points[0]).sort(), ['at', 'remaining', 'used', 'usedRatio'])
+    assert.deepEqual(points.map((p) => p.usedRatio), [0.17, 0.22, 0.27, 0.32, 0.37])
+    assert.ok(points.every((p, i) => i === 0 || p.at > points[i - 1].at))
+    assert.equal(points[0].used, null, 'percent-only window')
+
+    const copilot = JSON.parse((await run(['history', '--json', '--provider', 'github-copilot'], { agent, cache: true })).stdout)
+    const premium = copilot.windows.find((w) => w.windowId === 'premium' && w.modelId === 'default')
+    assert.deepEqual([premium.points[0].used, premium.points[0].remaining], [127, 173])
+
+    const none = await run(['history', '--provider', 'anthropic', '--window', 'nope'], { agent, cache: true })
+    assert.equal(none.stdout, '')
+    assert.match(none.stderr, /no usage history of window nope for claude yet/)
+  } finally {
+    rmSync(agent, { recursive: true, force: true })
+  }
 })

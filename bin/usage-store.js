@@ -6,13 +6,20 @@
 
 const { parseArgs } = require('node:util')
 const path = require('node:path')
-const { renderTable, toJson } = require('../lib/format.js')
+const { renderTable, toJson, formatAgo, formatPercent, providerLabel, paintAnsi } = require('../lib/format.js')
+const { renderView, sparkline, truncateToWidth, visibleWidth } = require('../lib/view.js')
 
 const BUILTINS = require('../index.js').BUILTIN_PROVIDER_IDS
 
 const HELP = `usage: usage-store [options]
+       usage-store view [--all] [options]
+       usage-store history [--provider <id>] [--window <id>] [--json]
 
-Fetch usage of your AI subscriptions once and print it as a table.
+Fetch usage of your AI subscriptions once and print it as a table; \`view\` prints the
+same view as /usage-store in pi, fitted to the terminal's width (--all: every window of
+every model). \`history\` prints the usage recorded next to the shared cache by pi and by
+usage-store (nothing is fetched): one row per window with a sparkline of its course over
+the window, or every point with --json.
 
 options:
   --json                    print JSON (shape documented in lib/format.js) instead of a table
@@ -25,7 +32,9 @@ options:
   --base-url <url>          send every request to this host (default: $PI_USAGE_TRACKER_BASE_URL,
                             else each provider's real API)
   --timeout <ms>            per-request timeout (default 30000)
-  --no-cache                neither read nor write the shared cache file
+  --no-cache                neither read nor write the shared cache file (nor the history)
+  --window <id>             history: only this window; repeatable
+  --all                     view: every window of every model, not only the main ones
   -h, --help                show this help
 
 Credentials come from pi's auth.json ($PI_CODING_AGENT_DIR or ~/.pi/agent), then from
@@ -35,11 +44,13 @@ every provider failed, or guard without data).`
 
 class UsageError extends Error {}
 
+const COMMANDS = ['view', 'history']
+
 function parse(argv) {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
     options: {
       json: { type: 'boolean', default: false },
       provider: { type: 'string', multiple: true },
@@ -48,10 +59,31 @@ function parse(argv) {
       'base-url': { type: 'string' },
       timeout: { type: 'string' },
       'no-cache': { type: 'boolean', default: false },
+      window: { type: 'string', multiple: true },
+      all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
+  if (positionals.length > 1 || (positionals.length && !COMMANDS.includes(positionals[0]))) {
+    throw new UsageError(`unknown command "${positionals.join(' ')}" (one of: ${COMMANDS.join(', ')})`)
+  }
+  const command = positionals[0] ?? null
+  const only = (flag, where) => {
+    if (values[flag] !== undefined && values[flag] !== false && command !== where) {
+      throw new UsageError(`--${flag} goes with \`usage-store ${where}\``)
+    }
+  }
+  only('window', 'history')
+  only('all', 'view')
+  if (command && (values.guard !== undefined || values['min-remaining'] !== undefined)) {
+    throw new UsageError(`--guard does not go with \`usage-store ${command}\``)
+  }
+  if (command === 'history' && values['no-cache']) throw new UsageError('the history lives next to the shared cache: --no-cache leaves nothing to show')
+  if (command === 'view' && values.json) throw new UsageError('`usage-store view` prints text; use `usage-store --json` for JSON')
   const opts = {
+    command,
+    windows: values.window ? [...new Set(values.window)] : null,
+    all: values.all,
     help: values.help,
     json: values.json,
     noCache: values['no-cache'],
@@ -107,6 +139,94 @@ function guardResult(entries, { providerId, modelId }, min) {
   return { code: 0, line: `${key}: ok, lowest remaining ${least}% >= ${min}%` }
 }
 
+/** Columns to fit: the terminal's, else $COLUMNS, else 80. */
+function terminalWidth() {
+  const fromEnv = Number(process.env.COLUMNS)
+  return process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80)
+}
+
+const useColor = () => !!process.stdout.isTTY && !process.env.NO_COLOR
+
+/** Every window of the providers with a recorded course: from the store (seeded from the cache,
+ *  so per-model windows are known) and the windows each provider declares. */
+function historyRows(tracker, ids, windowFilter) {
+  const rows = []
+  for (const providerId of ids) {
+    const seen = new Set()
+    const candidates = []
+    for (const e of tracker.entries().filter((x) => x.providerId === providerId)) {
+      // A per-model view of a shared pool has the pool's course: the pool's row shows it.
+      const views = e.windows.filter((w) => !(w.kind === 'multiplier' && e.modelId !== 'default'))
+      for (const w of views) candidates.push({ modelId: e.modelId, windowId: w.id, duration: w.duration ?? null })
+    }
+    for (const windowId of tracker.windowIds(providerId)) candidates.push({ modelId: 'default', windowId, duration: null })
+    for (const c of candidates) {
+      const key = `${c.modelId}#${c.windowId}`
+      if (seen.has(key) || (windowFilter && !windowFilter.includes(c.windowId))) continue
+      seen.add(key)
+      const points = tracker.history(providerId, c.windowId, { modelId: c.modelId })
+      if (points.length) rows.push({ providerId, ...c, points })
+    }
+  }
+  return rows
+}
+
+function renderHistoryTable(rows, { now, width, color }) {
+  const header = ['provider', 'window', 'points', 'since', 'used', 'course over the window']
+  const cellsOf = (r) => [
+    r.modelId === 'default' ? r.providerId : `${r.providerId}/${r.modelId}`,
+    r.windowId,
+    String(r.points.length),
+    formatAgo(r.points[0].at, now),
+    formatPercent(r.points[r.points.length - 1].usedRatio),
+  ]
+  const table = rows.map(cellsOf)
+  const widths = header.slice(0, 5).map((h, i) => Math.max(visibleWidth(h), ...table.map((c) => visibleWidth(c[i]))))
+  const fixed = widths.reduce((a, b) => a + b + 2, 0)
+  const cells = Math.max(12, Math.min(48, width - fixed))
+  const pad = (text, w, right) => (right ? ' '.repeat(Math.max(0, w - visibleWidth(text))) + text : text + ' '.repeat(Math.max(0, w - visibleWidth(text))))
+  const line = (cols, spark) => truncateToWidth([...cols.map((c, i) => pad(c, widths[i], i === 2 || i === 4)), spark].join('  ').trimEnd(), width)
+  const out = [line(header.slice(0, 5), header[5])]
+  rows.forEach((r, i) => {
+    // The window's length when known, else the last day.
+    const length = r.duration > 0 ? r.duration * 1000 : 86_400_000
+    const spark = sparkline(r.points, { from: now - length, to: now, cells })
+    out.push(line(table[i], color ? paintAnsi('dim', spark) : spark))
+  })
+  return out.join('\n')
+}
+
+async function historyCommand(addon, opts) {
+  const ids = opts.providers || BUILTINS
+  const tracker = new addon.UsageTracker({})
+  try {
+    for (const id of ids) tracker.registerBuiltinProvider(id, opts.baseUrl ? { baseUrl: opts.baseUrl } : {})
+    const now = Date.now()
+    const rows = historyRows(tracker, ids, opts.windows)
+    if (opts.json) {
+      const windows = rows.map((r) => ({
+        providerId: r.providerId,
+        modelId: r.modelId,
+        windowId: r.windowId,
+        duration: r.duration,
+        points: r.points.map((p) => ({ at: p.at, usedRatio: p.usedRatio, used: p.used ?? null, remaining: p.remaining ?? null })),
+      }))
+      process.stdout.write(JSON.stringify({ version: 1, generatedAt: now, windows }, null, 2) + '\n')
+    } else if (rows.length) {
+      process.stdout.write(renderHistoryTable(rows, { now, width: terminalWidth(), color: useColor() }) + '\n')
+    }
+    for (const w of tracker.warnings()) process.stderr.write(`usage-store: ${w}\n`)
+    if (!rows.length) {
+      const which = opts.windows ? ` of window ${opts.windows.join(', ')}` : ''
+      const whom = opts.providers ? ` for ${opts.providers.map(providerLabel).join(', ')}` : ''
+      process.stderr.write(`no usage history${which}${whom} yet: it is recorded next to the shared cache each time pi or usage-store fetches\n`)
+    }
+    return 0
+  } finally {
+    await tracker.stop()
+  }
+}
+
 async function main(argv) {
   let opts
   try {
@@ -131,6 +251,7 @@ async function main(argv) {
     process.stderr.write(`usage-store: cannot load the native addon: ${err.message}\n`)
     return 2
   }
+  if (opts.command === 'history') return historyCommand(addon, opts)
 
   // A guard needs only its own provider unless --provider says otherwise.
   const ids = opts.providers || (opts.guard ? [opts.guard.providerId] : BUILTINS)
@@ -139,12 +260,23 @@ async function main(argv) {
   if (opts.timeoutMs !== undefined) trackerOptions.requestTimeoutMs = opts.timeoutMs
 
   let entries
+  let viewText = null
   const tracker = new addon.UsageTracker(trackerOptions)
   try {
     for (const id of ids) tracker.registerBuiltinProvider(id, opts.baseUrl ? { baseUrl: opts.baseUrl } : {})
     tracker.start()
     await tracker.refresh()
     entries = tracker.entries().filter((e) => ids.includes(e.providerId))
+    if (opts.command === 'view') {
+      const lines = renderView(entries, {
+        width: terminalWidth(),
+        mode: opts.all ? 'all' : 'compact',
+        history: (providerId, windowId, modelId) => tracker.history(providerId, windowId, { modelId }),
+        paint: useColor() ? paintAnsi : undefined,
+        warnings: tracker.warnings(),
+      })
+      viewText = lines.join('\n')
+    }
   } finally {
     await tracker.stop()
   }
@@ -162,6 +294,11 @@ async function main(argv) {
     return own.length === 0 || own.every((e) => !e.active)
   })
   const active = entries.filter((e) => e.active)
+  if (viewText !== null) {
+    // The view names providers without credentials itself.
+    process.stdout.write(viewText + '\n')
+    return active.length && active.every((e) => e.error) ? 2 : 0
+  }
   if (opts.json) {
     process.stdout.write(JSON.stringify(toJson(entries, { now }), null, 2) + '\n')
   } else if (active.length) {
