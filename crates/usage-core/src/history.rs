@@ -197,15 +197,21 @@ pub struct HistoryPoint {
 }
 
 #[derive(Debug)]
-struct Parsed {
+struct ParsedFile {
     lines: Vec<Line>,
     ends_with_newline: bool,
 }
 
+/// A file's points as last parsed, and the version of the file they came from.
+struct Parsed {
+    stamp: FileStamp,
+    lines: Arc<Vec<Line>>,
+}
+
 /// A whole file: header, then lines. `Err` says why it is no history file of ours.
-fn parse_file(bytes: &[u8]) -> Result<Parsed, String> {
+fn parse_file(bytes: &[u8]) -> Result<ParsedFile, String> {
     if bytes.is_empty() {
-        return Ok(Parsed {
+        return Ok(ParsedFile {
             lines: Vec::new(),
             ends_with_newline: true,
         });
@@ -221,7 +227,7 @@ fn parse_file(bytes: &[u8]) -> Result<Parsed, String> {
     if bad > TOLERATED_BAD_LINES && bad * 4 > lines.len() + bad {
         return Err(format!("{bad} unreadable lines"));
     }
-    Ok(Parsed {
+    Ok(ParsedFile {
         lines,
         ends_with_newline: bytes.ends_with(b"\n"),
     })
@@ -245,12 +251,12 @@ fn parse_lines<'a>(rows: impl Iterator<Item = &'a [u8]>) -> (Vec<Line>, usize) {
 
 /// The end of a file: whole lines only (the first, cut, row is skipped unless the tail is the
 /// whole file, whose first row is the header and fails to parse as a point anyway).
-fn parse_tail(bytes: &[u8], whole: bool) -> Parsed {
+fn parse_tail(bytes: &[u8], whole: bool) -> ParsedFile {
     let mut rows = bytes.split(|b| *b == b'\n');
     if !whole {
         rows.next();
     }
-    Parsed {
+    ParsedFile {
         lines: parse_lines(rows).0,
         ends_with_newline: bytes.is_empty() || bytes.ends_with(b"\n"),
     }
@@ -332,7 +338,36 @@ pub struct History {
     clock: Arc<dyn Clock>,
     warning: Mutex<Option<String>>,
     memory: Mutex<HashMap<String, Memory>>,
+    /// Files parsed for `points`, while unchanged: a view asks for many windows of one file.
+    parsed: Mutex<HashMap<PathBuf, Parsed>>,
 }
+
+/// What identifies one version of a file: a compaction renames a new inode into place, an
+/// append grows it.
+#[derive(Debug, Clone, PartialEq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+}
+
+/// How many parsed files `points` keeps.
+const PARSED_FILES: usize = 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -379,6 +414,7 @@ impl History {
             clock,
             warning: Mutex::new(None),
             memory: Mutex::new(HashMap::new()),
+            parsed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -727,6 +763,28 @@ impl History {
         }
     }
 
+    /// The file's points, parsed again only when the file changed.
+    fn read_parsed(&self, path: &Path) -> Arc<Vec<Line>> {
+        let Some(stamp) = FileStamp::of(path) else {
+            return Arc::default();
+        };
+        if let Some(p) = lock(&self.parsed).get(path).filter(|p| p.stamp == stamp) {
+            return p.lines.clone();
+        }
+        let now = self.clock.now_ms();
+        let lines = Arc::new(self.read_all(path, now, false).unwrap_or_default());
+        let mut parsed = lock(&self.parsed);
+        if parsed.len() >= PARSED_FILES {
+            parsed.clear();
+        }
+        let entry = Parsed {
+            stamp,
+            lines: lines.clone(),
+        };
+        parsed.insert(path.to_path_buf(), entry);
+        lines
+    }
+
     /// The recorded course of one window (a pool view reads its pool's), oldest first, from
     /// `since` on. Reads the file without its lock: appends are whole lines and compaction
     /// replaces the file at once, so a reader sees one state or the other.
@@ -739,11 +797,10 @@ impl History {
         since: Option<i64>,
     ) -> Vec<HistoryPoint> {
         let account = self.account(provider_id, fp);
-        let now = self.clock.now_ms();
-        let lines = self.read_all(&account.data, now, false).unwrap_or_default();
+        let lines = self.read_parsed(&account.data);
         let mut seen = HashSet::new();
         let mut out: Vec<HistoryPoint> = lines
-            .into_iter()
+            .iter()
             .rev()
             .filter(|l| l.is_series(window_id, model_id) && since.is_none_or(|s| l.t >= s))
             .filter(|l| seen.insert(l.t))
@@ -843,6 +900,37 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(h.warning(), None);
+    }
+
+    #[tokio::test]
+    async fn a_parsed_file_is_reused_until_it_changes() {
+        let (_dir, h, clock) = setup();
+        h.record("a", "fp", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+            .await;
+        let first = h.read_parsed(&h.file_path("a", "fp"));
+        assert!(Arc::ptr_eq(&first, &h.read_parsed(&h.file_path("a", "fp"))));
+        let at = NOW + MIN;
+        clock.0.store(at, Ordering::SeqCst);
+        h.record("a", "fp", &[window("5h", 0.2, 18_000.0, at)], at)
+            .await;
+        assert_eq!(
+            h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(),
+            2,
+            "an append is seen"
+        );
+        clock.0.store(at + COMPACT_EVERY_MS, Ordering::SeqCst);
+        h.record(
+            "a",
+            "fp",
+            &[window("5h", 0.3, 18_000.0, at)],
+            at + COMPACT_EVERY_MS,
+        )
+        .await;
+        assert_eq!(
+            h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(),
+            3,
+            "so is a compaction"
+        );
     }
 
     #[tokio::test]
