@@ -6,8 +6,11 @@
  * entry (`pi install npm:pi-usage-tracker`, `pi install ./path`) or with `pi -e extension/index.ts`.
  *
  * Commands
- *   /usage-store           table of every store entry (provider/model × window)
- *   /usage-store refresh   fetch every provider now, then print the table
+ *   /usage-store           the usage view (lib/view.js): r refreshes, a shows all windows, Esc closes;
+ *                          as text in print and RPC mode
+ *   /usage-store refresh   fetch every provider now (never before a provider's retryAt), then the view
+ *   /usage-store all       the view with every window of every model
+ *   /usage-store table     table of every store entry (provider/model × window)
  *   /usage-store json      the store as JSON (same shape as `usage-store --json`)
  *
  * Settings: `<agentDir>/usage-tracker.json`, where agentDir is `$PI_CODING_AGENT_DIR` or
@@ -38,6 +41,7 @@ import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-a
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { openView, printView, type View, viewText } from "./usage-view.js";
 
 // ---------------------------------------------------------------------------------------------
 // Types: the package's own declarations; lib/format.js is described here (it has no .d.ts).
@@ -66,11 +70,13 @@ interface Format {
 
 let addon: Addon | undefined;
 let format: Format | undefined;
+let view: View | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
 	addon = load("../index.js") as Addon;
 	format = load("../lib/format.js") as Format;
+	view = load("../lib/view.js") as View;
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -362,9 +368,12 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 }
 
 const SUBCOMMANDS = [
-	{ value: "refresh", label: "refresh", description: "fetch every provider now, then show the table" },
+	{ value: "refresh", label: "refresh", description: "fetch every provider now, then show the view" },
+	{ value: "all", label: "all", description: "the view with every window of every model" },
+	{ value: "table", label: "table", description: "every store entry as a table" },
 	{ value: "json", label: "json", description: "the store as JSON" },
 ];
+const ARGS = ["", "refresh", "all", "table", "json"];
 
 export default function usageTrackerExtension(pi: ExtensionAPI): void {
 	pi.on("session_start", async (_event, ctx) => {
@@ -384,7 +393,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 	});
 
 	pi.registerCommand("usage-store", {
-		description: "Show AI subscription usage (args: refresh, json)",
+		description: "Show AI subscription usage (args: refresh, all, table, json)",
 		getArgumentCompletions: (prefix) => {
 			const items = SUBCOMMANDS.filter((s) => s.value.startsWith(prefix.trim()));
 			return items.length > 0 ? items : null;
@@ -392,21 +401,41 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 		handler: async (args, ctx) => {
 			try {
 				const arg = args.trim();
-				if (arg !== "" && arg !== "refresh" && arg !== "json") {
-					notify(ctx, "Usage: /usage-store [refresh|json]", "warning");
+				if (!ARGS.includes(arg)) {
+					notify(ctx, "Usage: /usage-store [refresh|all|table|json]", "warning");
+					return;
+				}
+				if (!addon || !format || !view) {
+					notify(ctx, `usage-tracker: the native addon failed to load (${loadError ?? "unknown error"})`, "warning");
 					return;
 				}
 				const session = state().session;
-				if (!session || !format) {
-					const why = loadError ? `the native addon failed to load (${loadError})` : "the tracker is not running";
-					notify(ctx, `usage-tracker: ${why}`, "warning");
+				if (!session) {
+					if (ctx.hasUI) {
+						notify(ctx, "usage-tracker: the tracker is not running", "warning");
+						return;
+					}
+					// Print and JSON mode start no tracker: fetch once, like the usage-store CLI.
+					const { settings } = readSettings();
+					const options: Record<string, unknown> = { intervalMs: settings.intervalMs, warnAt: settings.warnAt, criticalAt: settings.criticalAt };
+					if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
+					const ids = builtinIds().filter((id) => settings.providers[id] !== false);
+					await printView(new addon.UsageTracker(options), ids, view, format, arg);
 					return;
 				}
 				if (arg === "refresh") await session.tracker.refresh();
 				const entries = session.tracker.entries();
-				// notify renders multi-line text in the chat (not sent to the model)
-				const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false });
-				notify(ctx, text, "info");
+				if (arg === "json" || arg === "table") {
+					// notify renders multi-line text in the chat (not sent to the model)
+					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false });
+					notify(ctx, text, "info");
+					return;
+				}
+				const mode = arg === "all" ? "all" : "compact";
+				// RPC has no terminal to draw in (1.x says so in ctx.mode; 0.73's custom() returns at once).
+				const uiMode = (ctx as { mode?: string }).mode;
+				const shown = uiMode === undefined || uiMode === "tui" ? await openView(session.tracker, ctx, view, mode) : false;
+				if (!shown) notify(ctx, viewText(view, session.tracker, entries, mode), "info");
 			} catch (err) {
 				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
 			}

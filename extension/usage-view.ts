@@ -1,0 +1,175 @@
+/**
+ * The `/usage-store` view in pi: lib/view.js's lines as a pi component (`ctx.ui.custom`), and
+ * as text where pi has no terminal to draw in (RPC, print mode). Used by extension/index.ts.
+ */
+import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
+// pi resolves this name for extensions in every version (1.x aliases it to its own package).
+import { truncateToWidth } from "@mariozechner/pi-tui";
+
+type Tracker = import("../index").UsageTracker;
+type UsageEntry = import("../index").UsageStoreEntry;
+type Points = Array<{ at: number; usedRatio: number }>;
+type Mode = "compact" | "all";
+
+/** lib/view.js (it has no .d.ts). */
+export interface View {
+	renderView(
+		entries: UsageEntry[],
+		opts: {
+			width: number;
+			mode?: Mode;
+			history?: (providerId: string, windowId: string, modelId: string) => Points;
+			paint?: (color: string, text: string) => string;
+			warnings?: string[];
+		},
+	): string[];
+}
+
+/** What printView needs of lib/format.js. */
+interface Format {
+	renderTable(entries: UsageEntry[], opts?: Record<string, unknown>): string;
+	toJson(entries: UsageEntry[], opts?: Record<string, unknown>): unknown;
+}
+
+type Theme = ExtensionContext["ui"]["theme"];
+const THEME_COLORS = new Set(["accent", "success", "warning", "error", "muted", "dim", "text"]);
+
+function errorMessage(err: unknown): string {
+	return err instanceof Error ? err.message : String(err);
+}
+
+/** Each window's recorded course, read at most once per reader (the addon reads a file per
+ *  account); a new reader after each change of the data. */
+function historyReader(tracker: Tracker): (providerId: string, windowId: string, modelId: string) => Points {
+	const read = new Map<string, Points>();
+	return (providerId, windowId, modelId) => {
+		const key = `${providerId}/${modelId}#${windowId}`;
+		let points = read.get(key);
+		if (!points) {
+			try {
+				points = tracker.history(providerId, windowId, { modelId });
+			} catch {
+				points = []; // unregistered meanwhile
+			}
+			read.set(key, points);
+		}
+		return points;
+	};
+}
+
+/** The view as plain text, as wide as the terminal (stdout's, else $COLUMNS, else 80). */
+export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): string {
+	const fromEnv = Number(process.env.COLUMNS);
+	const width = process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80);
+	return view.renderView(entries, { width, mode, history: historyReader(tracker), warnings: tracker.warnings() }).join("\n");
+}
+
+/**
+ * The view as a pi component until Esc (or q): r refreshes (`tracker.refresh()` never asks a
+ * provider before its retryAt), a switches between the main and all windows, and each update
+ * of the tracker redraws it. Resolves false at once when this pi has no terminal to draw in
+ * (0.73's RPC mode returns from `custom()` without building the component).
+ */
+export async function openView(tracker: Tracker, ctx: ExtensionContext, view: View, initial: Mode): Promise<boolean> {
+	let drawn = false;
+	await ctx.ui.custom<void>((tui, theme: Theme, keybindings, done) => {
+		drawn = true;
+		let mode = initial;
+		let entries = tracker.entries();
+		let history = historyReader(tracker);
+		let status = "";
+		let refreshing = false;
+		let closed = false;
+		let cached: { width: number; lines: string[] } | undefined;
+		const paint = (color: string, text: string) => theme.fg((THEME_COLORS.has(color) ? color : "text") as Parameters<Theme["fg"]>[0], text);
+		const redraw = () => {
+			cached = undefined;
+			if (!closed) tui.requestRender();
+		};
+		const reload = () => {
+			entries = tracker.entries();
+			history = historyReader(tracker);
+			redraw();
+		};
+		const unsubscribe = tracker.onUpdate(reload);
+		const close = () => {
+			closed = true;
+			unsubscribe();
+			done(undefined);
+		};
+		return {
+			render(width: number): string[] {
+				if (cached && cached.width === width) return cached.lines;
+				const body = view.renderView(entries, { width, mode, history, paint, warnings: tracker.warnings() });
+				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"} · esc close`;
+				const lines = [paint("accent", "Usage"), ...body, paint("dim", status ? `${status} · ${keys}` : keys)];
+				// The view keeps within the width by its own count; pi's measure has the last word.
+				cached = { width, lines: lines.map((line) => truncateToWidth(line, width)) };
+				return cached.lines;
+			},
+			handleInput(data: string): void {
+				if (keybindings.matches(data, "tui.select.cancel") || data === "q") return close();
+				if (data === "a") {
+					mode = mode === "all" ? "compact" : "all";
+					return redraw();
+				}
+				if (data === "r" && !refreshing) {
+					refreshing = true;
+					status = "refreshing…";
+					redraw();
+					tracker
+						.refresh()
+						.then(
+							() => {
+								status = "";
+							},
+							(err: unknown) => {
+								status = `refresh failed: ${errorMessage(err)}`;
+							},
+						)
+						.finally(() => {
+							refreshing = false;
+							reload();
+						});
+				}
+			},
+			invalidate(): void {
+				cached = undefined;
+			},
+		};
+	});
+	return drawn;
+}
+
+/**
+ * Print and JSON mode start no tracker: `tracker` (new, with the settings' options) fetches the
+ * `ids` once, the text goes to stdout (pi hands it to stderr while it owns stdout), then it stops.
+ */
+export async function printView(tracker: Tracker, ids: string[], view: View, format: Format, arg: string): Promise<void> {
+	try {
+		for (const id of ids) {
+			try {
+				tracker.registerBuiltinProvider(id);
+			} catch {
+				// a provider that cannot register is left out, as in the interactive session
+			}
+		}
+		tracker.start();
+		await tracker.refresh();
+		const entries = tracker.entries();
+		let text: string;
+		if (arg === "json") text = JSON.stringify(format.toJson(entries), null, 2);
+		else if (arg === "table") text = format.renderTable(entries, { color: false });
+		else text = viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
+		process.stdout.write(`${text}\n`);
+	} finally {
+		// pi's exit must never wait on a hung fetch
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		const timeout = new Promise<void>((resolve) => {
+			timer = setTimeout(resolve, 1500);
+			timer.unref?.();
+		});
+		await Promise.race([tracker.stop().catch(() => undefined), timeout]);
+		clearTimeout(timer);
+	}
+}
