@@ -140,6 +140,11 @@ test('values carry their unit; balances have no bar', () => {
   assert.ok(more.some((l) => /580\/600 requests left$/.test(l)), more.join('\n'))
 })
 
+test('a long model id is cut in its own part, so the window id stays readable', () => {
+  const lines = view.renderView([exhausted], { width: 60, now: NOW })
+  assert.match(lines[1], /^ {2}claude\S*… quota +█+ 100% used/, lines[1])
+})
+
 test('colours come from the published level, through the paint callback', () => {
   const calls = []
   const paint = (color, text) => {

@@ -269,8 +269,13 @@ function windowsOf(group, mode) {
   return { rows, hidden: Math.max(0, all.length - rows.length), included: [] }
 }
 
-function windowLabel(e, w) {
-  return e.modelId === 'default' ? w.id : `${e.modelId} ${w.id}`
+/** "5h", or "<model> <window>" cut in the model's part so the window's id stays readable. */
+function windowLabel(e, w, width = Infinity) {
+  if (e.modelId === 'default') return truncateToWidth(w.id, width)
+  const full = `${e.modelId} ${w.id}`
+  const idW = visibleWidth(w.id)
+  if (visibleWidth(full) <= width || idW > width / 2) return truncateToWidth(full, width)
+  return `${truncateToWidth(e.modelId, width - idW - 1)} ${w.id}`
 }
 
 /**
@@ -337,7 +342,7 @@ function renderView(entries, opts = {}) {
       const reset = resets[r++]
       const pieces = [
         { text: '  ', color: 'text' },
-        { text: padEnd(truncateToWidth(windowLabel(e, w), labelW), labelW), color: e.stale ? 'dim' : 'text' },
+        { text: padEnd(windowLabel(e, w, labelW), labelW), color: e.stale ? 'dim' : 'text' },
         { text: ' ', color: 'text' },
         ...barPieces(w, barW, color),
         { text: ' ', color: 'text' },
