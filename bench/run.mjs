@@ -9,6 +9,9 @@ import { spawnSync } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { startSandbox, PROVIDER_IDS } from '../__test__/sandbox.mjs'
 import { median, medianRatio, interleave, sleep, nowMs, runNode, lastJson, fmtNs, fmtMs, fmtX } from './lib.mjs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync as statFile, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const require = createRequire(import.meta.url)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -16,6 +19,7 @@ const ADDON = require.resolve('../index.js')
 const tracker = require('../index.js')
 const { NativeUsageTracker } = require('../binding.js')
 const { UsageTracker, createWindowQuotaUsedPercentageProvider, createPlatformContextProviders } = tracker
+const { renderView } = require('../lib/view.js')
 
 const QUICK = process.argv.includes('--quick')
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',')
@@ -478,6 +482,149 @@ async function benchExit() {
   await sb.close()
 }
 
+// ---------------------------------------------------------------- 6. history and the view
+
+// 20 windows from one account: the anthropic wire takes unknown `five_hour*`/`seven_day*` keys
+// as windows of their own (5 h and 7 d long).
+const HISTORY_WINDOWS = 20
+function twentyWindows(sb) {
+  const body = sb.fixture('anthropic')
+  const resets = (h) => new Date(Date.now() + h * 3_600_000).toISOString()
+  for (let i = 0; i < HISTORY_WINDOWS - 4; i++) {
+    const key = i % 2 ? `seven_day_bench${i}` : `five_hour_bench${i}`
+    body[key] = { utilization: 10 + i, resets_at: resets(i % 2 ? 100 : 3) }
+  }
+  return body
+}
+
+/** The points a year of polling leaves, fed in the way the tracker would have written them:
+ *  `[from, to)` at one point per window per `stepMs`, in the file's line format. */
+function historyLines(windows, from, to, stepMs) {
+  const lines = []
+  for (let t = from; t < to; t += stepMs) {
+    for (const w of windows) lines.push(JSON.stringify({ w: w.id, t: Math.round(t), ur: 0.3, d: w.duration, rs: Math.round(t) + 3_600_000 }))
+  }
+  return lines
+}
+
+async function benchHistory(sb) {
+  log('history: append per cycle, compaction, a simulated year')
+  sb.setFixture('anthropic', twentyWindows(sb))
+  const dirs = [mkdtempSync(join(tmpdir(), 'bench-history-on-')), mkdtempSync(join(tmpdir(), 'bench-history-off-'))]
+  // intervalMs 1000: a forced refresh reuses a cached result younger than 1 s, so every
+  // measured cycle below waits that out and really fetches (and, with history, appends).
+  const make = (dir, history) => {
+    const t = new UsageTracker({ cachePath: join(dir, 'usage.json'), intervalMs: 1000, history })
+    builtin(t, sb, 'anthropic')
+    return t
+  }
+  const on = make(dirs[0], true)
+  const off = make(dirs[1], false)
+  const last = new Map()
+  const cycle = async (t) => {
+    const wait = 1050 - (nowMs() - (last.get(t) ?? 0))
+    if (wait > 0) await sleep(wait)
+    const t0 = nowMs()
+    await t.refresh()
+    last.set(t, nowMs())
+    return nowMs() - t0
+  }
+  await cycle(on) // the first record of a process compacts; measured below
+  await cycle(off)
+  const windows = on.entries().flatMap((e) => e.windows)
+  if (windows.length !== HISTORY_WINDOWS) throw new Error(`expected ${HISTORY_WINDOWS} windows, got ${windows.length}`)
+  const c = await interleave({ on: () => cycle(on), off: () => cycle(off) }, P.cycleRounds)
+  const extra = median(c.on.map((x, i) => x - c.off[i]))
+  const signed = (ms) => `${ms < 0 ? '−' : '+'}${fmtMs(Math.abs(ms))}`
+  row('6 history', `refresh() of ${HISTORY_WINDOWS} windows, history on / off (append, no compaction)`, `${fmtMs(median(c.on))} / ${fmtMs(median(c.off))} (${signed(extra)} = ${fmtX(medianRatio(c.on, c.off))})`)
+
+  // A year of history: twelve monthly slices of 15-minute points, each compacted by a new
+  // process's first cycle (as every pi start does), then the last day at one point a minute.
+  const file = join(dirs[0], readdirSync(dirs[0]).find((f) => f.endsWith('.jsonl')))
+  const shape = windows.map((w) => ({ id: w.id, duration: w.duration }))
+  const header = '{"history":1}'
+  const now = Date.now()
+  const DAY = 86_400_000
+  let size = 0
+  const compactions = []
+  for (let month = 12; month >= 1; month--) {
+    const kept = readFileSync(file, 'utf8').trimEnd().split('\n').slice(1)
+    const from = now - month * 30 * DAY
+    const to = month === 1 ? now - DAY : from + 30 * DAY
+    const slice = historyLines(shape, from, to, 15 * 60_000)
+    if (month === 1) slice.push(...historyLines(shape, now - DAY, now - 60_000, 60_000))
+    writeFileSync(file, [header, ...kept, ...slice].join('\n') + '\n')
+    const before = statFile(file).size
+    await sleep(1050) // the cache record of the last cycle is no longer fresh
+    const fresh = make(dirs[0], true)
+    const t0 = nowMs()
+    await fresh.refresh()
+    compactions.push({ ms: nowMs() - t0, before, after: statFile(file).size })
+    await fresh.stop()
+  }
+  size = statFile(file).size
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').length - 1
+  const mb = (x) => `${(x / 1048576).toFixed(2)} MB`
+  const lastCompaction = compactions[compactions.length - 1]
+  row('6 history', `file after a simulated year (${HISTORY_WINDOWS} windows: ten 5 h, ten 7 d)`, `${mb(size)} (${lines} points)`, 'a few MB', size < 5 * 1048576)
+  row('6 history', 'first cycle of a process (compacts): year file in, refresh() total', `${fmtMs(lastCompaction.ms)} (${mb(lastCompaction.before)} → ${mb(lastCompaction.after)})`)
+
+  // The same compaction against a cycle without history, interleaved, on the steady-state file.
+  const steady = readFileSync(file)
+  const freshCycle = async (history) => {
+    if (history) writeFileSync(file, steady)
+    await sleep(1050)
+    const t = make(dirs[history ? 0 : 1], history)
+    const t0 = nowMs()
+    await t.refresh()
+    const ms = nowMs() - t0
+    await t.stop()
+    return ms
+  }
+  const f = await interleave({ on: () => freshCycle(true), off: () => freshCycle(false) }, QUICK ? 3 : 5)
+  const compactMs = median(f.on.map((x, i) => x - f.off[i]))
+  row('6 history', 'compaction of that file (first cycle, history on − off)', `+${fmtMs(compactMs)}; once an hour per process = +${fmtMs(compactMs / 60)} a cycle at intervalMs 60000`)
+
+  // Reading it back: the first history() parses the file, the next ones reuse the parse.
+  const reader = make(dirs[0], true)
+  let t0 = nowMs()
+  const pts = reader.history('anthropic', '5h')
+  const firstRead = nowMs() - t0
+  t0 = nowMs()
+  for (const w of windows) reader.history('anthropic', w.id)
+  const rest = (nowMs() - t0) / windows.length
+  row('6 history', `tracker.history(): first window / each further window (${pts.length} points in 5h)`, `${fmtMs(firstRead)} / ${fmtMs(rest)}`)
+  for (const t of [on, off, reader]) await t.stop()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  sb.setFixture('anthropic', null)
+
+  log('view: render cost')
+  const fortyWindows = []
+  const historyOf = new Map()
+  for (let p = 0; p < 8; p++) {
+    const windowsOfP = Array.from({ length: 5 }, (_, i) => {
+      const usedRatio = ((p * 5 + i) % 10) / 10
+      return {
+        id: i ? `window-${i}` : '5h', modelId: 'default', kind: 'percentage', total: 100, used: usedRatio * 100, remaining: 100 - usedRatio * 100,
+        usedRatio, remainingRatio: 1 - usedRatio, level: usedRatio > 0.85 ? 'critical' : usedRatio > 0.7 ? 'warn' : 'ok', duration: 18000,
+        resetsAt: now + 3_600_000, elapsedRatio: 0.8, pace: usedRatio - 0.8, paceStage: 'behind', paceSource: 'measured',
+      }
+    })
+    const providerId = p < PROVIDER_IDS.length ? PROVIDER_IDS[p] : `js-provider-${p}`
+    fortyWindows.push({ key: `${providerId}/default`, providerId, modelId: 'default', windows: windowsOfP, updated: now - 5000, fails: 0, active: true, stale: false, plan: 'max' })
+    for (const w of windowsOfP) historyOf.set(`${providerId}#${w.id}`, Array.from({ length: 300 }, (_, i) => ({ at: now - 18_000_000 + i * 60_000, usedRatio: (i / 300) * w.usedRatio })))
+  }
+  const history = (providerId, windowId) => historyOf.get(`${providerId}#${windowId}`) ?? []
+  const render = (width) => (n) => {
+    let s = 0
+    for (let i = 0; i < n; i++) s += renderView(fortyWindows, { width, now, mode: 'all', history }).length
+    return s
+  }
+  const r = await interleave({ w80: sampler(render(80), 1), w150: sampler(render(150), 1) }, P.microRounds)
+  row('6 view', 'renderView(), 40 windows of 8 providers, 80 columns', fmtNs(median(r.w80)), 'well under a frame (16 ms)', median(r.w80) < 16e6)
+  row('6 view', 'renderView(), 40 windows, 150 columns (+ sparklines of 300 points)', `${fmtNs(median(r.w150))} = ${fmtX(medianRatio(r.w150, r.w80))}`, 'well under a frame (16 ms)', median(r.w150) < 16e6)
+}
+
 // ---------------------------------------------------------------- main
 
 function printTable() {
@@ -490,7 +637,7 @@ function printTable() {
   for (const r of rows) console.log(line(r))
 }
 
-const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit }
+const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit, history: benchHistory }
 const started = nowMs()
 const sb = await startSandbox()
 const { statSync } = await import('node:fs')
