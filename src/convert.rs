@@ -206,6 +206,8 @@ pub fn stats_to_js(s: usage_core::Stats) -> TrackerStats {
         fetch_errors: s.fetch_errors as f64,
         last_cycle_at: s.last_cycle_at as f64,
         cache_hits: s.cache_hits as f64,
+        observed_responses: s.observed_responses as f64,
+        requests_saved: s.requests_saved as f64,
     }
 }
 
@@ -295,4 +297,27 @@ pub fn credentials_from_js(
     creds.account_id = c.account_id;
     creds.project_id = c.project_id;
     Ok(creds)
+}
+
+/// Response headers from JS (`Record<string, string | string[]>`, any case) as lower-cased
+/// name/value pairs; values of other types are dropped.
+pub fn headers_from_js(
+    headers: serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => return None,
+            };
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect()
 }

@@ -198,6 +198,10 @@ pub struct TrackerStats {
     pub last_cycle_at: f64,
     /// Results taken from the shared cache instead of the network.
     pub cache_hits: f64,
+    /// Model responses whose quota headers updated the store.
+    pub observed_responses: f64,
+    /// Scheduled polls skipped because traffic brought the values within the interval.
+    pub requests_saved: f64,
 }
 
 #[napi(object)]

@@ -177,6 +177,29 @@ pub struct FetchOutcome {
 }
 
 impl FetchOutcome {
+    /// Folds in what a model response's headers said: each reported window replaces the one
+    /// with the same id and model; windows the headers did not mention are left alone.
+    pub fn merge_observed(&mut self, observed: FetchOutcome) {
+        for s in observed.snapshots {
+            match self
+                .snapshots
+                .iter_mut()
+                .find(|old| old.id == s.id && old.model_id() == s.model_id())
+            {
+                Some(old) => *old = s,
+                None => self.snapshots.push(s),
+            }
+        }
+        for q in observed.extra_quotas {
+            if !self.extra_quotas.iter().any(|old| old.id == q.id) {
+                self.extra_quotas.push(q);
+            }
+        }
+        if observed.plan.is_some() {
+            self.plan = observed.plan;
+        }
+    }
+
     /// The provider's declared quotas plus the ones this response discovered.
     pub fn quotas_with(&self, declared: &[QuotaDefinition]) -> Vec<QuotaDefinition> {
         let mut all = declared.to_vec();

@@ -282,6 +282,19 @@ impl UsageProvider for BuiltinProvider {
         Box::pin(async move { inner.fetch().await })
     }
 
+    fn observe(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+        now_ms: i64,
+    ) -> Option<FetchOutcome> {
+        self.inner
+            .spec
+            .wire
+            .parse_headers(status, &super::Headers(headers), now_ms)
+            .filter(|o| !o.snapshots.is_empty())
+    }
+
     fn account_fingerprint(&self) -> Option<String> {
         match self.inner.found()? {
             Found::Usable(creds) => Some(creds.fingerprint(&self.inner.id)),

@@ -253,6 +253,44 @@ pub trait Wire: Send + Sync + 'static {
     /// Requests tried in order until one answers with usage (a later one is a fallback).
     fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest>;
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError>;
+    /// The windows a model response's headers report (lower-cased names); `None` when the
+    /// service sends none. Unknown or malformed values are skipped, never an error.
+    fn parse_headers(
+        &self,
+        _status: u16,
+        _headers: &Headers,
+        _now_ms: i64,
+    ) -> Option<FetchOutcome> {
+        None
+    }
+}
+
+/// Response headers as pi hands them over: lower-cased names.
+pub struct Headers<'a>(pub &'a [(String, String)]);
+
+impl Headers<'_> {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.get(name)?
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+    }
+
+    /// Names starting with `prefix`, for families like `x-<limit>-primary-used-percent`.
+    pub fn names_with_prefix<'b>(&'b self, prefix: &'b str) -> impl Iterator<Item = &'b str> + 'b {
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(move |k| k.starts_with(prefix))
+    }
 }
 
 pub(crate) fn iso_to_ms(s: &str) -> Option<i64> {

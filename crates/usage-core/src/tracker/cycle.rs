@@ -51,13 +51,23 @@ impl Inner {
                         only.is_none_or(|id| id == slot.provider.id())
                             && !slot.schedule.blocked_by_retry_at(now)
                     }
-                    Mode::Scheduled => slot.schedule.is_due(
-                        now,
-                        state.store.fails_of(slot.provider.id()),
-                        opts.interval_ms,
-                        opts.max_backoff_multiplier,
-                        opts.due_slack_ms(),
-                    ),
+                    Mode::Scheduled => {
+                        let due = slot.schedule.is_due(
+                            now,
+                            state.store.fails_of(slot.provider.id()),
+                            opts.interval_ms,
+                            opts.max_backoff_multiplier,
+                            opts.due_slack_ms(),
+                        );
+                        // Traffic brought fresh values within the interval: no request needed.
+                        let fresh = slot.observed_at.is_some_and(|at| {
+                            now - at < opts.interval_ms as i64 - opts.due_slack_ms()
+                        });
+                        if due && fresh {
+                            state.stats.requests_saved += 1;
+                        }
+                        due && !fresh
+                    }
                 })
                 .map(|slot| {
                     slot.schedule.last_attempt = Some(now);
@@ -145,7 +155,8 @@ impl Inner {
         let windows = resolve_outcome(provider, &outcome, now);
         state
             .store
-            .apply_success(&id, windows, outcome.plan, fetched_at);
+            .apply_success(&id, windows, outcome.plan.clone(), fetched_at);
+        slot.last_outcome = Some(outcome);
     }
 
     pub(super) async fn fetch_one(

@@ -2,6 +2,7 @@
 //! The cycle itself (fetch → resolve → store → events → publish) is in `cycle.rs`.
 
 mod cycle;
+mod observe;
 #[cfg(test)]
 mod tests;
 
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::SharedCache;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::model::{QuotaDefinition, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::model::{FetchOutcome, QuotaDefinition, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
 use crate::provider::{BoxFuture, UsageProvider};
 use crate::quota::{
     self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker, Thresholds,
@@ -83,11 +84,19 @@ pub struct Stats {
     pub fetch_errors: u64,
     pub last_cycle_at: i64,
     pub cache_hits: u64,
+    /// Model responses whose headers updated the store.
+    pub observed_responses: u64,
+    /// Scheduled polls skipped because traffic brought the values within the interval.
+    pub requests_saved: u64,
 }
 
 struct Slot {
     provider: Arc<dyn UsageProvider>,
     schedule: Schedule,
+    /// The last full result (fetched, cached or seeded) that observed headers merge into.
+    last_outcome: Option<FetchOutcome>,
+    /// When a model response last brought this provider's values.
+    observed_at: Option<i64>,
 }
 
 #[derive(Default)]
@@ -163,14 +172,19 @@ impl Tracker {
         if state.providers.contains_key(&id) {
             return Err(CoreError::DuplicateProvider(id));
         }
+        let mut seeded = None;
         // Last known values from the shared cache show at once, marked stale.
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
             if let Some(record) = cache.read_record(&id, &fp) {
                 let now = self.inner.clock.now_ms();
                 let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
-                state
-                    .store
-                    .seed_from_cache(&id, windows, record.outcome.plan, record.fetched_at);
+                state.store.seed_from_cache(
+                    &id,
+                    windows,
+                    record.outcome.plan.clone(),
+                    record.fetched_at,
+                );
+                seeded = Some(record.outcome);
             }
         }
         state.providers.insert(
@@ -178,6 +192,8 @@ impl Tracker {
             Slot {
                 provider,
                 schedule: Schedule::default(),
+                last_outcome: seeded,
+                observed_at: None,
             },
         );
         Ok(())
