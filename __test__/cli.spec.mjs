@@ -3,6 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { startSandbox } from './sandbox.mjs'
 
 const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
-const BUILTINS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
+const BUILTINS = createRequire(import.meta.url)('../index.js').BUILTIN_PROVIDER_IDS
 
 let sb
 let home
@@ -211,12 +212,14 @@ test('--timeout bounds a hung provider', async () => {
   assert.equal(JSON.parse(r.stdout).entries[0].error.kind, 'timeout')
 })
 
-test('no credentials: a clear message per provider, no request made', async () => {
+test('no credentials: one quiet line, a message per provider named, no request made', async () => {
   const r = await run([], { agent: emptyAgentDir })
   assert.equal(r.code, 0)
   assert.equal(r.stdout, '')
-  for (const id of BUILTINS) {
-    assert.ok(r.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
+  assert.equal(r.stderr, 'no credentials found for any provider (log in with pi /login, or see README)\n')
+  const named = await run(['--provider', BUILTINS[0], '--provider', BUILTINS[1]], { agent: emptyAgentDir })
+  for (const id of BUILTINS.slice(0, 2)) {
+    assert.ok(named.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
   }
   assert.equal(sb.requests.length, 0)
   const j = await run(['--json'], { agent: emptyAgentDir })
