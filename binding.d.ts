@@ -26,12 +26,19 @@ export declare class NativeUsageTracker {
    * code); index.js turns it into a rejection with that code.
    */
   refresh(providerId?: string | undefined | null): Promise<Failure | null>
+  /**
+   * Feeds one model response (status, headers) of `providerId` to the tracker; returns
+   * whether its headers changed the store. Never throws for what the headers hold.
+   */
+  observeResponse(providerId: string, status: number, headers: Record<string, any>): boolean
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
   get running(): boolean
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
+  /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
+  selectBestModel(candidates: Array<ModelCandidate>): Selection
   stats(): TrackerStats
   /** Window ids a provider declares (per-model windows appear in the store after a fetch). */
   windowIds(providerId: string): Array<string>
@@ -108,6 +115,12 @@ export declare function errorCodes(): Array<ErrorCodeInfo>
 export interface Failure {
   code: string
   message: string
+}
+
+/** A `(provider, model)` pair to rank. */
+export interface ModelCandidate {
+  providerId: string
+  modelId: string
 }
 
 /** Limits of one model in a `perModel` quota. */
@@ -199,6 +212,8 @@ export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: Usa
 export interface Selection {
   /** The account to use; absent when none has usable data. */
   providerId?: string
+  /** The model to use, when candidates named models (`selectBestModel`). */
+  modelId?: string
   decision: 'proceed' | 'low' | 'exhausted' | 'unknown'
   reason: string
   /** Every candidate, best first. */
@@ -207,6 +222,7 @@ export interface Selection {
 
 export interface SelectionCandidate {
   providerId: string
+  modelId?: string
   decision: 'proceed' | 'low' | 'exhausted' | 'unknown'
   remainingRatio?: number
   windowId?: string
@@ -259,6 +275,10 @@ export interface TrackerStats {
   lastCycleAt: number
   /** Results taken from the shared cache instead of the network. */
   cacheHits: number
+  /** Model responses whose quota headers updated the store. */
+  observedResponses: number
+  /** Scheduled polls skipped because traffic brought the values within the interval. */
+  requestsSaved: number
 }
 
 /** What a provider reports for one window. */

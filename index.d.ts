@@ -134,6 +134,8 @@ export declare class UsageTracker<Ctx = unknown> {
   checkQuota(providerId: string, modelId?: string): QuotaCheck
   /** Best account: decision, then tier, then remaining ratio; says why. */
   selectBest(providerIds: string[], modelId?: string): Selection
+  /** The best of several `(provider, model)` pairs (e.g. the models pi has credentials for). */
+  selectBestModel(candidates: Array<{ providerId: string; modelId: string }>): Selection
   stats(): TrackerStats
   providerIds(): string[]
   windowIds(providerId: string): string[]

@@ -193,6 +193,12 @@ class UsageTracker {
     return this.#native.selectBest(providerIds, modelId ?? undefined)
   }
 
+  /** The best of `[{ providerId, modelId }]` (e.g. the models pi has credentials for). */
+  selectBestModel(candidates) {
+    if (!Array.isArray(candidates)) throw new TypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
+    return callNative(() => this.#native.selectBestModel(candidates))
+  }
+
   stats() {
     return this.#native.stats()
   }

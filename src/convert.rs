@@ -214,6 +214,7 @@ pub fn stats_to_js(s: usage_core::Stats) -> TrackerStats {
 pub fn selection_to_js(s: quota::Selection) -> Selection {
     Selection {
         provider_id: s.provider_id,
+        model_id: s.model_id,
         decision: s.decision.as_str().to_string(),
         reason: s.reason,
         ranking: s
@@ -221,6 +222,7 @@ pub fn selection_to_js(s: quota::Selection) -> Selection {
             .into_iter()
             .map(|c| SelectionCandidate {
                 provider_id: c.provider_id,
+                model_id: c.model_id,
                 decision: c.check.decision.as_str().to_string(),
                 remaining_ratio: c.check.remaining_ratio,
                 window_id: c.check.window_id,

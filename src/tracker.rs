@@ -199,6 +199,16 @@ impl NativeUsageTracker {
         )
     }
 
+    /// The best of several `(provider, model)` pairs: room left first, then plan, then ratio.
+    #[napi]
+    pub fn select_best_model(&self, candidates: Vec<ModelCandidate>) -> Selection {
+        let pairs: Vec<(String, String)> = candidates
+            .into_iter()
+            .map(|c| (c.provider_id, c.model_id))
+            .collect();
+        selection_to_js(self.core.select_best_model(&pairs))
+    }
+
     #[napi]
     pub fn stats(&self) -> TrackerStats {
         stats_to_js(self.core.stats())

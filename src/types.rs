@@ -207,6 +207,7 @@ pub struct TrackerStats {
 #[napi(object)]
 pub struct SelectionCandidate {
     pub provider_id: String,
+    pub model_id: Option<String>,
     #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
     pub decision: String,
     pub remaining_ratio: Option<f64>,
@@ -219,6 +220,8 @@ pub struct SelectionCandidate {
 pub struct Selection {
     /// The account to use; absent when none has usable data.
     pub provider_id: Option<String>,
+    /// The model to use, when candidates named models (`selectBestModel`).
+    pub model_id: Option<String>,
     #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
     pub decision: String,
     pub reason: String,
@@ -292,4 +295,11 @@ pub struct PiCredentialInfo {
 pub struct Failure {
     pub code: String,
     pub message: String,
+}
+
+/// A `(provider, model)` pair to rank.
+#[napi(object)]
+pub struct ModelCandidate {
+    pub provider_id: String,
+    pub model_id: String,
 }

@@ -279,6 +279,8 @@ pub fn tier_rank(plan: Option<&str>) -> u8 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     pub provider_id: String,
+    /// The model this candidate is for, when the caller asked about models.
+    pub model_id: Option<String>,
     pub check: QuotaCheck,
     pub plan: Option<String>,
 }
@@ -286,6 +288,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Selection {
     pub provider_id: Option<String>,
+    pub model_id: Option<String>,
     pub decision: Decision,
     pub reason: String,
     /// Every candidate, best first.
@@ -310,6 +313,7 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
     let Some(best) = candidates.first() else {
         return Selection {
             provider_id: None,
+            model_id: None,
             decision: Decision::Unknown,
             reason: "no candidates".into(),
             ranking: candidates,
@@ -349,12 +353,10 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
             next.provider_id
         ),
     };
+    let known = best.check.decision != Decision::Unknown;
     Selection {
-        provider_id: if best.check.decision == Decision::Unknown {
-            None
-        } else {
-            Some(best.provider_id.clone())
-        },
+        provider_id: known.then(|| best.provider_id.clone()),
+        model_id: best.model_id.clone().filter(|_| known),
         decision: best.check.decision,
         reason,
         ranking: candidates,
@@ -563,6 +565,7 @@ mod tests {
     fn cand(id: &str, decision: Decision, ratio: Option<f64>, plan: Option<&str>) -> Candidate {
         Candidate {
             provider_id: id.into(),
+            model_id: None,
             check: QuotaCheck {
                 decision,
                 remaining_ratio: ratio,

@@ -316,19 +316,31 @@ impl Tracker {
     pub fn select_best(&self, provider_ids: &[String], model_id: &str) -> Selection {
         let candidates = provider_ids
             .iter()
-            .map(|id| {
-                let plan = lock(&self.inner.state)
-                    .store
-                    .get(id, DEFAULT_MODEL)
-                    .and_then(|e| e.plan.clone());
-                Candidate {
-                    provider_id: id.clone(),
-                    check: self.check_quota(id, model_id),
-                    plan,
-                }
-            })
+            .map(|id| self.candidate(id, model_id, None))
             .collect();
         quota::select_best(candidates)
+    }
+
+    /// The best of `(provider, model)` pairs, by the same ranking as `select_best`.
+    pub fn select_best_model(&self, pairs: &[(String, String)]) -> Selection {
+        let candidates = pairs
+            .iter()
+            .map(|(p, m)| self.candidate(p, m, Some(m.clone())))
+            .collect();
+        quota::select_best(candidates)
+    }
+
+    fn candidate(&self, provider_id: &str, model_id: &str, named: Option<String>) -> Candidate {
+        let plan = lock(&self.inner.state)
+            .store
+            .get(provider_id, DEFAULT_MODEL)
+            .and_then(|e| e.plan.clone());
+        Candidate {
+            provider_id: provider_id.to_string(),
+            model_id: named,
+            check: self.check_quota(provider_id, model_id),
+            plan,
+        }
     }
 
     pub fn stats(&self) -> Stats {
