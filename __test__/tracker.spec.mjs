@@ -358,6 +358,17 @@ describe('exported helpers', () => {
       'github-copilot',
       'google-antigravity',
       'google-gemini-cli',
+      'zai',
+      'zai-coding-cn',
+      'kimi-coding',
+      'minimax',
+      'minimax-cn',
+      'openrouter',
+      'opencode-go',
+      'deepseek',
+      'moonshotai',
+      'moonshotai-cn',
+      'xai',
     ])
   })
 })
