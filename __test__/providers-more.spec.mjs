@@ -450,7 +450,7 @@ test('credentials: OAuth entries (kimi-coding, openrouter\'s permanent key, xai)
   })
 })
 
-test('credentials: xai never takes an API key — XAI_API_KEY is ignored, an api_key entry is refused with a reason', async () => {
+test('credentials: xai never takes an API key — XAI_API_KEY is ignored, an api_key entry is refused with a reason, a passed-in key is not sent', async () => {
   await withPiEnv({}, { XAI_API_KEY: sb.tokens.xai }, async () => {
     const tracker = await discovered(['xai'])
     const e = tracker.get('xai')
@@ -466,6 +466,13 @@ test('credentials: xai never takes an API key — XAI_API_KEY is ignored, an api
     assert.equal(sb.requests.length, 0)
     assertNoSecrets(tracker)
   })
+  // nor one handed in directly
+  const tracker = newTracker()
+  tracker.registerBuiltinProvider('xai', { baseUrl: sb.url, credentials: { accessToken: sb.tokens.xai, kind: 'api_key' } })
+  await tracker.refresh()
+  assert.ok(tracker.get('xai').error, 'an error, not data')
+  assert.equal(sb.requests.length, 0)
+  assertNoSecrets(tracker)
 })
 
 test('credentials: none anywhere → every new provider inactive and silent, nothing sent', async () => {

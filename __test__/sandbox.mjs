@@ -259,7 +259,7 @@ export async function startSandbox(opts = {}) {
     }
     const bearer = auth === `Bearer ${token}`
     if (providerId === 'zai' || providerId === 'zai-coding-cn') {
-      // the raw key, as the service's own tools send it
+      // the raw key: the form both hosts take (only BigModel is known to take Bearer too)
       if (auth !== token) return err(401, 'token expired or incorrect')
       return null
     }
