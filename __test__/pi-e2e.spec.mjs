@@ -1,4 +1,4 @@
-// End-to-end: the real pi TUI loads extension/index.ts with `pi -e`, under tmux, against the
+// End-to-end: the real pi TUI loads extensions/usage-tracker/index.ts with `pi -e`, under tmux, against the
 // provider sandbox, with the same cases for each pinned pi version (helpers/pi-install.mjs: 0.73.1
 // on our Node, 1.6.0 on a Node 22). Checks the footer values, /usage-store, that /reload leaves one
 // poller, that a token rotated in auth.json is picked up, that pi quits promptly even with a
@@ -18,7 +18,7 @@ import { pisToTest } from './helpers/pi-install.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // PI_E2E_EXTENSION: run the same test against another copy of the extension (e.g. an installed one)
-const EXTENSION = process.env.PI_E2E_EXTENSION ?? join(here, '..', 'extension', 'index.ts')
+const EXTENSION = process.env.PI_E2E_EXTENSION ?? join(here, '..', 'extensions', 'usage-tracker', 'index.ts')
 const INTERVAL_MS = 1500
 
 const tmux = ensureTmux()

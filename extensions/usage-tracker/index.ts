@@ -44,10 +44,10 @@ import { join } from "node:path";
 // ---------------------------------------------------------------------------------------------
 // Types: the package's own declarations; lib/format.js is described here (it has no .d.ts).
 
-type Addon = typeof import("../index");
-type Tracker = import("../index").UsageTracker;
-type UsageEntry = import("../index").UsageStoreEntry;
-type ThresholdEvent = import("../index").ThresholdEvent;
+type Addon = typeof import("../../index");
+type Tracker = import("../../index").UsageTracker;
+type UsageEntry = import("../../index").UsageStoreEntry;
+type ThresholdEvent = import("../../index").ThresholdEvent;
 interface FooterPart {
 	providerId: string;
 	label: string;
@@ -71,8 +71,8 @@ let format: Format | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
-	addon = load("../index.js") as Addon;
-	format = load("../lib/format.js") as Format;
+	addon = load("../../index.js") as Addon;
+	format = load("../../lib/format.js") as Format;
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
