@@ -968,7 +968,10 @@ mod tests {
     #[test]
     fn a_bare_file_name_lives_in_the_working_directory() {
         assert_eq!(SharedCache::new("usage.json".into()).dir(), Path::new("."));
-        assert_eq!(SharedCache::new("c/usage.json".into()).dir(), Path::new("c"));
+        assert_eq!(
+            SharedCache::new("c/usage.json".into()).dir(),
+            Path::new("c")
+        );
     }
 
     #[test]
