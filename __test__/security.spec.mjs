@@ -375,7 +375,7 @@ for (const which of ['both locks', 'the data lock only']) {
       const solo = withBuiltin('anthropic', { requestTimeoutMs: TIMEOUT })
       const s1 = performance.now()
       await solo.refresh()
-      assert.ok(performance.now() - s1 < 500)
+      assert.ok(performance.now() - s1 < TIMEOUT / 2, 'no lock wait at all')
       assert.equal(solo.get('anthropic').error, undefined)
     } finally {
       holder.kill('SIGKILL')
