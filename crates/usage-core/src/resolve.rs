@@ -70,7 +70,7 @@ fn default_total(quota: &QuotaDefinition, model_id: &str) -> f64 {
             .get(model_id)
             .and_then(|l| l.amount.or(l.duration_secs))
             .unwrap_or(0.0),
-        // No limit: what is known of the balance is its own total.
+        // `resolve_window` takes a balance's total from the snapshot itself.
         QuotaKind::Balance => 0.0,
     }
 }
@@ -97,9 +97,11 @@ pub fn resolve_window(
     now_ms: i64,
 ) -> ResolvedWindow {
     let model_id = snapshot.model_id();
-    let total = snapshot
-        .limit
-        .unwrap_or_else(|| default_total(quota, model_id));
+    let total = snapshot.limit.unwrap_or_else(|| match quota.kind {
+        // No limit: what is left of a balance is its own total, so nothing reads as used.
+        QuotaKind::Balance => snapshot.remaining.unwrap_or(0.0).max(0.0),
+        _ => default_total(quota, model_id),
+    });
     let s = snapshot;
     let remaining = s
         .remaining
@@ -141,6 +143,9 @@ pub fn resolve_window(
         reset_behavior: quota.reset_behavior,
         unlimited: s.unlimited,
         unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        status: s.status.clone(),
+        billing: s.billing.clone(),
+        fetch_warnings: s.warnings.clone(),
         level: None,
         elapsed_ratio: None,
         pace: None,
