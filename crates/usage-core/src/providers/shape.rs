@@ -49,6 +49,14 @@ pub(crate) fn month_window(now_ms: i64) -> Option<(i64, f64)> {
     Some((next.timestamp_millis(), (next - start).num_seconds() as f64))
 }
 
+/// The length in seconds of the calendar month that ends at `reset_ms` (a monthly window
+/// whose reset the service reports).
+pub(crate) fn month_ending_at(reset_ms: i64) -> Option<f64> {
+    let reset = DateTime::<Utc>::from_timestamp_millis(reset_ms)?;
+    let start = reset.checked_sub_months(chrono::Months::new(1))?;
+    Some((reset - start).num_seconds() as f64)
+}
+
 /// A code worth naming in a message: a short identifier (`PERMISSION_DENIED`, `403`), never
 /// free text from the body.
 fn code_name(v: Option<&Value>) -> Option<String> {
