@@ -188,8 +188,13 @@ fn pool(
     };
     let entitlement = shape::number(p.get("entitlement"));
     let raw_remaining = shape::number(p.get("remaining"));
-    // `quota_remaining` is the precise (fractional credits) form of `remaining`.
-    let remaining = shape::number(p.get("quota_remaining")).or(raw_remaining);
+    // `quota_remaining` is the precise (fractional credits) form of `remaining`; where the
+    // two disagree beyond rounding, `remaining`, which every peer reads, wins.
+    let precise = shape::number(p.get("quota_remaining"));
+    let remaining = match (precise, raw_remaining) {
+        (Some(q), Some(r)) if (q - r).abs() < 1.0 => Some(q),
+        (q, r) => r.or(q),
+    };
     let percent = shape::number(p.get("percent_remaining"));
     let unlimited = p.get("unlimited").and_then(Value::as_bool) == Some(true)
         || entitlement == Some(-1.0)
@@ -483,6 +488,12 @@ mod tests {
         assert_eq!(ids(&out), ["premium"]);
         let p = &out.snapshots[0];
         assert_eq!(p.remaining, Some(-12.0), "overage");
+        let stale = br#"{"quota_snapshots":{"premium_interactions":{"entitlement":300,"remaining":-12,"quota_remaining":173.0}}}"#;
+        assert_eq!(
+            parse(stale).unwrap().snapshots[0].remaining,
+            Some(-12.0),
+            "a float that disagrees with the count is not trusted"
+        );
         assert_eq!(p.resets_at, iso_to_ms("2026-12-01T00:00:00Z"));
         assert_eq!(
             p.warnings,
