@@ -633,6 +633,30 @@ mod tests {
     }
 
     #[test]
+    fn a_balance_is_its_own_total_and_window_facts_pass_through() {
+        let q = QuotaDefinition::new("credits", QuotaKind::Balance).with_unit("credits");
+        let mut s = snap("credits");
+        s.remaining = Some(212.5);
+        s.status = Some("limit_reached".into());
+        s.billing = Some("extra_usage".into());
+        s.warnings = vec!["chat: not an object".into()];
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!((w.total, w.used, w.remaining), (212.5, 0.0, 212.5));
+        assert_eq!((w.used_ratio, w.remaining_ratio), (0.0, 1.0));
+        assert_eq!(w.unit.as_deref(), Some("credits"));
+        assert_eq!(w.status.as_deref(), Some("limit_reached"));
+        assert_eq!(w.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(w.fetch_warnings, ["chat: not an object"]);
+        let mut empty = snap("credits");
+        empty.remaining = Some(-3.0);
+        assert_eq!(
+            resolve_window(&q, &empty, NOW).total,
+            0.0,
+            "never a negative total"
+        );
+    }
+
+    #[test]
     fn unknown_ids_are_skipped_not_fatal() {
         let mut known = snap("5h");
         known.used_ratio = Some(0.1);

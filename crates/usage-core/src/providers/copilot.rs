@@ -217,7 +217,7 @@ fn pool(
     }
     match entitlement {
         // An org-billed seat: no per-seat meter (its percent_remaining means nothing).
-        Some(e) if e == 0.0 => Ok(None),
+        Some(0.0) => Ok(None),
         Some(e) if e > 0.0 => {
             s.limit = Some(e);
             s.remaining = remaining.or_else(|| percent.map(|p| p.clamp(0.0, 100.0) / 100.0 * e));

@@ -221,8 +221,10 @@ mod tests {
 
     #[test]
     fn warnings_ride_on_every_window_or_fail_when_none_is_left() {
-        let mut out = FetchOutcome::default();
-        out.snapshots = vec![UsageSnapshot::new("a"), UsageSnapshot::new("b")];
+        let out = FetchOutcome {
+            snapshots: vec![UsageSnapshot::new("a"), UsageSnapshot::new("b")],
+            ..Default::default()
+        };
         let out = finish(out, vec!["chat: not an object".into()]).unwrap();
         assert!(out
             .snapshots
