@@ -95,7 +95,7 @@ export interface CycleUpdate {
 
 /** Why the last fetch failed. */
 export interface EntryError {
-  kind: 'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider'
+  kind: 'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider' | 'unsupported'
   message: string
   /** Epoch ms before which the provider is not asked again. */
   retryAt?: number
@@ -179,6 +179,13 @@ export interface ResolvedUsageWindow {
   kind: 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'
   /** What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows. */
   unit?: string
+  /**
+   * A state the numbers alone do not tell: 'disabled' (switched off, e.g. Claude extra
+   * usage; the window reads exhausted) or 'limit_reached' (a spend cap is hit).
+   */
+  status?: 'disabled' | 'limit_reached'
+  /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
+  billing?: 'extra_usage'
   /** How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses). */
   level?: 'ok' | 'warn' | 'critical' | 'exhausted'
   /** Usage, in the quota's unit. */
@@ -320,5 +327,16 @@ export interface UsageStoreEntry {
   /** Older than 2 intervals, or from the cache at start. */
   stale: boolean
   plan?: string
+  /**
+   * How pi's own requests to this provider are paid when not from the plan's windows:
+   * 'extra_usage' (Claude with a login: metered extra usage; see the window with the
+   * same `billing`).
+   */
+  billing?: 'extra_usage'
+  /**
+   * Parts of the last answer that could not be read and were skipped (a malformed pool);
+   * the windows shown are the rest. Messages name the part, never its content.
+   */
+  warnings?: Array<string>
   error?: EntryError
 }

@@ -82,7 +82,10 @@ test('table shows every provider from the fixtures', async () => {
   assert.match(byKey.get('anthropic 5h')[4], /^(1h59m|2h)$/) // fixture resets 2 h after "now"
   assert.deepEqual(byKey.get('anthropic 7d').slice(2, 4), ['64%', '36%'])
   assert.deepEqual(byKey.get('anthropic 7d_opus').slice(2, 4), ['12%', '88%'])
-  assert.deepEqual(byKey.get('anthropic seven_day_omelette').slice(2, 4), ['3%', '97%'])
+  // limits[] is authoritative: the legacy-only seven_day_omelette key is not shown; extra
+  // usage is the money window `extra` (the sandbox's account spent $12.50 of $50)
+  assert.equal(byKey.get('anthropic seven_day_omelette'), undefined)
+  assert.equal(byKey.get('anthropic extra')[2], '25%')
   assert.deepEqual(byKey.get('openai-codex 5h').slice(2, 4), ['23%', '77%'])
   assert.deepEqual(byKey.get('openai-codex 7d').slice(2, 4), ['41%', '59%'])
   assert.deepEqual(byKey.get('github-copilot premium').slice(2, 4), ['42%', '173/300'])
@@ -122,7 +125,7 @@ test('--json has the documented shape and the fixture values', async () => {
   assert.equal(w5h.remainingPercent, 63)
   assert.ok(w5h.resetsInSeconds > 7100 && w5h.resetsInSeconds <= 7200, String(w5h.resetsInSeconds))
   assert.ok(Math.abs(w5h.resetsAt - j.generatedAt - w5h.resetsInSeconds * 1000) <= 500)
-  assert.deepEqual(claude.windows.map((w) => w.id).sort(), ['5h', '7d', '7d_opus', 'seven_day_omelette'])
+  assert.deepEqual(claude.windows.map((w) => w.id).sort(), ['5h', '7d', '7d_opus', 'extra'])
   const codex = get('openai-codex/default')
   assert.equal(codex.plan, 'plus')
   assert.deepEqual(codex.windows.map((w) => [w.id, w.usedPercent]), [['5h', 23], ['7d', 41]])
@@ -159,7 +162,7 @@ test('--base-url works without the environment variable', async () => {
 })
 
 test('--guard exit codes: 0 above the bound, 1 below, 2 on error or no data', async () => {
-  // anthropic remaining: 5h 63, 7d 36, 7d_opus 88, omelette 97
+  // anthropic remaining: 5h 63, 7d 36, 7d_opus 88, extra 75
   let r = await run(['--guard', 'anthropic', '--min-remaining', '30'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /anthropic\/default: ok/)

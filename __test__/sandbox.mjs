@@ -52,6 +52,21 @@ export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
 const fixtureNowMs = (providerId) => (MORE_PROVIDER_IDS.includes(providerId) ? CURRENT_FIXTURE_NOW_MS : FIXTURE_NOW_MS)
 const FIXTURE_DIR = fileURLToPath(new URL('../crates/usage-core/fixtures/', import.meta.url))
 
+/** The instant the late-2026 fixtures (fixtures/current/) were written against. */
+export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
+
+/** fixtures/current/ bodies of the five built-ins, by file name (without .json). */
+export const CURRENT_FIXTURES = Object.freeze({
+  'anthropic-usage-2026': 'anthropic',
+  'codex-usage-2026': 'openai-codex',
+  'codex-usage-2026-team-spend-control': 'openai-codex',
+  'copilot-user-ai-credits': 'github-copilot',
+  'copilot-user-business-placeholder': 'github-copilot',
+  'copilot-user-free-legacy': 'github-copilot',
+  'copilot-user-sentinel': 'github-copilot',
+  'antigravity-quota-summary': 'google-antigravity',
+})
+
 // Route table: path -> { method, provider (null = decided by the token), endpoint name }.
 // Codex also answers on /api/codex/usage: that is where a base URL without /backend-api points.
 const ROUTES = {
@@ -73,6 +88,9 @@ const ROUTES = {
   '/v1/users/me/balance': { method: 'GET', providerId: null, candidates: ['moonshotai', 'moonshotai-cn'], endpoint: 'usage' },
   // ?format=credits is the usage form; without it the monthly (unified billing) form answers.
   '/v1/billing': { method: 'GET', providerId: 'xai', endpoint: (url) => (url.searchParams.get('format') === 'credits' ? 'usage' : 'monthly') },
+  // Antigravity's quota summary: answered only when a test sets a body for it (setFixture(…,
+  // 'summary') or serveCurrent); otherwise 404, and the client falls back to the models.
+  '/v1internal:retrieveUserQuotaSummary': { method: 'POST', providerId: 'google-antigravity', endpoint: 'summary' },
 }
 
 /** A fresh, unshifted copy of a provider's fixture body. */
@@ -80,6 +98,12 @@ export function loadFixture(providerId, endpoint = 'usage') {
   const file = endpoint === 'usage' ? FIXTURE_FILES[providerId] : ENDPOINT_FIXTURE_FILES[`${providerId}:${endpoint}`]
   if (!file) throw new Error(`unknown provider ${providerId}`)
   return JSON.parse(readFileSync(FIXTURE_DIR + file, 'utf8'))
+}
+
+/** A fresh, unshifted copy of a late-2026 fixture (a key of CURRENT_FIXTURES). */
+export function loadCurrentFixture(name) {
+  if (!(name in CURRENT_FIXTURES)) throw new Error(`unknown current fixture ${name}`)
+  return JSON.parse(readFileSync(`${FIXTURE_DIR}current/${name}.json`, 'utf8'))
 }
 
 /** Offset added to fixture times when served at nowMs; whole seconds, so every
@@ -118,15 +142,42 @@ function shiftDeep(value, deltaMs, key) {
   return value
 }
 
+/** Copilot's monthly reset: the next 1st of the month 00:00 UTC, as the real service does. */
+function copilotMonthlyReset(out, nowMs) {
+  if (!out || typeof out !== 'object') return out
+  const d = new Date(nowMs)
+  const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
+  if ('quota_reset_date_utc' in out) out.quota_reset_date_utc = next.toISOString()
+  if ('quota_reset_date' in out) out.quota_reset_date = next.toISOString().slice(0, 10)
+  return out
+}
+
 /** body with every timestamp moved so FIXTURE_NOW_MS lands on nowMs. Copilot's monthly
- *  reset is set to the next 1st of the month 00:00 UTC instead, as the real service does. */
+ *  reset is set to the next 1st of the month 00:00 UTC instead, as the real service does.
+ *  Anthropic: the old fixture's account never switched extra usage on, which now reads as
+ *  an exhausted `extra` window (pi's Claude calls are billed there); the default account
+ *  has it on ($12.50 of $50) so every suite sees a healthy Claude account.
+ *  `loadFixture('anthropic')` is the untouched body. */
 export function shiftFixture(providerId, body, nowMs = Date.now()) {
   const out = shiftDeep(body, timeShiftMs(nowMs, fixtureNowMs(providerId)))
-  if (providerId === 'github-copilot' && out && typeof out === 'object') {
-    const d = new Date(nowMs)
-    const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
-    if ('quota_reset_date_utc' in out) out.quota_reset_date_utc = next.toISOString()
-    if ('quota_reset_date' in out) out.quota_reset_date = next.toISOString().slice(0, 10)
+  if (providerId === 'github-copilot') copilotMonthlyReset(out, nowMs)
+  if (providerId === 'anthropic' && out?.extra_usage?.is_enabled === false && out.extra_usage.monthly_limit == null) {
+    out.extra_usage = { is_enabled: true, monthly_limit: 5000, used_credits: 1250, utilization: 25.0, currency: 'USD', decimal_places: 2, disabled_reason: null }
+  }
+  return out
+}
+
+/** A late-2026 fixture as served at nowMs: times moved so CURRENT_FIXTURE_NOW_MS lands on
+ *  nowMs (whole seconds; Copilot's free-tier reset date by whole days), Copilot's monthly
+ *  reset on the next 1st. */
+export function currentFixture(name, nowMs = Date.now()) {
+  const delta = Math.floor(nowMs / 1000) * 1000 - CURRENT_FIXTURE_NOW_MS
+  const out = shiftDeep(loadCurrentFixture(name), delta)
+  if (CURRENT_FIXTURES[name] === 'github-copilot') {
+    copilotMonthlyReset(out, nowMs)
+    if (typeof out.limited_user_reset_date === 'string') {
+      out.limited_user_reset_date = new Date(Date.parse(`${out.limited_user_reset_date}T00:00:00Z`) + delta).toISOString().slice(0, 10)
+    }
   }
   return out
 }
@@ -188,7 +239,7 @@ function errorBody(providerId, status, message) {
   }
   if (providerId === 'github-copilot') return { message, documentation_url: 'https://docs.github.com/rest', status: String(status) }
   if (providerId === 'google-antigravity' || providerId === 'google-gemini-cli') {
-    const s = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED' }[status] ?? 'INTERNAL'
+    const s = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED' }[status] ?? 'INTERNAL'
     return { error: { code: status, message, status: s } }
   }
   if (providerId === 'openai-codex') return { detail: message }
@@ -230,6 +281,7 @@ export async function startSandbox(opts = {}) {
     const custom = fixtures.get(keyOf(providerId, endpoint))
     if (custom !== undefined) return structuredClone(custom)
     if (endpoint === 'loadCodeAssist') return defaultLoadCodeAssist(providerId, projects[providerId])
+    if (endpoint === 'summary') return undefined
     const raw = loadFixture(providerId, endpoint)
     return shiftTimes ? shiftFixture(providerId, raw) : raw
   }
@@ -353,7 +405,11 @@ export async function startSandbox(opts = {}) {
       }
       const status = s?.status ?? 200
       let body = s && 'body' in s ? s.body : undefined
-      if (body === undefined) body = status === 200 ? servedBody(providerId, routeEndpoint) : errorBody(providerId, status, http.STATUS_CODES[status] ?? 'error')
+      if (body === undefined && status === 200) {
+        body = servedBody(providerId, routeEndpoint)
+        if (body === undefined) return reply(404, errorBody(providerId, 404, 'Requested entity was not found.'))
+      }
+      if (body === undefined) body = errorBody(providerId, status, http.STATUS_CODES[status] ?? 'error')
       const headers = lowerKeys(s?.headers)
       if (s?.hang === 'body') {
         // headers and half the body go out, then the response never finishes
@@ -436,6 +492,16 @@ export async function startSandbox(opts = {}) {
       checkProvider(providerId)
       if (body == null) fixtures.delete(keyOf(providerId, endpoint))
       else fixtures.set(keyOf(providerId, endpoint), structuredClone(body))
+    },
+
+    /** Serve a late-2026 fixture (a key of CURRENT_FIXTURES), time-shifted to now, on the
+     *  endpoint that returns it (the quota summary for Antigravity); reset() or
+     *  setFixture(id, null, endpoint) restores the default. */
+    serveCurrent(name) {
+      const providerId = CURRENT_FIXTURES[name]
+      if (!providerId) throw new Error(`unknown current fixture ${name}`)
+      const endpoint = providerId === 'google-antigravity' ? 'summary' : 'usage'
+      fixtures.set(keyOf(providerId, endpoint), currentFixture(name))
     },
 
     /** The body a valid request would get right now (a copy). */

@@ -120,6 +120,9 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         duration_secs: s.duration,
         unlimited: s.unlimited.unwrap_or(false),
         unit: s.unit,
+        status: None,
+        billing: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -138,6 +141,8 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         model_id: w.model_id,
         kind: w.kind,
         unit: w.unit,
+        status: w.status,
+        billing: w.billing,
         level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
         used: w.used,
@@ -154,7 +159,17 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
 }
 
 pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
+    // Entry-level facts travel on the windows of the fetch that produced them.
+    let billing = e.windows.iter().find_map(|w| w.billing.clone());
+    let mut warnings: Vec<String> = Vec::new();
+    for w in e.windows.iter().flat_map(|w| &w.fetch_warnings) {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
     UsageStoreEntry {
+        billing,
+        warnings: (!warnings.is_empty()).then_some(warnings),
         key: e.key,
         provider_id: e.provider_id,
         model_id: e.model_id,

@@ -95,6 +95,13 @@ pub struct ResolvedUsageWindow {
     pub kind: String,
     /// What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows.
     pub unit: Option<String>,
+    /// A state the numbers alone do not tell: 'disabled' (switched off, e.g. Claude extra
+    /// usage; the window reads exhausted) or 'limit_reached' (a spend cap is hit).
+    #[napi(ts_type = "'disabled' | 'limit_reached'")]
+    pub status: Option<String>,
+    /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
+    #[napi(ts_type = "'extra_usage'")]
+    pub billing: Option<String>,
     /// How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses).
     #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
     pub level: Option<String>,
@@ -131,7 +138,7 @@ pub struct ResolvedUsageWindow {
 #[napi(object)]
 pub struct EntryError {
     #[napi(
-        ts_type = "'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider'"
+        ts_type = "'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider' | 'unsupported'"
     )]
     pub kind: String,
     pub message: String,
@@ -155,6 +162,14 @@ pub struct UsageStoreEntry {
     /// Older than 2 intervals, or from the cache at start.
     pub stale: bool,
     pub plan: Option<String>,
+    /// How pi's own requests to this provider are paid when not from the plan's windows:
+    /// 'extra_usage' (Claude with a login: metered extra usage; see the window with the
+    /// same `billing`).
+    #[napi(ts_type = "'extra_usage'")]
+    pub billing: Option<String>,
+    /// Parts of the last answer that could not be read and were skipped (a malformed pool);
+    /// the windows shown are the rest. Messages name the part, never its content.
+    pub warnings: Option<Vec<String>>,
     pub error: Option<EntryError>,
 }
 

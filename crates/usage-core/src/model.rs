@@ -150,6 +150,18 @@ pub struct UsageSnapshot {
     /// Unit reported with this value; overrides the quota's (a balance's currency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// A state the numbers alone do not tell: `disabled` (the pool is switched off, e.g.
+    /// Claude extra usage) or `limit_reached` (a spend cap is hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// pi's own requests are paid from this window (`extra_usage`: a Claude login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<String>,
+    /// Problems the same fetch met elsewhere in the response (a malformed pool that was
+    /// skipped). Entry-level facts, carried by every snapshot of the fetch so they reach
+    /// the entry through the store unchanged; messages never quote the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl UsageSnapshot {
@@ -280,6 +292,15 @@ pub struct ResolvedWindow {
     pub unlimited: bool,
     #[serde(default)]
     pub unit: Option<String>,
+    /// See `UsageSnapshot::status`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// See `UsageSnapshot::billing`.
+    #[serde(default)]
+    pub billing: Option<String>,
+    /// The fetch's warnings (see `UsageSnapshot::warnings`); the binding lifts them to the entry.
+    #[serde(default)]
+    pub fetch_warnings: Vec<String>,
     /// How close to the wall, by the tracker's thresholds; set when the store is published.
     #[serde(default)]
     pub level: Option<Level>,
@@ -299,6 +320,9 @@ pub enum ErrorKind {
     Server,
     Parse,
     Provider,
+    /// The service no longer serves this client or account type (Google's Gemini CLI for
+    /// consumer accounts); retrying will not help.
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -311,6 +335,7 @@ impl ErrorKind {
             ErrorKind::Server => "server",
             ErrorKind::Parse => "parse",
             ErrorKind::Provider => "provider",
+            ErrorKind::Unsupported => "unsupported",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod minimax;
 pub mod moonshot;
 pub mod opencode_go;
 pub mod openrouter;
+mod shape;
 mod values;
 pub mod xai;
 pub mod zai;
@@ -241,6 +242,17 @@ pub trait Wire: Send + Sync + 'static {
     }
     /// The service's own CLI credentials file, for the default instance.
     fn tool_credentials(&self, _home: &Path) -> Option<Credentials> {
+        None
+    }
+    /// Other keys of pi's `auth.json` read for the default instance when its own id has no
+    /// entry (a third-party extension's login to the same service).
+    fn auth_aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The service's own reason in a non-2xx answer (at most `http::ERROR_BODY_CAP` bytes of
+    /// its body), when it says more than the status does; `None` lets the status decide. A
+    /// kind other than `Auth` and `Unsupported` lets the next request in `requests` be tried.
+    fn service_error(&self, _status: u16, _body: &[u8]) -> Option<FetchError> {
         None
     }
     /// A request whose answer `parse_account` reads before the usage request (cached hourly).
