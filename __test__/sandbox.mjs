@@ -52,9 +52,6 @@ export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
 const fixtureNowMs = (providerId) => (MORE_PROVIDER_IDS.includes(providerId) ? CURRENT_FIXTURE_NOW_MS : FIXTURE_NOW_MS)
 const FIXTURE_DIR = fileURLToPath(new URL('../crates/usage-core/fixtures/', import.meta.url))
 
-/** The instant the late-2026 fixtures (fixtures/current/) were written against. */
-export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
-
 /** fixtures/current/ bodies of the five built-ins, by file name (without .json). */
 export const CURRENT_FIXTURES = Object.freeze({
   'anthropic-usage-2026': 'anthropic',

@@ -165,6 +165,28 @@ pub struct UsageSnapshot {
 }
 
 impl UsageSnapshot {
+    /// A header reports shares; the window's size, unit, length and billing stay what the
+    /// last full result said, so an amount window keeps its amounts (used = share × limit).
+    fn carrying_over(mut self, old: &UsageSnapshot) -> Self {
+        let amounts_known = self.used.is_some() || self.remaining.is_some() || self.limit.is_some();
+        if !amounts_known && !self.unlimited {
+            if let Some(limit) = old.limit.filter(|l| *l > 0.0) {
+                self.limit = Some(limit);
+                let used_ratio = self
+                    .used_ratio
+                    .or_else(|| self.remaining_ratio.map(|r| 1.0 - r));
+                if let Some(r) = used_ratio {
+                    self.used = Some(r * limit);
+                    self.remaining = Some((1.0 - r) * limit);
+                }
+            }
+        }
+        self.unit = self.unit.or_else(|| old.unit.clone());
+        self.duration_secs = self.duration_secs.or(old.duration_secs);
+        self.billing = self.billing.or_else(|| old.billing.clone());
+        self
+    }
+
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -198,7 +220,7 @@ impl FetchOutcome {
                 .iter_mut()
                 .find(|old| old.id == s.id && old.model_id() == s.model_id())
             {
-                Some(old) => *old = s,
+                Some(old) => *old = s.carrying_over(old),
                 None => self.snapshots.push(s),
             }
         }

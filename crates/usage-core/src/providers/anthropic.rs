@@ -7,11 +7,12 @@ use serde_json::Value;
 
 use std::path::Path;
 
-use super::{
+use super::{Headers, 
     iso_to_ms, pct_quota, shape, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
     WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
+use crate::time;
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
 };
@@ -77,6 +78,10 @@ impl Wire for Anthropic {
             .header("anthropic-beta", BETA)
             .header("User-Agent", USER_AGENT)
             .header("Accept", "application/json")]
+    }
+
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
@@ -297,6 +302,90 @@ fn extra(obj: &serde_json::Map<String, Value>, now_ms: i64) -> Option<UsageSnaps
         }
     }
     Some(s)
+}
+
+const UNIFIED: &str = "anthropic-ratelimit-unified-";
+
+/// One unified window from the headers: utilization is a 0–1 fraction, resets epoch seconds.
+fn header_window(h: &Headers, name: &str, id: &str) -> Option<UsageSnapshot> {
+    let utilization = h
+        .number(&format!("{UNIFIED}{name}-utilization"))
+        .filter(|u| (0.0..=10.0).contains(u))?;
+    let mut s = UsageSnapshot::new(id);
+    s.used_ratio = Some(utilization.min(1.0));
+    s.resets_at = h
+        .number(&format!("{UNIFIED}{name}-reset"))
+        .and_then(time::epoch_secs_to_ms);
+    Some(s)
+}
+
+/// What a `/v1/messages` answer says: `5h` and `7d` plan windows, and `extra` (the overage
+/// headers: pi's own spend on a Claude login) as a share of its cap — the merge with the last
+/// polled result keeps the cap and currency. A `rejected` status or a 429 marks the binding
+/// window (the representative claim) used up until its reset.
+fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+    let mut snapshots: Vec<UsageSnapshot> = [("5h", "5h"), ("7d", "7d")]
+        .iter()
+        .filter_map(|(name, id)| header_window(h, name, id))
+        .collect();
+    let overage_status = h.get(&format!("{UNIFIED}overage-status"));
+    let disabled = h.get(&format!("{UNIFIED}overage-disabled-reason"));
+    let mut extra = header_window(h, "overage", EXTRA);
+    if extra.is_none() && (overage_status.is_some() || disabled.is_some()) {
+        extra = Some(UsageSnapshot::new(EXTRA));
+    }
+    if let Some(mut s) = extra {
+        if s.resets_at.is_none() {
+            s.resets_at = shape::month_window(now_ms).map(|(next, _)| next);
+        }
+        if overage_status == Some("rejected") || disabled.is_some() {
+            let spent = disabled.is_none_or(|r| r == "out_of_credits");
+            s.status = Some(if spent { "limit_reached" } else { "disabled" }.into());
+            s.used_ratio = Some(1.0);
+            s.remaining = Some(0.0);
+        }
+        if s.used_ratio.is_some() {
+            snapshots.push(s);
+        }
+    }
+    let rejected = status == 429 || h.get(&format!("{UNIFIED}status")) == Some("rejected");
+    if rejected {
+        let claim = match h.get(&format!("{UNIFIED}representative-claim")) {
+            Some("five_hour") => "5h",
+            Some("seven_day") => "7d",
+            Some("overage") => EXTRA,
+            Some(other) => KNOWN
+                .iter()
+                .find(|(key, _, _)| *key == other)
+                .map_or("", |(_, id, _)| *id),
+            None => "",
+        };
+        let reset = h
+            .number(&format!("{UNIFIED}reset"))
+            .and_then(time::epoch_secs_to_ms)
+            .or_else(|| {
+                h.number("retry-after")
+                    .and_then(|secs| time::ms_after(now_ms, secs))
+            });
+        if !claim.is_empty() {
+            let s = match snapshots.iter_mut().find(|s| s.id == claim) {
+                Some(s) => s,
+                None => {
+                    snapshots.push(UsageSnapshot::new(claim));
+                    snapshots.last_mut().expect("just pushed")
+                }
+            };
+            s.used_ratio = Some(1.0);
+            s.remaining = None;
+            if reset.is_some() {
+                s.resets_at = reset;
+            }
+        }
+    }
+    (!snapshots.is_empty()).then(|| FetchOutcome {
+        snapshots,
+        ..Default::default()
+    })
 }
 
 /// `oauth`: the credential is a Claude login, whose use outside Claude's own apps (pi) is

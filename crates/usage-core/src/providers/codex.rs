@@ -8,8 +8,10 @@ use serde_json::Value;
 use std::path::Path;
 
 use super::{
-    pct_quota, shape, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
+    pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
 };
+use crate::time;
 use crate::credentials::{read_json, str_at, CredentialKind, Credentials};
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
@@ -55,6 +57,10 @@ impl Wire for Codex {
         vec![request]
     }
 
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
+    }
+
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
         parse(body, ctx.now_ms)
     }
@@ -87,8 +93,17 @@ fn obj<'a>(v: Option<&'a Value>, what: &str, warnings: &mut Vec<String>) -> Opti
 /// over `reset_at` (epoch seconds) when both are there.
 fn reset(w: &Map, now: i64) -> Option<i64> {
     shape::number(w.get("reset_after_seconds"))
-        .map(|secs| now + (secs * 1000.0) as i64)
-        .or_else(|| shape::number(w.get("reset_at")).map(|secs| (secs * 1000.0) as i64))
+        .and_then(|secs| time::ms_after(now, secs))
+        .or_else(|| shape::number(w.get("reset_at")).and_then(time::epoch_secs_to_ms))
+}
+
+/// A window's id from its length: `5h`, `7d`, else the slot it came in.
+fn window_id(length_secs: Option<f64>, slot: &'static str) -> &'static str {
+    match length_secs.map(|s| s.round() as i64) {
+        Some(18_000) => "5h",
+        Some(604_800) => "7d",
+        _ => slot,
+    }
 }
 
 /// The two windows of one `rate_limit` object, named by their length (`5h`, `7d`) rather than
@@ -116,11 +131,7 @@ fn windows(
             continue;
         };
         let length = shape::number(w.get("limit_window_seconds")).filter(|d| *d > 0.0);
-        let base = match length.map(|s| s.round() as i64) {
-            Some(18_000) => "5h",
-            Some(604_800) => "7d",
-            _ => slot,
-        };
+        let base = window_id(length, slot);
         let id = match prefix {
             Some(p) => {
                 let id = format!("{p}_{base}");
@@ -143,8 +154,13 @@ fn windows(
 /// `metered_feature` is spelled several ways, one of them the code name "bengalfox"), else
 /// its sanitized `limit_name`.
 fn limit_prefix(entry: &Map) -> Option<String> {
-    let name = entry.get("limit_name").and_then(Value::as_str);
-    let feature = entry.get("metered_feature").and_then(Value::as_str);
+    limit_id_prefix(
+        entry.get("limit_name").and_then(Value::as_str),
+        entry.get("metered_feature").and_then(Value::as_str),
+    )
+}
+
+fn limit_id_prefix(name: Option<&str>, feature: Option<&str>) -> Option<String> {
     let spark = [name, feature].into_iter().flatten().any(|n| {
         let n = n.to_ascii_lowercase();
         n.contains("spark") || n.contains("bengalfox")
@@ -183,6 +199,91 @@ fn additional(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut V
             windows(rl, Some(&prefix), now, outcome, warnings);
         }
     }
+}
+
+/// What a Codex response's `x-codex-*` headers say (percent 0–100, window minutes, epoch-second
+/// resets): the same windows as the usage endpoint, plus the credits balance; other metered
+/// families (`x-<limit>-primary-used-percent` with `x-<limit>-limit-name`) as their own
+/// windows. A 429 marks the fullest window used up.
+fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+    let mut outcome = FetchOutcome::default();
+    let families: Vec<String> = h
+        .names_with_prefix("x-")
+        .filter_map(|n| n.strip_suffix("-primary-used-percent"))
+        .map(|p| format!("{p}-"))
+        .collect();
+    for family in &families {
+        let prefix = if family == "x-codex-" {
+            None
+        } else {
+            let name = h.get(&format!("{family}limit-name"));
+            let raw = family.trim_start_matches("x-").trim_end_matches('-');
+            limit_id_prefix(name.or(Some(raw)), Some(raw))
+        };
+        for slot in ["primary", "secondary"] {
+            let Some(used) = h
+                .number(&format!("{family}{slot}-used-percent"))
+                .filter(|p| (0.0..=1000.0).contains(p))
+            else {
+                continue;
+            };
+            let length = h
+                .number(&format!("{family}{slot}-window-minutes"))
+                .filter(|m| *m > 0.0)
+                .map(|m| m * 60.0);
+            let base = window_id(length, slot);
+            let id = match &prefix {
+                Some(p) => {
+                    let id = format!("{p}_{base}");
+                    outcome.extra_quotas.push(pct_quota(&id, length));
+                    id
+                }
+                None => base.to_string(),
+            };
+            let mut s = UsageSnapshot::new(id);
+            s.used_ratio = Some((used / 100.0).min(1.0));
+            s.duration_secs = length;
+            s.resets_at = h
+                .number(&format!("{family}{slot}-reset-at"))
+                .and_then(time::epoch_secs_to_ms)
+                .or_else(|| {
+                    h.number(&format!("{family}{slot}-reset-after-seconds"))
+                        .and_then(|secs| time::ms_after(now_ms, secs))
+                });
+            outcome.snapshots.push(s);
+        }
+    }
+    let flag = |name: &str| {
+        h.get(name)
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
+    };
+    if flag("x-codex-credits-unlimited") == Some(true) {
+        let mut s = UsageSnapshot::new(CREDITS);
+        s.unit = Some(CREDITS_UNIT.into());
+        s.unlimited = true;
+        outcome.snapshots.push(s);
+    } else if let Some(balance) = h.number("x-codex-credits-balance") {
+        if flag("x-codex-credits-has-credits") != Some(false) || balance > 0.0 {
+            let mut s = UsageSnapshot::new(CREDITS);
+            s.unit = Some(CREDITS_UNIT.into());
+            s.remaining = Some(balance);
+            outcome.snapshots.push(s);
+        }
+    }
+    if status == 429 {
+        if let Some(fullest) = outcome
+            .snapshots
+            .iter_mut()
+            .filter(|s| s.used_ratio.is_some())
+            .max_by(|a, b| a.used_ratio.unwrap_or(0.0).total_cmp(&b.used_ratio.unwrap_or(0.0)))
+        {
+            fullest.used_ratio = Some(1.0);
+        }
+    }
+    if let Some(plan) = h.get("x-codex-plan-type") {
+        outcome.plan = Some(plan.to_string());
+    }
+    (!outcome.snapshots.is_empty()).then_some(outcome)
 }
 
 /// The prepaid credits balance (a decimal string). Shown when the account has credits or an

@@ -11,7 +11,8 @@ use serde_json::Value;
 use std::path::Path;
 
 use super::{
-    iso_to_ms, shape, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
+    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
+    WireConfig, WireError,
 };
 use crate::credentials::{read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
@@ -110,6 +111,10 @@ impl Wire for Copilot {
             .header("Editor-Plugin-Version", PLUGIN_VERSION)
             .header("User-Agent", USER_AGENT)
             .header("X-Github-Api-Version", API_VERSION)]
+    }
+
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
     }
 
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
@@ -235,6 +240,61 @@ fn pool(
             None => Err(format!("{key}: no usable numbers")),
         },
     }
+}
+
+/// One `x-quota-snapshot-*` / `x-usage-ratelimit-*` value: a URL-encoded query of `ent`
+/// (entitlement, −1 = unlimited), `rem` (percent REMAINING), `rst` (reset time), `ov`
+/// (overage used). Only the share and the reset travel: the merge with the last polled result
+/// keeps the pool's size and unit.
+fn header_pool(value: &str, id: &str) -> Option<UsageSnapshot> {
+    let fields: BTreeMap<String, String> = url::form_urlencoded::parse(value.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let num = |k: &str| {
+        fields
+            .get(k)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let mut s = UsageSnapshot::new(id);
+    if num("ent") == Some(-1.0) {
+        s.unlimited = true;
+        return Some(s);
+    }
+    s.remaining_ratio = Some(num("rem")?.clamp(0.0, 100.0) / 100.0);
+    s.resets_at = fields.get("rst").and_then(|r| {
+        iso_to_ms(r).or_else(|| iso_to_ms(&format!("{r}T00:00:00Z")))
+    });
+    Some(s)
+}
+
+/// What a Copilot model response's headers say: the premium pool (`premium_models`, or the
+/// older `premium_interactions`), `chat` for Free users, and the session/weekly rate limits.
+fn from_headers(_status: u16, h: &Headers, _now_ms: i64) -> Option<FetchOutcome> {
+    let mut outcome = FetchOutcome::default();
+    let premium = h
+        .get("x-quota-snapshot-premium_models")
+        .or_else(|| h.get("x-quota-snapshot-premium_interactions"));
+    if let Some(s) = premium.and_then(|v| header_pool(v, PREMIUM)) {
+        outcome.snapshots.push(s);
+    }
+    if let Some(s) = h
+        .get("x-quota-snapshot-chat")
+        .and_then(|v| header_pool(v, "chat"))
+        .filter(|s| !s.unlimited)
+    {
+        outcome.snapshots.push(s);
+    }
+    for (name, id, secs) in [
+        ("x-usage-ratelimit-session", "session", None),
+        ("x-usage-ratelimit-weekly", "weekly", Some(604_800.0)),
+    ] {
+        if let Some(s) = h.get(name).and_then(|v| header_pool(v, id)) {
+            outcome.extra_quotas.push(pct_quota(id, secs));
+            outcome.snapshots.push(s);
+        }
+    }
+    (!outcome.snapshots.is_empty()).then_some(outcome)
 }
 
 /// Copilot Free's older counters: `limited_user_quotas` (REMAINING) of `monthly_quotas`.
