@@ -147,6 +147,11 @@ export interface QuotaCheck {
   /** The binding (most constrained) window. */
   windowId?: string
   resetsAt?: number
+  /**
+   * Every window that governs this model, the binding one first: a metered login (Claude's
+   * extra usage) is governed by its meter and the model's own caps, not the plan windows.
+   */
+  windowIds: Array<string>
 }
 
 /**

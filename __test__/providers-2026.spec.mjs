@@ -189,7 +189,7 @@ test('openai-codex 2026: 5h/7d, Spark windows of their own, credits balance (a s
     approx(w, resetIn)
   }
   const credits = win(e, 'credits')
-  assert.deepEqual([credits.kind, credits.unit, credits.remaining, credits.used, credits.total, credits.remainingRatio], ['balance', 'credits', 212.5, 0, 212.5, 1])
+  assert.deepEqual([credits.kind, credits.unit, credits.remaining, credits.used, credits.total, credits.remainingRatio], ['balance', 'credits', 212.5, 0, 0, 1])
 })
 
 test('openai-codex team: a lone weekly window in primary_window is 7d; spend_control.individual_limit in credits', async () => {

@@ -160,6 +160,20 @@ function formatAmount(w) {
   return `${Math.round(num(w.remaining))}/${Math.round(num(w.total))}`
 }
 
+const BILLING_WHY = {
+  extra_usage: 'pi\'s calls on this login are billed to extra usage (per token, against its monthly cap), not to the plan\'s 5h/7d limits',
+}
+
+/** One line per provider whose traffic a meter pays for, saying so (`/usage-store`, CLI). */
+function billingNotes(entries) {
+  const seen = new Map()
+  for (const e of entries || []) {
+    if (!e.active || !e.billing || seen.has(e.providerId)) continue
+    seen.set(e.providerId, `${providerLabel(e.providerId)}: ${BILLING_WHY[e.billing] || `billed as ${e.billing}`}`)
+  }
+  return [...seen.values()]
+}
+
 /** The level the tracker computed (its `warnAt`/`criticalAt`, the rule `checkQuota` uses). */
 function windowLevel(w) {
   return w.level || 'ok'
@@ -245,7 +259,9 @@ function pickWindows(group, style) {
   }
   const def = withWindows.find((e) => e.modelId === 'default')
   if (def) {
-    return def.windows
+    // The window a meter bills pi's traffic to (Claude's extra usage) leads.
+    const ordered = [...def.windows.filter((w) => w.billing), ...def.windows.filter((w) => !w.billing)]
+    return ordered
       .filter((w, i) => i < 2 || windowLevel(w) !== 'ok')
       .map((w) => ({ e: def, w }))
   }
@@ -413,6 +429,7 @@ function renderTable(entries, opts = {}) {
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
   const out = [paint(line(header), 'header')]
   for (const r of rows) out.push(paint(line(r.cells), r.level))
+  for (const note of billingNotes(entries)) out.push(paint(note, 'muted'))
   return out.join('\n')
 }
 
@@ -475,6 +492,7 @@ module.exports = {
   windowLevel,
   LEVEL_COLORS,
   paintAnsi,
+  billingNotes,
   renderFooterParts,
   isAmountWindow,
   sortEntries,

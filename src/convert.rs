@@ -193,6 +193,7 @@ pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
         remaining_ratio: c.remaining_ratio,
         window_id: c.window_id,
         resets_at: c.resets_at.map(|v| v as f64),
+        window_ids: c.window_ids,
     }
 }
 

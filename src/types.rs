@@ -182,6 +182,9 @@ pub struct QuotaCheck {
     /// The binding (most constrained) window.
     pub window_id: Option<String>,
     pub resets_at: Option<f64>,
+    /// Every window that governs this model, the binding one first: a metered login (Claude's
+    /// extra usage) is governed by its meter and the model's own caps, not the plan windows.
+    pub window_ids: Vec<String>,
 }
 
 /// An edge-triggered threshold crossing.

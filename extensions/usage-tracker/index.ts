@@ -288,7 +288,7 @@ function leadOf(session: Session): { providerId: string; modelId: string; window
 	const model = session.model;
 	if (!model) return undefined;
 	const check = session.tracker.checkQuota(model.provider, model.id);
-	return { providerId: model.provider, modelId: model.id, windowIds: check.windowId ? [check.windowId] : [] };
+	return { providerId: model.provider, modelId: model.id, windowIds: check.windowIds };
 }
 
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {

@@ -615,6 +615,7 @@ mod tests {
                 error: None,
             };
             let check = check_quota(
+                "default",
                 None,
                 Some(&entry),
                 NOW,

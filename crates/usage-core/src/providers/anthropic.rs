@@ -7,15 +7,15 @@ use serde_json::Value;
 
 use std::path::Path;
 
-use super::{Headers, 
-    iso_to_ms, pct_quota, shape, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
-    WireError,
+use super::{
+    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
+    WireConfig, WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
-use crate::time;
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
 };
+use crate::time;
 
 const PATH: &str = "/api/oauth/usage";
 const BETA: &str = "oauth-2025-04-20";

@@ -11,11 +11,11 @@ use super::{
     pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
     WireError,
 };
-use crate::time;
 use crate::credentials::{read_json, str_at, CredentialKind, Credentials};
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
 };
+use crate::time;
 
 const PATH: &str = "/backend-api/wham/usage";
 const CREDITS: &str = "credits";
@@ -275,7 +275,11 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
             .snapshots
             .iter_mut()
             .filter(|s| s.used_ratio.is_some())
-            .max_by(|a, b| a.used_ratio.unwrap_or(0.0).total_cmp(&b.used_ratio.unwrap_or(0.0)))
+            .max_by(|a, b| {
+                a.used_ratio
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.used_ratio.unwrap_or(0.0))
+            })
         {
             fullest.used_ratio = Some(1.0);
         }

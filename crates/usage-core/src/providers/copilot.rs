@@ -262,9 +262,9 @@ fn header_pool(value: &str, id: &str) -> Option<UsageSnapshot> {
         return Some(s);
     }
     s.remaining_ratio = Some(num("rem")?.clamp(0.0, 100.0) / 100.0);
-    s.resets_at = fields.get("rst").and_then(|r| {
-        iso_to_ms(r).or_else(|| iso_to_ms(&format!("{r}T00:00:00Z")))
-    });
+    s.resets_at = fields
+        .get("rst")
+        .and_then(|r| iso_to_ms(r).or_else(|| iso_to_ms(&format!("{r}T00:00:00Z"))));
     Some(s)
 }
 

@@ -305,6 +305,7 @@ impl Tracker {
         };
         let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
         quota::check_quota(
+            model_id,
             model_entry,
             default_entry,
             now,
