@@ -145,7 +145,10 @@ test('anthropic: extra usage used up → limit_reached; no cap → spend shown, 
   tracker = await fetched('anthropic')
   extra = tracker.getWindow('anthropic', 'extra')
   assert.deepEqual([extra.unlimited, extra.used, extra.remainingRatio, extra.unit, extra.status], [true, 2.5, 1, 'USD', undefined])
-  assert.equal(tracker.checkQuota('anthropic').windowId, '7d', 'the uncapped spend never binds')
+  // Uncapped spend never binds, and the plan windows do not limit traffic the meter pays for.
+  const check = tracker.checkQuota('anthropic')
+  assert.deepEqual([check.decision, check.windowId ?? null], ['proceed', null])
+  assert.deepEqual(tracker.checkQuota('anthropic', 'claude-opus-4-7').windowIds, ['7d_opus'], "the model's own weekly cap still governs it")
 })
 
 test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows', async () => {

@@ -131,13 +131,13 @@ fn decide(w: &ResolvedWindow, t: &Thresholds) -> Decision {
 /// `entries` are the provider's entry for the model (if any) and its `default` entry,
 /// whose windows apply to every model.
 /// Whether `w` limits calls to `model_id`. A model-scoped cap (`7d_<name>`) limits only models
-/// whose id names it; when the account pays for this traffic through a metered window
+/// whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
 /// (Claude's extra usage for pi, marked by `billing`), the plan's own windows are context,
 /// not limits, and only that window and the scoped caps govern.
 pub fn governs(w: &ResolvedWindow, model_id: &str, metered: bool) -> bool {
     if let Some(scope) = w.id.strip_prefix("7d_") {
-        return model_id == crate::model::DEFAULT_MODEL
-            || model_id.to_ascii_lowercase().contains(scope);
+        return model_id != crate::model::DEFAULT_MODEL
+            && model_id.to_ascii_lowercase().contains(scope);
     }
     !metered || w.billing.is_some()
 }
@@ -707,6 +707,10 @@ mod tests {
         assert_eq!(fable.window_ids, ["7d_fable", "extra"]);
         assert_eq!(fable.window_id.as_deref(), Some("7d_fable"));
         // Without a meter every window governs, scoped caps only their model.
+        assert_eq!(
+            check_quota("default", None, Some(&e), NOW, MIN, &t).window_ids,
+            ["extra"]
+        );
         let plain = entry(
             "codex/default",
             vec![window("5h", 0.3), window("7d_fable", 0.1)],
