@@ -207,10 +207,10 @@ test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a 
   try {
     // no -e: the extension comes from the installed package's "pi" manifest
     session.start([pi, '--offline', '--no-session', '--no-context-files', '--no-skills'], { cwd: project, env })
-    const screen = await session.waitFor((s) => /claude 5h 37%/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 30_000 })
+    const screen = await session.waitFor((s) => /claude extra \$12\.50/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 30_000 })
     const line = screen.split('\n').find((l) => l.includes('claude ')) ?? ''
     console.log(`# footer: ${line.trim()}`)
-    assert.match(line, /claude 5h 37% ↻\S+ · 7d 64%/)
+    assert.match(line, /claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% · 5h 37%/)
     assert.match(line, /codex 5h 23%( ↻\S+)? · 7d 41%/)
     assert.ok(sb.requests.some((r) => r.providerId === 'anthropic' && r.status === 200), 'the installed addon fetched from the sandbox')
   } finally {

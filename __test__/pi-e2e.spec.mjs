@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startSandbox } from './sandbox.mjs'
+import { startModelApi, anthropicUnifiedHeaders } from './model-api.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
 
@@ -29,6 +30,7 @@ const usageLine = (screen) => screen.split('\n').find((l) => l.includes('claude 
 
 // one suite per pi, skipped (with the reason) when that pi cannot be had
 for (const pi of pis) describe(pi.label, { skip: pi.skip ?? false }, () => cases(pi))
+for (const pi of pis) describe(`${pi.label}: live from model traffic`, { skip: pi.skip ?? false }, () => trafficCases(pi))
 
 function cases(pi) {
   // the install case loads the package's own extension, so it means nothing for another copy
@@ -78,10 +80,14 @@ function cases(pi) {
   })
 
   test('footer shows the sandbox usage next to pi\'s own footer', { timeout: 30_000 }, async () => {
-    const screen = await session.waitFor((s) => /claude 5h 37%/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 25_000 })
+    const screen = await session.waitFor((s) => /claude extra \$12\.50/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 25_000 })
     const line = usageLine(screen)
     console.log(`# footer: ${line.trim()}`)
-    assert.match(line, /claude 5h 37% ↻\S+ · 7d 64%/)
+    const startup = await session.waitForTranscript(/\[Extensions\]/, { what: "pi's list of extensions" })
+    assert.match(startup, /\[Extensions\]\s*\n\s*usage-tracker\b/, 'pi lists the extension by a name a user recognises')
+    // pi's model is Claude Opus on a Claude login: extra usage (what pi's calls are billed to)
+    // leads, then the Opus weekly cap that governs the model, then the plan's 5h window.
+    assert.match(line, /^\s*claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% · 5h 37% │/)
     assert.match(line, /codex 5h 23%( ↻\S+)? · 7d 41%/)
     assert.match(line, /copilot 173\/300/)
     // pi's own footer (cwd line, context gauge) is still drawn above it
@@ -107,7 +113,7 @@ function cases(pi) {
       await session.waitFor(/Reloaded/, { what: 'reload to finish' })
       await sleep(300)
     }
-    await session.waitFor(/claude 5h 37%/, { what: 'usage in the footer after /reload' })
+    await session.waitFor(/claude extra \$12\.50/, { what: 'usage in the footer after /reload' })
     await sleep(INTERVAL_MS) // let the new tracker's first fetch pass
     const c0 = sb.count('anthropic')
     const t0 = Date.now()
@@ -129,7 +135,7 @@ function cases(pi) {
     const rotatedOk = () => sb.requests.some((r) => r.providerId === 'anthropic' && r.headers.authorization === 'Bearer test-anthropic-token-rotated' && r.status === 200)
     while (!rotatedOk() && Date.now() < until) await sleep(100)
     assert.ok(rotatedOk(), 'the tracker fetched with the rotated token')
-    await session.waitFor((s) => /claude 5h 37% ↻\S+ · 7d 64% │/.test(s), { what: 'claude back in the footer without an error mark' })
+    await session.waitFor((s) => /claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% · 5h 37% │/.test(s), { what: 'claude back in the footer without an error mark' })
   })
 
   test('quitting exits within 2 s, even with a fetch hanging', { timeout: 20_000 }, async () => {
@@ -164,11 +170,104 @@ function cases(pi) {
     try {
       const screen = await installed.waitFor(/codex 5h 23%/, { what: 'usage in the footer of the installed package', timeoutMs: 25_000 })
       const line = usageLine(screen)
-      assert.match(line, /claude 5h 37%/)
+      assert.match(line, /claude extra \$12\.50/)
       assert.doesNotMatch(line, /copilot/, 'providers.github-copilot: false in usage-tracker.json turns it off')
     } finally {
       installed.key('C-c')
       installed.key('C-c')
     }
+  })
+}
+
+// pi's own model calls, against a loopback Anthropic: the quota headers of each response reach
+// the footer without a usage poll, the footer follows the model, and a prompt to a model whose
+// quota is used up is stopped for a choice before anything is sent.
+function trafficCases(pi) {
+  const OPUS = 'anthropic/claude-opus-4-7'
+  const COPILOT_MODEL = 'github-copilot/claude-haiku-4.5'
+  let sb
+  let api
+  let session
+  let root
+
+  before(async () => {
+    sb = await startSandbox()
+    api = await startModelApi()
+    api.setHeaders(() => anthropicUnifiedHeaders({ fiveHour: 0.81, sevenDay: 0.5, overage: { utilization: 0.5 } }))
+    root = mkdtempSync(join(tmpdir(), 'pi-e2e-traffic-'))
+    const agentDir = join(root, 'agent')
+    const home = join(root, 'home')
+    const project = join(root, 'project')
+    for (const d of [agentDir, home, project]) mkdirSync(d, { recursive: true })
+    writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
+    // one poll at start, then none for a minute: whatever changes later came with traffic
+    writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null, whenExhausted: 'ask' }))
+    writeFileSync(join(agentDir, 'models.json'), JSON.stringify({ providers: { anthropic: { baseUrl: api.url } } }))
+    const env = {
+      PATH: pi.env.PATH,
+      HOME: home,
+      TERM: 'tmux-256color',
+      LANG: 'C.UTF-8',
+      PI_CODING_AGENT_DIR: agentDir,
+      PI_OFFLINE: '1',
+      PI_SKIP_VERSION_CHECK: '1',
+      PI_TELEMETRY: '0',
+      PI_HYPERLINKS: '0',
+      PI_USAGE_TRACKER_BASE_URL: sb.url,
+    }
+    session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
+    session.start([...pi.argv, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '--models', `${OPUS},${COPILOT_MODEL}`, '--model', OPUS, '-e', EXTENSION], { cwd: project, env })
+    await session.waitFor(/claude extra \$12\.50/, { what: 'the first poll in the footer', timeoutMs: 25_000 })
+  })
+
+  after(async () => {
+    session?.kill()
+    await sb?.close()
+    await api?.close()
+    if (root) rmSync(root, { recursive: true, force: true })
+  })
+
+  test("a prompt's response headers move the footer, without a usage request", { timeout: 40_000 }, async () => {
+    const polls = sb.count('anthropic')
+    session.type('say hello')
+    await sleep(200)
+    session.key('Enter')
+    await session.waitFor(/Hello from the loopback model/, { what: "the model's answer", timeoutMs: 25_000 })
+    const screen = await session.waitFor(/claude extra \$25\.00\/\$50\.00/, { what: 'the header values in the footer' })
+    const line = usageLine(screen)
+    console.log(`# footer after one prompt: ${line.trim()}`)
+    assert.match(line, /5h 81%/, 'the 5h window from the headers (the usage endpoint says 37%)')
+    assert.ok(api.count() >= 1, 'the prompt reached the loopback model')
+    assert.equal(sb.count('anthropic'), polls, 'no usage request in between')
+  })
+
+  test("switching the model changes the footer's lead", { timeout: 20_000 }, async () => {
+    session.key('C-p')
+    const screen = await session.waitFor((s) => /^\s*copilot \S/m.test(s), { what: 'copilot leading the footer' })
+    assert.match(screen, /claude-haiku-4\.5/, 'pi switched to the Copilot model')
+    session.key('C-p')
+    await session.waitFor((s) => /^\s*claude extra/m.test(s), { what: 'claude leading again' })
+  })
+
+  test('a prompt to a model whose quota is used up brings up the choice before any request', { timeout: 40_000 }, async () => {
+    // Extra usage (what pi's Claude calls are billed to) is used up: the next poll says so.
+    const body = sb.fixture('anthropic')
+    body.extra_usage = { is_enabled: true, monthly_limit: 5000, used_credits: 5000, utilization: 100, currency: 'USD', decimal_places: 2, disabled_reason: null }
+    sb.setFixture('anthropic', body)
+    await session.command('/usage-store refresh')
+    await session.waitFor(/claude extra \$50\.00\/\$50\.00/, { what: 'extra usage used up in the footer' })
+    const sent = api.count()
+    session.type('are you there?')
+    await sleep(200)
+    session.key('Enter')
+    const dialog = await session.waitFor(/Quota used up/, { what: 'the choice before the call' })
+    assert.match(dialog, /used up for claude-opus-4-7/)
+    assert.match(dialog, /Switch to \S+\//, 'the best model with room is offered')
+    assert.equal(api.count(), sent, 'nothing was sent while the user decides')
+    session.key('Escape') // stay: the prompt goes ahead, with a word about it
+    await session.waitFor(/Staying on claude-opus-4-7/, { what: 'the answer to the choice' })
+    const until = Date.now() + 15_000
+    while (api.count() === sent && Date.now() < until) await sleep(100)
+    assert.equal(api.count(), sent + 1, 'the prompt went to the model the user kept')
   })
 }
