@@ -26,12 +26,19 @@ export declare class NativeUsageTracker {
    * code); index.js turns it into a rejection with that code.
    */
   refresh(providerId?: string | undefined | null): Promise<Failure | null>
+  /**
+   * Feeds one model response (status, headers) of `providerId` to the tracker; returns
+   * whether its headers changed the store. Never throws for what the headers hold.
+   */
+  observeResponse(providerId: string, status: number, headers: Record<string, any>): boolean
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
   get running(): boolean
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
+  /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
+  selectBestModel(candidates: Array<ModelCandidate>): Selection
   stats(): TrackerStats
   /** The recorded course of one window, oldest first (empty without a history). */
   history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Array<HistoryPoint>
@@ -92,7 +99,7 @@ export interface CycleUpdate {
 
 /** Why the last fetch failed. */
 export interface EntryError {
-  kind: 'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider'
+  kind: 'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider' | 'unsupported'
   message: string
   /** Epoch ms before which the provider is not asked again. */
   retryAt?: number
@@ -133,6 +140,12 @@ export interface HistoryPoint {
   remaining?: number
 }
 
+/** A `(provider, model)` pair to rank. */
+export interface ModelCandidate {
+  providerId: string
+  modelId: string
+}
+
 /** Limits of one model in a `perModel` quota. */
 export interface PerModelLimit {
   amount?: number
@@ -157,6 +170,11 @@ export interface QuotaCheck {
   /** The binding (most constrained) window. */
   windowId?: string
   resetsAt?: number
+  /**
+   * Every window that governs this model, the binding one first: a metered login (Claude's
+   * extra usage) is governed by its meter and the model's own caps, not the plan windows.
+   */
+  windowIds: Array<string>
 }
 
 /**
@@ -189,6 +207,13 @@ export interface ResolvedUsageWindow {
   kind: 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance'
   /** What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows. */
   unit?: string
+  /**
+   * A state the numbers alone do not tell: 'disabled' (switched off, e.g. Claude extra
+   * usage; the window reads exhausted) or 'limit_reached' (a spend cap is hit).
+   */
+  status?: 'disabled' | 'limit_reached'
+  /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
+  billing?: 'extra_usage'
   /** How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses). */
   level?: 'ok' | 'warn' | 'critical' | 'exhausted'
   /** Usage, in the quota's unit. */
@@ -227,6 +252,8 @@ export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: Usa
 export interface Selection {
   /** The account to use; absent when none has usable data. */
   providerId?: string
+  /** The model to use, when candidates named models (`selectBestModel`). */
+  modelId?: string
   decision: 'proceed' | 'low' | 'exhausted' | 'unknown'
   reason: string
   /** Every candidate, best first. */
@@ -235,6 +262,7 @@ export interface Selection {
 
 export interface SelectionCandidate {
   providerId: string
+  modelId?: string
   decision: 'proceed' | 'low' | 'exhausted' | 'unknown'
   remainingRatio?: number
   windowId?: string
@@ -292,6 +320,10 @@ export interface TrackerStats {
   lastCycleAt: number
   /** Results taken from the shared cache instead of the network. */
   cacheHits: number
+  /** Model responses whose quota headers updated the store. */
+  observedResponses: number
+  /** Scheduled polls skipped because traffic brought the values within the interval. */
+  requestsSaved: number
 }
 
 /** What a provider reports for one window. */
@@ -333,5 +365,16 @@ export interface UsageStoreEntry {
   /** Older than 2 intervals, or from the cache at start. */
   stale: boolean
   plan?: string
+  /**
+   * How pi's own requests to this provider are paid when not from the plan's windows:
+   * 'extra_usage' (Claude with a login: metered extra usage; see the window with the
+   * same `billing`).
+   */
+  billing?: 'extra_usage'
+  /**
+   * Parts of the last answer that could not be read and were skipped (a malformed pool);
+   * the windows shown are the rest. Messages name the part, never its content.
+   */
+  warnings?: Array<string>
   error?: EntryError
 }

@@ -125,6 +125,9 @@ export declare class UsageTracker<Ctx = unknown> {
   /** Fetch now (all, or one provider), ignoring interval and backoff but never a `retryAt`; resolves after the listeners ran. */
   refresh(providerId?: string): Promise<void>
   /** Once per cycle, after every provider finished. Returns unsubscribe. */
+  /** Usage from a model response's headers (pi's `after_provider_response`), merged into the
+   *  store and published at once; returns whether anything changed. */
+  observeResponse(providerId: string, status: number, headers: Record<string, string | string[]>): boolean
   onUpdate(listener: (entries: UsageStoreEntry[]) => void): () => void
   /** Edge-triggered: once per crossing. Returns unsubscribe. */
   onThreshold(listener: (event: ThresholdEvent) => void): () => void
@@ -135,6 +138,8 @@ export declare class UsageTracker<Ctx = unknown> {
   checkQuota(providerId: string, modelId?: string): QuotaCheck
   /** Best account: decision, then tier, then remaining ratio; says why. */
   selectBest(providerIds: string[], modelId?: string): Selection
+  /** The best of several `(provider, model)` pairs (e.g. the models pi has credentials for). */
+  selectBestModel(candidates: Array<{ providerId: string; modelId: string }>): Selection
   stats(): TrackerStats
   /**
    * The recorded course of one window of the provider's current account, oldest first

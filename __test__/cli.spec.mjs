@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,7 +12,7 @@ import { startSandbox } from './sandbox.mjs'
 
 const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
 const { visibleWidth } = createRequire(import.meta.url)('../lib/view.js')
-const BUILTINS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
+const BUILTINS = createRequire(import.meta.url)('../index.js').BUILTIN_PROVIDER_IDS
 
 let sb
 let home
@@ -84,7 +84,10 @@ test('table shows every provider from the fixtures', async () => {
   assert.match(byKey.get('anthropic 5h')[4], /^(1h59m|2h)$/) // fixture resets 2 h after "now"
   assert.deepEqual(byKey.get('anthropic 7d').slice(2, 4), ['64%', '36%'])
   assert.deepEqual(byKey.get('anthropic 7d_opus').slice(2, 4), ['12%', '88%'])
-  assert.deepEqual(byKey.get('anthropic seven_day_omelette').slice(2, 4), ['3%', '97%'])
+  // limits[] is authoritative: the legacy-only seven_day_omelette key is not shown; extra
+  // usage is the money window `extra` (the sandbox's account spent $12.50 of $50)
+  assert.equal(byKey.get('anthropic seven_day_omelette'), undefined)
+  assert.equal(byKey.get('anthropic extra')[2], '25%')
   assert.deepEqual(byKey.get('openai-codex 5h').slice(2, 4), ['23%', '77%'])
   assert.deepEqual(byKey.get('openai-codex 7d').slice(2, 4), ['41%', '59%'])
   assert.deepEqual(byKey.get('github-copilot premium').slice(2, 4), ['42%', '173/300'])
@@ -124,7 +127,7 @@ test('--json has the documented shape and the fixture values', async () => {
   assert.equal(w5h.remainingPercent, 63)
   assert.ok(w5h.resetsInSeconds > 7100 && w5h.resetsInSeconds <= 7200, String(w5h.resetsInSeconds))
   assert.ok(Math.abs(w5h.resetsAt - j.generatedAt - w5h.resetsInSeconds * 1000) <= 500)
-  assert.deepEqual(claude.windows.map((w) => w.id).sort(), ['5h', '7d', '7d_opus', 'seven_day_omelette'])
+  assert.deepEqual(claude.windows.map((w) => w.id).sort(), ['5h', '7d', '7d_opus', 'extra'])
   const codex = get('openai-codex/default')
   assert.equal(codex.plan, 'plus')
   assert.deepEqual(codex.windows.map((w) => [w.id, w.usedPercent]), [['5h', 23], ['7d', 41]])
@@ -161,7 +164,7 @@ test('--base-url works without the environment variable', async () => {
 })
 
 test('--guard exit codes: 0 above the bound, 1 below, 2 on error or no data', async () => {
-  // anthropic remaining: 5h 63, 7d 36, 7d_opus 88, omelette 97
+  // anthropic remaining: 5h 63, 7d 36, 7d_opus 88, extra 75
   let r = await run(['--guard', 'anthropic', '--min-remaining', '30'])
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /anthropic\/default: ok/)
@@ -214,12 +217,14 @@ test('--timeout bounds a hung provider', async () => {
   assert.equal(JSON.parse(r.stdout).entries[0].error.kind, 'timeout')
 })
 
-test('no credentials: a clear message per provider, no request made', async () => {
+test('no credentials: one quiet line, a message per provider named, no request made', async () => {
   const r = await run([], { agent: emptyAgentDir })
   assert.equal(r.code, 0)
   assert.equal(r.stdout, '')
-  for (const id of BUILTINS) {
-    assert.ok(r.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
+  assert.equal(r.stderr, 'no credentials found for any provider (log in with pi /login, or see README)\n')
+  const named = await run(['--provider', BUILTINS[0], '--provider', BUILTINS[1]], { agent: emptyAgentDir })
+  for (const id of BUILTINS.slice(0, 2)) {
+    assert.ok(named.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
   }
   assert.equal(sb.requests.length, 0)
   const j = await run(['--json'], { agent: emptyAgentDir })
@@ -238,11 +243,11 @@ test('view: the /usage-store view, fitted to the terminal width', async () => {
     for (const line of lines) assert.ok(visibleWidth(line) <= columns, `${columns}: ${line}`)
     assert.match(lines[0], /^claude · updated just now|^claude · updated \d+s ago/)
     assert.ok(lines.some((l) => /^ {2}5h +[█░│]+ 37% used +↻(1h59m|2h)/.test(l)), r.stdout)
-    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 left/.test(l)), r.stdout)
+    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 requests left/.test(l)), r.stdout)
     assert.ok(lines.some((l) => /^antigravity/.test(l)), r.stdout)
   }
   const all = await run(['view', '--all', '--provider', 'anthropic'], { env: { COLUMNS: '100' } })
-  assert.ok(/seven_day_omelette +[█░│]+ 3% used/.test(all.stdout), all.stdout)
+  assert.ok(/7d_opus +[█░│]+ 12% used/.test(all.stdout), all.stdout)
   const none = await run(['view', '--provider', 'anthropic', '--provider', 'openai-codex'], { agent: emptyAgentDir, env: { COLUMNS: '80' } })
   assert.equal(none.code, 0)
   assert.deepEqual(none.stdout.trimEnd().split('\n'), ['no usage data: no provider has credentials', 'no credentials: claude, codex — log in with pi (/login)'])

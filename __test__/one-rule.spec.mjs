@@ -81,7 +81,7 @@ test('an enterprise Copilot login has one host, decided in the addon for the CLI
   assert.deepEqual(credentialsFromPiAuth('github-copilot', entry), { usable: true, kind: 'oauth', baseUrl: 'https://api.company.ghe.com' })
   // Neither front end maps auth.json entries itself any more: both register the provider and
   // let the addon read auth.json through the mapping above.
-  for (const file of ['extension/index.ts', 'bin/usage-store.js']) {
+  for (const file of ['extensions/usage-tracker/index.ts', 'bin/usage-store.js']) {
     const src = readFileSync(join(root, file), 'utf8')
     assert.doesNotMatch(src, /enterpriseUrl|authStorage\.get|\.refresh\b.*accessToken/, `${file} maps credentials itself`)
   }
@@ -92,7 +92,7 @@ test('the provider table is the one list of ids and labels', () => {
   assert.equal(new Set(BUILTIN_PROVIDERS.map((p) => p.id)).size, BUILTIN_PROVIDERS.length)
   for (const p of BUILTIN_PROVIDERS) assert.equal(format.providerLabel(p.id), p.label)
   assert.equal(format.providerLabel(`${BUILTIN_PROVIDERS[0].id}-work`), `${BUILTIN_PROVIDERS[0].label}-work`)
-  for (const file of ['extension/index.ts', 'bin/usage-store.js', 'lib/format.js', 'scripts/demo.mjs', 'index.js', 'index.d.ts']) {
+  for (const file of ['extensions/usage-tracker/index.ts', 'bin/usage-store.js', 'lib/format.js', 'scripts/demo.mjs', 'index.js', 'index.d.ts']) {
     const src = readFileSync(join(root, file), 'utf8')
     const spelled = BUILTIN_PROVIDERS.filter((p) => src.includes(`'${p.id}'`) || src.includes(`"${p.id}"`))
     assert.ok(spelled.length < 2, `${file} spells out built-in ids: ${spelled.map((p) => p.id).join(', ')}`)

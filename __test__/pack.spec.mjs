@@ -94,9 +94,9 @@ after(async () => {
 
 test('the main tarball holds only the loader, types, lib, extension, CLI and README', { skip }, () => {
   console.log(`# ${PKG.name} tarball: ${mainFiles.join(' ')}`)
-  const top = new Set(['package.json', 'README.md', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib', 'extension', 'bin'])
+  const top = new Set(['package.json', 'README.md', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib', 'extensions', 'bin'])
   for (const f of mainFiles) assert.ok(top.has(f.split('/')[0]), `unexpected file in the tarball: ${f}`)
-  for (const f of ['package.json', 'README.md', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib/format.js', 'extension/index.ts', 'bin/usage-store.js']) {
+  for (const f of ['package.json', 'README.md', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib/format.js', 'extensions/usage-tracker/index.ts', 'bin/usage-store.js']) {
     assert.ok(mainFiles.includes(f), `${f} is missing from the tarball`)
   }
   assert.ok(!mainFiles.some((f) => /\.(node|rs|tgz)$|^__test__|fixtures|Cargo/.test(f)), 'no binaries, tests, fixtures or Rust sources')
@@ -200,17 +200,17 @@ test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a 
   assert.equal(inst.code, 0, `pi install failed:\n${inst.stdout}\n${inst.stderr}`)
   console.log(`# pi install npm:${PKG.name}: ${Date.now() - t0} ms`)
   const installed = join(prefix, 'lib', 'node_modules', PKG.name)
-  assert.ok(existsSync(join(installed, 'extension', 'index.ts')), 'installed into the global prefix')
+  assert.ok(existsSync(join(installed, 'extensions', 'usage-tracker', 'index.ts')), 'installed into the global prefix')
   assert.deepEqual(JSON.parse(readFileSync(join(agentDir, 'settings.json'), 'utf8')).packages, [`npm:${PKG.name}`])
 
   const session = new PiSession({ tmux, socket: join(tmp, 'tmux.sock'), width: 200, height: 50 })
   try {
     // no -e: the extension comes from the installed package's "pi" manifest
     session.start([pi, '--offline', '--no-session', '--no-context-files', '--no-skills'], { cwd: project, env })
-    const screen = await session.waitFor((s) => /claude 5h 37%/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 30_000 })
+    const screen = await session.waitFor((s) => /claude extra \$12\.50/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 30_000 })
     const line = screen.split('\n').find((l) => l.includes('claude ')) ?? ''
     console.log(`# footer: ${line.trim()}`)
-    assert.match(line, /claude 5h 37% ↻\S+ · 7d 64%/)
+    assert.match(line, /claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% · 5h 37%/)
     assert.match(line, /codex 5h 23%( ↻\S+)? · 7d 41%/)
     assert.ok(sb.requests.some((r) => r.providerId === 'anthropic' && r.status === 200), 'the installed addon fetched from the sandbox')
   } finally {

@@ -50,7 +50,7 @@ function assertHealthy(entry) {
 
 // ---- per-provider: request on the wire and values in the store ----
 
-test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA; 5h/7d/7d_opus/unknown windows', async () => {
+test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA; 5h/7d/7d_opus from limits[], extra in USD', async () => {
   const tracker = await fetched('anthropic')
   const reqs = usageRequests('anthropic')
   assert.equal(reqs.length, 1)
@@ -78,14 +78,16 @@ test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA
   assert.equal(seven.duration, 604800)
   assert.ok(seven.resetsAt > Date.now() && seven.resetsAt <= Date.now() + 7 * 86400_000, '7d reset within 7 d')
   near(win(e, '7d_opus').usedRatio, 0.12, '7d_opus usedRatio')
-  // a key the service added without notice surfaces under its own name
-  const omelette = win(e, 'seven_day_omelette')
-  assert.ok(omelette, 'unknown key kept as a window')
-  near(omelette.usedRatio, 0.03, 'omelette usedRatio')
-  assert.equal(omelette.resetsAt, undefined, 'null resets_at stays unknown')
-  // null windows are not windows
+  // limits[] is authoritative: keys only the legacy shape has are not windows then
+  // (without limits they are: providers-2026.spec)
+  assert.equal(win(e, 'seven_day_omelette'), undefined)
   assert.equal(win(e, '7d_sonnet'), undefined)
   assert.equal(win(e, 'tangelo'), undefined)
+  // the sandbox's account has extra usage on: $12.50 of $50 this month
+  const extra = win(e, 'extra')
+  assert.deepEqual([extra.kind, extra.unit, extra.total, extra.used, extra.billing], ['amount', 'USD', 50, 12.5, 'extra_usage'])
+  assert.equal(e.billing, 'extra_usage')
+  assert.deepEqual(e.windows.map((w) => w.id), ['5h', '7d', '7d_opus', 'extra'])
   assert.deepEqual(tracker.getWindow('anthropic', '5h'), five)
   assert.deepEqual(tracker.entries().map((x) => x.key), ['anthropic/default'])
 })
@@ -117,7 +119,7 @@ test('openai-codex: GET /backend-api/wham/usage with Bearer and ChatGPT-Account-
   }
 })
 
-test('github-copilot: GET /copilot_internal/user with `token` auth and editor headers; premium 173/300 and per-model views', async () => {
+test('github-copilot: GET /copilot_internal/user with `token` auth and editor headers; premium 173/300 requests and per-model views', async () => {
   const tracker = await fetched('github-copilot')
   const [r, ...rest] = usageRequests('github-copilot')
   assert.equal(rest.length, 0)
@@ -142,28 +144,31 @@ test('github-copilot: GET /copilot_internal/user with `token` auth and editor he
   assert.equal(p.remaining, 173)
   assert.equal(p.used, 127)
   assert.equal(p.unlimited, false)
+  assert.equal(p.unit, 'requests', 'a request-billed plan (no token_based_billing)')
+  assert.equal(p.kind, 'multiplier')
   // monthly reset: the 1st of next month, 00:00 UTC
   const reset = new Date(p.resetsAt)
   assert.equal(reset.getUTCDate(), 1)
   assert.equal(reset.getUTCHours() + reset.getUTCMinutes() + reset.getUTCSeconds(), 0)
   assert.ok(p.resetsAt > Date.now() && p.resetsAt <= Date.now() + 32 * 86400_000)
 
-  // per-model entries: 0× models are unlimited, 3× models see a third of the pool
+  // per-model entries from GitHub's legacy annual-plan multipliers: a 15× model sees a
+  // fifteenth of the pool, a 0.33× one three times it
   const gpt4o = tracker.get('github-copilot', 'gpt-4o')
   assertHealthy(gpt4o)
   assert.equal(gpt4o.key, 'github-copilot/gpt-4o')
-  assert.equal(win(gpt4o, 'premium').unlimited, true)
-  assert.equal(win(gpt4o, 'premium').remainingRatio, 1)
+  assert.equal(win(gpt4o, 'premium').unlimited, false)
+  near(win(gpt4o, 'premium').remaining, 173 / 0.33, 'gpt-4o remaining')
   const opus = tracker.get('github-copilot', 'claude-opus-4.5')
   assertHealthy(opus)
   const op = win(opus, 'premium')
   assert.equal(op.unlimited, false)
-  near(op.total, 100, 'opus total')
-  near(op.remaining, 173 / 3, 'opus remaining')
+  near(op.total, 20, 'opus total')
+  near(op.remaining, 173 / 15, 'opus remaining')
   near(op.remainingRatio, 173 / 300, 'opus remainingRatio')
   assert.equal(opus.plan, 'individual_pro')
-  const sonnet = win(tracker.get('github-copilot', 'claude-sonnet-4.5'), 'premium')
-  assert.equal(sonnet.remaining, 173)
+  const pro25 = win(tracker.get('github-copilot', 'gemini-2.5-pro'), 'premium')
+  assert.equal(pro25.remaining, 173)
 })
 
 test('github-copilot: a custom multiplier table replaces the shipped one', async () => {

@@ -58,7 +58,7 @@ describe('checkQuota', () => {
     assert.equal(t.stats().exhaustedWindows, 1)
   })
 
-  test('per-model entries: an exhausted Antigravity model, a 0× Copilot model', async () => {
+  test('per-model entries: an exhausted Antigravity model, Copilot per-model views', async () => {
     const t = tracker()
     for (const id of ['google-antigravity', 'github-copilot']) {
       t.registerBuiltinProvider(id, { baseUrl: sb.url, credentials: sb.credentials(id) })
@@ -70,7 +70,7 @@ describe('checkQuota', () => {
     assert.equal(t.checkQuota('google-antigravity', 'gemini-3-flash').decision, 'proceed')
     assert.equal(t.checkQuota('github-copilot', 'gpt-4o').decision, 'proceed')
     const opus = t.getWindow('github-copilot', 'premium', 'claude-opus-4.5')
-    assert.ok(Math.abs(opus.remaining - 173 / 3) < 1e-9, 'requests left at 3×')
+    assert.ok(Math.abs(opus.remaining - 173 / 15) < 1e-9, 'requests left at 15× (legacy annual-plan table)')
   })
 
   test('overage (negative remaining) is exhausted; user multipliers replace the table', async () => {

@@ -1,4 +1,5 @@
-// Loopback mock of the five built-in providers' endpoints, on one port bound to 127.0.0.1.
+// Loopback mock of the built-in providers' endpoints (the five original ones in PROVIDER_IDS,
+// the pay-as-you-go and coding-plan services in MORE_PROVIDER_IDS), on one port bound to 127.0.0.1.
 // It checks method, path, headers and token the way the real services do, serves the fixtures
 // (timestamps shifted to "now"), and can be scripted to fail, delay or hang. No dependencies.
 import http from 'node:http'
@@ -10,7 +11,13 @@ export const FIXTURE_NOW_MS = Date.parse('2026-11-23T19:00:00Z')
 
 export const PROVIDER_IDS = ['anthropic', 'openai-codex', 'github-copilot', 'google-antigravity', 'google-gemini-cli']
 
-export const DEFAULT_TOKENS = Object.freeze(Object.fromEntries(PROVIDER_IDS.map((id) => [id, `test-${id}-token`])))
+/** Built-ins added later; kept apart so the suites written for the five keep meaning "the five". */
+export const MORE_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'kimi-coding', 'minimax', 'minimax-cn', 'openrouter', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn', 'xai']
+const ALL_IDS = [...PROVIDER_IDS, ...MORE_PROVIDER_IDS]
+/** Those of them whose usage endpoint takes an API key (the others take pi's OAuth `access`). */
+export const API_KEY_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'minimax', 'minimax-cn', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn']
+
+export const DEFAULT_TOKENS = Object.freeze(Object.fromEntries(ALL_IDS.map((id) => [id, `test-${id}-token`])))
 export const DEFAULT_ACCOUNT_ID = 'test-openai-codex-account'
 export const DEFAULT_PROJECTS = Object.freeze({
   'google-antigravity': 'test-google-antigravity-project',
@@ -23,8 +30,39 @@ const FIXTURE_FILES = {
   'github-copilot': 'copilot-user.json',
   'google-antigravity': 'antigravity-models.json',
   'google-gemini-cli': 'gemini-quota.json',
+  zai: 'current/zai-quota-limit.json',
+  'zai-coding-cn': 'current/zai-quota-limit.json',
+  'kimi-coding': 'current/kimi-coding-usages.json',
+  minimax: 'current/minimax-coding-plan-remains.json',
+  'minimax-cn': 'current/minimax-coding-plan-remains.json',
+  openrouter: 'current/openrouter-key.json',
+  'opencode-go': 'current/opencode-go-usage.json',
+  deepseek: 'current/deepseek-balance.json',
+  moonshotai: 'current/moonshot-balance.json',
+  'moonshotai-cn': 'current/moonshot-balance.json',
+  xai: 'current/xai-grok-billing-credits.json',
 }
+// Second endpoints that serve a fixture of their own ("provider:endpoint").
+const ENDPOINT_FIXTURE_FILES = {
+  'xai:monthly': 'current/xai-grok-billing-monthly.json',
+  'minimax:codingPlan': 'current/minimax-coding-plan-remains.json',
+}
+/** The instant the fixtures under current/ were written against. */
+export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
+const fixtureNowMs = (providerId) => (MORE_PROVIDER_IDS.includes(providerId) ? CURRENT_FIXTURE_NOW_MS : FIXTURE_NOW_MS)
 const FIXTURE_DIR = fileURLToPath(new URL('../crates/usage-core/fixtures/', import.meta.url))
+
+/** fixtures/current/ bodies of the five built-ins, by file name (without .json). */
+export const CURRENT_FIXTURES = Object.freeze({
+  'anthropic-usage-2026': 'anthropic',
+  'codex-usage-2026': 'openai-codex',
+  'codex-usage-2026-team-spend-control': 'openai-codex',
+  'copilot-user-ai-credits': 'github-copilot',
+  'copilot-user-business-placeholder': 'github-copilot',
+  'copilot-user-free-legacy': 'github-copilot',
+  'copilot-user-sentinel': 'github-copilot',
+  'antigravity-quota-summary': 'google-antigravity',
+})
 
 // Route table: path -> { method, provider (null = decided by the token), endpoint name }.
 // Codex also answers on /api/codex/usage: that is where a base URL without /backend-api points.
@@ -36,20 +74,43 @@ const ROUTES = {
   '/v1internal:fetchAvailableModels': { method: 'POST', providerId: 'google-antigravity', endpoint: 'usage' },
   '/v1internal:retrieveUserQuota': { method: 'POST', providerId: 'google-gemini-cli', endpoint: 'usage' },
   '/v1internal:loadCodeAssist': { method: 'POST', providerId: null, endpoint: 'loadCodeAssist' },
+  // Hosts of two pi ids that share one path: the token says whose request it is.
+  '/api/monitor/usage/quota/limit': { method: 'GET', providerId: null, candidates: ['zai', 'zai-coding-cn'], endpoint: 'usage' },
+  '/coding/v1/usages': { method: 'GET', providerId: 'kimi-coding', endpoint: 'usage' },
+  '/v1/token_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'usage' },
+  '/v1/api/openplatform/coding_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'codingPlan' },
+  '/api/v1/key': { method: 'GET', providerId: 'openrouter', endpoint: 'usage' },
+  '/zen/go/v1/usage': { method: 'GET', providerId: 'opencode-go', endpoint: 'usage' },
+  '/user/balance': { method: 'GET', providerId: 'deepseek', endpoint: 'usage' },
+  '/v1/users/me/balance': { method: 'GET', providerId: null, candidates: ['moonshotai', 'moonshotai-cn'], endpoint: 'usage' },
+  // ?format=credits is the usage form; without it the monthly (unified billing) form answers.
+  '/v1/billing': { method: 'GET', providerId: 'xai', endpoint: (url) => (url.searchParams.get('format') === 'credits' ? 'usage' : 'monthly') },
+  // Antigravity's quota summary: answered only when a test sets a body for it (setFixture(…,
+  // 'summary') or serveCurrent); otherwise 404, and the client falls back to the models.
+  '/v1internal:retrieveUserQuotaSummary': { method: 'POST', providerId: 'google-antigravity', endpoint: 'summary' },
 }
 
 /** A fresh, unshifted copy of a provider's fixture body. */
-export function loadFixture(providerId) {
-  const file = FIXTURE_FILES[providerId]
+export function loadFixture(providerId, endpoint = 'usage') {
+  const file = endpoint === 'usage' ? FIXTURE_FILES[providerId] : ENDPOINT_FIXTURE_FILES[`${providerId}:${endpoint}`]
   if (!file) throw new Error(`unknown provider ${providerId}`)
   return JSON.parse(readFileSync(FIXTURE_DIR + file, 'utf8'))
 }
 
+/** A fresh, unshifted copy of a late-2026 fixture (a key of CURRENT_FIXTURES). */
+export function loadCurrentFixture(name) {
+  if (!(name in CURRENT_FIXTURES)) throw new Error(`unknown current fixture ${name}`)
+  return JSON.parse(readFileSync(`${FIXTURE_DIR}current/${name}.json`, 'utf8'))
+}
+
 /** Offset added to fixture times when served at nowMs; whole seconds, so every
  *  fractional part (anthropic's microseconds) and codex's epoch seconds stay exact. */
-export function timeShiftMs(nowMs = Date.now()) {
-  return Math.floor(nowMs / 1000) * 1000 - FIXTURE_NOW_MS
+export function timeShiftMs(nowMs = Date.now(), fixtureNow = FIXTURE_NOW_MS) {
+  return Math.floor(nowMs / 1000) * 1000 - fixtureNow
 }
+
+// Fields holding epoch milliseconds (z.ai, MiniMax); `remains_time` is relative and stays.
+const EPOCH_MS_KEYS = new Set(['nextResetTime', 'start_time', 'end_time', 'weekly_start_time', 'weekly_end_time'])
 
 const ISO_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 
@@ -68,6 +129,7 @@ function shiftDeep(value, deltaMs, key) {
   if (typeof value === 'string') return shiftIso(value, deltaMs)
   // codex: reset_at is epoch seconds
   if (typeof value === 'number' && key === 'reset_at') return value + deltaMs / 1000
+  if (typeof value === 'number' && EPOCH_MS_KEYS.has(key)) return value + deltaMs
   if (Array.isArray(value)) return value.map((v) => shiftDeep(v, deltaMs))
   if (value && typeof value === 'object') {
     const out = {}
@@ -77,15 +139,42 @@ function shiftDeep(value, deltaMs, key) {
   return value
 }
 
+/** Copilot's monthly reset: the next 1st of the month 00:00 UTC, as the real service does. */
+function copilotMonthlyReset(out, nowMs) {
+  if (!out || typeof out !== 'object') return out
+  const d = new Date(nowMs)
+  const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
+  if ('quota_reset_date_utc' in out) out.quota_reset_date_utc = next.toISOString()
+  if ('quota_reset_date' in out) out.quota_reset_date = next.toISOString().slice(0, 10)
+  return out
+}
+
 /** body with every timestamp moved so FIXTURE_NOW_MS lands on nowMs. Copilot's monthly
- *  reset is set to the next 1st of the month 00:00 UTC instead, as the real service does. */
+ *  reset is set to the next 1st of the month 00:00 UTC instead, as the real service does.
+ *  Anthropic: the old fixture's account never switched extra usage on, which now reads as
+ *  an exhausted `extra` window (pi's Claude calls are billed there); the default account
+ *  has it on ($12.50 of $50) so every suite sees a healthy Claude account.
+ *  `loadFixture('anthropic')` is the untouched body. */
 export function shiftFixture(providerId, body, nowMs = Date.now()) {
-  const out = shiftDeep(body, timeShiftMs(nowMs))
-  if (providerId === 'github-copilot' && out && typeof out === 'object') {
-    const d = new Date(nowMs)
-    const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))
-    if ('quota_reset_date_utc' in out) out.quota_reset_date_utc = next.toISOString()
-    if ('quota_reset_date' in out) out.quota_reset_date = next.toISOString().slice(0, 10)
+  const out = shiftDeep(body, timeShiftMs(nowMs, fixtureNowMs(providerId)))
+  if (providerId === 'github-copilot') copilotMonthlyReset(out, nowMs)
+  if (providerId === 'anthropic' && out?.extra_usage?.is_enabled === false && out.extra_usage.monthly_limit == null) {
+    out.extra_usage = { is_enabled: true, monthly_limit: 5000, used_credits: 1250, utilization: 25.0, currency: 'USD', decimal_places: 2, disabled_reason: null }
+  }
+  return out
+}
+
+/** A late-2026 fixture as served at nowMs: times moved so CURRENT_FIXTURE_NOW_MS lands on
+ *  nowMs (whole seconds; Copilot's free-tier reset date by whole days), Copilot's monthly
+ *  reset on the next 1st. */
+export function currentFixture(name, nowMs = Date.now()) {
+  const delta = Math.floor(nowMs / 1000) * 1000 - CURRENT_FIXTURE_NOW_MS
+  const out = shiftDeep(loadCurrentFixture(name), delta)
+  if (CURRENT_FIXTURES[name] === 'github-copilot') {
+    copilotMonthlyReset(out, nowMs)
+    if (typeof out.limited_user_reset_date === 'string') {
+      out.limited_user_reset_date = new Date(Date.parse(`${out.limited_user_reset_date}T00:00:00Z`) + delta).toISOString().slice(0, 10)
+    }
   }
   return out
 }
@@ -147,10 +236,17 @@ function errorBody(providerId, status, message) {
   }
   if (providerId === 'github-copilot') return { message, documentation_url: 'https://docs.github.com/rest', status: String(status) }
   if (providerId === 'google-antigravity' || providerId === 'google-gemini-cli') {
-    const s = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 429: 'RESOURCE_EXHAUSTED' }[status] ?? 'INTERNAL'
+    const s = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED' }[status] ?? 'INTERNAL'
     return { error: { code: status, message, status: s } }
   }
   if (providerId === 'openai-codex') return { detail: message }
+  if (providerId === 'zai' || providerId === 'zai-coding-cn') return { code: status, msg: message, success: false }
+  if (providerId === 'minimax' || providerId === 'minimax-cn') return { base_resp: { status_code: status, status_msg: message } }
+  if (['kimi-coding', 'moonshotai', 'moonshotai-cn', 'deepseek'].includes(providerId)) {
+    const type = status === 401 ? 'invalid_authentication_error' : status === 429 ? 'rate_limit_reached_error' : status === 403 ? 'permission_denied_error' : 'server_error'
+    return { error: { message, type } }
+  }
+  if (providerId === 'openrouter') return { error: { code: status, message } }
   return { error: message }
 }
 
@@ -175,14 +271,15 @@ export async function startSandbox(opts = {}) {
 
   const keyOf = (providerId, endpoint = 'usage') => `${providerId}:${endpoint}`
   const checkProvider = (id) => {
-    if (!PROVIDER_IDS.includes(id)) throw new Error(`unknown provider ${id}`)
+    if (!ALL_IDS.includes(id)) throw new Error(`unknown provider ${id}`)
   }
 
   function servedBody(providerId, endpoint = 'usage') {
     const custom = fixtures.get(keyOf(providerId, endpoint))
     if (custom !== undefined) return structuredClone(custom)
     if (endpoint === 'loadCodeAssist') return defaultLoadCodeAssist(providerId, projects[providerId])
-    const raw = loadFixture(providerId)
+    if (endpoint === 'summary') return undefined
+    const raw = loadFixture(providerId, endpoint)
     return shiftTimes ? shiftFixture(providerId, raw) : raw
   }
 
@@ -207,6 +304,27 @@ export async function startSandbox(opts = {}) {
     if (providerId === 'github-copilot') {
       // the usage endpoint wants the GitHub OAuth token with the `token` scheme, not Bearer
       if (auth !== `token ${token}`) return err(401, 'Bad credentials')
+      return null
+    }
+    const bearer = auth === `Bearer ${token}`
+    if (providerId === 'zai' || providerId === 'zai-coding-cn') {
+      // the raw key: the form both hosts take (only BigModel is known to take Bearer too)
+      if (auth !== token) return err(401, 'token expired or incorrect')
+      return null
+    }
+    if (providerId === 'minimax' || providerId === 'minimax-cn') {
+      // MiniMax answers a refused key with HTTP 200 and a non-zero base_resp.status_code;
+      // the China host refuses every key on the older coding_plan path.
+      if (!bearer || (providerId === 'minimax-cn' && endpoint === 'codingPlan')) return { status: 200, body: { base_resp: { status_code: 1004, status_msg: 'login fail' } } }
+      return null
+    }
+    if (providerId === 'opencode-go') {
+      if (!bearer) return err(401, 'Invalid API key.')
+      if (!h['x-opencode-session']) return err(400, 'x-opencode-session header is required')
+      return null
+    }
+    if (MORE_PROVIDER_IDS.includes(providerId)) {
+      if (!bearer) return err(401, 'Invalid Authentication')
       return null
     }
     // Google providers (usage or loadCodeAssist)
@@ -242,7 +360,8 @@ export async function startSandbox(opts = {}) {
   function handle(req, res, rawBody) {
     const url = new URL(req.url, 'http://127.0.0.1')
     const route = ROUTES[url.pathname]
-    const entry = { providerId: route?.providerId ?? null, endpoint: route?.endpoint ?? null, method: req.method, path: req.url, headers: { ...req.headers }, body: rawBody, at: Date.now(), status: 0 }
+    const routeEndpoint = typeof route?.endpoint === 'function' ? route.endpoint(url) : route?.endpoint
+    const entry = { providerId: route?.providerId ?? null, endpoint: routeEndpoint ?? null, method: req.method, path: req.url, headers: { ...req.headers }, body: rawBody, at: Date.now(), status: 0 }
     requests.push(entry)
     const reply = (status, body, headers) => {
       entry.status = status
@@ -255,17 +374,22 @@ export async function startSandbox(opts = {}) {
     if (!providerId) {
       // loadCodeAssist is shared by both Google providers: the token says whose request it is
       const auth = req.headers.authorization ?? ''
-      providerId = ['google-antigravity', 'google-gemini-cli'].find((id) => auth === `Bearer ${tokens[id]}`) ?? null
+      const candidates = route.candidates ?? ['google-antigravity', 'google-gemini-cli']
+      providerId = candidates.find((id) => auth === `Bearer ${tokens[id]}` || auth === tokens[id]) ?? null
       entry.providerId = providerId
+      if (!providerId && route.candidates) {
+        const refused = validate(candidates[0], routeEndpoint, req.headers, rawBody)
+        return reply(refused.status, refused.body, refused.headers)
+      }
       if (!providerId) return reply(401, errorBody('google-gemini-cli', 401, 'Request had invalid authentication credentials.'))
     }
 
-    const invalid = validate(providerId, route.endpoint, req.headers, rawBody)
+    const invalid = validate(providerId, routeEndpoint, req.headers, rawBody)
     if (invalid) return reply(invalid.status, invalid.body, invalid.headers)
 
     // A scripted override is used only by a request the real service would have accepted,
     // so a test cannot pass because the client sent something wrong.
-    const queue = scripts.get(keyOf(providerId, route.endpoint))
+    const queue = scripts.get(keyOf(providerId, routeEndpoint))
     let s = null
     if (queue?.length) {
       s = queue[0]
@@ -278,7 +402,11 @@ export async function startSandbox(opts = {}) {
       }
       const status = s?.status ?? 200
       let body = s && 'body' in s ? s.body : undefined
-      if (body === undefined) body = status === 200 ? servedBody(providerId, route.endpoint) : errorBody(providerId, status, http.STATUS_CODES[status] ?? 'error')
+      if (body === undefined && status === 200) {
+        body = servedBody(providerId, routeEndpoint)
+        if (body === undefined) return reply(404, errorBody(providerId, 404, 'Requested entity was not found.'))
+      }
+      if (body === undefined) body = errorBody(providerId, status, http.STATUS_CODES[status] ?? 'error')
       const headers = lowerKeys(s?.headers)
       if (s?.hang === 'body') {
         // headers and half the body go out, then the response never finishes
@@ -325,12 +453,13 @@ export async function startSandbox(opts = {}) {
     credentials(providerId) {
       checkProvider(providerId)
       const c = { accessToken: tokens[providerId] }
+      if (API_KEY_PROVIDER_IDS.includes(providerId)) c.kind = 'api_key'
       if (providerId === 'openai-codex') c.accountId = accountId
       if (projects[providerId]) c.projectId = projects[providerId]
       return c
     },
 
-    /** pi's auth.json content for all five providers (copilot's `access` is the short-lived
+    /** pi's auth.json content for the five original providers (copilot's `access` is the short-lived
      *  Copilot token, which the usage endpoint rejects; `refresh` is the GitHub token it wants). */
     authJson() {
       const expires = Date.now() + 3600_000
@@ -346,7 +475,8 @@ export async function startSandbox(opts = {}) {
 
     /** Queue an override for the next `times` valid requests (default 1; Infinity = until reset).
      *  { status?, body?: string (raw) | object (JSON), headers?, delayMs?, hang?: true | 'body',
-     *    drop?: true (destroy the socket), times?, endpoint?: 'usage' | 'loadCodeAssist' } */
+     *    drop?: true (destroy the socket), times?,
+     *    endpoint?: 'usage' | 'loadCodeAssist' | 'codingPlan' (MiniMax) | 'monthly' (xAI) } */
     script(providerId, override = {}) {
       checkProvider(providerId)
       const key = keyOf(providerId, override.endpoint)
@@ -359,6 +489,16 @@ export async function startSandbox(opts = {}) {
       checkProvider(providerId)
       if (body == null) fixtures.delete(keyOf(providerId, endpoint))
       else fixtures.set(keyOf(providerId, endpoint), structuredClone(body))
+    },
+
+    /** Serve a late-2026 fixture (a key of CURRENT_FIXTURES), time-shifted to now, on the
+     *  endpoint that returns it (the quota summary for Antigravity); reset() or
+     *  setFixture(id, null, endpoint) restores the default. */
+    serveCurrent(name) {
+      const providerId = CURRENT_FIXTURES[name]
+      if (!providerId) throw new Error(`unknown current fixture ${name}`)
+      const endpoint = providerId === 'google-antigravity' ? 'summary' : 'usage'
+      fixtures.set(keyOf(providerId, endpoint), currentFixture(name))
     },
 
     /** The body a valid request would get right now (a copy). */
@@ -388,5 +528,49 @@ export async function startSandbox(opts = {}) {
         for (const s of sockets) s.destroy()
       })
     },
+  }
+}
+
+/**
+ * A second loopback listener that records every request it gets (method, url, headers, body)
+ * and answers `status` with `body`: the "other host" of redirect and proxy tests. `url`
+ * addresses it as `localhost`, a different origin from the sandbox's 127.0.0.1 (a non-loopback
+ * host is never contacted by a test).
+ */
+export async function startRecorder({ status = 200, body = '{}' } = {}) {
+  const requests = []
+  const sockets = new Set()
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') })
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(typeof body === 'string' ? body : JSON.stringify(body))
+    })
+  })
+  // A proxy is asked with CONNECT for https; record that too.
+  server.on('connect', (req, sock) => {
+    requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: '' })
+    sock.destroy()
+  })
+  server.on('connection', (sock) => {
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const port = server.address().port
+  return {
+    port,
+    url: `http://localhost:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      }),
   }
 }

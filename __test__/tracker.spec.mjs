@@ -354,14 +354,13 @@ describe('exported helpers', () => {
     assert.throws(() => pkg.resolveUsageWindow({ id: 'a', amount: 1 }, { id: 'a', used: Infinity }), TypeError)
   })
 
-  test('BUILTIN_PROVIDER_IDS are pi ids', () => {
-    assert.deepEqual([...pkg.BUILTIN_PROVIDER_IDS], [
-      'anthropic',
-      'openai-codex',
-      'github-copilot',
-      'google-antigravity',
-      'google-gemini-cli',
-    ])
+  test('BUILTIN_PROVIDER_IDS are pi ids (the ones pi stores logins under)', () => {
+    const ids = [...pkg.BUILTIN_PROVIDER_IDS]
+    for (const id of ['anthropic', 'openai-codex', 'github-copilot', 'zai', 'kimi-coding', 'openrouter', 'xai']) {
+      assert.ok(ids.includes(id), id)
+    }
+    assert.deepEqual(ids, pkg.BUILTIN_PROVIDERS.map((p) => p.id))
+    assert.ok(ids.every((id) => /^[a-z0-9-]+$/.test(id)))
   })
 })
 

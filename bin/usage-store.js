@@ -304,8 +304,21 @@ async function main(argv) {
   } else if (active.length) {
     process.stdout.write(renderTable(active, { now, color: !!process.stdout.isTTY && !process.env.NO_COLOR }) + '\n')
   }
+  // A login that cannot be used is always explained; a missing one only when asked for by name
+  // (most users have a few of the many providers, the rest stay quiet).
+  const named = Boolean(opts.providers)
+  let explained = 0
   for (const id of inactive) {
-    process.stderr.write(`no credentials found for ${id} (log in with pi /login, or see README)\n`)
+    const reason = entries.find((e) => e.providerId === id && e.error)?.error.message
+    if (reason) {
+      explained++
+      process.stderr.write(`${reason}\n`)
+    } else if (named) {
+      process.stderr.write(`no credentials found for ${id} (log in with pi /login, or see README)\n`)
+    }
+  }
+  if (!named && active.length === 0 && explained === 0 && !opts.json) {
+    process.stderr.write('no credentials found for any provider (log in with pi /login, or see README)\n')
   }
   // Exit 2 only when something was tried and nothing worked.
   const providersTried = ids.filter((id) => !inactive.includes(id))

@@ -9,7 +9,7 @@
  * Exports
  *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
  *   providerLabel(providerId) -> short label ("anthropic-work" -> "claude-work")
- *   footerParts(entries, { now, providers, style })
+ *   footerParts(entries, { now, providers, style, lead: { providerId, modelId, windowIds } })
  *     -> [{ providerId, label, segments: [{ text, level, kind }] }]
  *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
  *   renderTable(entries, { now, color }) -> multi-line string
@@ -161,6 +161,20 @@ function formatAmount(w) {
   return `${Math.round(num(w.remaining))}/${Math.round(num(w.total))}`
 }
 
+const BILLING_WHY = {
+  extra_usage: 'pi\'s calls on this login are billed to extra usage (per token, against its monthly cap), not to the plan\'s 5h/7d limits',
+}
+
+/** One line per provider whose traffic a meter pays for, saying so (`/usage-store`, CLI). */
+function billingNotes(entries) {
+  const seen = new Map()
+  for (const e of entries || []) {
+    if (!e.active || !e.billing || seen.has(e.providerId)) continue
+    seen.set(e.providerId, `${providerLabel(e.providerId)}: ${BILLING_WHY[e.billing] || `billed as ${e.billing}`}`)
+  }
+  return [...seen.values()]
+}
+
 /** The level the tracker computed (its `warnAt`/`criticalAt`, the rule `checkQuota` uses). */
 function windowLevel(w) {
   return w.level || 'ok'
@@ -246,7 +260,9 @@ function pickWindows(group, style) {
   }
   const def = withWindows.find((e) => e.modelId === 'default')
   if (def) {
-    return def.windows
+    // The window a meter bills pi's traffic to (Claude's extra usage) leads.
+    const ordered = [...def.windows.filter((w) => w.billing), ...def.windows.filter((w) => !w.billing)]
+    return ordered
       .filter((w, i) => i < 2 || windowLevel(w) !== 'ok')
       .map((w) => ({ e: def, w }))
   }
@@ -260,15 +276,32 @@ function pickWindows(group, style) {
   return best ? [best] : []
 }
 
+/** The lead's windows first (the ones that govern the current model, as the tracker named
+ *  them), then what the part shows anyway. */
+function leadWindows(group, lead, style) {
+  const found = []
+  for (const id of lead.windowIds || []) {
+    for (const e of group) {
+      if (e.modelId !== 'default' && e.modelId !== lead.modelId) continue
+      const w = e.active && e.windows.find((x) => x.id === id)
+      if (w && !found.some((f) => f.w === w)) found.push({ e, w })
+    }
+  }
+  const rest = pickWindows(group, style).filter(({ w }) => !found.some((f) => f.w === w))
+  return [...found, ...rest]
+}
+
 function footerParts(entries, opts = {}) {
-  const { now = Date.now(), providers, style = 'compact' } = opts
+  const { now = Date.now(), providers, style = 'compact', lead } = opts
   const groups = groupByProvider(entries)
-  // A `providers` list filters and also orders the parts.
-  const ids = Array.isArray(providers) ? providers.filter((id) => groups.has(id)) : [...groups.keys()]
+  // A `providers` list filters and also orders the parts; the lead provider comes first.
+  let ids = Array.isArray(providers) ? providers.filter((id) => groups.has(id)) : [...groups.keys()]
+  if (lead && groups.has(lead.providerId)) ids = [lead.providerId, ...ids.filter((id) => id !== lead.providerId)]
   const parts = []
   for (const providerId of ids) {
     const group = groups.get(providerId).filter((e) => e.active)
-    const picked = pickWindows(group, style)
+    const isLead = lead && lead.providerId === providerId
+    const picked = isLead ? leadWindows(group, lead, style) : pickWindows(group, style)
     const hasError = group.some((e) => e.error)
     if (!picked.length && !hasError) continue
     const onlyOne = picked.length === 1
@@ -284,7 +317,7 @@ function footerParts(entries, opts = {}) {
       })
       const showReset =
         Number.isFinite(w.resetsAt) &&
-        (style === 'full' || (i === 0 && w.resetsAt - now < DAY_MS))
+        (style === 'full' || (i === 0 && (isLead || w.resetsAt - now < DAY_MS)))
       if (showReset) {
         segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
       }
@@ -397,6 +430,7 @@ function renderTable(entries, opts = {}) {
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
   const out = [paint(line(header), 'header')]
   for (const r of rows) out.push(paint(line(r.cells), r.level))
+  for (const note of billingNotes(entries)) out.push(paint(note, 'muted'))
   return out.join('\n')
 }
 
@@ -459,6 +493,7 @@ module.exports = {
   windowLevel,
   LEVEL_COLORS,
   paintAnsi,
+  billingNotes,
   renderFooterParts,
   isAmountWindow,
   isCurrency,

@@ -153,6 +153,13 @@ class UsageTracker {
     if (failure) throw fromFailure(failure)
   }
 
+  /** Usage from a model response's headers (pi's `after_provider_response`): merged into the
+   *  store and published at once. Returns whether anything changed; never throws for bad headers. */
+  observeResponse(providerId, status, headers) {
+    if (typeof providerId !== 'string' || headers == null || typeof headers !== 'object') return false
+    return this.#native.observeResponse(providerId, Number.isInteger(status) && status >= 0 ? status : 0, headers)
+  }
+
   onUpdate(listener) {
     if (typeof listener !== 'function') throw new TypeError('onUpdate: listener must be a function')
     this.#listeners.add(listener)
@@ -188,6 +195,12 @@ class UsageTracker {
   selectBest(providerIds, modelId) {
     if (!Array.isArray(providerIds)) throw new TypeError('selectBest: providerIds must be an array of provider ids')
     return this.#native.selectBest(providerIds, modelId ?? undefined)
+  }
+
+  /** The best of `[{ providerId, modelId }]` (e.g. the models pi has credentials for). */
+  selectBestModel(candidates) {
+    if (!Array.isArray(candidates)) throw new TypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
+    return callNative(() => this.#native.selectBestModel(candidates))
   }
 
   stats() {

@@ -120,6 +120,9 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         duration_secs: s.duration,
         unlimited: s.unlimited.unwrap_or(false),
         unit: s.unit,
+        status: None,
+        billing: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -139,6 +142,8 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         model_id: w.model_id,
         kind: w.kind,
         unit: w.unit,
+        status: w.status,
+        billing: w.billing,
         level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
         used: w.used,
@@ -155,7 +160,17 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
 }
 
 pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
+    // Entry-level facts travel on the windows of the fetch that produced them.
+    let billing = e.windows.iter().find_map(|w| w.billing.clone());
+    let mut warnings: Vec<String> = Vec::new();
+    for w in e.windows.iter().flat_map(|w| &w.fetch_warnings) {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
     UsageStoreEntry {
+        billing,
+        warnings: (!warnings.is_empty()).then_some(warnings),
         key: e.key,
         provider_id: e.provider_id,
         model_id: e.model_id,
@@ -179,6 +194,7 @@ pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
         remaining_ratio: c.remaining_ratio,
         window_id: c.window_id,
         resets_at: c.resets_at.map(|v| v as f64),
+        window_ids: c.window_ids,
     }
 }
 
@@ -207,12 +223,15 @@ pub fn stats_to_js(s: usage_core::Stats) -> TrackerStats {
         fetch_errors: s.fetch_errors as f64,
         last_cycle_at: s.last_cycle_at as f64,
         cache_hits: s.cache_hits as f64,
+        observed_responses: s.observed_responses as f64,
+        requests_saved: s.requests_saved as f64,
     }
 }
 
 pub fn selection_to_js(s: quota::Selection) -> Selection {
     Selection {
         provider_id: s.provider_id,
+        model_id: s.model_id,
         decision: s.decision.as_str().to_string(),
         reason: s.reason,
         ranking: s
@@ -220,6 +239,7 @@ pub fn selection_to_js(s: quota::Selection) -> Selection {
             .into_iter()
             .map(|c| SelectionCandidate {
                 provider_id: c.provider_id,
+                model_id: c.model_id,
                 decision: c.check.decision.as_str().to_string(),
                 remaining_ratio: c.check.remaining_ratio,
                 window_id: c.check.window_id,
@@ -317,4 +337,27 @@ pub fn credentials_from_js(
     creds.account_id = c.account_id;
     creds.project_id = c.project_id;
     Ok(creds)
+}
+
+/// Response headers from JS (`Record<string, string | string[]>`, any case) as lower-cased
+/// name/value pairs; values of other types are dropped.
+pub fn headers_from_js(
+    headers: serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => return None,
+            };
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect()
 }

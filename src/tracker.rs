@@ -135,6 +135,21 @@ impl NativeUsageTracker {
             })
     }
 
+    /// Feeds one model response (status, headers) of `providerId` to the tracker; returns
+    /// whether its headers changed the store. Never throws for what the headers hold.
+    #[napi(catch_unwind)]
+    pub fn observe_response(
+        &self,
+        provider_id: String,
+        status: u32,
+        headers: serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        let headers = headers_from_js(headers);
+        let status = u16::try_from(status).unwrap_or(0);
+        self.core
+            .observe_response(&runtime_handle(), &provider_id, status, &headers)
+    }
+
     #[napi]
     pub fn get(&self, provider_id: String, model_id: Option<String>) -> Option<UsageStoreEntry> {
         self.core
@@ -182,6 +197,16 @@ impl NativeUsageTracker {
             self.core
                 .select_best(&provider_ids, model_id.as_deref().unwrap_or(DEFAULT_MODEL)),
         )
+    }
+
+    /// The best of several `(provider, model)` pairs: room left first, then plan, then ratio.
+    #[napi]
+    pub fn select_best_model(&self, candidates: Vec<ModelCandidate>) -> Selection {
+        let pairs: Vec<(String, String)> = candidates
+            .into_iter()
+            .map(|c| (c.provider_id, c.model_id))
+            .collect();
+        selection_to_js(self.core.select_best_model(&pairs))
     }
 
     #[napi]

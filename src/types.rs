@@ -98,6 +98,13 @@ pub struct ResolvedUsageWindow {
     pub kind: String,
     /// What the numbers count: an ISO currency ('USD'), 'credits', 'requests'; absent for percent-only windows.
     pub unit: Option<String>,
+    /// A state the numbers alone do not tell: 'disabled' (switched off, e.g. Claude extra
+    /// usage; the window reads exhausted) or 'limit_reached' (a spend cap is hit).
+    #[napi(ts_type = "'disabled' | 'limit_reached'")]
+    pub status: Option<String>,
+    /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
+    #[napi(ts_type = "'extra_usage'")]
+    pub billing: Option<String>,
     /// How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses).
     #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
     pub level: Option<String>,
@@ -138,7 +145,7 @@ pub struct ResolvedUsageWindow {
 #[napi(object)]
 pub struct EntryError {
     #[napi(
-        ts_type = "'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider'"
+        ts_type = "'auth' | 'rate_limited' | 'network' | 'timeout' | 'server' | 'parse' | 'provider' | 'unsupported'"
     )]
     pub kind: String,
     pub message: String,
@@ -162,6 +169,14 @@ pub struct UsageStoreEntry {
     /// Older than 2 intervals, or from the cache at start.
     pub stale: bool,
     pub plan: Option<String>,
+    /// How pi's own requests to this provider are paid when not from the plan's windows:
+    /// 'extra_usage' (Claude with a login: metered extra usage; see the window with the
+    /// same `billing`).
+    #[napi(ts_type = "'extra_usage'")]
+    pub billing: Option<String>,
+    /// Parts of the last answer that could not be read and were skipped (a malformed pool);
+    /// the windows shown are the rest. Messages name the part, never its content.
+    pub warnings: Option<Vec<String>>,
     pub error: Option<EntryError>,
 }
 
@@ -174,6 +189,9 @@ pub struct QuotaCheck {
     /// The binding (most constrained) window.
     pub window_id: Option<String>,
     pub resets_at: Option<f64>,
+    /// Every window that governs this model, the binding one first: a metered login (Claude's
+    /// extra usage) is governed by its meter and the model's own caps, not the plan windows.
+    pub window_ids: Vec<String>,
 }
 
 /// An edge-triggered threshold crossing.
@@ -205,11 +223,16 @@ pub struct TrackerStats {
     pub last_cycle_at: f64,
     /// Results taken from the shared cache instead of the network.
     pub cache_hits: f64,
+    /// Model responses whose quota headers updated the store.
+    pub observed_responses: f64,
+    /// Scheduled polls skipped because traffic brought the values within the interval.
+    pub requests_saved: f64,
 }
 
 #[napi(object)]
 pub struct SelectionCandidate {
     pub provider_id: String,
+    pub model_id: Option<String>,
     #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
     pub decision: String,
     pub remaining_ratio: Option<f64>,
@@ -222,6 +245,8 @@ pub struct SelectionCandidate {
 pub struct Selection {
     /// The account to use; absent when none has usable data.
     pub provider_id: Option<String>,
+    /// The model to use, when candidates named models (`selectBestModel`).
+    pub model_id: Option<String>,
     #[napi(ts_type = "'proceed' | 'low' | 'exhausted' | 'unknown'")]
     pub decision: String,
     pub reason: String,
@@ -317,4 +342,11 @@ pub struct HistoryPoint {
     /// In the window's unit; absent for percent-only windows and per-model views of a pool.
     pub used: Option<f64>,
     pub remaining: Option<f64>,
+}
+
+/// A `(provider, model)` pair to rank.
+#[napi(object)]
+pub struct ModelCandidate {
+    pub provider_id: String,
+    pub model_id: String,
 }

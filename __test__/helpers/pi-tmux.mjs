@@ -3,10 +3,6 @@
 // and read the screen back. The server listens on a socket file the caller chooses (put it in a
 // temp dir), so a user's tmux is untouched and nothing is left behind.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-
-export const PI_VERSION = '0.73.1'
 
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 180_000, ...opts })
 
@@ -25,21 +21,8 @@ export function ensureTmux() {
   return tmux
 }
 
-/** pi's path: $PI_BIN, pi on PATH, or a global npm install of the pinned version; null when impossible. */
-export function ensurePi() {
-  if (process.env.PI_BIN) return existsSync(process.env.PI_BIN) ? process.env.PI_BIN : null
-  let pi = which('pi')
-  if (!pi && which('npm')) {
-    run('npm', ['install', '-g', '--no-audit', '--no-fund', `@mariozechner/pi-coding-agent@${PI_VERSION}`])
-    pi = which('pi')
-    if (!pi) {
-      const prefix = run('npm', ['prefix', '-g']).stdout?.trim()
-      const bin = prefix && join(prefix, 'bin', 'pi')
-      if (bin && existsSync(bin)) pi = bin
-    }
-  }
-  return pi
-}
+// pi's path, as pack.spec takes it; the pinned versions and their installs live in pi-install.mjs
+export { piBin as ensurePi } from './pi-install.mjs'
 
 const quote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`
 
@@ -119,6 +102,33 @@ export class PiSession {
       await sleep(100)
     }
     throw new Error(`timed out waiting for ${what}; screen:\n${s}`)
+  }
+
+  /** Like waitFor, for output that may have scrolled away: tests the screen plus tmux's scrollback
+   *  and, when that is not enough, the pages above reached with PageUp (pi 1.6's fullscreen mode
+   *  owns the viewport, so nothing scrolls into tmux's history), then returns to the bottom. */
+  async waitForTranscript(pred, { timeoutMs = 15_000, what = 'condition', maxPages = 30 } = {}) {
+    const test = pred instanceof RegExp ? (s) => pred.test(s) : pred
+    const until = Date.now() + timeoutMs
+    let seen = ''
+    while (Date.now() < until) {
+      seen = this.screen({ history: true })
+      if (test(seen)) return seen
+      let page = this.screen()
+      for (let i = 0; i < maxPages && !test(seen); i++) {
+        this.key('PPage')
+        await sleep(150)
+        const next = this.screen()
+        if (next === page) break // at the top
+        seen = `${next}\n${seen}`
+        page = next
+      }
+      this.key('C-End')
+      if (test(seen)) return seen
+      if (this.dead()) break
+      await sleep(200)
+    }
+    throw new Error(`timed out waiting for ${what}; transcript:\n${seen}`)
   }
 
   kill() {

@@ -70,6 +70,8 @@ pub struct Credentials {
     pub plan: Option<String>,
     /// API host this account lives on, when not the provider's default (GitHub Enterprise).
     pub base_url: Option<String>,
+    /// What to do once `expires_at` has passed, when not pi's `/login` (a tool's own file).
+    pub expired_hint: Option<&'static str>,
 }
 
 impl Credentials {
@@ -82,6 +84,7 @@ impl Credentials {
             expires_at: None,
             plan: None,
             base_url: None,
+            expired_hint: None,
         }
     }
 

@@ -29,7 +29,7 @@ use crate::cache::{
     create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
 };
 use crate::clock::Clock;
-use crate::model::{ResolvedWindow, DEFAULT_MODEL};
+use crate::model::{QuotaKind, ResolvedWindow, DEFAULT_MODEL};
 use crate::resolve::apply_pace_at_rate;
 use crate::sanitize::clean_text;
 use crate::time::MAX_EPOCH_MS;
@@ -150,7 +150,7 @@ fn round6(v: f64) -> f64 {
 
 /// A per-model view of a shared multiplier pool: its course is the pool's, not recorded again.
 fn is_pool_view(w: &ResolvedWindow) -> bool {
-    w.kind == "multiplier" && w.model_id != DEFAULT_MODEL
+    w.kind == QuotaKind::MULTIPLIER && w.model_id != DEFAULT_MODEL
 }
 
 /// The series a window's course is read from.
@@ -486,12 +486,22 @@ impl History {
     }
 
     /// Remembers `windows` as observed at `at` (when their fetch started) for the account and
-    /// appends them to its file. Also the entry point for values observed elsewhere (response
-    /// headers). Waits at most `LOCK_WAIT` for the account's lock, asynchronously; without it
-    /// the points stay in this process's memory only.
+    /// appends them to its file. Waits at most `LOCK_WAIT` for the account's lock,
+    /// asynchronously; without it the points stay in this process's memory only.
     pub async fn record(&self, provider_id: &str, fp: &str, windows: &[ResolvedWindow], at: i64) {
-        let lines = to_lines(windows, at);
-        if lines.is_empty() {
+        self.record_lines(provider_id, fp, to_lines(windows, at))
+            .await;
+    }
+
+    /// The history lives beside the cache and shares its fate: where the cache path holds
+    /// something other than a regular file (a symlink, a FIFO, a device; the cache is off and
+    /// says why), nothing is created beside it.
+    fn beside_a_usable_cache(&self) -> bool {
+        is_regular_or_missing(&self.cache_path)
+    }
+
+    async fn record_lines(&self, provider_id: &str, fp: &str, lines: Vec<Line>) {
+        if !self.beside_a_usable_cache() {
             return;
         }
         let account = self.account(provider_id, fp);
@@ -499,6 +509,9 @@ impl History {
         let compact_due = {
             let mut memory = lock(&self.memory);
             let m = memory.entry(account.key.clone()).or_default();
+            if lines.is_empty() {
+                return;
+            }
             m.add(&lines, now);
             m.compacted_at
                 .is_none_or(|t| !(0..COMPACT_EVERY_MS).contains(&(now - t)))
@@ -706,6 +719,9 @@ impl History {
     /// Loads the end of the account's file into memory the first time it is needed, so a new
     /// process measures burn rates from its first cycle. Reads only; never waits on a lock.
     fn ensure_loaded(&self, account: &Account, now: i64) {
+        if !self.beside_a_usable_cache() {
+            return;
+        }
         if lock(&self.memory)
             .get(&account.key)
             .is_some_and(|m| m.loaded)
@@ -765,6 +781,9 @@ impl History {
 
     /// The file's points, parsed again only when the file changed.
     fn read_parsed(&self, path: &Path) -> Arc<Vec<Line>> {
+        if !self.beside_a_usable_cache() {
+            return Arc::default();
+        }
         let Some(stamp) = FileStamp::of(path) else {
             return Arc::default();
         };
@@ -1148,6 +1167,28 @@ mod tests {
             .await;
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         assert!(h.warning().unwrap().contains("is a symbolic link"));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn nothing_is_created_beside_a_cache_path_that_is_not_a_regular_file() {
+        let (dir, _h, clock) = setup();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for cache in [link, dir.path().to_path_buf()] {
+            let h = History::new(&cache, clock.clone());
+            h.record("a", "fp", &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+                .await;
+            assert!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).is_empty());
+        }
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".history-")), "{names:?}");
     }
 
     #[tokio::test]

@@ -64,12 +64,15 @@ pub enum QuotaKind {
 }
 
 impl QuotaKind {
+    /// `name()` of a multiplier pool, as resolved windows carry it in `kind`.
+    pub const MULTIPLIER: &'static str = "multiplier";
+
     pub fn name(&self) -> &'static str {
         match self {
             QuotaKind::Duration => "duration",
             QuotaKind::Amount { .. } => "amount",
             QuotaKind::Percentage => "percentage",
-            QuotaKind::Multiplier { .. } => "multiplier",
+            QuotaKind::Multiplier { .. } => Self::MULTIPLIER,
             QuotaKind::PerModel { .. } => "perModel",
             QuotaKind::Balance => "balance",
         }
@@ -150,9 +153,43 @@ pub struct UsageSnapshot {
     /// Unit reported with this value; overrides the quota's (a balance's currency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// A state the numbers alone do not tell: `disabled` (the pool is switched off, e.g.
+    /// Claude extra usage) or `limit_reached` (a spend cap is hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// pi's own requests are paid from this window (`extra_usage`: a Claude login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<String>,
+    /// Problems the same fetch met elsewhere in the response (a malformed pool that was
+    /// skipped). Entry-level facts, carried by every snapshot of the fetch so they reach
+    /// the entry through the store unchanged; messages never quote the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl UsageSnapshot {
+    /// A header reports shares; the window's size, unit, length and billing stay what the
+    /// last full result said, so an amount window keeps its amounts (used = share × limit).
+    fn carrying_over(mut self, old: &UsageSnapshot) -> Self {
+        let amounts_known = self.used.is_some() || self.remaining.is_some() || self.limit.is_some();
+        if !amounts_known && !self.unlimited {
+            if let Some(limit) = old.limit.filter(|l| *l > 0.0) {
+                self.limit = Some(limit);
+                let used_ratio = self
+                    .used_ratio
+                    .or_else(|| self.remaining_ratio.map(|r| 1.0 - r));
+                if let Some(r) = used_ratio {
+                    self.used = Some(r * limit);
+                    self.remaining = Some((1.0 - r) * limit);
+                }
+            }
+        }
+        self.unit = self.unit.or_else(|| old.unit.clone());
+        self.duration_secs = self.duration_secs.or(old.duration_secs);
+        self.billing = self.billing.or_else(|| old.billing.clone());
+        self
+    }
+
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -177,6 +214,29 @@ pub struct FetchOutcome {
 }
 
 impl FetchOutcome {
+    /// Folds in what a model response's headers said: each reported window replaces the one
+    /// with the same id and model; windows the headers did not mention are left alone.
+    pub fn merge_observed(&mut self, observed: FetchOutcome) {
+        for s in observed.snapshots {
+            match self
+                .snapshots
+                .iter_mut()
+                .find(|old| old.id == s.id && old.model_id() == s.model_id())
+            {
+                Some(old) => *old = s.carrying_over(old),
+                None => self.snapshots.push(s),
+            }
+        }
+        for q in observed.extra_quotas {
+            if !self.extra_quotas.iter().any(|old| old.id == q.id) {
+                self.extra_quotas.push(q);
+            }
+        }
+        if observed.plan.is_some() {
+            self.plan = observed.plan;
+        }
+    }
+
     /// The provider's declared quotas plus the ones this response discovered.
     pub fn quotas_with(&self, declared: &[QuotaDefinition]) -> Vec<QuotaDefinition> {
         let mut all = declared.to_vec();
@@ -276,6 +336,15 @@ pub struct ResolvedWindow {
     pub unlimited: bool,
     #[serde(default)]
     pub unit: Option<String>,
+    /// See `UsageSnapshot::status`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// See `UsageSnapshot::billing`.
+    #[serde(default)]
+    pub billing: Option<String>,
+    /// The fetch's warnings (see `UsageSnapshot::warnings`); the binding lifts them to the entry.
+    #[serde(default)]
+    pub fetch_warnings: Vec<String>,
     /// How close to the wall, by the tracker's thresholds; set when the store is published.
     #[serde(default)]
     pub level: Option<Level>,
@@ -298,6 +367,9 @@ pub enum ErrorKind {
     Server,
     Parse,
     Provider,
+    /// The service no longer serves this client or account type (Google's Gemini CLI for
+    /// consumer accounts); retrying will not help.
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -310,6 +382,7 @@ impl ErrorKind {
             ErrorKind::Server => "server",
             ErrorKind::Parse => "parse",
             ErrorKind::Provider => "provider",
+            ErrorKind::Unsupported => "unsupported",
         }
     }
 }

@@ -30,4 +30,14 @@ pub trait UsageProvider: Send + Sync + 'static {
     fn account_fingerprint(&self) -> Option<String> {
         None
     }
+    /// Usage read off one of the service's model responses (status and lower-cased headers),
+    /// holding only the windows the headers report. `None`: nothing usable in them.
+    fn observe(
+        &self,
+        _status: u16,
+        _headers: &[(String, String)],
+        _now_ms: i64,
+    ) -> Option<FetchOutcome> {
+        None
+    }
 }

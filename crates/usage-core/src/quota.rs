@@ -34,6 +34,8 @@ pub struct QuotaCheck {
     pub remaining_ratio: Option<f64>,
     pub window_id: Option<String>,
     pub resets_at: Option<i64>,
+    /// Every window that governs the model, the binding one first (a footer's lead).
+    pub window_ids: Vec<String>,
 }
 
 impl QuotaCheck {
@@ -43,6 +45,7 @@ impl QuotaCheck {
             remaining_ratio: None,
             window_id: None,
             resets_at: None,
+            window_ids: Vec::new(),
         }
     }
 }
@@ -125,20 +128,22 @@ fn decide(w: &ResolvedWindow, t: &Thresholds) -> Decision {
     }
 }
 
-/// The window that binds: the lowest remaining ratio among windows that still apply
-/// (unlimited pools never bind; a window whose reset time has passed no longer applies).
-pub fn binding_window<'a>(
-    windows: impl Iterator<Item = &'a ResolvedWindow>,
-    now: i64,
-) -> Option<&'a ResolvedWindow> {
-    windows
-        .filter(|w| !w.unlimited && w.resets_at.is_none_or(|at| at > now))
-        .min_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio))
-}
-
 /// `entries` are the provider's entry for the model (if any) and its `default` entry,
 /// whose windows apply to every model.
+/// Whether `w` limits calls to `model_id`. A model-scoped cap (`7d_<name>`) limits only models
+/// whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
+/// (Claude's extra usage for pi, marked by `billing`), the plan's own windows are context,
+/// not limits, and only that window and the scoped caps govern.
+pub fn governs(w: &ResolvedWindow, model_id: &str, metered: bool) -> bool {
+    if let Some(scope) = w.id.strip_prefix("7d_") {
+        return model_id != crate::model::DEFAULT_MODEL
+            && model_id.to_ascii_lowercase().contains(scope);
+    }
+    !metered || w.billing.is_some()
+}
+
 pub fn check_quota(
+    model_id: &str,
     model_entry: Option<&StoreEntry>,
     default_entry: Option<&StoreEntry>,
     now: i64,
@@ -150,8 +155,15 @@ pub fn check_quota(
         .flatten()
         .filter(|e| usable(e, now, interval_ms))
         .collect();
-    let Some(window) = binding_window(usable_entries.iter().flat_map(|e| e.windows.iter()), now)
-    else {
+    let all = || usable_entries.iter().flat_map(|e| e.windows.iter());
+    let metered = all().any(|w| w.billing.is_some());
+    let mut governing: Vec<&ResolvedWindow> = all()
+        .filter(|w| governs(w, model_id, metered))
+        .filter(|w| !w.unlimited && w.resets_at.is_none_or(|at| at > now))
+        .collect();
+    governing.sort_by(|a, b| a.remaining_ratio.total_cmp(&b.remaining_ratio));
+    let window_ids: Vec<String> = governing.iter().map(|w| w.id.clone()).collect();
+    let Some(window) = governing.first().copied() else {
         // Usable entries whose windows are all unlimited or already reset leave room.
         let has_room =
             !usable_entries.is_empty() && usable_entries.iter().any(|e| !e.windows.is_empty());
@@ -161,6 +173,7 @@ pub fn check_quota(
                 remaining_ratio: Some(1.0),
                 window_id: None,
                 resets_at: None,
+                window_ids,
             }
         } else {
             QuotaCheck::unknown()
@@ -171,6 +184,7 @@ pub fn check_quota(
         remaining_ratio: Some(window.remaining_ratio),
         window_id: Some(window.id.clone()),
         resets_at: window.resets_at,
+        window_ids,
     }
 }
 
@@ -279,6 +293,8 @@ pub fn tier_rank(plan: Option<&str>) -> u8 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     pub provider_id: String,
+    /// The model this candidate is for, when the caller asked about models.
+    pub model_id: Option<String>,
     pub check: QuotaCheck,
     pub plan: Option<String>,
 }
@@ -286,6 +302,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Selection {
     pub provider_id: Option<String>,
+    pub model_id: Option<String>,
     pub decision: Decision,
     pub reason: String,
     /// Every candidate, best first.
@@ -310,6 +327,7 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
     let Some(best) = candidates.first() else {
         return Selection {
             provider_id: None,
+            model_id: None,
             decision: Decision::Unknown,
             reason: "no candidates".into(),
             ranking: candidates,
@@ -349,12 +367,10 @@ pub fn select_best(mut candidates: Vec<Candidate>) -> Selection {
             next.provider_id
         ),
     };
+    let known = best.check.decision != Decision::Unknown;
     Selection {
-        provider_id: if best.check.decision == Decision::Unknown {
-            None
-        } else {
-            Some(best.provider_id.clone())
-        },
+        provider_id: known.then(|| best.provider_id.clone()),
+        model_id: best.model_id.clone().filter(|_| known),
         decision: best.check.decision,
         reason,
         ranking: candidates,
@@ -429,7 +445,7 @@ mod tests {
     }
 
     fn check(e: &StoreEntry) -> QuotaCheck {
-        check_quota(None, Some(e), NOW, MIN, &Thresholds::default())
+        check_quota("default", None, Some(e), NOW, MIN, &Thresholds::default())
     }
 
     #[test]
@@ -510,6 +526,7 @@ mod tests {
         let model = entry("c/o1", vec![window("premium", 0.05)]);
         let default = entry("c/default", vec![window("premium", 0.5)]);
         let c = check_quota(
+            "m",
             Some(&model),
             Some(&default),
             NOW,
@@ -563,11 +580,13 @@ mod tests {
     fn cand(id: &str, decision: Decision, ratio: Option<f64>, plan: Option<&str>) -> Candidate {
         Candidate {
             provider_id: id.into(),
+            model_id: None,
             check: QuotaCheck {
                 decision,
                 remaining_ratio: ratio,
                 window_id: None,
                 resets_at: None,
+                window_ids: Vec::new(),
             },
             plan: plan.map(Into::into),
         }
@@ -612,7 +631,7 @@ mod tests {
         assert_eq!(window_level(&w, &t), Level::Warn);
         let e = entry("a/default", vec![w]);
         assert_eq!(
-            check_quota(None, Some(&e), NOW, MIN, &t).decision,
+            check_quota("default", None, Some(&e), NOW, MIN, &t).decision,
             Decision::Proceed
         );
         assert!(ThresholdTracker::default().observe(&[e], &t).is_empty());
@@ -661,5 +680,44 @@ mod tests {
         let odd = BTreeMap::from([("USD".to_string(), f64::NAN)]);
         assert_eq!(balance_level(0.01, Some("USD"), &odd, -1.0), L::Ok);
         assert_eq!(balance_level(0.0, Some("USD"), &odd, -1.0), L::Exhausted);
+    }
+
+    #[test]
+    fn a_metered_login_is_governed_by_its_meter_and_the_model_scoped_cap() {
+        let mut extra = window("extra", 0.7);
+        extra.billing = Some("extra_usage".into());
+        let e = entry(
+            "anthropic/default",
+            vec![
+                window("5h", 0.0),
+                window("7d", 0.4),
+                window("7d_fable", 0.5),
+                extra,
+            ],
+        );
+        let t = Thresholds::default();
+        let sonnet = check_quota("claude-sonnet-4-5", None, Some(&e), NOW, MIN, &t);
+        assert_eq!(
+            sonnet.decision,
+            Decision::Proceed,
+            "a full 5h plan window does not stop pi's extra-usage traffic"
+        );
+        assert_eq!(sonnet.window_ids, ["extra"]);
+        let fable = check_quota("claude-fable-5", None, Some(&e), NOW, MIN, &t);
+        assert_eq!(fable.window_ids, ["7d_fable", "extra"]);
+        assert_eq!(fable.window_id.as_deref(), Some("7d_fable"));
+        // Without a meter every window governs, scoped caps only their model.
+        assert_eq!(
+            check_quota("default", None, Some(&e), NOW, MIN, &t).window_ids,
+            ["extra"]
+        );
+        let plain = entry(
+            "codex/default",
+            vec![window("5h", 0.3), window("7d_fable", 0.1)],
+        );
+        assert_eq!(
+            check_quota("gpt-5", None, Some(&plain), NOW, MIN, &t).window_ids,
+            ["5h"]
+        );
     }
 }

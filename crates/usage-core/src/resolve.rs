@@ -35,7 +35,7 @@ fn default_total(quota: &QuotaDefinition, model_id: &str) -> f64 {
             .get(model_id)
             .and_then(|l| l.amount.or(l.duration_secs))
             .unwrap_or(0.0),
-        // No limit: what is known of the balance is its own total.
+        // Balances resolve in `resolve_balance`: there is no total.
         QuotaKind::Balance => 0.0,
     }
 }
@@ -81,7 +81,7 @@ pub fn resolve_window(
     now_ms: i64,
 ) -> ResolvedWindow {
     if quota.kind == QuotaKind::Balance {
-        return resolve_balance(quota, snapshot);
+        return resolve_balance(quota, snapshot, now_ms);
     }
     let model_id = snapshot.model_id();
     let total = snapshot
@@ -129,6 +129,9 @@ pub fn resolve_window(
         reset_behavior: quota.reset_behavior,
         unlimited: s.unlimited,
         unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        status: s.status.clone(),
+        billing: s.billing.clone(),
+        fetch_warnings: s.warnings.clone(),
         level: None,
         elapsed_ratio: None,
         pace: None,
@@ -146,7 +149,7 @@ pub fn resolve_window(
 /// events then see an empty balance as exhausted and never call a funded one low; how low
 /// is too low is a sum of money, judged by `quota::balance_level`. `total` is 0, `used` is
 /// whatever the provider reported (spend), never derived, and there is no pace.
-fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot) -> ResolvedWindow {
+fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot, now_ms: i64) -> ResolvedWindow {
     let remaining = s.remaining.unwrap_or(0.0);
     let remaining_ratio = match s.remaining_ratio {
         Some(r) => clamp01(r),
@@ -163,11 +166,14 @@ fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot) -> ResolvedWindow
         used_ratio: 1.0 - remaining_ratio,
         remaining_ratio,
         duration_secs: window_length(quota, s),
-        resets_at: s.resets_at,
+        resets_at: plausible_reset(s.resets_at, window_length(quota, s), now_ms),
         window_type: quota.window_type,
         reset_behavior: quota.reset_behavior,
         unlimited: false,
         unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        status: s.status.clone(),
+        billing: s.billing.clone(),
+        fetch_warnings: s.warnings.clone(),
         level: None,
         elapsed_ratio: None,
         pace: None,
@@ -641,6 +647,7 @@ mod tests {
                 error: None,
             };
             let check = check_quota(
+                "default",
                 None,
                 Some(&entry),
                 NOW,
@@ -773,6 +780,34 @@ mod tests {
         assert_eq!((agg.total, agg.used, agg.remaining), (150.0, 60.0, 90.0));
         assert!((agg.used_ratio - 0.4).abs() < 1e-9);
         assert_eq!(agg.resets_at, Some(NOW + 5), "the earliest reset");
+    }
+
+    #[test]
+    fn a_balance_is_its_own_total_and_window_facts_pass_through() {
+        let q = QuotaDefinition::new("credits", QuotaKind::Balance).with_unit("credits");
+        let mut s = snap("credits");
+        s.remaining = Some(212.5);
+        s.status = Some("limit_reached".into());
+        s.billing = Some("extra_usage".into());
+        s.warnings = vec!["chat: not an object".into()];
+        let w = resolve_window(&q, &s, NOW);
+        assert_eq!(
+            (w.total, w.used, w.remaining),
+            (0.0, 0.0, 212.5),
+            "no total to divide by"
+        );
+        assert_eq!((w.used_ratio, w.remaining_ratio), (0.0, 1.0));
+        assert_eq!(w.unit.as_deref(), Some("credits"));
+        assert_eq!(w.status.as_deref(), Some("limit_reached"));
+        assert_eq!(w.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(w.fetch_warnings, ["chat: not an object"]);
+        let mut empty = snap("credits");
+        empty.remaining = Some(-3.0);
+        assert_eq!(
+            resolve_window(&q, &empty, NOW).total,
+            0.0,
+            "never a negative total"
+        );
     }
 
     #[test]

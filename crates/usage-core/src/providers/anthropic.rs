@@ -1,20 +1,28 @@
-//! Claude: GET /api/oauth/usage. `utilization` is percent used; any window may be `null`;
-//! the service adds keys without notice, and an unknown `{utilization, resets_at}` key
-//! becomes a window of its own.
+//! Claude: GET /api/oauth/usage. Percent used, ISO resets. `limits[]` is authoritative when
+//! it is there; the older top-level keys (any may be `null`, unknown `{utilization,
+//! resets_at}` keys become windows of their own) only when it is not. `extra_usage` /
+//! `spend` become the money window `extra`.
 
 use serde_json::Value;
 
 use std::path::Path;
 
 use super::{
-    iso_to_ms, pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
+    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
+    WireConfig, WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
-use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
+use crate::model::{
+    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+};
+use crate::time;
 
 const PATH: &str = "/api/oauth/usage";
 const BETA: &str = "oauth-2025-04-20";
 const USER_AGENT: &str = "claude-code/2.0.31";
+
+/// The extra-usage (metered spend) window.
+pub const EXTRA: &str = "extra";
 
 const FIVE_HOURS: f64 = 18_000.0;
 const SEVEN_DAYS: f64 = 604_800.0;
@@ -31,10 +39,16 @@ pub struct Anthropic;
 
 impl Wire for Anthropic {
     fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
-        KNOWN
+        let mut quotas: Vec<QuotaDefinition> = KNOWN
             .iter()
             .map(|(_, id, secs)| pct_quota(id, Some(*secs)))
-            .collect()
+            .collect();
+        // Money; its total is the cap the response reports, its unit the currency.
+        quotas.push(
+            QuotaDefinition::new(EXTRA, QuotaKind::Amount { amount: 0.0 })
+                .with_window(WindowType::Fixed, ResetBehavior::Calendar),
+        );
+        quotas
     }
 
     /// The usage endpoint reads a Claude login's OAuth token; an API key has no plan usage.
@@ -66,8 +80,13 @@ impl Wire for Anthropic {
             .header("Accept", "application/json")]
     }
 
-    fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
+    }
+
+    fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        let oauth = ctx.credentials.kind == CredentialKind::OAuth;
+        parse(&serde_json::from_slice(body)?, ctx.now_ms, oauth)
     }
 }
 
@@ -84,10 +103,72 @@ fn window(value: &Value) -> Option<(f64, Option<i64>)> {
     Some((utilization, resets_at))
 }
 
-pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
-    let obj = body.as_object().ok_or("expected a JSON object")?;
-    let mut outcome = FetchOutcome::default();
-    // Known windows first, in their usual order; then whatever the service added.
+fn percent_snapshot(id: &str, percent: f64, resets_at: Option<i64>) -> UsageSnapshot {
+    let mut s = UsageSnapshot::new(id);
+    s.used_ratio = Some(percent / 100.0);
+    s.resets_at = resets_at;
+    s
+}
+
+/// The windows of `limits[]`: `session` → `5h`, `weekly_all` → `7d`, each `weekly_scoped`
+/// row → `7d_<model>`. Every row counts, not only the `is_active` one (that flag marks the
+/// row binding right now). `None` when there is no such array or no row in it can be read,
+/// so a service mid-rollout that sends `[]` does not blank the legacy keys.
+fn limits(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) -> Option<()> {
+    let rows = obj.get("limits")?.as_array()?;
+    let mut found = false;
+    for row in rows {
+        let Some(percent) = row.get("percent").and_then(|p| shape::number(Some(p))) else {
+            continue;
+        };
+        let kind = row.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let group = row.get("group").and_then(Value::as_str).unwrap_or_default();
+        let (id, secs) = match kind {
+            "session" => ("5h".to_string(), Some(FIVE_HOURS)),
+            "weekly_all" => ("7d".to_string(), Some(SEVEN_DAYS)),
+            "weekly_scoped" => {
+                let model = row
+                    .pointer("/scope/model/display_name")
+                    .and_then(Value::as_str);
+                let Some(model) = model.and_then(shape::sanitize_id) else {
+                    continue;
+                };
+                (format!("7d_{model}"), Some(SEVEN_DAYS))
+            }
+            // A kind added later: named after itself, its length from its group.
+            other => {
+                let Some(id) = shape::sanitize_id(other) else {
+                    continue;
+                };
+                let secs = match group {
+                    "session" => Some(FIVE_HOURS),
+                    "weekly" => Some(SEVEN_DAYS),
+                    _ => None,
+                };
+                (id, secs)
+            }
+        };
+        let resets_at = row
+            .get("resets_at")
+            .and_then(Value::as_str)
+            .and_then(iso_to_ms);
+        if !KNOWN.iter().any(|(_, known, _)| *known == id)
+            && !outcome.extra_quotas.iter().any(|q| q.id == id)
+        {
+            outcome.extra_quotas.push(pct_quota(&id, secs));
+        }
+        outcome.snapshots.retain(|s| s.id != id);
+        outcome
+            .snapshots
+            .push(percent_snapshot(&id, percent, resets_at));
+        found = true;
+    }
+    found.then_some(())
+}
+
+/// The keys of the older shape: known windows first, in their usual order; then whatever
+/// `{utilization, resets_at}` key the service added.
+fn legacy(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) {
     let known = KNOWN.iter().map(|(k, id, _)| (*k, Some(*id)));
     let unknown = obj
         .keys()
@@ -111,9 +192,219 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
                 key.to_string()
             }
         };
-        let mut s = UsageSnapshot::new(id);
-        s.used_ratio = Some(utilization / 100.0);
-        s.resets_at = resets_at;
+        outcome
+            .snapshots
+            .push(percent_snapshot(&id, utilization, resets_at));
+    }
+}
+
+/// Money in minor units (cents) to major units: ÷ 10^exponent. Exponents outside 0..=6 are
+/// not trusted; 2 (cents) is what every peer assumes when it is absent.
+fn major(minor: Option<f64>, exponent: Option<&Value>) -> Option<f64> {
+    let exp = exponent
+        .and_then(Value::as_u64)
+        .filter(|e| *e <= 6)
+        .unwrap_or(2);
+    minor.map(|m| m / 10f64.powi(exp as i32))
+}
+
+/// `{amount_minor, currency, exponent}` of the newer `spend` block.
+fn money(v: Option<&Value>) -> (Option<f64>, Option<String>) {
+    let Some(v) = v.filter(|v| v.is_object()) else {
+        return (None, None);
+    };
+    (
+        major(shape::number(v.get("amount_minor")), v.get("exponent")),
+        currency(v.get("currency")),
+    )
+}
+
+fn currency(v: Option<&Value>) -> Option<String> {
+    let c = v?.as_str()?.trim();
+    (c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic())).then(|| c.to_ascii_uppercase())
+}
+
+/// Extra usage, the metered spend Claude bills once plan limits are hit (and, for a login
+/// used outside Claude's own apps such as pi, from the first request). `spend` is preferred
+/// over `extra_usage` field by field; both carry money in minor units.
+///
+/// - disabled (`is_enabled`/`enabled` false, or a `disabled_reason`): exhausted, status
+///   `disabled`, whatever was spent still shown;
+/// - a cap: `used` of `limit` in major units; at or over it, status `limit_reached`;
+/// - no cap: `unlimited` with the spend in `used` (no ratio to show, never binding);
+///
+/// resetting at the start of next month, UTC, in the block's currency.
+fn extra(obj: &serde_json::Map<String, Value>, now_ms: i64) -> Option<UsageSnapshot> {
+    let legacy = obj.get("extra_usage").filter(|v| v.is_object());
+    let spend = obj.get("spend").filter(|v| v.is_object());
+    if legacy.is_none() && spend.is_none() {
+        return None;
+    }
+    let get = |block: Option<&Value>, key: &str| block.and_then(|b| b.get(key)).cloned();
+    let (spend_used, spend_used_cur) = money(spend.and_then(|s| s.get("used")));
+    let (spend_limit, spend_limit_cur) = money(spend.and_then(|s| s.get("limit")));
+    let places = get(legacy, "decimal_places");
+    let used = spend_used.or_else(|| {
+        major(
+            shape::number(get(legacy, "used_credits").as_ref()),
+            places.as_ref(),
+        )
+    });
+    let limit = spend_limit.or_else(|| {
+        major(
+            shape::number(get(legacy, "monthly_limit").as_ref()),
+            places.as_ref(),
+        )
+    });
+    let percent = shape::number(get(legacy, "utilization").as_ref())
+        .or_else(|| shape::number(get(spend, "percent").as_ref()));
+    let enabled = get(legacy, "is_enabled")
+        .and_then(|v| v.as_bool())
+        .or_else(|| get(spend, "enabled").and_then(|v| v.as_bool()));
+    let disabled_reason = get(legacy, "disabled_reason")
+        .and_then(|v| v.as_str().map(String::from))
+        .filter(|r| !r.is_empty());
+    if enabled.is_none() && used.is_none() && limit.is_none() && percent.is_none() {
+        return None;
+    }
+    let mut s = UsageSnapshot::new(EXTRA);
+    s.unit = spend_used_cur
+        .or(spend_limit_cur)
+        .or_else(|| currency(get(legacy, "currency").as_ref()));
+    if let Some((next_month, length)) = shape::month_window(now_ms) {
+        s.resets_at = Some(next_month);
+        s.duration_secs = Some(length);
+    }
+    s.used = used.map(|u| u.max(0.0));
+    s.limit = limit.filter(|l| *l >= 0.0);
+    if enabled == Some(false) || disabled_reason.is_some() {
+        let spent = disabled_reason.as_deref() == Some("out_of_credits");
+        s.status = Some(if spent { "limit_reached" } else { "disabled" }.into());
+        s.remaining = Some(0.0);
+        s.used_ratio = Some(1.0);
+        return Some(s);
+    }
+    match s.limit {
+        Some(limit) => {
+            if s.used.is_none() {
+                s.used_ratio = percent.map(|p| (p / 100.0).clamp(0.0, 1.0));
+            }
+            let spent = s.used.or(s.used_ratio.map(|r| r * limit)).unwrap_or(0.0);
+            if spent >= limit {
+                s.status = Some("limit_reached".into());
+                s.remaining = Some(0.0);
+                s.used_ratio = Some(1.0);
+            }
+        }
+        None => {
+            s.unlimited = true;
+            s.remaining = Some(0.0);
+        }
+    }
+    Some(s)
+}
+
+const UNIFIED: &str = "anthropic-ratelimit-unified-";
+
+/// One unified window from the headers: utilization is a 0–1 fraction, resets epoch seconds.
+fn header_window(h: &Headers, name: &str, id: &str) -> Option<UsageSnapshot> {
+    let utilization = h
+        .number(&format!("{UNIFIED}{name}-utilization"))
+        .filter(|u| (0.0..=10.0).contains(u))?;
+    let mut s = UsageSnapshot::new(id);
+    s.used_ratio = Some(utilization.min(1.0));
+    s.resets_at = h
+        .number(&format!("{UNIFIED}{name}-reset"))
+        .and_then(time::epoch_secs_to_ms);
+    Some(s)
+}
+
+/// What a `/v1/messages` answer says: `5h` and `7d` plan windows, and `extra` (the overage
+/// headers: pi's own spend on a Claude login) as a share of its cap — the merge with the last
+/// polled result keeps the cap and currency. A `rejected` status or a 429 marks the binding
+/// window (the representative claim) used up until its reset.
+fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+    let mut snapshots: Vec<UsageSnapshot> = [("5h", "5h"), ("7d", "7d")]
+        .iter()
+        .filter_map(|(name, id)| header_window(h, name, id))
+        .collect();
+    let overage_status = h.get(&format!("{UNIFIED}overage-status"));
+    let disabled = h.get(&format!("{UNIFIED}overage-disabled-reason"));
+    let mut extra = header_window(h, "overage", EXTRA);
+    if extra.is_none() && (overage_status.is_some() || disabled.is_some()) {
+        extra = Some(UsageSnapshot::new(EXTRA));
+    }
+    if let Some(mut s) = extra {
+        if s.resets_at.is_none() {
+            s.resets_at = shape::month_window(now_ms).map(|(next, _)| next);
+        }
+        if overage_status == Some("rejected") || disabled.is_some() {
+            let spent = disabled.is_none_or(|r| r == "out_of_credits");
+            s.status = Some(if spent { "limit_reached" } else { "disabled" }.into());
+            s.used_ratio = Some(1.0);
+            s.remaining = Some(0.0);
+        }
+        if s.used_ratio.is_some() {
+            snapshots.push(s);
+        }
+    }
+    let rejected = status == 429 || h.get(&format!("{UNIFIED}status")) == Some("rejected");
+    if rejected {
+        let claim = match h.get(&format!("{UNIFIED}representative-claim")) {
+            Some("five_hour") => "5h",
+            Some("seven_day") => "7d",
+            Some("overage") => EXTRA,
+            Some(other) => KNOWN
+                .iter()
+                .find(|(key, _, _)| *key == other)
+                .map_or("", |(_, id, _)| *id),
+            None => "",
+        };
+        let reset = h
+            .number(&format!("{UNIFIED}reset"))
+            .and_then(time::epoch_secs_to_ms)
+            .or_else(|| {
+                h.number("retry-after")
+                    .and_then(|secs| time::ms_after(now_ms, secs))
+            });
+        if !claim.is_empty() {
+            let s = match snapshots.iter_mut().find(|s| s.id == claim) {
+                Some(s) => s,
+                None => {
+                    snapshots.push(UsageSnapshot::new(claim));
+                    snapshots.last_mut().expect("just pushed")
+                }
+            };
+            s.used_ratio = Some(1.0);
+            s.remaining = None;
+            if reset.is_some() {
+                s.resets_at = reset;
+            }
+        }
+    }
+    (!snapshots.is_empty()).then(|| FetchOutcome {
+        snapshots,
+        ..Default::default()
+    })
+}
+
+/// `oauth`: the credential is a Claude login, whose use outside Claude's own apps (pi) is
+/// billed to extra usage rather than to the plan's windows.
+pub fn parse(body: &Value, now_ms: i64, oauth: bool) -> Result<FetchOutcome, WireError> {
+    if let Some(e) = shape::error_in_body(body) {
+        return Err(WireError::Service(e));
+    }
+    let obj = body
+        .as_object()
+        .ok_or_else(|| WireError::Shape("expected a JSON object".into()))?;
+    let mut outcome = FetchOutcome::default();
+    if limits(obj, &mut outcome).is_none() {
+        legacy(obj, &mut outcome);
+    }
+    if let Some(mut s) = extra(obj, now_ms) {
+        if oauth {
+            s.billing = Some("extra_usage".into());
+        }
         outcome.snapshots.push(s);
     }
     Ok(outcome)
@@ -122,46 +413,276 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::resolve_snapshots;
+    use serde_json::json;
 
-    fn fixture() -> Value {
+    /// 2026-12-01T00:00:00Z, the reference instant of the current fixtures.
+    const NOW: i64 = 1_796_083_200_000;
+
+    fn old_fixture() -> Value {
         serde_json::from_str(include_str!("../../fixtures/anthropic-usage.json")).unwrap()
     }
 
+    fn fixture_2026() -> Value {
+        serde_json::from_str(include_str!(
+            "../../fixtures/current/anthropic-usage-2026.json"
+        ))
+        .unwrap()
+    }
+
+    fn ids(out: &FetchOutcome) -> Vec<&str> {
+        out.snapshots.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    fn by<'a>(out: &'a FetchOutcome, id: &str) -> &'a UsageSnapshot {
+        out.snapshots.iter().find(|s| s.id == id).unwrap()
+    }
+
+    fn legacy_only(body: &Value) -> Value {
+        let mut body = body.clone();
+        body.as_object_mut().unwrap().remove("limits");
+        body
+    }
+
     #[test]
-    fn fixture_windows_and_unknown_keys() {
-        let out = parse(&fixture()).unwrap();
-        let ids: Vec<&str> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["5h", "7d", "7d_opus", "seven_day_omelette"]);
-        let five = &out.snapshots[0];
+    fn limits_are_authoritative_and_every_row_counts() {
+        let out = parse(&fixture_2026(), NOW, true).unwrap();
+        assert_eq!(ids(&out), ["5h", "7d", "7d_fable", "7d_sonnet", "extra"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.34));
+        assert_eq!(
+            by(&out, "5h").resets_at,
+            iso_to_ms("2026-12-01T03:00:00.412731+00:00")
+        );
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.61));
+        // is_active marks only the binding row; the inactive Sonnet row is still a window.
+        assert_eq!(by(&out, "7d_fable").used_ratio, Some(0.72));
+        assert_eq!(by(&out, "7d_sonnet").used_ratio, Some(0.12));
+        let fable = out
+            .extra_quotas
+            .iter()
+            .find(|q| q.id == "7d_fable")
+            .unwrap();
+        assert_eq!(fable.duration_secs, Some(SEVEN_DAYS));
+        assert!(
+            !out.extra_quotas.iter().any(|q| q.id == "7d_sonnet"),
+            "declared already"
+        );
+    }
+
+    #[test]
+    fn old_shape_limits_win_over_the_legacy_keys() {
+        let out = parse(&old_fixture(), NOW, true).unwrap();
+        assert_eq!(ids(&out), ["5h", "7d", "7d_opus", "extra"]);
+        assert_eq!(by(&out, "7d_opus").used_ratio, Some(0.12));
+        assert_eq!(by(&out, "5h").resets_at, iso_to_ms("2026-11-23T21:00:00Z"));
+    }
+
+    #[test]
+    fn legacy_keys_only_without_limits() {
+        let out = parse(&legacy_only(&old_fixture()), NOW, true).unwrap();
+        assert_eq!(
+            ids(&out),
+            ["5h", "7d", "7d_opus", "seven_day_omelette", "extra"]
+        );
+        let five = by(&out, "5h");
         assert_eq!(five.used_ratio, Some(0.37));
         assert_eq!(
             five.resets_at,
             iso_to_ms("2026-11-23T21:00:00.123456+00:00")
         );
         assert_eq!(
-            out.snapshots[3].resets_at, None,
+            by(&out, "seven_day_omelette").resets_at,
+            None,
             "null resets_at is kept as unknown"
         );
         assert_eq!(out.extra_quotas.len(), 1);
         assert_eq!(out.extra_quotas[0].duration_secs, Some(SEVEN_DAYS));
+        // The 2026 body without limits: the same windows from five_hour/seven_day.
+        let out = parse(&legacy_only(&fixture_2026()), NOW, true).unwrap();
+        assert_eq!(ids(&out), ["5h", "7d", "extra"]);
     }
 
     #[test]
-    fn nulls_missing_and_odd_values_are_tolerated() {
-        let body = serde_json::json!({
+    fn empty_or_unreadable_limits_fall_back_to_the_legacy_keys() {
+        let body = json!({
+            "five_hour": {"utilization": 10.0, "resets_at": "2026-12-01T03:00:00Z"},
+            "limits": []
+        });
+        assert_eq!(ids(&parse(&body, NOW, true).unwrap()), ["5h"]);
+        let body = json!({
+            "five_hour": {"utilization": 10.0, "resets_at": "2026-12-01T03:00:00Z"},
+            "limits": [{"kind": "session", "percent": null}, {"kind": "weekly_scoped", "percent": 5, "scope": null}]
+        });
+        assert_eq!(ids(&parse(&body, NOW, true).unwrap()), ["5h"]);
+    }
+
+    #[test]
+    fn scoped_names_are_sanitized_and_new_kinds_named_after_themselves() {
+        let body = json!({"limits": [
+            {"kind": "weekly_scoped", "group": "weekly", "percent": 50, "resets_at": null,
+             "scope": {"model": {"display_name": "Opus 4 (Max)"}}},
+            {"kind": "Monthly Thing", "group": "monthly", "percent": "20"},
+            {"kind": "daily_burst", "group": "session", "percent": 1}
+        ]});
+        let out = parse(&body, NOW, true).unwrap();
+        assert_eq!(ids(&out), ["7d_opus_4_max", "monthly_thing", "daily_burst"]);
+        assert_eq!(by(&out, "monthly_thing").used_ratio, Some(0.2));
+        let q = |id: &str| out.extra_quotas.iter().find(|q| q.id == id).unwrap();
+        assert_eq!(q("monthly_thing").duration_secs, None);
+        assert_eq!(q("daily_burst").duration_secs, Some(FIVE_HOURS));
+    }
+
+    #[test]
+    fn extra_usage_in_major_units_resetting_next_month() {
+        let out = parse(&fixture_2026(), NOW, true).unwrap();
+        let e = by(&out, "extra");
+        assert_eq!((e.used, e.limit), (Some(47.31), Some(200.0)));
+        assert_eq!(e.unit.as_deref(), Some("USD"));
+        assert_eq!(e.resets_at, iso_to_ms("2027-01-01T00:00:00Z"));
+        assert_eq!(e.duration_secs, Some(31.0 * 86_400.0), "December");
+        assert_eq!(e.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(e.status, None);
+        let res = resolve_snapshots(
+            &out.quotas_with(&Anthropic.quotas(&WireConfig::default())),
+            &out.snapshots,
+            NOW,
+        );
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "extra")
+            .unwrap();
+        assert_eq!((w.total, w.kind.as_str()), (200.0, "amount"));
+        assert!((w.remaining - 152.69).abs() < 1e-9);
+        assert!((w.used_ratio - 0.23655).abs() < 1e-9);
+        assert_eq!(w.unit.as_deref(), Some("USD"));
+        assert_eq!(w.billing.as_deref(), Some("extra_usage"));
+    }
+
+    #[test]
+    fn spend_is_preferred_and_exponents_are_honoured() {
+        let body = json!({
+            "extra_usage": {"is_enabled": true, "monthly_limit": 20000, "used_credits": 4731, "currency": "usd"},
+            "spend": {"used": {"amount_minor": 1234, "currency": "JPY", "exponent": 0},
+                      "limit": {"amount_minor": 5000, "currency": "JPY", "exponent": 0}}
+        });
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!((e.used, e.limit), (Some(1234.0), Some(5000.0)));
+        assert_eq!(e.unit.as_deref(), Some("JPY"));
+        // extra_usage alone: decimal_places, default 2; a lower-case currency is normalised.
+        let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 20000, "used_credits": 4731, "currency": "usd", "decimal_places": 3}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!((e.used, e.limit), (Some(4.731), Some(20.0)));
+        assert_eq!(e.unit.as_deref(), Some("USD"));
+        let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 100, "used_credits": 50, "decimal_places": 99}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!(e.limit, Some(1.0), "an absurd exponent falls back to cents");
+        assert_eq!(e.unit, None, "no currency given, none invented");
+    }
+
+    #[test]
+    fn disabled_extra_usage_is_exhausted_and_says_so() {
+        // The old fixture: extra usage never switched on.
+        let out = parse(&old_fixture(), NOW, true).unwrap();
+        let e = by(&out, "extra");
+        assert_eq!(e.status.as_deref(), Some("disabled"));
+        assert_eq!((e.remaining, e.used_ratio), (Some(0.0), Some(1.0)));
+        let res = resolve_snapshots(
+            &Anthropic.quotas(&WireConfig::default()),
+            &out.snapshots,
+            NOW,
+        );
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "extra")
+            .unwrap();
+        assert_eq!((w.remaining_ratio, w.used_ratio), (0.0, 1.0));
+        assert_eq!(w.status.as_deref(), Some("disabled"));
+        // Switched off after spending: the spend stays visible, nothing is left.
+        let body = json!({"spend": {"enabled": false, "used": {"amount_minor": 900, "currency": "EUR", "exponent": 2}, "limit": {"amount_minor": 5000, "currency": "EUR", "exponent": 2}}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!(
+            (e.used, e.limit, e.remaining),
+            (Some(9.0), Some(50.0), Some(0.0))
+        );
+        assert_eq!(e.status.as_deref(), Some("disabled"));
+        let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 5000, "used_credits": 10, "disabled_reason": "out_of_credits"}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!(
+            (e.status.as_deref(), e.remaining),
+            (Some("limit_reached"), Some(0.0))
+        );
+    }
+
+    #[test]
+    fn used_up_and_uncapped_extra_usage() {
+        let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 5000, "used_credits": 5000, "currency": "USD"}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!(e.status.as_deref(), Some("limit_reached"));
+        assert_eq!(e.remaining, Some(0.0));
+        let body =
+            json!({"extra_usage": {"is_enabled": true, "monthly_limit": 0, "used_credits": 0}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!(
+            e.status.as_deref(),
+            Some("limit_reached"),
+            "a zero cap leaves nothing"
+        );
+        let body = json!({"spend": {"enabled": true, "used": {"amount_minor": 250, "currency": "USD", "exponent": 2}, "limit": null, "percent": 0}});
+        let out = parse(&body, NOW, true).unwrap();
+        let e = by(&out, "extra");
+        assert!(e.unlimited, "no cap: spend shown, no ratio");
+        assert_eq!(
+            (e.used, e.limit, e.status.as_deref()),
+            (Some(2.5), None, None)
+        );
+        let res = resolve_snapshots(
+            &Anthropic.quotas(&WireConfig::default()),
+            &out.snapshots,
+            NOW,
+        );
+        let w = &res.windows_by_model["default"][0];
+        assert_eq!((w.used, w.remaining, w.remaining_ratio), (2.5, 0.0, 1.0));
+        assert!(w.unlimited);
+        // A percent-only cap reading.
+        let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 1000, "utilization": 40.0}});
+        let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
+        assert_eq!((e.used, e.used_ratio), (None, Some(0.4)));
+    }
+
+    #[test]
+    fn billing_only_for_a_login() {
+        let out = parse(&fixture_2026(), NOW, false).unwrap();
+        assert_eq!(by(&out, "extra").billing, None);
+        let out = parse(&json!({"five_hour": null}), NOW, true).unwrap();
+        assert!(out.snapshots.is_empty(), "no extra block, no extra window");
+        let empty = json!({"extra_usage": {"is_enabled": null, "monthly_limit": null}});
+        assert!(parse(&empty, NOW, true).unwrap().snapshots.is_empty());
+    }
+
+    #[test]
+    fn nulls_missing_odd_values_and_errors_in_a_200() {
+        let body = json!({
             "five_hour": null,
             "seven_day": {"utilization": 10},
-            "extra_usage": {"is_enabled": false, "utilization": null},
             "tangelo": {"utilization": 5, "resets_at": null},
             "limits": []
         });
-        let out = parse(&body).unwrap();
-        let ids: Vec<&str> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(
-            ids,
+            ids(&parse(&body, NOW, true).unwrap()),
             ["tangelo"],
             "a window without resets_at is not a window shape"
         );
-        assert!(parse(&serde_json::json!([1, 2])).is_err());
+        assert!(matches!(
+            parse(&json!([1, 2]), NOW, true),
+            Err(WireError::Shape(_))
+        ));
+        let err = json!({"type": "error", "error": {"type": "authentication_error", "message": "OAuth token has expired."}});
+        match parse(&err, NOW, true) {
+            Err(WireError::Service(e)) => {
+                assert_eq!(e.kind, crate::model::ErrorKind::Auth);
+                assert!(!e.message.contains("expired."), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,24 +1,55 @@
-//! Google Antigravity: POST /v1internal:fetchAvailableModels `{"project": id}`. `models` is a
-//! map (or an array of objects with `model`/`id`); `remainingFraction` is 0..1 and a model
-//! with `quotaInfo` but no `remainingFraction` is exhausted.
+//! Google Antigravity: POST /v1internal:retrieveUserQuotaSummary `{}` (the daily host
+//! first, then production): `groups[].buckets[]`, one window per `bucketId` (`gemini-5h`,
+//! `gemini-weekly`, `3p-5h`, `3p-weekly`), `remainingFraction` 0..1 remaining; a bucket
+//! without it is unknown and skipped. Older accounts and free tiers (403
+//! SUBSCRIPTION_REQUIRED) fall back to POST /v1internal:fetchAvailableModels `{"project": id}`:
+//! `models` is a map (or an array of objects with `model`/`id`), one window per model, and
+//! a model with `quotaInfo` but no `remainingFraction` is exhausted.
 
 use serde_json::Value;
 
 use super::{
-    google, iso_to_ms, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
-    WireError,
+    google, iso_to_ms, pct_quota, shape, Account, HttpRequest, ParseContext, RequestContext, Wire,
+    WireConfig, WireError,
 };
 use crate::credentials::Credentials;
-use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
+use crate::model::{
+    ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot,
+};
 
-const PATH: &str = "/v1internal:fetchAvailableModels";
+const SUMMARY_PATH: &str = "/v1internal:retrieveUserQuotaSummary";
+const MODELS_PATH: &str = "/v1internal:fetchAvailableModels";
 const USER_AGENT: &str = "antigravity/1.11.9 linux/x64";
+/// The production host (the built-in's default base URL) and the daily host peers ask first.
+const PROD_HOST: &str = "https://cloudcode-pa.googleapis.com";
+const DAILY_HOST: &str = "https://daily-cloudcode-pa.googleapis.com";
+
+const FIVE_HOURS: f64 = 18_000.0;
+const SEVEN_DAYS: f64 = 604_800.0;
+/// The summary's buckets as peers know them, with their lengths.
+const BUCKETS: [(&str, f64); 4] = [
+    ("gemini-5h", FIVE_HOURS),
+    ("gemini-weekly", SEVEN_DAYS),
+    ("3p-5h", FIVE_HOURS),
+    ("3p-weekly", SEVEN_DAYS),
+];
 
 pub struct Antigravity;
 
 impl Wire for Antigravity {
     fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
-        vec![QuotaDefinition::new("quota", QuotaKind::Percentage)]
+        let mut quotas: Vec<QuotaDefinition> = BUCKETS
+            .iter()
+            .map(|(id, secs)| pct_quota(id, Some(*secs)))
+            .collect();
+        quotas.push(QuotaDefinition::new("quota", QuotaKind::Percentage));
+        quotas
+    }
+
+    /// The third-party pi-antigravity extension logs in under `antigravity` (pi 0.71 dropped
+    /// the built-in `google-antigravity` login).
+    fn auth_aliases(&self) -> &'static [&'static str] {
+        &["antigravity"]
     }
 
     fn account_request(&self, base_url: &str, creds: &Credentials) -> Option<HttpRequest> {
@@ -34,18 +65,134 @@ impl Wire for Antigravity {
         google::parse_account(body)
     }
 
+    /// The summary on the daily host, then production (an overridden base URL gets both
+    /// asks, once); the per-model endpoint last, as the fallback.
     fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
-        vec![HttpRequest::post_json(
-            format!("{}{PATH}", ctx.base_url),
-            google::project_body(ctx.credentials, ctx.account),
-        )
-        .bearer(&ctx.credentials.access_token)
-        .header("User-Agent", USER_AGENT)]
+        let hosts: &[&str] = if ctx.base_url == PROD_HOST {
+            &[DAILY_HOST, PROD_HOST]
+        } else {
+            &[ctx.base_url]
+        };
+        let token = &ctx.credentials.access_token;
+        let mut requests: Vec<HttpRequest> = hosts
+            .iter()
+            .map(|host| {
+                HttpRequest::post_json(format!("{host}{SUMMARY_PATH}"), serde_json::json!({}))
+                    .bearer(token)
+                    .header("User-Agent", USER_AGENT)
+                    .header("Accept", "application/json")
+            })
+            .collect();
+        requests.push(
+            HttpRequest::post_json(
+                format!("{}{MODELS_PATH}", ctx.base_url),
+                google::project_body(ctx.credentials, ctx.account),
+            )
+            .bearer(token)
+            .header("User-Agent", USER_AGENT),
+        );
+        requests
+    }
+
+    /// A plan without the summary (free tier) answers 403 SUBSCRIPTION_REQUIRED: not a bad
+    /// login, so the per-model endpoint is still asked.
+    fn service_error(&self, status: u16, body: &[u8]) -> Option<FetchError> {
+        let says = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+        (status == 403 && says(b"SUBSCRIPTION_REQUIRED")).then(|| {
+            FetchError::new(
+                ErrorKind::Provider,
+                "HTTP 403, the quota summary needs a paid plan (SUBSCRIPTION_REQUIRED)",
+            )
+        })
     }
 
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+        let body: Value = serde_json::from_slice(body)?;
+        if let Some(e) = shape::error_in_body(&body) {
+            return Err(WireError::Service(e));
+        }
+        // Which endpoint answered shows in the body: the summary has `groups`.
+        let summary = body
+            .get("response")
+            .filter(|r| r.is_object())
+            .unwrap_or(&body);
+        if summary.get("groups").is_some() {
+            return parse_summary(summary);
+        }
+        parse(&body).map_err(WireError::Shape)
     }
+}
+
+/// A bucket's length: from its id (`…-5h`, `…-weekly`), else from `window`, whose spelling
+/// peers disagree on ("5h", "FIVE_HOUR", "weekly", "WEEKLY").
+fn bucket_length(id: &str, window: Option<&str>) -> Option<f64> {
+    let guess = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        if s.ends_with("5h") || s.contains("five_hour") {
+            Some(FIVE_HOURS)
+        } else if s.contains("week") {
+            Some(SEVEN_DAYS)
+        } else {
+            None
+        }
+    };
+    guess(id).or_else(|| window.and_then(guess))
+}
+
+pub fn parse_summary(body: &Value) -> Result<FetchOutcome, WireError> {
+    let groups = body
+        .get("groups")
+        .and_then(Value::as_array)
+        .ok_or_else(|| WireError::Shape("`groups` is not a list".into()))?;
+    let mut outcome = FetchOutcome::default();
+    let mut warnings = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let Some(buckets) = group.get("buckets").and_then(Value::as_array) else {
+            warnings.push(format!("groups[{g}]: no bucket list"));
+            continue;
+        };
+        for (b, bucket) in buckets.iter().enumerate() {
+            let at = format!("groups[{g}].buckets[{b}]");
+            let Some(id) = bucket
+                .get("bucketId")
+                .and_then(Value::as_str)
+                .and_then(shape::sanitize_id)
+            else {
+                warnings.push(format!("{at}: no bucketId"));
+                continue;
+            };
+            // The local language server nests it as `remaining: {remainingFraction}`.
+            let fraction = shape::number(bucket.get("remainingFraction"))
+                .or_else(|| shape::number(bucket.pointer("/remaining/remainingFraction")));
+            let Some(fraction) = fraction else {
+                continue;
+            };
+            if !(0.0..=1.0).contains(&fraction) {
+                warnings.push(format!("{at}: remainingFraction out of range"));
+                continue;
+            }
+            let length = BUCKETS
+                .iter()
+                .find(|(known, _)| *known == id)
+                .map(|(_, secs)| *secs)
+                .or_else(|| bucket_length(&id, bucket.get("window").and_then(Value::as_str)));
+            if !BUCKETS.iter().any(|(known, _)| *known == id)
+                && !outcome.extra_quotas.iter().any(|q| q.id == id)
+            {
+                outcome.extra_quotas.push(pct_quota(&id, length));
+            }
+            let mut s = UsageSnapshot::new(id);
+            s.remaining_ratio = Some(fraction);
+            s.duration_secs = length;
+            s.resets_at = bucket
+                .get("resetTime")
+                .and_then(Value::as_str)
+                .and_then(iso_to_ms);
+            outcome.snapshots.retain(|x| x.id != s.id);
+            outcome.snapshots.push(s);
+        }
+    }
+    shape::finish(outcome, warnings)
 }
 
 fn snapshot(model: &str, info: &Value) -> Option<UsageSnapshot> {
@@ -92,6 +239,128 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::CredentialKind;
+
+    const SUMMARY: &[u8] = include_bytes!("../../fixtures/current/antigravity-quota-summary.json");
+
+    fn by<'a>(out: &'a FetchOutcome, id: &str) -> &'a UsageSnapshot {
+        out.snapshots.iter().find(|s| s.id == id).unwrap()
+    }
+
+    fn parse_body(body: &[u8]) -> Result<FetchOutcome, WireError> {
+        let creds = Credentials::new("t", CredentialKind::OAuth);
+        let account = Account::default();
+        Antigravity.parse(
+            body,
+            &ParseContext {
+                now_ms: 0,
+                credentials: &creds,
+                account: &account,
+                attempt: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn summary_one_window_per_bucket_with_lengths() {
+        let out = parse_body(SUMMARY).unwrap();
+        let ids: Vec<_> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["gemini-5h", "gemini-weekly", "3p-5h", "3p-weekly"]);
+        assert!(out.snapshots.iter().all(|s| s.model_id.is_none()));
+        let g5 = by(&out, "gemini-5h");
+        assert_eq!(g5.remaining_ratio, Some(0.62));
+        assert_eq!(g5.duration_secs, Some(FIVE_HOURS));
+        assert_eq!(g5.resets_at, iso_to_ms("2026-12-01T03:00:00Z"));
+        assert_eq!(by(&out, "3p-5h").remaining_ratio, Some(0.4));
+        assert_eq!(by(&out, "3p-weekly").remaining_ratio, Some(1.0));
+        assert_eq!(by(&out, "gemini-weekly").duration_secs, Some(SEVEN_DAYS));
+        assert!(out.extra_quotas.is_empty());
+    }
+
+    #[test]
+    fn summary_missing_fraction_is_unknown_and_variants_are_read() {
+        let body = serde_json::json!({"response": {"groups": [{"buckets": [
+            {"bucketId": "gemini-5h", "resetTime": "2026-12-01T03:00:00Z"},
+            {"bucketId": "gemini-weekly", "remaining": {"remainingFraction": 0.3}},
+            {"bucketId": "Agent-Daily", "window": "DAILY", "remainingFraction": "0.5"},
+            {"bucketId": "x-month", "window": "WEEKLY", "remainingFraction": 0.9},
+            {"bucketId": "bad", "remainingFraction": 7},
+            {"remainingFraction": 0.1}
+        ]}, {"displayName": "empty"}]}});
+        let out = parse_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let ids: Vec<_> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["gemini-weekly", "agent-daily", "x-month"],
+            "a bucket without remainingFraction is skipped, not exhausted"
+        );
+        assert_eq!(by(&out, "gemini-weekly").remaining_ratio, Some(0.3));
+        assert_eq!(by(&out, "agent-daily").duration_secs, None);
+        assert_eq!(by(&out, "x-month").duration_secs, Some(SEVEN_DAYS));
+        assert_eq!(out.extra_quotas.len(), 2);
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "groups[0].buckets[4]: remainingFraction out of range",
+                "groups[0].buckets[5]: no bucketId",
+                "groups[1]: no bucket list"
+            ]
+        );
+        assert!(matches!(
+            parse_body(br#"{"groups": 3}"#),
+            Err(WireError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn summary_first_on_the_daily_host_then_models_as_the_fallback() {
+        let creds = Credentials::new("tok", CredentialKind::OAuth);
+        let account = Account {
+            plan: None,
+            project: Some("p1".into()),
+        };
+        let ctx = |base| RequestContext {
+            base_url: base,
+            credentials: &creds,
+            account: &account,
+        };
+        let urls = |base| -> Vec<String> {
+            Antigravity
+                .requests(&ctx(base))
+                .into_iter()
+                .map(|r| r.url)
+                .collect()
+        };
+        assert_eq!(
+            urls(PROD_HOST),
+            [
+                "https://daily-cloudcode-pa.googleapis.com/v1internal:retrieveUserQuotaSummary",
+                "https://cloudcode-pa.googleapis.com/v1internal:retrieveUserQuotaSummary",
+                "https://cloudcode-pa.googleapis.com/v1internal:fetchAvailableModels",
+            ]
+        );
+        assert_eq!(
+            urls("http://127.0.0.1:9"),
+            [
+                "http://127.0.0.1:9/v1internal:retrieveUserQuotaSummary",
+                "http://127.0.0.1:9/v1internal:fetchAvailableModels",
+            ],
+            "an overridden host gets every request"
+        );
+        let reqs = Antigravity.requests(&ctx(PROD_HOST));
+        assert_eq!(reqs[0].json, Some(serde_json::json!({})));
+        assert_eq!(reqs[2].json, Some(serde_json::json!({"project": "p1"})));
+        assert!(reqs.iter().all(|r| r.post));
+    }
+
+    #[test]
+    fn subscription_required_is_not_a_bad_login() {
+        let body = br#"{"error":{"code":403,"message":"x","status":"PERMISSION_DENIED","details":[{"reason":"SUBSCRIPTION_REQUIRED"}]}}"#;
+        let e = Antigravity.service_error(403, body).unwrap();
+        assert_eq!(e.kind, ErrorKind::Provider);
+        assert!(Antigravity.service_error(403, b"{}").is_none());
+        assert!(Antigravity.service_error(401, body).is_none());
+    }
 
     #[test]
     fn fixture_map_with_exhausted_model() {

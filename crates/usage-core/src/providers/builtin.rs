@@ -87,17 +87,27 @@ pub fn create_builtin(
 }
 
 /// Credentials of one instance, in order: pi's `auth.json` under the instance id, then (for
-/// the default instance only) the environment variable pi reads and the tool's own file. A
-/// second account must bring its own.
+/// the default instance only) the wire's alias keys of `auth.json`, the environment variable
+/// pi reads and the tool's own file. A second account must bring its own.
 pub fn discover(spec: &BuiltinSpec, instance_id: &str) -> Option<Found> {
     let rule = spec.wire.auth();
-    if let Some(found) = credentials::pi_auth_entry(instance_id)
-        .and_then(|entry| credentials::from_pi_entry(instance_id, &entry, &rule))
-    {
+    let from_auth_json = |key: &str| {
+        credentials::pi_auth_entry(key)
+            .and_then(|entry| credentials::from_pi_entry(instance_id, &entry, &rule))
+    };
+    if let Some(found) = from_auth_json(instance_id) {
         return Some(found);
     }
     if instance_id != spec.id {
         return None;
+    }
+    if let Some(found) = spec
+        .wire
+        .auth_aliases()
+        .iter()
+        .find_map(|k| from_auth_json(k))
+    {
+        return Some(found);
     }
     credentials::from_env(&rule)
         .or_else(|| spec.wire.tool_credentials(&credentials::home_dir()?))
@@ -154,7 +164,11 @@ impl Inner {
         if let Some(body) = &request.json {
             builder = builder.json(body);
         }
-        http::send(&self.id, builder, wall_clock_ms).await
+        let wire = self.spec.wire;
+        http::send_with(&self.id, builder, wall_clock_ms, &|status, body| {
+            wire.service_error(status, body)
+        })
+        .await
     }
 
     /// Account facts (Google tier and project), re-read at most hourly; failures here never
@@ -211,9 +225,12 @@ impl Inner {
         }
         if let Some(expires) = creds.expires_at {
             if expires <= wall_clock_ms() {
+                let what = creds
+                    .expired_hint
+                    .unwrap_or("log in again in pi (/login) or open pi to refresh it");
                 return Err(FetchError::new(
                     ErrorKind::Auth,
-                    format!("{}: the access token has expired; log in again in pi (/login) or open pi to refresh it", self.id),
+                    format!("{}: the access token has expired; {what}", self.id),
                 ));
             }
         }
@@ -232,8 +249,10 @@ impl Inner {
         for (attempt, request) in requests.into_iter().enumerate() {
             let body = match self.send(request).await {
                 Ok(body) => body,
-                // A rejected login fails the same on every endpoint; others may answer.
-                Err(e) if e.kind == ErrorKind::Auth => return Err(e),
+                // A rejected login or client fails the same on every endpoint; others may answer.
+                Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Unsupported) => {
+                    return Err(e)
+                }
                 Err(e) => {
                     last_error = e;
                     continue;
@@ -280,6 +299,19 @@ impl UsageProvider for BuiltinProvider {
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
         let inner = self.inner.clone();
         Box::pin(async move { inner.fetch().await })
+    }
+
+    fn observe(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+        now_ms: i64,
+    ) -> Option<FetchOutcome> {
+        self.inner
+            .spec
+            .wire
+            .parse_headers(status, &super::Headers(headers), now_ms)
+            .filter(|o| !o.snapshots.is_empty())
     }
 
     fn account_fingerprint(&self) -> Option<String> {

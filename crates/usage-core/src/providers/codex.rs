@@ -1,15 +1,26 @@
 //! OpenAI Codex: GET /backend-api/wham/usage. Windows are classified by
-//! `limit_window_seconds` (18000 = 5 h, 604800 = 7 d); `secondary_window` may be `null`.
+//! `limit_window_seconds` (18000 = 5 h, 604800 = 7 d), not by slot; `secondary_window` may
+//! be `null`. Each `additional_rate_limits` entry brings windows of its own; the `credits`
+//! balance (a decimal string) and a team seat's `spend_control` limits are credit windows.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use std::path::Path;
 
-use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
+use super::{
+    pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
+};
 use crate::credentials::{read_json, str_at, CredentialKind, Credentials};
-use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
+use crate::model::{
+    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+};
+use crate::time;
 
 const PATH: &str = "/backend-api/wham/usage";
+const CREDITS: &str = "credits";
+const CREDITS_UNIT: &str = "credits";
+const SPEND_INDIVIDUAL: &str = "spend_individual";
 
 pub struct Codex;
 
@@ -20,6 +31,8 @@ impl Wire for Codex {
             pct_quota("7d", Some(604_800.0)),
             pct_quota("primary", None),
             pct_quota("secondary", None),
+            QuotaDefinition::new(CREDITS, QuotaKind::Balance).with_unit(CREDITS_UNIT),
+            spend_quota(SPEND_INDIVIDUAL),
         ]
     }
 
@@ -44,78 +57,389 @@ impl Wire for Codex {
         vec![request]
     }
 
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
+    }
+
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        Ok(parse(body, ctx.now_ms)?)
+        parse(body, ctx.now_ms)
     }
 }
 
-#[derive(Deserialize)]
-struct Body {
-    plan_type: Option<String>,
-    rate_limit: Option<RateLimit>,
+/// Spend-control limits of a team workspace, in the order they are shown.
+const SPEND_LIMITS: [&str; 6] = [
+    "individual_limit",
+    "group_default_limit",
+    "workspace_default_limit",
+    "role_budget_limit",
+    "group_shared_limit",
+    "workspace_shared_limit",
+];
+
+type Map = serde_json::Map<String, Value>;
+
+fn obj<'a>(v: Option<&'a Value>, what: &str, warnings: &mut Vec<String>) -> Option<&'a Map> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => Some(o),
+        Some(_) => {
+            warnings.push(format!("{what}: not an object"));
+            None
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct RateLimit {
-    primary_window: Option<Window>,
-    secondary_window: Option<Window>,
+/// `reset_after_seconds` (relative, immune to clock skew between us and the service) wins
+/// over `reset_at` (epoch seconds) when both are there.
+fn reset(w: &Map, now: i64) -> Option<i64> {
+    shape::number(w.get("reset_after_seconds"))
+        .and_then(|secs| time::ms_after(now, secs))
+        .or_else(|| shape::number(w.get("reset_at")).and_then(time::epoch_secs_to_ms))
 }
 
-#[derive(Deserialize)]
-struct Window {
-    used_percent: Option<f64>,
-    limit_window_seconds: Option<f64>,
-    reset_after_seconds: Option<f64>,
-    /// Epoch seconds.
-    reset_at: Option<f64>,
+/// A window's id from its length: `5h`, `7d`, else the slot it came in.
+fn window_id(length_secs: Option<f64>, slot: &'static str) -> &'static str {
+    match length_secs.map(|s| s.round() as i64) {
+        Some(18_000) => "5h",
+        Some(604_800) => "7d",
+        _ => slot,
+    }
 }
 
-pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, serde_json::Error> {
-    let body: Body = serde_json::from_slice(body)?;
-    let mut outcome = FetchOutcome {
-        plan: body.plan_type,
-        ..Default::default()
-    };
-    let Some(limits) = body.rate_limit else {
-        return Ok(outcome);
-    };
-    for (fallback_id, window) in [
-        ("primary", limits.primary_window),
-        ("secondary", limits.secondary_window),
+/// The two windows of one `rate_limit` object, named by their length (`5h`, `7d`) rather than
+/// their slot: a team plan's lone weekly window comes in `primary_window`. `prefix` names
+/// an additional limit's windows (`spark_5h`).
+fn windows(
+    rl: &Map,
+    prefix: Option<&str>,
+    now: i64,
+    outcome: &mut FetchOutcome,
+    warnings: &mut Vec<String>,
+) {
+    for (slot, key) in [
+        ("primary", "primary_window"),
+        ("secondary", "secondary_window"),
     ] {
-        let Some(w) = window else { continue };
-        let Some(used_percent) = w.used_percent else {
+        let what = match prefix {
+            Some(p) => format!("{p}.{key}"),
+            None => key.to_string(),
+        };
+        let Some(w) = obj(rl.get(key), &what, warnings) else {
             continue;
         };
-        let id = match w.limit_window_seconds.map(|s| s.round() as i64) {
-            Some(18_000) => "5h",
-            Some(604_800) => "7d",
-            _ => fallback_id,
+        let Some(used_percent) = shape::number(w.get("used_percent")) else {
+            continue;
+        };
+        let length = shape::number(w.get("limit_window_seconds")).filter(|d| *d > 0.0);
+        let base = window_id(length, slot);
+        let id = match prefix {
+            Some(p) => {
+                let id = format!("{p}_{base}");
+                if !outcome.extra_quotas.iter().any(|q| q.id == id) {
+                    outcome.extra_quotas.push(pct_quota(&id, length));
+                }
+                id
+            }
+            None => base.to_string(),
         };
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(used_percent / 100.0);
-        s.duration_secs = w.limit_window_seconds.filter(|d| *d > 0.0);
-        // The relative form is immune to clock skew between us and the service, and wins
-        // when the two disagree.
-        s.resets_at = w
-            .reset_after_seconds
-            .map(|secs| now + (secs * 1000.0) as i64)
-            .or_else(|| w.reset_at.map(|secs| (secs * 1000.0) as i64));
+        s.duration_secs = length;
+        s.resets_at = reset(w, now);
         outcome.snapshots.push(s);
     }
-    Ok(outcome)
+}
+
+/// The id prefix of an `additional_rate_limits` entry: `spark` for Codex Spark (its
+/// `metered_feature` is spelled several ways, one of them the code name "bengalfox"), else
+/// its sanitized `limit_name`.
+fn limit_prefix(entry: &Map) -> Option<String> {
+    limit_id_prefix(
+        entry.get("limit_name").and_then(Value::as_str),
+        entry.get("metered_feature").and_then(Value::as_str),
+    )
+}
+
+fn limit_id_prefix(name: Option<&str>, feature: Option<&str>) -> Option<String> {
+    let spark = [name, feature].into_iter().flatten().any(|n| {
+        let n = n.to_ascii_lowercase();
+        n.contains("spark") || n.contains("bengalfox")
+    });
+    if spark {
+        return Some("spark".into());
+    }
+    name.or(feature).and_then(shape::sanitize_id)
+}
+
+fn additional(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    let entries = match body.get("additional_rate_limits") {
+        None | Some(Value::Null) => return,
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            warnings.push("additional_rate_limits: not a list".into());
+            return;
+        }
+    };
+    let mut used: Vec<String> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let what = format!("additional_rate_limits[{i}]");
+        let Some(entry) = obj(Some(entry), &what, warnings) else {
+            continue;
+        };
+        let Some(mut prefix) = limit_prefix(entry) else {
+            warnings.push(format!("{what}: no name"));
+            continue;
+        };
+        // Two limits with one name keep apart.
+        if used.contains(&prefix) {
+            prefix = format!("{prefix}_{}", i + 1);
+        }
+        used.push(prefix.clone());
+        if let Some(rl) = obj(entry.get("rate_limit"), &what, warnings) {
+            windows(rl, Some(&prefix), now, outcome, warnings);
+        }
+    }
+}
+
+/// What a Codex response's `x-codex-*` headers say (percent 0–100, window minutes, epoch-second
+/// resets): the same windows as the usage endpoint, plus the credits balance; other metered
+/// families (`x-<limit>-primary-used-percent` with `x-<limit>-limit-name`) as their own
+/// windows. A 429 marks the fullest window used up.
+fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+    let mut outcome = FetchOutcome::default();
+    let families: Vec<String> = h
+        .names_with_prefix("x-")
+        .filter_map(|n| n.strip_suffix("-primary-used-percent"))
+        .map(|p| format!("{p}-"))
+        .collect();
+    for family in &families {
+        let prefix = if family == "x-codex-" {
+            None
+        } else {
+            let name = h.get(&format!("{family}limit-name"));
+            let raw = family.trim_start_matches("x-").trim_end_matches('-');
+            limit_id_prefix(name.or(Some(raw)), Some(raw))
+        };
+        for slot in ["primary", "secondary"] {
+            let Some(used) = h
+                .number(&format!("{family}{slot}-used-percent"))
+                .filter(|p| (0.0..=1000.0).contains(p))
+            else {
+                continue;
+            };
+            let length = h
+                .number(&format!("{family}{slot}-window-minutes"))
+                .filter(|m| *m > 0.0)
+                .map(|m| m * 60.0);
+            let base = window_id(length, slot);
+            let id = match &prefix {
+                Some(p) => {
+                    let id = format!("{p}_{base}");
+                    outcome.extra_quotas.push(pct_quota(&id, length));
+                    id
+                }
+                None => base.to_string(),
+            };
+            let mut s = UsageSnapshot::new(id);
+            s.used_ratio = Some((used / 100.0).min(1.0));
+            s.duration_secs = length;
+            s.resets_at = h
+                .number(&format!("{family}{slot}-reset-at"))
+                .and_then(time::epoch_secs_to_ms)
+                .or_else(|| {
+                    h.number(&format!("{family}{slot}-reset-after-seconds"))
+                        .and_then(|secs| time::ms_after(now_ms, secs))
+                });
+            outcome.snapshots.push(s);
+        }
+    }
+    let flag = |name: &str| {
+        h.get(name)
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
+    };
+    if flag("x-codex-credits-unlimited") == Some(true) {
+        let mut s = UsageSnapshot::new(CREDITS);
+        s.unit = Some(CREDITS_UNIT.into());
+        s.unlimited = true;
+        outcome.snapshots.push(s);
+    } else if let Some(balance) = h.number("x-codex-credits-balance") {
+        if flag("x-codex-credits-has-credits") != Some(false) || balance > 0.0 {
+            let mut s = UsageSnapshot::new(CREDITS);
+            s.unit = Some(CREDITS_UNIT.into());
+            s.remaining = Some(balance);
+            outcome.snapshots.push(s);
+        }
+    }
+    if status == 429 {
+        if let Some(fullest) = outcome
+            .snapshots
+            .iter_mut()
+            .filter(|s| s.used_ratio.is_some())
+            .max_by(|a, b| {
+                a.used_ratio
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.used_ratio.unwrap_or(0.0))
+            })
+        {
+            fullest.used_ratio = Some(1.0);
+        }
+    }
+    if let Some(plan) = h.get("x-codex-plan-type") {
+        outcome.plan = Some(plan.to_string());
+    }
+    (!outcome.snapshots.is_empty()).then_some(outcome)
+}
+
+/// The prepaid credits balance (a decimal string). Shown when the account has credits or an
+/// unlimited allowance; a zero balance of an account without credits is no window.
+fn credits(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    let Some(c) = obj(body.get("credits"), "credits", warnings) else {
+        return;
+    };
+    let mut s = UsageSnapshot::new(CREDITS);
+    s.unit = Some(CREDITS_UNIT.into());
+    if c.get("unlimited").and_then(Value::as_bool) == Some(true) {
+        s.unlimited = true;
+        outcome.snapshots.push(s);
+        return;
+    }
+    let balance = shape::number(c.get("balance"));
+    let has = c.get("has_credits").and_then(Value::as_bool) == Some(true);
+    match balance {
+        Some(b) if has || b > 0.0 => {
+            s.remaining = Some(b);
+            outcome.snapshots.push(s);
+        }
+        // Credits without a readable balance: unknown, not zero.
+        _ => {}
+    }
+}
+
+/// A team seat's monthly spend limits (`spend_control`), in workspace credits. The seat's
+/// own limit may also sit at the root or in `rate_limit`; the nearest one wins.
+fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    let sc = obj(body.get("spend_control"), "spend_control", warnings);
+    let rate_limit = body.get("rate_limit").and_then(Value::as_object);
+    let reached = sc.and_then(|s| s.get("reached")).and_then(Value::as_bool) == Some(true);
+    let reached_type = sc
+        .and_then(|s| s.get("reached_limit_type"))
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    let first_new = outcome.snapshots.len();
+    for key in SPEND_LIMITS {
+        let candidates = if key == "individual_limit" {
+            vec![
+                body.get(key),
+                rate_limit.and_then(|r| r.get(key)),
+                sc.and_then(|s| s.get(key)),
+            ]
+        } else {
+            vec![sc.and_then(|s| s.get(key))]
+        };
+        let Some(l) = candidates.into_iter().flatten().find(|v| !v.is_null()) else {
+            continue;
+        };
+        let what = format!("spend_control.{key}");
+        let Some(l) = obj(Some(l), &what, warnings) else {
+            continue;
+        };
+        let stem = key.trim_end_matches("_limit");
+        let id = format!("spend_{stem}");
+        let mut s = UsageSnapshot::new(id.clone());
+        s.unit = Some(CREDITS_UNIT.into());
+        s.limit = shape::number(l.get("limit")).filter(|v| *v >= 0.0);
+        s.used = shape::number(l.get("used")).filter(|v| *v >= 0.0);
+        s.remaining = shape::number(l.get("remaining"));
+        if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() {
+            s.used_ratio = shape::number(l.get("used_percent")).map(|p| p / 100.0);
+        }
+        if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() && s.used_ratio.is_none()
+        {
+            warnings.push(format!("{what}: no usable numbers"));
+            continue;
+        }
+        s.resets_at = reset(l, now);
+        s.duration_secs = s.resets_at.and_then(shape::month_ending_at);
+        if reached && reached_type.as_deref().is_some_and(|t| t.contains(stem)) {
+            s.status = Some("limit_reached".into());
+        }
+        if id != SPEND_INDIVIDUAL {
+            outcome.extra_quotas.push(spend_quota(&id));
+        }
+        outcome.snapshots.push(s);
+    }
+    // Reached without saying which: only a lone limit can be the one.
+    let new = &mut outcome.snapshots[first_new..];
+    if reached && new.len() == 1 && new[0].status.is_none() {
+        new[0].status = Some("limit_reached".into());
+    }
+}
+
+fn spend_quota(id: &str) -> QuotaDefinition {
+    QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 })
+        .with_window(WindowType::Fixed, ResetBehavior::Calendar)
+        .with_unit(CREDITS_UNIT)
+}
+
+pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, WireError> {
+    let body: Value = serde_json::from_slice(body)?;
+    if let Some(e) = shape::error_in_body(&body) {
+        return Err(WireError::Service(e));
+    }
+    let body = body
+        .as_object()
+        .ok_or_else(|| WireError::Shape("expected a JSON object".into()))?;
+    let mut outcome = FetchOutcome {
+        plan: body
+            .get("plan_type")
+            .and_then(Value::as_str)
+            .map(String::from),
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    match body.get("rate_limit") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(rl)) => windows(rl, None, now, &mut outcome, &mut warnings),
+        Some(_) => return Err(WireError::Shape("`rate_limit` is not an object".into())),
+    }
+    additional(body, now, &mut outcome, &mut warnings);
+    credits(body, &mut outcome, &mut warnings);
+    spend_control(body, now, &mut outcome, &mut warnings);
+    shape::finish(outcome, warnings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::resolve_snapshots;
 
     const FIXTURE: &[u8] = include_bytes!("../../fixtures/codex-usage.json");
+    const FIXTURE_2026: &[u8] = include_bytes!("../../fixtures/current/codex-usage-2026.json");
+    const TEAM: &[u8] =
+        include_bytes!("../../fixtures/current/codex-usage-2026-team-spend-control.json");
+    /// 2026-12-01T00:00:00Z, the reference instant of the current fixtures.
+    const NOW: i64 = 1_796_083_200_000;
+
+    fn by<'a>(out: &'a FetchOutcome, id: &str) -> &'a UsageSnapshot {
+        out.snapshots
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no window {id}"))
+    }
+
+    fn ids(out: &FetchOutcome) -> Vec<&str> {
+        out.snapshots.iter().map(|s| s.id.as_str()).collect()
+    }
 
     #[test]
     fn fixture_classified_by_window_length() {
         let out = parse(FIXTURE, 1_000).unwrap();
         assert_eq!(out.plan.as_deref(), Some("plus"));
+        assert_eq!(
+            ids(&out),
+            ["5h", "7d"],
+            "a zero balance without credits is no window"
+        );
         let five = &out.snapshots[0];
         assert_eq!((five.id.as_str(), five.used_ratio), ("5h", Some(0.23)));
         assert_eq!(
@@ -125,6 +449,163 @@ mod tests {
         );
         assert_eq!(five.duration_secs, Some(18_000.0));
         assert_eq!(out.snapshots[1].id, "7d");
+    }
+
+    #[test]
+    fn fixture_2026_spark_windows_and_credit_balance() {
+        let out = parse(FIXTURE_2026, NOW).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("pro"));
+        assert_eq!(ids(&out), ["5h", "7d", "spark_5h", "spark_7d", "credits"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.27));
+        assert_eq!(by(&out, "5h").resets_at, Some(NOW + 9_900_000));
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.44));
+        let spark = by(&out, "spark_5h");
+        assert_eq!(spark.used_ratio, Some(0.08));
+        assert_eq!(spark.resets_at, Some(NOW + 10_800_000));
+        assert_eq!(by(&out, "spark_7d").duration_secs, Some(604_800.0));
+        let credits = by(&out, "credits");
+        assert_eq!(credits.remaining, Some(212.5), "the balance is a string");
+        assert_eq!(credits.unit.as_deref(), Some("credits"));
+        let quotas = out.quotas_with(&Codex.quotas(&WireConfig::default()));
+        let res = resolve_snapshots(&quotas, &out.snapshots, NOW);
+        let w = |id: &str| {
+            res.windows_by_model["default"]
+                .iter()
+                .find(|w| w.id == id)
+                .unwrap()
+                .clone()
+        };
+        let c = w("credits");
+        assert_eq!(
+            (c.kind.as_str(), c.remaining, c.used),
+            ("balance", 212.5, 0.0)
+        );
+        assert_eq!(c.unit.as_deref(), Some("credits"));
+        assert_eq!(w("spark_7d").kind, "percentage");
+        assert_eq!(w("spark_7d").unit, None);
+        assert!(res.skipped_ids.is_empty());
+    }
+
+    #[test]
+    fn team_lone_weekly_in_primary_and_spend_control() {
+        let out = parse(TEAM, NOW).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("team"));
+        assert_eq!(
+            ids(&out),
+            ["7d", "spend_individual"],
+            "credits without a balance are unknown, not zero"
+        );
+        let weekly = by(&out, "7d");
+        assert_eq!(weekly.used_ratio, Some(1.0));
+        assert_eq!(weekly.duration_secs, Some(604_800.0));
+        let spend = by(&out, "spend_individual");
+        assert_eq!(
+            (spend.limit, spend.used, spend.remaining),
+            (Some(1000.0), Some(368.4), Some(631.6))
+        );
+        assert_eq!(spend.unit.as_deref(), Some("credits"));
+        assert_eq!(spend.resets_at, Some(NOW + 2_678_400_000));
+        assert_eq!(
+            spend.duration_secs,
+            Some(31.0 * 86_400.0),
+            "the month ending 2027-01-01"
+        );
+        assert_eq!(spend.status, None);
+        let res = resolve_snapshots(
+            &out.quotas_with(&Codex.quotas(&WireConfig::default())),
+            &out.snapshots,
+            NOW,
+        );
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "spend_individual")
+            .unwrap();
+        assert_eq!((w.total, w.kind.as_str()), (1000.0, "amount"));
+        assert!((w.remaining_ratio - 0.6316).abs() < 1e-9);
+    }
+
+    #[test]
+    fn spend_limits_nearest_wins_and_reached_marks_the_limit() {
+        let body = br#"{
+            "individual_limit": {"limit": "50", "used": "50", "remaining": "0", "reset_at": 1798761600},
+            "rate_limit": {"individual_limit": {"limit": "1", "used": "0"}},
+            "spend_control": {"reached": true, "reached_limit_type": "individual",
+                "individual_limit": {"limit": "9", "used": "0"},
+                "workspace_shared_limit": {"used_percent": 40, "reset_after_seconds": 60}}
+        }"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["spend_individual", "spend_workspace_shared"]);
+        let own = by(&out, "spend_individual");
+        assert_eq!(own.limit, Some(50.0), "the root limit wins");
+        assert_eq!(own.status.as_deref(), Some("limit_reached"));
+        let shared = by(&out, "spend_workspace_shared");
+        assert_eq!(
+            (shared.used_ratio, shared.status.as_deref()),
+            (Some(0.4), None)
+        );
+        assert!(out
+            .extra_quotas
+            .iter()
+            .any(|q| q.id == "spend_workspace_shared" && q.unit.as_deref() == Some("credits")));
+        let lone = br#"{"spend_control": {"reached": true, "group_default_limit": {"limit": 5, "used": 5}}}"#;
+        let out = parse(lone, NOW).unwrap();
+        assert_eq!(
+            by(&out, "spend_group_default").status.as_deref(),
+            Some("limit_reached")
+        );
+    }
+
+    #[test]
+    fn additional_limits_are_named_and_kept_apart() {
+        let body = br#"{"additional_rate_limits": [
+            {"limit_name": "GPT-5.3-Codex-Spark", "metered_feature": "gpt_5_3_codex_spark",
+             "rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 18000}}},
+            {"limit_name": "Turbo Mode!", "rate_limit": {"primary_window": {"used_percent": 2, "limit_window_seconds": 18000}}},
+            {"limit_name": "turbo mode", "rate_limit": {"secondary_window": {"used_percent": 3, "limit_window_seconds": 86400}}},
+            {"rate_limit": {}},
+            7
+        ]}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(
+            ids(&out),
+            ["spark_5h", "turbo_mode_5h", "turbo_mode_3_secondary"]
+        );
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "additional_rate_limits[3]: no name",
+                "additional_rate_limits[4]: not an object"
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_parts_are_warnings_not_failures() {
+        let body = br#"{"rate_limit": {"primary_window": {"used_percent": 10, "limit_window_seconds": 18000}, "secondary_window": "soon"},
+            "credits": [], "spend_control": {"individual_limit": {"limit": "n/a"}}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "secondary_window: not an object",
+                "credits: not an object",
+                "spend_control.individual_limit: no usable numbers"
+            ]
+        );
+        // Nothing readable at all: the warnings are the error.
+        let bad = br#"{"credits": "lots"}"#;
+        assert!(
+            matches!(parse(bad, NOW), Err(WireError::Shape(m)) if m == "credits: not an object")
+        );
+    }
+
+    #[test]
+    fn unlimited_credits_and_an_error_in_a_200() {
+        let out = parse(br#"{"credits": {"unlimited": true, "balance": null}}"#, NOW).unwrap();
+        assert!(by(&out, "credits").unlimited);
+        let err = br#"{"error": {"code": "token_expired", "message": "Provided authentication token is expired."}}"#;
+        assert!(matches!(parse(err, NOW), Err(WireError::Service(_))));
     }
 
     #[test]

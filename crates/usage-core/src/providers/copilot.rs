@@ -1,14 +1,19 @@
-//! GitHub Copilot: GET /copilot_internal/user with the GitHub OAuth token. `remaining` can go
-//! negative with overage; `unlimited: true` pools carry no limit; resets on the 1st, 00:00 UTC.
+//! GitHub Copilot: GET /copilot_internal/user with the GitHub OAuth token. The `premium`
+//! pool counts AI credits (float `quota_remaining`) on credit-billed plans, premium requests
+//! on the legacy request-billed ones; `-1` or `unlimited: true` is no limit; an org-billed
+//! seat reports a 0/0 placeholder; Copilot Free may still send its older counters. Resets on
+//! the 1st, 00:00 UTC. One unreadable pool never fails the rest.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Months, Utc};
-use serde::Deserialize;
+use serde_json::Value;
 
 use std::path::Path;
 
-use super::{iso_to_ms, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
+use super::{
+    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
+    WireConfig, WireError,
+};
 use crate::credentials::{read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
     FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
@@ -20,45 +25,49 @@ const PLUGIN_VERSION: &str = "copilot-chat/0.26.7";
 const USER_AGENT: &str = "GitHubCopilotChat/0.26.7";
 const API_VERSION: &str = "2025-04-01";
 
-/// Premium-request multipliers of the paid plans (GitHub docs, "Requests in GitHub Copilot",
-/// late 2025): 0 = included, not drawn from the pool. Users can override it.
-pub const DEFAULT_MULTIPLIERS: [(&str, f64); 16] = [
-    ("gpt-4.1", 0.0),
-    ("gpt-4o", 0.0),
-    ("gpt-5-mini", 0.0),
-    ("grok-code-fast-1", 0.0),
+/// Premium-request multipliers of the plans still billed per request: GitHub's "Model
+/// multipliers for annual plans on request-based billing (legacy)" (docs.github.com, after
+/// the move to AI credits on 2026-06-01). Credit-billed plans get no per-model views unless
+/// the user configures multipliers, which replace this table.
+pub const DEFAULT_MULTIPLIERS: [(&str, f64); 26] = [
     ("claude-haiku-4.5", 0.33),
-    ("gemini-3-flash-preview", 0.33),
-    ("gpt-5.1-codex-mini", 0.33),
-    ("claude-sonnet-4", 1.0),
-    ("claude-sonnet-4.5", 1.0),
+    ("claude-opus-4.5", 15.0),
+    ("claude-opus-4.6", 27.0),
+    ("claude-opus-4.7", 27.0),
+    ("claude-opus-4.8", 27.0),
+    ("claude-sonnet-4.5", 6.0),
+    ("claude-sonnet-4.6", 9.0),
     ("gemini-2.5-pro", 1.0),
-    ("gemini-3-pro-preview", 1.0),
-    ("gpt-5", 1.0),
-    ("gpt-5.1", 1.0),
-    ("gpt-5.1-codex", 1.0),
-    ("claude-opus-4.5", 3.0),
-    ("claude-opus-41", 10.0),
+    ("gemini-3-flash-preview", 0.33),
+    ("gemini-3-pro-preview", 6.0),
+    ("gemini-3.1-pro-preview", 6.0),
+    ("gemini-3.5-flash", 14.0),
+    ("gpt-4o", 0.33),
+    ("gpt-4o-mini", 0.33),
+    ("gpt-4.1", 1.0),
+    ("gpt-5-mini", 0.33),
+    ("gpt-5.1", 3.0),
+    ("gpt-5.1-codex", 3.0),
+    ("gpt-5.1-codex-mini", 0.33),
+    ("gpt-5.1-codex-max", 3.0),
+    ("gpt-5.2", 3.0),
+    ("gpt-5.2-codex", 3.0),
+    ("gpt-5.3-codex", 6.0),
+    ("gpt-5.4", 6.0),
+    ("gpt-5.4-mini", 6.0),
+    ("gpt-5.5", 57.0),
 ];
 
-#[derive(Deserialize)]
-struct Body {
-    copilot_plan: Option<String>,
-    access_type_sku: Option<String>,
-    quota_reset_date_utc: Option<String>,
-    quota_reset_date: Option<String>,
-    #[serde(default)]
-    quota_snapshots: BTreeMap<String, Option<Pool>>,
-}
-
-#[derive(Deserialize)]
-struct Pool {
-    entitlement: Option<f64>,
-    remaining: Option<f64>,
-    percent_remaining: Option<f64>,
-    #[serde(default)]
-    unlimited: bool,
-}
+/// The pools of `quota_snapshots` and the window ids they become.
+const POOLS: [(&str, &str); 3] = [
+    ("premium_interactions", PREMIUM),
+    ("chat", "chat"),
+    ("completions", "completions"),
+];
+const PREMIUM: &str = "premium";
+/// Since 2026-06-01 every plan draws its premium pool in AI credits (1 credit = $0.01).
+const CREDITS: &str = "credits";
+const REQUESTS: &str = "requests";
 
 pub struct Copilot;
 
@@ -104,87 +113,284 @@ impl Wire for Copilot {
             .header("X-Github-Api-Version", API_VERSION)]
     }
 
+    fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
+        from_headers(status, headers, now_ms)
+    }
+
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        Ok(parse(body)?)
+        parse(body)
     }
 }
 
+fn monthly(q: QuotaDefinition) -> QuotaDefinition {
+    q.with_window(WindowType::Fixed, ResetBehavior::Calendar)
+}
+
+fn multiplier_pool(base_amount: f64, multipliers: BTreeMap<String, f64>) -> QuotaDefinition {
+    monthly(QuotaDefinition::new(
+        PREMIUM,
+        QuotaKind::Multiplier {
+            base_amount,
+            multipliers,
+        },
+    ))
+}
+
+/// `premium` is declared only with the user's own multipliers (their views then always
+/// show); otherwise each response declares it as what its billing makes it.
 pub fn quotas(multipliers: Option<&BTreeMap<String, f64>>) -> Vec<QuotaDefinition> {
-    let multipliers = multipliers.cloned().unwrap_or_else(|| {
-        DEFAULT_MULTIPLIERS
-            .iter()
-            .map(|(m, x)| (m.to_string(), *x))
-            .collect()
-    });
-    let monthly = |q: QuotaDefinition| q.with_window(WindowType::Fixed, ResetBehavior::Calendar);
-    vec![
-        monthly(QuotaDefinition::new(
-            "premium",
-            QuotaKind::Multiplier {
-                base_amount: 300.0,
-                multipliers,
-            },
-        )),
-        monthly(QuotaDefinition::new(
-            "chat",
-            QuotaKind::Amount { amount: 0.0 },
-        )),
-        monthly(QuotaDefinition::new(
-            "completions",
-            QuotaKind::Amount { amount: 0.0 },
-        )),
-    ]
+    let mut quotas = Vec::new();
+    if let Some(m) = multipliers {
+        quotas.push(multiplier_pool(300.0, m.clone()));
+    }
+    for id in ["chat", "completions"] {
+        quotas.push(monthly(
+            QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 }).with_unit(REQUESTS),
+        ));
+    }
+    quotas
 }
 
-/// The monthly window ending at `reset_ms` (its length varies with the month).
-fn month_length_secs(reset_ms: i64) -> Option<f64> {
-    let reset = DateTime::<Utc>::from_timestamp_millis(reset_ms)?;
-    let start = reset.checked_sub_months(Months::new(1))?;
-    Some((reset - start).num_seconds() as f64)
+fn default_multipliers() -> BTreeMap<String, f64> {
+    DEFAULT_MULTIPLIERS
+        .iter()
+        .map(|(m, x)| (m.to_string(), *x))
+        .collect()
 }
 
-pub fn parse(body: &[u8]) -> Result<FetchOutcome, serde_json::Error> {
-    let body: Body = serde_json::from_slice(body)?;
-    let resets_at = body
-        .quota_reset_date_utc
-        .as_deref()
-        .and_then(iso_to_ms)
-        .or_else(|| {
-            body.quota_reset_date
-                .as_deref()
-                .and_then(|d| iso_to_ms(&format!("{d}T00:00:00Z")))
-        });
-    let mut outcome = FetchOutcome {
-        plan: body.copilot_plan.or(body.access_type_sku),
-        ..Default::default()
+/// A reset given as an ISO instant or a bare date (midnight UTC).
+fn reset_ms(v: Option<&Value>) -> Option<i64> {
+    let s = v?.as_str()?.trim();
+    iso_to_ms(s).or_else(|| iso_to_ms(&format!("{s}T00:00:00Z")))
+}
+
+fn plan(body: &Map) -> Option<String> {
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     };
-    for (key, id) in [
-        ("premium_interactions", "premium"),
-        ("chat", "chat"),
-        ("completions", "completions"),
+    let sku = text("access_type_sku");
+    // Copilot Free is told by its sku; its copilot_plan reads "individual" like Pro.
+    if sku.is_some_and(|s| s.contains("free")) {
+        return Some("free".into());
+    }
+    text("copilot_plan").or(sku).map(String::from)
+}
+
+type Map = serde_json::Map<String, Value>;
+
+/// One pool: `None` when it is no window (unlimited chat/completions, an org placeholder),
+/// `Err` with a body-free description when it cannot be read.
+fn pool(
+    key: &str,
+    id: &str,
+    v: &Value,
+    credit_billed: bool,
+) -> Result<Option<UsageSnapshot>, String> {
+    let Some(p) = v.as_object() else {
+        return Err(format!("{key}: not an object"));
+    };
+    let entitlement = shape::number(p.get("entitlement"));
+    let raw_remaining = shape::number(p.get("remaining"));
+    // `quota_remaining` is the precise (fractional credits) form of `remaining`; where the
+    // two disagree beyond rounding, `remaining`, which every peer reads, wins.
+    let precise = shape::number(p.get("quota_remaining"));
+    let remaining = match (precise, raw_remaining) {
+        (Some(q), Some(r)) if (q - r).abs() < 1.0 => Some(q),
+        (q, r) => r.or(q),
+    };
+    let percent = shape::number(p.get("percent_remaining"));
+    let unlimited = p.get("unlimited").and_then(Value::as_bool) == Some(true)
+        || entitlement == Some(-1.0)
+        || raw_remaining == Some(-1.0);
+    let mut s = UsageSnapshot::new(id);
+    s.unit = Some(
+        if id == PREMIUM && credit_billed {
+            CREDITS
+        } else {
+            REQUESTS
+        }
+        .into(),
+    );
+    if unlimited {
+        if id != PREMIUM {
+            return Ok(None);
+        }
+        s.unlimited = true;
+        return Ok(Some(s));
+    }
+    match entitlement {
+        // An org-billed seat: no per-seat meter (its percent_remaining means nothing).
+        Some(0.0) => Ok(None),
+        Some(e) if e > 0.0 => {
+            s.limit = Some(e);
+            s.remaining = remaining.or_else(|| percent.map(|p| p.clamp(0.0, 100.0) / 100.0 * e));
+            if s.remaining.is_none() {
+                return Err(format!("{key}: no remaining count"));
+            }
+            Ok(Some(s))
+        }
+        Some(_) => Err(format!("{key}: negative entitlement")),
+        None => match percent {
+            Some(p) => {
+                s.remaining_ratio = Some(p.clamp(0.0, 100.0) / 100.0);
+                Ok(Some(s))
+            }
+            None => Err(format!("{key}: no usable numbers")),
+        },
+    }
+}
+
+/// One `x-quota-snapshot-*` / `x-usage-ratelimit-*` value: a URL-encoded query of `ent`
+/// (entitlement, −1 = unlimited), `rem` (percent REMAINING), `rst` (reset time), `ov`
+/// (overage used). Only the share and the reset travel: the merge with the last polled result
+/// keeps the pool's size and unit.
+fn header_pool(value: &str, id: &str) -> Option<UsageSnapshot> {
+    let fields: BTreeMap<String, String> = url::form_urlencoded::parse(value.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let num = |k: &str| {
+        fields
+            .get(k)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let mut s = UsageSnapshot::new(id);
+    if num("ent") == Some(-1.0) {
+        s.unlimited = true;
+        return Some(s);
+    }
+    s.remaining_ratio = Some(num("rem")?.clamp(0.0, 100.0) / 100.0);
+    s.resets_at = fields
+        .get("rst")
+        .and_then(|r| iso_to_ms(r).or_else(|| iso_to_ms(&format!("{r}T00:00:00Z"))));
+    Some(s)
+}
+
+/// What a Copilot model response's headers say: the premium pool (`premium_models`, or the
+/// older `premium_interactions`), `chat` for Free users, and the session/weekly rate limits.
+fn from_headers(_status: u16, h: &Headers, _now_ms: i64) -> Option<FetchOutcome> {
+    let mut outcome = FetchOutcome::default();
+    let premium = h
+        .get("x-quota-snapshot-premium_models")
+        .or_else(|| h.get("x-quota-snapshot-premium_interactions"));
+    if let Some(s) = premium.and_then(|v| header_pool(v, PREMIUM)) {
+        outcome.snapshots.push(s);
+    }
+    if let Some(s) = h
+        .get("x-quota-snapshot-chat")
+        .and_then(|v| header_pool(v, "chat"))
+        .filter(|s| !s.unlimited)
+    {
+        outcome.snapshots.push(s);
+    }
+    for (name, id, secs) in [
+        ("x-usage-ratelimit-session", "session", None),
+        ("x-usage-ratelimit-weekly", "weekly", Some(604_800.0)),
     ] {
-        let Some(Some(pool)) = body.quota_snapshots.get(key) else {
+        if let Some(s) = h.get(name).and_then(|v| header_pool(v, id)) {
+            outcome.extra_quotas.push(pct_quota(id, secs));
+            outcome.snapshots.push(s);
+        }
+    }
+    (!outcome.snapshots.is_empty()).then_some(outcome)
+}
+
+/// Copilot Free's older counters: `limited_user_quotas` (REMAINING) of `monthly_quotas`.
+fn legacy_free(
+    body: &Map,
+    resets_at: Option<i64>,
+    warnings: &mut Vec<String>,
+) -> Vec<UsageSnapshot> {
+    let (Some(totals), Some(left)) = (body.get("monthly_quotas"), body.get("limited_user_quotas"))
+    else {
+        return Vec::new();
+    };
+    let (Some(totals), Some(left)) = (totals.as_object(), left.as_object()) else {
+        warnings.push("limited_user_quotas: not an object".into());
+        return Vec::new();
+    };
+    let resets_at = reset_ms(body.get("limited_user_reset_date")).or(resets_at);
+    let mut out = Vec::new();
+    for id in ["chat", "completions"] {
+        let (Some(total), Some(remaining)) =
+            (shape::number(totals.get(id)), shape::number(left.get(id)))
+        else {
             continue;
         };
-        // Unlimited chat/completions are not limits worth a window; premium always shows.
-        if pool.unlimited && id != "premium" {
+        if total <= 0.0 {
             continue;
         }
         let mut s = UsageSnapshot::new(id);
+        s.limit = Some(total);
+        s.remaining = Some(remaining);
+        s.unit = Some(REQUESTS.into());
         s.resets_at = resets_at;
-        s.duration_secs = resets_at.and_then(month_length_secs);
-        if pool.unlimited {
-            s.unlimited = true;
-        } else {
-            s.limit = pool.entitlement;
-            s.remaining = pool.remaining;
-            if s.remaining.is_none() {
-                s.remaining_ratio = pool.percent_remaining.map(|p| p / 100.0);
-            }
-        }
-        outcome.snapshots.push(s);
+        out.push(s);
     }
-    Ok(outcome)
+    out
+}
+
+pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
+    let body: Value = serde_json::from_slice(body)?;
+    if let Some(e) = shape::error_in_body(&body) {
+        return Err(WireError::Service(e));
+    }
+    let body = body
+        .as_object()
+        .ok_or_else(|| WireError::Shape("expected a JSON object".into()))?;
+    let resets_at = reset_ms(body.get("quota_reset_date_utc"))
+        .or_else(|| reset_ms(body.get("quota_reset_date")));
+    let root_credit_billed = body.get("token_based_billing").and_then(Value::as_bool) == Some(true);
+    let mut outcome = FetchOutcome {
+        plan: plan(body),
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    let pools = match body.get("quota_snapshots") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(p)) => Some(p),
+        Some(_) => {
+            warnings.push("quota_snapshots: not an object".into());
+            None
+        }
+    };
+    for (key, id) in POOLS {
+        let Some(v) = pools.and_then(|p| p.get(key)).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let credit_billed = root_credit_billed
+            || v.get("token_based_billing").and_then(Value::as_bool) == Some(true);
+        match pool(key, id, v, credit_billed) {
+            Ok(Some(s)) => {
+                if id == PREMIUM {
+                    // Per-model views only where a request is what a model's multiplier counts.
+                    outcome.extra_quotas.push(if credit_billed || s.unlimited {
+                        monthly(QuotaDefinition::new(
+                            PREMIUM,
+                            QuotaKind::Amount { amount: 0.0 },
+                        ))
+                    } else {
+                        multiplier_pool(s.limit.unwrap_or(300.0), default_multipliers())
+                    });
+                }
+                outcome.snapshots.push(s);
+            }
+            Ok(None) => {}
+            Err(w) => warnings.push(w),
+        }
+    }
+    if outcome.snapshots.is_empty() {
+        outcome.snapshots = legacy_free(body, resets_at, &mut warnings);
+    }
+    for s in &mut outcome.snapshots {
+        if s.resets_at.is_none() {
+            s.resets_at = resets_at;
+        }
+        s.duration_secs = s.resets_at.and_then(shape::month_ending_at);
+    }
+    shape::finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -193,21 +399,37 @@ mod tests {
     use crate::resolve::resolve_snapshots;
 
     const FIXTURE: &[u8] = include_bytes!("../../fixtures/copilot-user.json");
+    const AI_CREDITS: &[u8] = include_bytes!("../../fixtures/current/copilot-user-ai-credits.json");
+    const BUSINESS: &[u8] =
+        include_bytes!("../../fixtures/current/copilot-user-business-placeholder.json");
+    const FREE_LEGACY: &[u8] =
+        include_bytes!("../../fixtures/current/copilot-user-free-legacy.json");
+    const SENTINEL: &[u8] = include_bytes!("../../fixtures/current/copilot-user-sentinel.json");
+    const NOW: i64 = 1_796_083_200_000;
+
+    fn ids(out: &FetchOutcome) -> Vec<&str> {
+        out.snapshots.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    fn resolve(
+        out: &FetchOutcome,
+        multipliers: Option<&BTreeMap<String, f64>>,
+    ) -> crate::resolve::Resolution {
+        resolve_snapshots(&out.quotas_with(&quotas(multipliers)), &out.snapshots, NOW)
+    }
 
     #[test]
-    fn fixture_premium_pool_and_plan() {
+    fn old_fixture_premium_requests_and_plan() {
         let out = parse(FIXTURE).unwrap();
         assert_eq!(out.plan.as_deref(), Some("individual_pro"));
         assert_eq!(
-            out.snapshots.len(),
-            1,
+            ids(&out),
+            ["premium"],
             "unlimited chat/completions are skipped"
         );
         let p = &out.snapshots[0];
-        assert_eq!(
-            (p.id.as_str(), p.limit, p.remaining),
-            ("premium", Some(300.0), Some(173.0))
-        );
+        assert_eq!((p.limit, p.remaining), (Some(300.0), Some(173.0)));
+        assert_eq!(p.unit.as_deref(), Some("requests"), "not token-billed");
         assert_eq!(p.resets_at, iso_to_ms("2026-12-01T00:00:00Z"));
         assert_eq!(
             p.duration_secs,
@@ -217,34 +439,152 @@ mod tests {
     }
 
     #[test]
-    fn per_model_views_from_the_default_table() {
+    fn request_billed_pool_has_per_model_views_from_the_legacy_table() {
         let out = parse(FIXTURE).unwrap();
-        let res = resolve_snapshots(&quotas(None), &out.snapshots, 0);
-        assert_eq!(res.windows_by_model["default"][0].remaining, 173.0);
-        assert!(res.windows_by_model["gpt-4o"][0].unlimited);
-        assert!((res.windows_by_model["claude-opus-4.5"][0].remaining - 173.0 / 3.0).abs() < 1e-9);
+        let res = resolve(&out, None);
+        let w = |m: &str| res.windows_by_model[m][0].clone();
+        assert_eq!(w("default").remaining, 173.0);
+        assert_eq!(w("default").kind, "multiplier");
+        assert!((w("claude-opus-4.5").remaining - 173.0 / 15.0).abs() < 1e-9);
+        assert!((w("gpt-4o").remaining - 173.0 / 0.33).abs() < 1e-9);
+        assert_eq!(w("gemini-2.5-pro").remaining, 173.0);
+        assert_eq!(res.windows_by_model.len(), DEFAULT_MULTIPLIERS.len() + 1);
         let custom = BTreeMap::from([("my-model".to_string(), 2.0)]);
-        let res = resolve_snapshots(&quotas(Some(&custom)), &out.snapshots, 0);
-        assert_eq!(res.windows_by_model.len(), 2);
+        let res = resolve(&out, Some(&custom));
+        assert_eq!(
+            res.windows_by_model.len(),
+            2,
+            "the user's table replaces ours"
+        );
         assert_eq!(res.windows_by_model["my-model"][0].remaining, 86.5);
     }
 
     #[test]
-    fn overage_limited_chat_and_missing_pools() {
+    fn ai_credits_pool_in_credits_without_views() {
+        let out = parse(AI_CREDITS).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("individual"));
+        assert_eq!(ids(&out), ["premium"]);
+        let p = &out.snapshots[0];
+        assert_eq!((p.limit, p.remaining), (Some(1500.0), Some(887.35)));
+        assert_eq!(p.unit.as_deref(), Some("credits"));
+        assert_eq!(p.resets_at, iso_to_ms("2027-01-01T00:00:00Z"));
+        assert_eq!(p.duration_secs, Some(31.0 * 86_400.0));
+        let res = resolve(&out, None);
+        assert_eq!(
+            res.windows_by_model.len(),
+            1,
+            "no per-model views for credits"
+        );
+        let w = &res.windows_by_model["default"][0];
+        assert_eq!((w.kind.as_str(), w.total), ("amount", 1500.0));
+        assert!((w.used - 612.65).abs() < 1e-9);
+        assert_eq!(w.unit.as_deref(), Some("credits"));
+        // With the user's own multipliers the views come back, even for credits.
+        let custom = BTreeMap::from([("m".to_string(), 10.0)]);
+        let res = resolve(&out, Some(&custom));
+        assert!((res.windows_by_model["m"][0].remaining - 88.735).abs() < 1e-9);
+    }
+
+    #[test]
+    fn org_placeholder_is_a_plan_without_a_pool() {
+        let out = parse(BUSINESS).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("business"));
+        assert!(
+            out.snapshots.is_empty(),
+            "no fake 0/0 pool, no percent_remaining meter"
+        );
+        assert!(out.extra_quotas.is_empty());
+    }
+
+    #[test]
+    fn free_legacy_counters_are_remaining_of_totals() {
+        let out = parse(FREE_LEGACY).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("free"));
+        assert_eq!(ids(&out), ["chat", "completions"]);
+        let chat = &out.snapshots[0];
+        assert_eq!((chat.limit, chat.remaining), (Some(500.0), Some(290.0)));
+        assert_eq!(chat.unit.as_deref(), Some("requests"));
+        assert_eq!(chat.resets_at, iso_to_ms("2026-12-07T00:00:00Z"));
+        let res = resolve(&out, None);
+        let w = &res.windows_by_model["default"][1];
+        assert_eq!(
+            (w.id.as_str(), w.total, w.used),
+            ("completions", 4000.0, 1680.0)
+        );
+        assert!((w.used_ratio - 0.42).abs() < 1e-9);
+        // A paid account that still carries the old counters shows its pools only.
+        let mut paid: Value = serde_json::from_slice(FIXTURE).unwrap();
+        paid["monthly_quotas"] = serde_json::json!({"chat": 50});
+        paid["limited_user_quotas"] = serde_json::json!({"chat": 10});
+        let out = parse(&serde_json::to_vec(&paid).unwrap()).unwrap();
+        assert_eq!(ids(&out), ["premium"]);
+    }
+
+    #[test]
+    fn unlimited_sentinel_is_no_window_and_no_failure() {
+        let out = parse(SENTINEL).unwrap();
+        assert_eq!(ids(&out), ["premium"]);
+        let p = &out.snapshots[0];
+        assert_eq!((p.limit, p.remaining), (Some(1500.0), Some(1012.5)));
+        assert_eq!(p.unit.as_deref(), Some("credits"));
+        let res = resolve(&out, None);
+        assert!((res.windows_by_model["default"][0].used_ratio - 0.325).abs() < 1e-9);
+        // An unlimited premium pool is unlimited, not 0 of 0.
+        let body =
+            br#"{"quota_snapshots":{"premium_interactions":{"entitlement":-1,"remaining":-1}}}"#;
+        let out = parse(body).unwrap();
+        assert!(out.snapshots[0].unlimited);
+        let w = &resolve(&out, None).windows_by_model["default"][0];
+        assert_eq!((w.remaining_ratio, w.unlimited), (1.0, true));
+    }
+
+    #[test]
+    fn a_malformed_pool_is_a_warning_not_a_failure() {
         let body = br#"{"quota_reset_date":"2026-12-01","quota_snapshots":{
             "premium_interactions":{"entitlement":300,"remaining":-12,"unlimited":false},
+            "chat":"broken",
+            "completions":{"entitlement":"n/a","unlimited":false}}}"#;
+        let out = parse(body).unwrap();
+        assert_eq!(ids(&out), ["premium"]);
+        let p = &out.snapshots[0];
+        assert_eq!(p.remaining, Some(-12.0), "overage");
+        let stale = br#"{"quota_snapshots":{"premium_interactions":{"entitlement":300,"remaining":-12,"quota_remaining":173.0}}}"#;
+        assert_eq!(
+            parse(stale).unwrap().snapshots[0].remaining,
+            Some(-12.0),
+            "a float that disagrees with the count is not trusted"
+        );
+        assert_eq!(p.resets_at, iso_to_ms("2026-12-01T00:00:00Z"));
+        assert_eq!(
+            p.warnings,
+            ["chat: not an object", "completions: no usable numbers"]
+        );
+        // Nothing readable: the fetch fails with the same words.
+        let bad =
+            br#"{"quota_snapshots":{"premium_interactions":{"entitlement":-5,"remaining":1}}}"#;
+        assert!(
+            matches!(parse(bad), Err(WireError::Shape(m)) if m == "premium_interactions: negative entitlement")
+        );
+        let bad = br#"{"quota_snapshots":[1]}"#;
+        assert!(
+            matches!(parse(bad), Err(WireError::Shape(m)) if m == "quota_snapshots: not an object")
+        );
+    }
+
+    #[test]
+    fn limited_chat_percent_only_pools_and_missing_pools() {
+        let body = br#"{"quota_reset_date_utc":"2026-12-01T00:00:00.000Z","quota_snapshots":{
+            "premium_interactions":{"percent_remaining": 40},
             "chat":{"entitlement":50,"remaining":20,"unlimited":false},
             "completions":null}}"#;
         let out = parse(body).unwrap();
-        assert_eq!(out.snapshots[0].remaining, Some(-12.0));
-        assert_eq!(out.snapshots[1].id, "chat");
+        assert_eq!(ids(&out), ["premium", "chat"]);
+        assert_eq!(out.snapshots[0].remaining_ratio, Some(0.4));
         assert_eq!(out.snapshots[1].limit, Some(50.0));
-        assert_eq!(
-            out.snapshots[0].resets_at,
-            iso_to_ms("2026-12-01T00:00:00Z")
-        );
-        let unlimited = br#"{"quota_snapshots":{"premium_interactions":{"unlimited":true}}}"#;
-        assert!(parse(unlimited).unwrap().snapshots[0].unlimited);
         assert!(parse(b"{}").unwrap().snapshots.is_empty());
+        let github_error = br#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}"#;
+        assert!(
+            matches!(parse(github_error), Err(WireError::Service(e)) if e.kind == crate::model::ErrorKind::Auth)
+        );
     }
 }

@@ -1,17 +1,19 @@
 //! Gemini CLI: POST /v1internal:retrieveUserQuota `{"project": id}`: one bucket per model,
-//! `remainingAmount` a string, `remainingFraction` 0..1, daily reset.
+//! `remainingAmount` a string, `remainingFraction` 0..1, daily reset. Consumer accounts
+//! have been refused since 2026-06 (`unsupported`); Workspace/Cloud projects still answer.
 
 use serde::Deserialize;
 
 use std::path::Path;
 
 use super::{
-    google, iso_to_ms, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    google, iso_to_ms, shape, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
     WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, CredentialKind, Credentials};
 use crate::model::{
-    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+    ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot,
+    WindowType,
 };
 
 const PATH: &str = "/v1internal:retrieveUserQuota";
@@ -28,6 +30,8 @@ impl Wire for Gemini {
         let v = read_json(&home.join(".gemini/oauth_creds.json"))?;
         let mut c = Credentials::new(str_at(&v, &["access_token"])?, CredentialKind::OAuth);
         c.expires_at = num_at(&v, &["expiry_date"]);
+        // Only the Gemini CLI refreshes its own file.
+        c.expired_hint = Some("run `gemini` once to refresh ~/.gemini/oauth_creds.json");
         c.project_id = std::env::var("GOOGLE_CLOUD_PROJECT")
             .ok()
             .filter(|p| !p.is_empty());
@@ -56,7 +60,29 @@ impl Wire for Gemini {
         .header("User-Agent", USER_AGENT)]
     }
 
+    /// Google stopped serving the Gemini CLI's login to consumer accounts (2026-06): the
+    /// refusal names `UNSUPPORTED_CLIENT` or says the client is no longer supported.
+    fn service_error(&self, status: u16, body: &[u8]) -> Option<FetchError> {
+        if !matches!(status, 401 | 403) {
+            return None;
+        }
+        let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+        let refused = text.contains("unsupported_client")
+            || text.contains("no longer supported for gemini code assist");
+        refused.then(|| {
+            FetchError::new(
+                ErrorKind::Unsupported,
+                format!("HTTP {status}: Google no longer serves the Gemini CLI to consumer accounts, so its quota cannot be read; Antigravity replaces it"),
+            )
+        })
+    }
+
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+            if let Some(e) = shape::error_in_body(&v) {
+                return Err(WireError::Service(e));
+            }
+        }
         Ok(parse(body)?)
     }
 }
@@ -80,7 +106,9 @@ struct Bucket {
 
 fn quotas() -> Vec<QuotaDefinition> {
     vec![
+        // The request bucket (`tokenType` REQUESTS) is the one kept.
         QuotaDefinition::new("daily", QuotaKind::Amount { amount: 0.0 })
+            .with_unit("requests")
             .with_duration(86_400.0)
             .with_window(WindowType::Fixed, ResetBehavior::Calendar),
     ]
@@ -151,5 +179,42 @@ mod tests {
         assert_eq!(out.snapshots[1].remaining_ratio, Some(0.5));
         assert_eq!(out.snapshots[1].remaining, None);
         assert!(parse(br#"{"buckets": {}}"#).is_err());
+    }
+
+    #[test]
+    fn consumer_shutdown_is_its_own_kind() {
+        let google = br#"{"error":{"code":403,"message":"This client is no longer supported for Gemini Code Assist for individuals. To continue using Gemini, please migrate to the Antigravity suite of products.","status":"PERMISSION_DENIED"}}"#;
+        let e = Gemini.service_error(403, google).unwrap();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e
+            .message
+            .contains("no longer serves the Gemini CLI to consumer accounts"));
+        assert!(!e.message.contains("migrate"), "the body is not quoted");
+        let reason = br#"{"error":{"code":401,"status":"UNAUTHENTICATED","details":[{"reason":"UNSUPPORTED_CLIENT"}]}}"#;
+        assert_eq!(
+            Gemini.service_error(401, reason).unwrap().kind,
+            ErrorKind::Unsupported
+        );
+        assert!(Gemini
+            .service_error(403, br#"{"error":{"status":"PERMISSION_DENIED"}}"#)
+            .is_none());
+        assert!(
+            Gemini.service_error(500, reason).is_none(),
+            "only a refusal"
+        );
+    }
+
+    #[test]
+    fn an_expired_cli_file_says_how_to_refresh_it() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".gemini")).unwrap();
+        std::fs::write(
+            home.path().join(".gemini/oauth_creds.json"),
+            br#"{"access_token":"ya29.x","expiry_date":1000}"#,
+        )
+        .unwrap();
+        let c = Gemini.tool_credentials(home.path()).unwrap();
+        assert_eq!(c.expires_at, Some(1000));
+        assert!(c.expired_hint.unwrap().contains("run `gemini` once"));
     }
 }

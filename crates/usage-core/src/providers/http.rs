@@ -203,11 +203,47 @@ async fn read_body(provider: &str, mut response: Response) -> Result<Vec<u8>, Fe
     Ok(body)
 }
 
+/// At most this much of a non-2xx answer is read, for a wire to recognise its service's own
+/// error (Google names the reason of a 403 only in the body).
+pub const ERROR_BODY_CAP: usize = 64 * 1024;
+/// A stalled error body must not turn a quick refusal into a timeout.
+const ERROR_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn error_body(mut response: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < ERROR_BODY_CAP {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let take = chunk.len().min(ERROR_BODY_CAP - body.len());
+                    body.extend_from_slice(&chunk[..take]);
+                }
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_WAIT, read).await;
+    body
+}
+
+/// A wire's reading of a non-2xx answer (`Wire::service_error`).
+pub type ServiceError<'a> = &'a (dyn Fn(u16, &[u8]) -> Option<FetchError> + Send + Sync);
+
 /// Sends, checks the status, and returns the body of a 2xx answer.
 pub async fn send(
     provider: &str,
     request: RequestBuilder,
     now: impl Fn() -> i64,
+) -> Result<Vec<u8>, FetchError> {
+    send_with(provider, request, now, &|_, _| None).await
+}
+
+/// `send`, with `service_error` consulted on a non-2xx answer before the status decides.
+pub async fn send_with(
+    provider: &str,
+    request: RequestBuilder,
+    now: impl Fn() -> i64,
+    service_error: ServiceError<'_>,
 ) -> Result<Vec<u8>, FetchError> {
     let (_, request) = request.build_split();
     let request = request.map_err(|e| transport_error(provider, e))?;
@@ -232,6 +268,13 @@ pub async fn send(
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            let body = error_body(response).await;
+            if let Some(mut e) = service_error(status.as_u16(), &body) {
+                e.message = format!("{provider}: {}", e.message);
+                return Err(e);
+            }
+        }
         return Err(classify_status(
             provider,
             status,

@@ -65,7 +65,7 @@ fn used_ratio(detail: &Value) -> Option<f64> {
     Some((used / limit).clamp(0.0, 1.0))
 }
 
-/// The reset under any of the names peers have seen, absolute or relative.
+/// The reset under any of the names it has been sent as, absolute or relative.
 fn reset(detail: &Value, now: i64) -> Option<i64> {
     ["resetTime", "reset_at", "resetAt", "reset_time"]
         .iter()

@@ -71,9 +71,9 @@ impl Wire for MiniMax {
     }
 }
 
-/// A non-zero `base_resp.status_code` as an error. Codes from MiniMax's error table: 1002
-/// and 1039 are rate limits, 1000/1001/1013 server trouble; anything else on this endpoint
-/// means the key was not accepted.
+/// A non-zero `base_resp.status_code` as an error. MiniMax's codes 1002 and 1039 are rate
+/// limits, 1000/1001/1013 server trouble; anything else on this endpoint means the key was
+/// not accepted.
 fn status_error(code: i64, now: i64) -> FetchError {
     match code {
         1002 | 1039 => FetchError::new(

@@ -17,6 +17,7 @@ pub mod minimax;
 pub mod moonshot;
 pub mod opencode_go;
 pub mod openrouter;
+mod shape;
 mod values;
 pub mod xai;
 pub mod zai;
@@ -243,6 +244,17 @@ pub trait Wire: Send + Sync + 'static {
     fn tool_credentials(&self, _home: &Path) -> Option<Credentials> {
         None
     }
+    /// Other keys of pi's `auth.json` read for the default instance when its own id has no
+    /// entry (a third-party extension's login to the same service).
+    fn auth_aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The service's own reason in a non-2xx answer (at most `http::ERROR_BODY_CAP` bytes of
+    /// its body), when it says more than the status does; `None` lets the status decide. A
+    /// kind other than `Auth` and `Unsupported` lets the next request in `requests` be tried.
+    fn service_error(&self, _status: u16, _body: &[u8]) -> Option<FetchError> {
+        None
+    }
     /// A request whose answer `parse_account` reads before the usage request (cached hourly).
     fn account_request(&self, _base_url: &str, _credentials: &Credentials) -> Option<HttpRequest> {
         None
@@ -253,6 +265,44 @@ pub trait Wire: Send + Sync + 'static {
     /// Requests tried in order until one answers with usage (a later one is a fallback).
     fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest>;
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError>;
+    /// The windows a model response's headers report (lower-cased names); `None` when the
+    /// service sends none. Unknown or malformed values are skipped, never an error.
+    fn parse_headers(
+        &self,
+        _status: u16,
+        _headers: &Headers,
+        _now_ms: i64,
+    ) -> Option<FetchOutcome> {
+        None
+    }
+}
+
+/// Response headers as pi hands them over: lower-cased names.
+pub struct Headers<'a>(pub &'a [(String, String)]);
+
+impl Headers<'_> {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.get(name)?
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+    }
+
+    /// Names starting with `prefix`, for families like `x-<limit>-primary-used-percent`.
+    pub fn names_with_prefix<'b>(&'b self, prefix: &'b str) -> impl Iterator<Item = &'b str> + 'b {
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(move |k| k.starts_with(prefix))
+    }
 }
 
 pub(crate) fn iso_to_ms(s: &str) -> Option<i64> {

@@ -56,8 +56,8 @@ impl Wire for Moonshot {
     }
 }
 
-/// Only one peer documents this shape, so every field is optional until proven present: the
-/// envelope is checked only where it speaks, the balance may be a string, and without
+/// This shape rests on a single description, so nothing is assumed present: the envelope is
+/// checked only where it speaks, the balance may be a string, and without
 /// `available_balance` the two parts are added up.
 pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
     let code = number(body.get("code"));

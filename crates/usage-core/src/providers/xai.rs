@@ -10,7 +10,7 @@ use super::values::{
     calendar_quota, instant_ms, length_id, number, percent_ratio, push_extra, push_pct, SEVEN_DAYS,
 };
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
-use crate::credentials::AuthRule;
+use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
 
 const PATH: &str = "/v1/billing";
@@ -30,8 +30,11 @@ impl Wire for Xai {
     }
 
     /// The client headers are what the CLIs that call this proxy send; none is known to be
-    /// required, none is known to hurt.
+    /// required, none is known to hurt. An API key handed in directly is never sent.
     fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
+        if ctx.credentials.kind == CredentialKind::ApiKey {
+            return Vec::new();
+        }
         let request = |query: &str| {
             HttpRequest::get(format!("{}{PATH}{query}", ctx.base_url))
                 .bearer(&ctx.credentials.access_token)
@@ -205,5 +208,15 @@ mod tests {
         let rule = Xai.auth();
         assert_eq!((rule.oauth_field, rule.api_key), (Some("access"), false));
         assert!(rule.env.is_empty(), "XAI_API_KEY must never be read");
+        let key = crate::credentials::Credentials::new("xai-paid", CredentialKind::ApiKey);
+        let ctx = RequestContext {
+            base_url: "https://h",
+            credentials: &key,
+            account: &Default::default(),
+        };
+        assert!(
+            Xai.requests(&ctx).is_empty(),
+            "a key passed in directly is not sent either"
+        );
     }
 }

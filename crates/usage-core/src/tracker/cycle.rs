@@ -59,13 +59,23 @@ impl Inner {
                         only.is_none_or(|id| id == slot.provider.id())
                             && !slot.schedule.blocked_by_retry_at(now)
                     }
-                    Mode::Scheduled => slot.schedule.is_due(
-                        now,
-                        state.store.fails_of(slot.provider.id()),
-                        opts.interval_ms,
-                        opts.max_backoff_multiplier,
-                        opts.due_slack_ms(),
-                    ),
+                    Mode::Scheduled => {
+                        let due = slot.schedule.is_due(
+                            now,
+                            state.store.fails_of(slot.provider.id()),
+                            opts.interval_ms,
+                            opts.max_backoff_multiplier,
+                            opts.due_slack_ms(),
+                        );
+                        // Traffic brought fresh values within the interval: no request needed.
+                        let fresh = slot.observed_at.is_some_and(|at| {
+                            now - at < opts.interval_ms as i64 - opts.due_slack_ms()
+                        });
+                        if due && fresh {
+                            state.stats.requests_saved += 1;
+                        }
+                        due && !fresh
+                    }
                 })
                 .map(|slot| {
                     slot.schedule.last_attempt = Some(now);
@@ -181,7 +191,8 @@ impl Inner {
         };
         state
             .store
-            .apply_success(&id, windows, outcome.plan, fetched_at);
+            .apply_success(&id, windows, outcome.plan.clone(), fetched_at);
+        slot.last_outcome = Some(outcome);
         recorded
     }
 
@@ -228,15 +239,16 @@ impl Inner {
             let result = fetch_validated(provider.as_ref()).await;
             // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
             // make this process's own next tick find its result "fresh" and skip a poll.
+            let write_wait = DATA_LOCK_WAIT.min(timeout / 4);
             match &result {
                 FetchResult::Fetched(outcome) => {
                     cache
-                        .write_success_async(&id, fp, outcome, attempt_at, DATA_LOCK_WAIT)
+                        .write_success_async(&id, fp, outcome, attempt_at, write_wait)
                         .await
                 }
                 FetchResult::Failed(err) => {
                     cache
-                        .write_failure_async(&id, fp, err, attempt_at, DATA_LOCK_WAIT)
+                        .write_failure_async(&id, fp, err, attempt_at, write_wait)
                         .await
                 }
                 _ => {}

@@ -2,6 +2,7 @@
 //! The cycle itself (fetch → resolve → store → events → publish) is in `cycle.rs`.
 
 mod cycle;
+mod observe;
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +20,9 @@ use crate::cache::SharedCache;
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::history::{History, HistoryPoint};
-use crate::model::{QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::model::{
+    FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry, DEFAULT_MODEL,
+};
 use crate::provider::{BoxFuture, UsageProvider};
 use crate::quota::{
     self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker, Thresholds,
@@ -87,11 +90,19 @@ pub struct Stats {
     pub fetch_errors: u64,
     pub last_cycle_at: i64,
     pub cache_hits: u64,
+    /// Model responses whose headers updated the store.
+    pub observed_responses: u64,
+    /// Scheduled polls skipped because traffic brought the values within the interval.
+    pub requests_saved: u64,
 }
 
 struct Slot {
     provider: Arc<dyn UsageProvider>,
     schedule: Schedule,
+    /// The last full result (fetched, cached or seeded) that observed headers merge into.
+    last_outcome: Option<FetchOutcome>,
+    /// When a model response last brought this provider's values.
+    observed_at: Option<i64>,
 }
 
 #[derive(Default)]
@@ -172,14 +183,19 @@ impl Tracker {
         if state.providers.contains_key(&id) {
             return Err(CoreError::DuplicateProvider(id));
         }
+        let mut seeded = None;
         // Last known values from the shared cache show at once, marked stale.
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
             if let Some(record) = cache.read_record(&id, &fp) {
                 let now = self.inner.clock.now_ms();
                 let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
-                state
-                    .store
-                    .seed_from_cache(&id, windows, record.outcome.plan, record.fetched_at);
+                state.store.seed_from_cache(
+                    &id,
+                    windows,
+                    record.outcome.plan.clone(),
+                    record.fetched_at,
+                );
+                seeded = Some(record.outcome);
             }
         }
         state.providers.insert(
@@ -187,6 +203,8 @@ impl Tracker {
             Slot {
                 provider,
                 schedule: Schedule::default(),
+                last_outcome: seeded,
+                observed_at: None,
             },
         );
         Ok(())
@@ -298,6 +316,7 @@ impl Tracker {
         };
         let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
         quota::check_quota(
+            model_id,
             model_entry,
             default_entry,
             now,
@@ -309,19 +328,31 @@ impl Tracker {
     pub fn select_best(&self, provider_ids: &[String], model_id: &str) -> Selection {
         let candidates = provider_ids
             .iter()
-            .map(|id| {
-                let plan = lock(&self.inner.state)
-                    .store
-                    .get(id, DEFAULT_MODEL)
-                    .and_then(|e| e.plan.clone());
-                Candidate {
-                    provider_id: id.clone(),
-                    check: self.check_quota(id, model_id),
-                    plan,
-                }
-            })
+            .map(|id| self.candidate(id, model_id, None))
             .collect();
         quota::select_best(candidates)
+    }
+
+    /// The best of `(provider, model)` pairs, by the same ranking as `select_best`.
+    pub fn select_best_model(&self, pairs: &[(String, String)]) -> Selection {
+        let candidates = pairs
+            .iter()
+            .map(|(p, m)| self.candidate(p, m, Some(m.clone())))
+            .collect();
+        quota::select_best(candidates)
+    }
+
+    fn candidate(&self, provider_id: &str, model_id: &str, named: Option<String>) -> Candidate {
+        let plan = lock(&self.inner.state)
+            .store
+            .get(provider_id, DEFAULT_MODEL)
+            .and_then(|e| e.plan.clone());
+        Candidate {
+            provider_id: provider_id.to_string(),
+            model_id: named,
+            check: self.check_quota(provider_id, model_id),
+            plan,
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -362,22 +393,28 @@ impl Tracker {
         model_id: &str,
         since: Option<i64>,
     ) -> Result<Vec<HistoryPoint>, CoreError> {
-        let provider = lock(&self.inner.state)
-            .providers
-            .get(provider_id)
-            .map(|slot| slot.provider.clone())
-            .ok_or_else(|| CoreError::UnknownProvider(provider_id.to_string()))?;
+        let (provider, pooled) = {
+            let state = lock(&self.inner.state);
+            let slot = state
+                .providers
+                .get(provider_id)
+                .ok_or_else(|| CoreError::UnknownProvider(provider_id.to_string()))?;
+            // A per-model view of a pool, as the store holds it (the pool may be declared or
+            // discovered in the answer).
+            let pooled = model_id != DEFAULT_MODEL
+                && state.store.get(provider_id, model_id).is_some_and(|e| {
+                    e.windows
+                        .iter()
+                        .any(|w| w.id == window_id && w.kind == QuotaKind::MULTIPLIER)
+                });
+            (slot.provider.clone(), pooled)
+        };
         let Some(history) = &self.inner.history else {
             return Ok(Vec::new());
         };
         let Some(fp) = provider.account_fingerprint() else {
             return Ok(Vec::new());
         };
-        let pooled = model_id != DEFAULT_MODEL
-            && provider
-                .quotas()
-                .iter()
-                .any(|q| q.id == window_id && matches!(q.kind, QuotaKind::Multiplier { .. }));
         if !pooled {
             return Ok(history.points(provider_id, &fp, window_id, model_id, since));
         }

@@ -454,3 +454,113 @@ async fn no_history_without_a_cache_or_when_turned_off() {
         .collect();
     assert!(names.iter().all(|n| !n.contains(".history-")), "{names:?}");
 }
+
+/// A provider whose model responses carry `x-used: <n>` for window `q`.
+struct Observing {
+    inner: Fake,
+}
+
+impl UsageProvider for Observing {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn quotas(&self) -> &[QuotaDefinition] {
+        self.inner.quotas()
+    }
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        self.inner.authentication()
+    }
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        self.inner.fetch_usage()
+    }
+    fn observe(
+        &self,
+        _status: u16,
+        headers: &[(String, String)],
+        _now: i64,
+    ) -> Option<FetchOutcome> {
+        let used = headers
+            .iter()
+            .find(|(k, _)| k == "x-used")?
+            .1
+            .parse::<f64>()
+            .ok()?;
+        let mut s = UsageSnapshot::new("q");
+        s.used = Some(used);
+        Some(FetchOutcome {
+            snapshots: vec![s],
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn observed_headers_merge_into_the_store_publish_and_save_a_poll() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let t = tracker(clock.clone(), sink.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let quotas = vec![
+        QuotaDefinition::new("q", QuotaKind::Amount { amount: 10.0 }),
+        QuotaDefinition::new("q2", QuotaKind::Amount { amount: 10.0 }),
+    ];
+    let p = Observing {
+        inner: Fake {
+            id: "p".into(),
+            quotas,
+            calls: calls.clone(),
+            behaviour: Box::new(|_| {
+                Box::pin(async {
+                    let mut a = UsageSnapshot::new("q");
+                    a.used = Some(1.0);
+                    let mut b = UsageSnapshot::new("q2");
+                    b.used = Some(2.0);
+                    Ok(FetchOutcome {
+                        snapshots: vec![a, b],
+                        ..Default::default()
+                    })
+                })
+            }),
+            fingerprint: None,
+        },
+    };
+    t.register(Arc::new(p)).unwrap();
+    t.tick().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let published = sink.0.load(Ordering::SeqCst);
+
+    let handle = Handle::current();
+    let hdr = |v: &str| vec![("x-used".to_string(), v.to_string())];
+    clock.advance(INTERVAL as i64 / 2);
+    assert!(t.observe_response(&handle, "p", 200, &hdr("5")));
+    let e = t.get("p", "default").unwrap();
+    let used: Vec<f64> = e.windows.iter().map(|w| w.used).collect();
+    assert_eq!(
+        used,
+        [5.0, 2.0],
+        "the header's window replaced, the other kept"
+    );
+    assert_eq!(e.updated, T0 + INTERVAL as i64 / 2, "stamped fresh");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        sink.0.load(Ordering::SeqCst),
+        published + 1,
+        "published at once"
+    );
+
+    // Garbage and unknown providers change nothing.
+    assert!(!t.observe_response(&handle, "p", 200, &hdr("NaN-ish")));
+    assert!(!t.observe_response(&handle, "nobody", 200, &hdr("1")));
+    assert_eq!(t.get("p", "default").unwrap().windows[0].used, 5.0);
+
+    // The scheduled poll at T0 + interval finds traffic fresh and skips the request.
+    clock.advance(INTERVAL as i64 / 2);
+    t.tick().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(t.stats().requests_saved, 1);
+    assert_eq!(t.stats().observed_responses, 1);
+    // A whole interval without traffic: polled again.
+    clock.advance(INTERVAL as i64);
+    t.tick().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

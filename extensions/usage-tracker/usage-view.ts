@@ -6,8 +6,8 @@ import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
 // pi resolves this name for extensions in every version (1.x aliases it to its own package).
 import { truncateToWidth } from "@mariozechner/pi-tui";
 
-type Tracker = import("../index").UsageTracker;
-type UsageEntry = import("../index").UsageStoreEntry;
+type Tracker = import("../../index").UsageTracker;
+type UsageEntry = import("../../index").UsageStoreEntry;
 type Points = Array<{ at: number; usedRatio: number }>;
 type Mode = "compact" | "all";
 

@@ -25,6 +25,8 @@
  *     "criticalAt": 0.1,          // ... turns red; crossing it also raises a "low" notification
  *     "style": "compact",         // "compact": main windows only; "full": every window and model
  *     "notify": true,             // notifications when a window runs low, runs out or recovers
+ *     "whenExhausted": "ask",     // the current model's quota is used up at a prompt: "ask" to
+ *                                 // switch to the best model with room, "switch" at once, or "warn"
  *     "cachePath": "..."          // shared cache file (omit: default under the agent dir; null: off)
  *   }
  *
@@ -46,10 +48,10 @@ import { openView, printView, type View, viewText } from "./usage-view.js";
 // ---------------------------------------------------------------------------------------------
 // Types: the package's own declarations; lib/format.js is described here (it has no .d.ts).
 
-type Addon = typeof import("../index");
-type Tracker = import("../index").UsageTracker;
-type UsageEntry = import("../index").UsageStoreEntry;
-type ThresholdEvent = import("../index").ThresholdEvent;
+type Addon = typeof import("../../index");
+type Tracker = import("../../index").UsageTracker;
+type UsageEntry = import("../../index").UsageStoreEntry;
+type ThresholdEvent = import("../../index").ThresholdEvent;
 interface FooterPart {
 	providerId: string;
 	label: string;
@@ -74,9 +76,9 @@ let view: View | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
-	addon = load("../index.js") as Addon;
-	format = load("../lib/format.js") as Format;
-	view = load("../lib/view.js") as View;
+	addon = load("../../index.js") as Addon;
+	format = load("../../lib/format.js") as Format;
+	view = load("../../lib/view.js") as View;
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -94,6 +96,8 @@ interface Settings {
 	criticalAt: number;
 	style: "compact" | "full";
 	notify: boolean;
+	/** Before a prompt goes to a model whose quota is used up: ask to switch, switch, or warn. */
+	whenExhausted: "ask" | "switch" | "warn";
 	cachePath?: string | null; // undefined = the addon's default location
 }
 
@@ -105,6 +109,7 @@ function defaultSettings(): Settings {
 		criticalAt: 0.1,
 		style: "compact",
 		notify: true,
+		whenExhausted: "ask",
 	};
 }
 
@@ -157,6 +162,10 @@ function readSettings(): { settings: Settings; problems: string[] } {
 		if (d.style === "compact" || d.style === "full") settings.style = d.style;
 		else bad("style", '"compact" or "full"');
 	}
+	if (d.whenExhausted !== undefined) {
+		if (d.whenExhausted === "ask" || d.whenExhausted === "switch" || d.whenExhausted === "warn") settings.whenExhausted = d.whenExhausted;
+		else bad("whenExhausted", '"ask", "switch" or "warn"');
+	}
 	if (d.notify !== undefined) {
 		if (typeof d.notify === "boolean") settings.notify = d.notify;
 		else bad("notify", "true or false");
@@ -179,6 +188,10 @@ interface Session {
 	unsubscribe: Array<() => void>;
 	/** when pi was last asked to refresh a login after an auth error, per provider */
 	recheckedAt: Map<string, number>;
+	/** the model pi uses now; its provider leads the footer */
+	model?: { provider: string; id: string };
+	/** the last entries published, redrawn when the model changes */
+	entries: UsageEntry[];
 	stopped: boolean;
 }
 interface GlobalState {
@@ -272,9 +285,21 @@ async function recheckCredentials(session: Session, entries: UsageEntry[]): Prom
 
 /** One status line, coloured per segment. Built once per update: pi's footer render only
  *  reads the stored string, so drawing never calls into the addon. */
+function modelOf(model: { provider?: string; id?: string } | undefined): Session["model"] {
+	return model?.provider && model.id ? { provider: model.provider, id: model.id } : undefined;
+}
+
+/** The current model's provider leads, with the windows the tracker says govern that model. */
+function leadOf(session: Session): { providerId: string; modelId: string; windowIds: string[] } | undefined {
+	const model = session.model;
+	if (!model) return undefined;
+	const check = session.tracker.checkQuota(model.provider, model.id);
+	return { providerId: model.provider, modelId: model.id, windowIds: check.windowIds };
+}
+
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {
 	if (!format) return undefined;
-	const parts = format.footerParts(entries, { style: session.settings.style });
+	const parts = format.footerParts(entries, { style: session.settings.style, lead: leadOf(session) });
 	if (parts.length === 0) return undefined;
 	const theme = session.ctx.ui.theme;
 	return format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
@@ -282,6 +307,7 @@ function statusText(session: Session, entries: UsageEntry[]): string | undefined
 
 function show(session: Session, entries: UsageEntry[]): void {
 	if (session.stopped) return;
+	session.entries = entries;
 	try {
 		setStatus(session.ctx, statusText(session, entries));
 	} catch (err) {
@@ -302,6 +328,54 @@ function onThreshold(session: Session, e: ThresholdEvent): void {
 	if (e.kind === "low") notify(session.ctx, `Usage: ${what} is running low, ${left}${resets}`, "warning");
 	else if (e.kind === "exhausted") notify(session.ctx, `Usage: ${what} is used up${resets}`, "warning");
 	else if (e.kind === "recovered") notify(session.ctx, `Usage: ${what} recovered, ${left}`, "info");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The current model: its quota before a prompt, and what its responses say
+
+/** The best model pi has credentials for other than the current one, as the tracker ranks them. */
+function bestAlternative(session: Session, ctx: ExtensionContext): { provider: string; id: string; why: string } | undefined {
+	const registry = ctx.modelRegistry as { getAvailable?: () => Array<{ provider: string; id: string }> } | undefined;
+	const available = registry?.getAvailable?.() ?? [];
+	const current = session.model;
+	const candidates = available
+		.filter((m) => !(current && m.provider === current.provider && m.id === current.id))
+		.map((m) => ({ providerId: m.provider, modelId: m.id }));
+	if (candidates.length === 0) return undefined;
+	const best = session.tracker.selectBestModel(candidates);
+	if (!best.providerId || !best.modelId || best.decision === "exhausted") return undefined;
+	return { provider: best.providerId, id: best.modelId, why: best.reason };
+}
+
+/** Before a prompt reaches a model whose quota is used up: say so, with when it resets and the
+ *  best alternative, then ask, switch or warn as configured. Never blocks silently. */
+async function guardPrompt(session: Session, pi: ExtensionAPI, ctx: ExtensionContext): Promise<void> {
+	const model = session.model;
+	if (!model || !format) return;
+	const check = session.tracker.checkQuota(model.provider, model.id);
+	if (check.decision !== "exhausted") return;
+	const label = format.providerLabel(model.provider);
+	const resets = check.resetsAt ? `; resets in ${format.formatDuration(check.resetsAt - Date.now())}` : "";
+	const what = `${label} ${check.windowId ?? ""}`.trim();
+	const alt = bestAlternative(session, ctx);
+	const message = `Usage: ${what} is used up for ${model.id}${resets}.`;
+	if (!alt) {
+		notify(ctx, `${message} No other model with room was found; the prompt goes ahead.`, "warning");
+		return;
+	}
+	const target = `${alt.provider}/${alt.id}`;
+	const mode = session.settings.whenExhausted;
+	let doSwitch = mode === "switch";
+	if (mode === "ask" && ctx.hasUI) {
+		doSwitch = await ctx.ui.confirm("Quota used up", `${message}\nSwitch to ${target} for this prompt and after?`);
+	}
+	if (!doSwitch) {
+		notify(ctx, mode === "warn" ? `${message} ${target} has room.` : `${message} Staying on ${model.id}.`, "warning");
+		return;
+	}
+	const found = ctx.modelRegistry.find(alt.provider, alt.id);
+	const ok = found ? await pi.setModel(found) : false;
+	notify(ctx, ok ? `${message} Switched to ${target}.` : `${message} Could not switch to ${target}.`, ok ? "info" : "warning");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +416,8 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 		settings,
 		unsubscribe: [],
 		recheckedAt: new Map(),
+		model: modelOf(ctx.model),
+		entries: [],
 		stopped: false,
 	};
 	state().session = session;
@@ -381,6 +457,36 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 			await startSession(ctx);
 		} catch (err) {
 			notifyOnce(ctx, `usage-tracker: could not start: ${errorMessage(err)}`, "error");
+		}
+	});
+
+	// Every model response carries its quota in headers: one call hands them to the tracker,
+	// which merges, publishes and shares them (no work here beyond the call).
+	pi.on("after_provider_response", (event, ctx) => {
+		const session = state().session;
+		const provider = ctx.model?.provider;
+		if (!session || session.stopped || !provider) return;
+		try {
+			session.tracker.observeResponse(provider, event.status, event.headers as Record<string, string>);
+		} catch {
+			// headers are advisory; never disturb pi's response handling
+		}
+	});
+
+	pi.on("model_select", (event) => {
+		const session = state().session;
+		if (!session || session.stopped) return;
+		session.model = modelOf(event.model);
+		show(session, session.entries);
+	});
+
+	pi.on("before_agent_start", async (_event, ctx) => {
+		const session = state().session;
+		if (!session || session.stopped) return;
+		try {
+			await guardPrompt(session, pi, ctx);
+		} catch (err) {
+			notifyOnce(ctx, `usage-tracker: could not check the model's quota: ${errorMessage(err)}`, "warning");
 		}
 	});
 
