@@ -12,6 +12,9 @@
 //! 15 minutes, dropped once older than the window's length plus a margin. A file that cannot be
 //! read as a history is set aside (`.corrupt-<ms>`) with a warning and a new one started.
 //!
+//! Values that came with pi's own traffic (`record_observed`) can arrive every few seconds; one
+//! that repeats its window's last point within a minute is not recorded again.
+//!
 //! Files are keyed by `UsageProvider::account_fingerprint`, never by a token. Providers
 //! without one (JS strategies) have no history.
 
@@ -58,6 +61,8 @@ const TAIL_BYTES: u64 = 64 * 1024;
 /// What a process reads at first to measure burn rates at once (two hours of 20 windows).
 const MEMORY_TAIL_BYTES: u64 = 256 * 1024;
 const MEMORY_KEEP_MS: i64 = 2 * burn::LOOKBACK_MS;
+/// Observed values that repeat the last point within this long are not recorded.
+const THIN_WITHIN_MS: i64 = 60_000;
 /// How long a write waits for the account's lock before leaving the point to memory only.
 pub const LOCK_WAIT: Duration = Duration::from_millis(250);
 /// A file not written for this long is checked for expiry when a compaction runs.
@@ -309,6 +314,17 @@ struct Memory {
 }
 
 impl Memory {
+    /// The series' last point is under a minute older and has the same value.
+    fn repeats(&self, line: &Line) -> bool {
+        self.samples
+            .get(&line.series())
+            .and_then(|s| s.last())
+            .is_some_and(|last| {
+                (0..THIN_WITHIN_MS).contains(&(line.t - last.at))
+                    && (last.used_ratio - line.ur).abs() < 1e-9
+            })
+    }
+
     fn add(&mut self, lines: &[Line], now: i64) {
         let from = now.saturating_sub(MEMORY_KEEP_MS);
         for line in lines.iter().filter(|l| l.t >= from) {
@@ -489,7 +505,21 @@ impl History {
     /// appends them to its file. Waits at most `LOCK_WAIT` for the account's lock,
     /// asynchronously; without it the points stay in this process's memory only.
     pub async fn record(&self, provider_id: &str, fp: &str, windows: &[ResolvedWindow], at: i64) {
-        self.record_lines(provider_id, fp, to_lines(windows, at))
+        self.record_lines(provider_id, fp, to_lines(windows, at), false)
+            .await;
+    }
+
+    /// `record` for values that came with pi's own traffic (quota headers of model responses),
+    /// which can arrive every few seconds: a window whose value has not moved since its last
+    /// point less than a minute ago adds nothing.
+    pub async fn record_observed(
+        &self,
+        provider_id: &str,
+        fp: &str,
+        windows: &[ResolvedWindow],
+        at: i64,
+    ) {
+        self.record_lines(provider_id, fp, to_lines(windows, at), true)
             .await;
     }
 
@@ -500,15 +530,19 @@ impl History {
         is_regular_or_missing(&self.cache_path)
     }
 
-    async fn record_lines(&self, provider_id: &str, fp: &str, lines: Vec<Line>) {
+    async fn record_lines(&self, provider_id: &str, fp: &str, lines: Vec<Line>, thin: bool) {
         if !self.beside_a_usable_cache() {
             return;
         }
         let account = self.account(provider_id, fp);
         let now = self.clock.now_ms();
+        let mut lines = lines;
         let compact_due = {
             let mut memory = lock(&self.memory);
             let m = memory.entry(account.key.clone()).or_default();
+            if thin {
+                lines.retain(|l| !m.repeats(l));
+            }
             if lines.is_empty() {
                 return;
             }
@@ -950,6 +984,32 @@ mod tests {
             3,
             "so is a compaction"
         );
+    }
+
+    #[tokio::test]
+    async fn observed_values_that_repeat_within_a_minute_are_thinned() {
+        let (_dir, h, clock) = setup();
+        // A response every 5 s for 3 minutes; the value moves once, at 100 s.
+        for i in 0..36 {
+            let at = NOW + i * 5_000;
+            clock.0.store(at, Ordering::SeqCst);
+            let used = if i * 5_000 < 100_000 { 0.3 } else { 0.31 };
+            h.record_observed("a", "fp", &[window("5h", used, 18_000.0, at)], at)
+                .await;
+        }
+        let ats: Vec<i64> = h
+            .points("a", "fp", "5h", DEFAULT_MODEL, None)
+            .iter()
+            .map(|p| p.at - NOW)
+            .collect();
+        // The first, one a minute of the same value, and the change when it came.
+        assert_eq!(ats, [0, 60_000, 100_000, 160_000]);
+        // A poll records whatever it saw.
+        let at = NOW + 176_000;
+        clock.0.store(at, Ordering::SeqCst);
+        h.record("a", "fp", &[window("5h", 0.31, 18_000.0, at)], at)
+            .await;
+        assert_eq!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(), 5);
     }
 
     #[tokio::test]

@@ -177,6 +177,7 @@ impl Inner {
         };
         slot.schedule.retry_at = None;
         let mut windows = resolve_outcome(provider, &outcome, now);
+        slot.fingerprint.clone_from(&fp);
         let recorded = match (&self.history, fp) {
             (Some(history), Some(fp)) => {
                 let all = windows.values_mut().flatten();

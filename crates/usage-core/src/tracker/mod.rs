@@ -103,6 +103,9 @@ struct Slot {
     last_outcome: Option<FetchOutcome>,
     /// When a model response last brought this provider's values.
     observed_at: Option<i64>,
+    /// The account of the last result, for the history of observed values (reading it again
+    /// under the state lock could run a credential command).
+    fingerprint: Option<String>,
 }
 
 #[derive(Default)]
@@ -184,6 +187,7 @@ impl Tracker {
             return Err(CoreError::DuplicateProvider(id));
         }
         let mut seeded = None;
+        let mut fingerprint = None;
         // Last known values from the shared cache show at once, marked stale.
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
             if let Some(record) = cache.read_record(&id, &fp) {
@@ -196,6 +200,7 @@ impl Tracker {
                     record.fetched_at,
                 );
                 seeded = Some(record.outcome);
+                fingerprint = Some(fp);
             }
         }
         state.providers.insert(
@@ -205,6 +210,7 @@ impl Tracker {
                 schedule: Schedule::default(),
                 last_outcome: seeded,
                 observed_at: None,
+                fingerprint,
             },
         );
         Ok(())

@@ -41,7 +41,16 @@ impl Tracker {
         slot.last_outcome = Some(merged.clone());
         slot.observed_at = Some(now);
         let provider = slot.provider.clone();
-        let windows = cycle::resolve_outcome(provider.as_ref(), &merged, now);
+        let mut windows = cycle::resolve_outcome(provider.as_ref(), &merged, now);
+        // The account of the last fetch: the headers came with that login's traffic.
+        let fp = slot.fingerprint.clone();
+        if let (Some(h), Some(fp)) = (&inner.history, &fp) {
+            h.apply_measured_pace(provider_id, fp, windows.values_mut().flatten(), now, now);
+        }
+        let observed: Vec<_> = match (&inner.history, &fp) {
+            (Some(_), Some(_)) => windows.values().flatten().cloned().collect(),
+            _ => Vec::new(),
+        };
         state
             .store
             .apply_success(provider_id, windows, merged.plan.clone(), now);
@@ -60,6 +69,9 @@ impl Tracker {
                 cache
                     .write_success_async(&id, &fp, &merged, now, crate::cache::DATA_LOCK_WAIT)
                     .await;
+            }
+            if let (Some(h), Some(fp)) = (&inner.history, fp) {
+                h.record_observed(&id, &fp, &observed, now).await;
             }
             if cancel.is_cancelled() {
                 return;

@@ -473,6 +473,9 @@ impl UsageProvider for Observing {
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
         self.inner.fetch_usage()
     }
+    fn account_fingerprint(&self) -> Option<String> {
+        self.inner.account_fingerprint()
+    }
     fn observe(
         &self,
         _status: u16,
@@ -487,6 +490,11 @@ impl UsageProvider for Observing {
             .ok()?;
         let mut s = UsageSnapshot::new("q");
         s.used = Some(used);
+        // `x-reset: <epoch ms>`, as real quota headers carry the reset.
+        s.resets_at = headers
+            .iter()
+            .find(|(k, _)| k == "x-reset")
+            .and_then(|(_, v)| v.parse().ok());
         Some(FetchOutcome {
             snapshots: vec![s],
             ..Default::default()
@@ -563,4 +571,56 @@ async fn observed_headers_merge_into_the_store_publish_and_save_a_poll() {
     clock.advance(INTERVAL as i64);
     t.tick().await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn observed_values_join_the_history_and_its_burn_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = with_cache(clock.clone(), dir.path(), true);
+    let quotas = vec![
+        QuotaDefinition::new("q", QuotaKind::Amount { amount: 100.0 }).with_duration(18_000.0),
+    ];
+    let resets_at = T0 + 4 * 3_600_000;
+    let p = Observing {
+        inner: Fake {
+            id: "p".into(),
+            quotas,
+            calls: Arc::new(AtomicUsize::new(0)),
+            behaviour: Box::new(move |_| {
+                Box::pin(async move {
+                    let mut s = UsageSnapshot::new("q");
+                    s.used = Some(20.0);
+                    s.resets_at = Some(resets_at);
+                    Ok(FetchOutcome {
+                        snapshots: vec![s],
+                        ..Default::default()
+                    })
+                })
+            }),
+            fingerprint: Some("acct".into()),
+        },
+    };
+    t.register(Arc::new(p)).unwrap();
+    t.tick().await;
+    let handle = Handle::current();
+    // One response a minute, each 0.5 more used: 0.5 %/min, 30 %/h.
+    for i in 1..=20 {
+        clock.advance(60_000);
+        let headers = [
+            ("x-used".to_string(), format!("{}", 20.0 + 0.5 * i as f64)),
+            ("x-reset".to_string(), resets_at.to_string()),
+        ];
+        assert!(t.observe_response(&handle, "p", 200, &headers));
+        // The record runs on the runtime after the store is updated.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let points = t.history("p", "q", DEFAULT_MODEL, None).unwrap();
+    assert_eq!(points.len(), 21, "the fetch and every observed response");
+    assert_eq!(points.last().unwrap().used, Some(30.0));
+    let w = t.get_window("p", "q", DEFAULT_MODEL).unwrap();
+    assert_eq!(w.pace_source, Some(PaceSource::Measured));
+    // 70 left at 30 %/h: 2 h 20 min, before the reset 3 h 40 min away.
+    let out = w.runs_out_at.unwrap() - clock.now_ms();
+    assert!((out - 8_400_000).abs() < 60_000, "{out}");
 }
