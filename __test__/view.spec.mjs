@@ -188,6 +188,21 @@ test('errors say what happened and what to do; no credentials once, at the botto
   assert.ok(wrapped[3].endsWith('…') && view.visibleWidth(wrapped[3]) <= 60)
 })
 
+test('a metered login says so, a window\'s status is said in words, skipped parts are named', () => {
+  const extra = { id: 'extra', modelId: 'default', kind: 'amount', unit: 'USD', total: 50, used: 12.5, remaining: 37.5, usedRatio: 0.25, remainingRatio: 0.75, level: 'ok', billing: 'extra_usage', resetsAt: NOW + 7 * DAY }
+  const metered = entry('anthropic', 'default', [extra, pw('5h', 37)], { billing: 'extra_usage', warnings: ['a malformed pool was skipped'] })
+  const lines = view.renderView([metered], { width: 150, now: NOW })
+  assert.match(lines[1], /^ {2}pi's calls on this login are billed to extra usage/)
+  assert.ok(lines.some((l) => /^ {2}extra +[█░│]+ \$12\.50\/\$50\.00 spent/.test(l)), lines.join('\n'))
+  assert.ok(lines.includes('  skipped: a malformed pool was skipped'), lines.join('\n'))
+  const off = entry('anthropic', 'default', [{ ...extra, status: 'disabled', level: 'exhausted' }, { ...pw('spend', 100), status: 'limit_reached', level: 'exhausted' }])
+  const offLines = view.renderView([off], { width: 100, now: NOW })
+  assert.ok(offLines.some((l) => /extra .* switched off$/.test(l)), offLines.join('\n'))
+  assert.ok(offLines.some((l) => /spend .* spend cap reached$/.test(l)), offLines.join('\n'))
+  const gone = entry('google-gemini-cli', 'default', [], { error: { kind: 'unsupported', message: 'google-gemini-cli: Gemini CLI no longer serves consumer accounts', retryAt: null } })
+  assert.ok(view.renderView([gone], { width: 150, now: NOW }).includes('  ! not served for this login: google-gemini-cli: Gemini CLI no longer serves consumer accounts'))
+})
+
 test('all windows folds per-model views of a pool and lists the free models once', () => {
   const lines = view.renderView([copilot, ...copilotViews], { width: 150, now: NOW, mode: 'all' })
   assert.ok(lines.some((l) => /^ {2}premium /.test(l)))
@@ -208,4 +223,6 @@ test('a sparkline of the recorded course over the window, from 100 columns', () 
   const narrow = []
   view.renderView([claude], { width: 99, now: NOW, history: (...a) => (narrow.push(a), []) })
   assert.equal(narrow.length, 0, 'no sparkline column below 100 columns')
+  const nothing = view.renderView([claude], { width: 150, now: NOW, history: () => [] })
+  assert.ok(/37% used +↻2h10m \+12 ahead/.test(nothing[1]), `no empty column without a history: ${nothing[1]}`)
 })

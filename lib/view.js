@@ -15,8 +15,10 @@
  * One block per provider (label, plan, last update), one line per window: its label, a bar of
  * the used share coloured by the window's `level` with a mark at the share of the window's time
  * that has passed (`elapsedRatio`), the value in its unit, the reset countdown, a sparkline of
- * the recorded course over the window (from 100 columns), and the pace in words. Errors say
- * what happened and what to do; providers without credentials share one dim line at the end.
+ * the recorded course over the window (from 100 columns), and the pace in words (or the
+ * window's status: switched off, spend cap reached). A provider whose traffic a meter pays for
+ * says so under its name; errors say what happened and what to do; parts of an answer that were
+ * skipped are named; providers without credentials share one dim line at the end.
  * Which windows: 'compact' those the footer shows (each provider's main windows and any that
  * are not ok), 'all' every window of every model.
  *
@@ -224,8 +226,10 @@ function valueText(w) {
   return w.unit ? `${amount} ${w.unit} left` : `${amount} left`
 }
 
-/** "+12 ahead, runs out in 1h20m", saying when the last hour's rate was used. */
+/** "+12 ahead, runs out in 1h20m", saying when the last hour's rate was used; or the window's
+ *  status when it has one. */
 function paceText(w, now) {
+  if (STATUS_WORDS[w.status]) return STATUS_WORDS[w.status]
   const text = fmt.formatPace(w, now)
   if (!text) return ''
   return w.paceSource === 'measured' ? `${text} at the last hour's rate` : text
@@ -239,7 +243,11 @@ const ERROR_WORDS = {
   server: ['the service failed', ''],
   parse: ['unexpected answer', 'update pi-usage-tracker if it persists'],
   provider: ['provider error', ''],
+  unsupported: ['not served for this login', ''],
 }
+
+/** A window's state that its numbers do not tell. */
+const STATUS_WORDS = { disabled: 'switched off', limit_reached: 'spend cap reached' }
 
 /** An entry's error in words: what happened, what to do, when it is tried again. */
 function errorText(error, now, { inactive = false } = {}) {
@@ -249,7 +257,7 @@ function errorText(error, now, { inactive = false } = {}) {
   // An unusable login's reason already says what to do.
   if (todo && !inactive && !message.includes('/login')) parts.push(todo)
   if (Number.isFinite(error.retryAt) && error.retryAt > now) parts.push(`next try in ${fmt.formatDuration(error.retryAt - now)}`)
-  else if (!inactive && error.kind !== 'auth') parts.push('retrying')
+  else if (!inactive && error.kind !== 'auth' && error.kind !== 'unsupported') parts.push('retrying')
   return `${parts.join('; ')}: ${message}`
 }
 
@@ -315,7 +323,9 @@ function renderView(entries, opts = {}) {
   const valueW = Math.min(22, Math.max(0, ...allRows.map(({ w }) => visibleWidth(valueText(w)))))
   const resets = allRows.map(({ w }) => (Number.isFinite(w.resetsAt) ? `↻${fmt.formatDuration(w.resetsAt - now)}` : ''))
   const resetW = Math.max(0, ...resets.map(visibleWidth))
-  const sparkW = history && width >= 100 ? Math.max(12, Math.min(24, Math.floor(width * 0.15))) : 0
+  // The course of each window, when there is room for it and anything was recorded.
+  const courses = history && width >= 100 ? allRows.map(({ e, w }) => history(e.providerId, w.id, e.modelId) || []) : []
+  const sparkW = courses.some((c) => c.length) ? Math.max(12, Math.min(24, Math.floor(width * 0.15))) : 0
   const fixed = 2 + labelW + 1 + valueW + 1 + (resetW ? resetW + 1 : 0) + (sparkW ? sparkW + 1 : 0)
   // The bar takes what the pace words leave, between 8 (10 from 80 columns) and 30 cells.
   const paceW = Math.min(60, Math.max(0, ...allRows.map(({ w }) => visibleWidth(paceText(w, now)))))
@@ -333,12 +343,18 @@ function renderView(entries, opts = {}) {
     if (b.group.some((e) => e.active)) meta.push(`updated ${fmt.formatAgo(updated, now)}`)
     if (b.group.some((e) => e.active && e.stale)) meta.push('stale')
     line([{ text: b.label, color: 'accent' }, { text: meta.map((m) => ` · ${m}`).join(''), color: 'dim' }])
+    // Why the provider leads with a metered window (Claude's extra usage), in its own words.
+    for (const note of fmt.billingNotes(b.group)) {
+      const own = note.slice(note.indexOf(': ') + 2)
+      for (const part of wrapToWidth(own, width - 2, 2)) line([{ text: `  ${part}`, color: 'dim' }])
+    }
     for (const text of b.errors) {
       wrapToWidth(text, width - 4, 3).forEach((part, i) => line([{ text: i ? '    ' : '  ! ', color: 'error' }, { text: part, color: 'error' }]))
     }
     if (!b.rows.length && !b.errors.length) line([{ text: '  no windows reported', color: 'dim' }])
     for (const { e, w } of b.rows) {
       const color = levelColor(e, w)
+      const course = courses[r]
       const reset = resets[r++]
       const pieces = [
         { text: '  ', color: 'text' },
@@ -352,14 +368,15 @@ function renderView(entries, opts = {}) {
       if (resetW) pieces.push({ text: padEnd(reset, resetW) + ' ', color: 'muted' })
       if (sparkW) {
         const length = Number.isFinite(w.duration) && w.duration > 0 ? w.duration * 1000 : DAY_MS
-        const points = history(e.providerId, w.id, e.modelId) || []
-        pieces.push({ text: sparkline(points, { from: now - length, to: now, cells: sparkW }) + ' ', color: 'dim' })
+        pieces.push({ text: sparkline(course, { from: now - length, to: now, cells: sparkW }) + ' ', color: 'dim' })
       }
       const pace = paceText(w, now)
       const hurried = w.paceStage === 'ahead' || w.paceStage === 'far-ahead' || Number.isFinite(w.runsOutAt)
-      pieces.push({ text: pace, color: hurried ? 'warning' : 'muted' })
+      pieces.push({ text: pace, color: STATUS_WORDS[w.status] ? color : hurried ? 'warning' : 'muted' })
       line(pieces)
     }
+    const skipped = [...new Set(b.group.flatMap((e) => (e.active && e.warnings) || []))]
+    for (const text of skipped) line([{ text: `  skipped: ${text}`, color: 'dim' }])
     if (b.included.length) line([{ text: `  included at no cost: ${b.included.join(', ')}`, color: 'dim' }])
     if (b.hidden) line([{ text: `  +${b.hidden} more window${b.hidden === 1 ? '' : 's'}`, color: 'dim' }])
   }
