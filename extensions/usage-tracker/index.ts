@@ -9,6 +9,7 @@
  *   /usage-store           the usage view (lib/view.js): r refreshes, a shows all windows, Esc closes;
  *                          as text in print and RPC mode
  *   /usage-store refresh   fetch every provider now (never before a provider's retryAt), then the view
+ *                          as text in the chat (the open view refreshes with r)
  *   /usage-store all       the view with every window of every model
  *   /usage-store table     table of every store entry (provider/model × window)
  *   /usage-store json      the store as JSON (same shape as `usage-store --json`)
@@ -444,7 +445,7 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 }
 
 const SUBCOMMANDS = [
-	{ value: "refresh", label: "refresh", description: "fetch every provider now, then show the view" },
+	{ value: "refresh", label: "refresh", description: "fetch every provider now, then print the view" },
 	{ value: "all", label: "all", description: "the view with every window of every model" },
 	{ value: "table", label: "table", description: "every store entry as a table" },
 	{ value: "json", label: "json", description: "the store as JSON" },
@@ -538,9 +539,11 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 					return;
 				}
 				const mode = arg === "all" ? "all" : "compact";
-				// RPC has no terminal to draw in (1.x says so in ctx.mode; 0.73's custom() returns at once).
+				// RPC has no terminal to draw in (1.x says so in ctx.mode; 0.73's custom() returns at once);
+				// a refresh is a one-shot command whose answer goes to the chat.
 				const uiMode = (ctx as { mode?: string }).mode;
-				const shown = uiMode === undefined || uiMode === "tui" ? await openView(session.tracker, ctx, view, mode) : false;
+				const interactive = arg !== "refresh" && (uiMode === undefined || uiMode === "tui");
+				const shown = interactive ? await openView(session.tracker, ctx, view, mode) : false;
 				if (!shown) notify(ctx, viewText(view, session.tracker, entries, mode), "info");
 			} catch (err) {
 				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
