@@ -64,11 +64,16 @@ export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mo
 	return view.renderView(entries, { width, mode, history: historyReader(tracker), warnings: tracker.warnings() }).join("\n");
 }
 
+/** Rows pi keeps for itself under a component (footer, status line). */
+const PI_ROWS = 6;
+
 /**
  * The view as a pi component until Esc (or q): r refreshes (`tracker.refresh()` never asks a
- * provider before its retryAt), a switches between the main and all windows, and each update
- * of the tracker redraws it. Resolves false at once when this pi has no terminal to draw in
- * (0.73's RPC mode returns from `custom()` without building the component).
+ * provider before its retryAt), a switches between the main and all windows, ↑/↓ (and
+ * PgUp/PgDn where pi passes them on; 1.x keeps them) scroll a view taller than the terminal
+ * under a title that stays, and each update of the tracker redraws it.
+ * Resolves false at once when this pi has no terminal to draw in (0.73's RPC mode returns from
+ * `custom()` without building the component).
  */
 export async function openView(tracker: Tracker, ctx: ExtensionContext, view: View, initial: Mode): Promise<boolean> {
 	let drawn = false;
@@ -80,7 +85,10 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 		let status = "";
 		let refreshing = false;
 		let closed = false;
-		let cached: { width: number; lines: string[] } | undefined;
+		let offset = 0; // first body row shown
+		let bodyRows = 0; // body rows the last render had
+		let page = 10; // body rows that fit
+		let cached: { width: number; height: number; lines: string[] } | undefined;
 		const paint = (color: string, text: string) => theme.fg((THEME_COLORS.has(color) ? color : "text") as Parameters<Theme["fg"]>[0], text);
 		const redraw = () => {
 			cached = undefined;
@@ -99,19 +107,51 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 		};
 		return {
 			render(width: number): string[] {
-				if (cached && cached.width === width) return cached.lines;
+				const height = tui.terminal?.rows ?? 40;
+				if (cached && cached.width === width && cached.height === height) return cached.lines;
 				const body = view.renderView(entries, { width, mode, history, paint, warnings: tracker.warnings() });
-				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"} · esc close`;
-				const lines = [paint("accent", "Usage"), ...body, paint("dim", status ? `${status} · ${keys}` : keys)];
+				// The title and the keys stay on top; a body taller than the terminal scrolls.
+				page = Math.max(5, height - PI_ROWS - 2);
+				bodyRows = body.length;
+				offset = Math.max(0, Math.min(offset, body.length - page));
+				const scrolls = body.length > page;
+				const shown = scrolls ? body.slice(offset, offset + page) : body;
+				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
+				const title = `${paint("accent", "Usage")}${paint("dim", ` · ${status ? `${status} · ` : ""}${keys}`)}`;
+				const more = body.length - offset - shown.length;
+				const lines = [title, ...shown];
+				if (scrolls) {
+					const rows = (n: number) => `${n} row${n === 1 ? "" : "s"}`;
+					const where = [offset > 0 ? `↑ ${rows(offset)} above` : "", more > 0 ? `↓ ${rows(more)} more` : ""];
+					lines.push(paint("dim", where.filter(Boolean).join(" · ")));
+				}
 				// The view keeps within the width by its own count; pi's measure has the last word.
-				cached = { width, lines: lines.map((line) => truncateToWidth(line, width)) };
+				cached = { width, height, lines: lines.map((line) => truncateToWidth(line, width)) };
 				return cached.lines;
 			},
 			handleInput(data: string): void {
 				if (keybindings.matches(data, "tui.select.cancel") || data === "q") return close();
 				if (data === "a") {
 					mode = mode === "all" ? "compact" : "all";
+					offset = 0;
 					return redraw();
+				}
+				const step = keybindings.matches(data, "tui.select.up")
+					? -1
+					: keybindings.matches(data, "tui.select.down")
+						? 1
+						: keybindings.matches(data, "tui.select.pageUp")
+							? -page
+							: keybindings.matches(data, "tui.select.pageDown")
+								? page
+								: 0;
+				if (step !== 0) {
+					const next = Math.max(0, Math.min(offset + step, bodyRows - page));
+					if (next !== offset) {
+						offset = next;
+						redraw();
+					}
+					return;
 				}
 				if (data === "r" && !refreshing) {
 					refreshing = true;
