@@ -233,7 +233,11 @@ export interface ResolvedUsageWindow {
   unlimited: boolean
   /** Share of the window's time that has passed, 0..1. */
   elapsedRatio?: number
-  /** usedRatio − elapsedRatio: positive = spending faster than the window allows. */
+  /**
+   * How far ahead of spending the window evenly, -1..1 (positive = faster than the window
+   * allows): usedRatio − elapsedRatio, or with `paceSource: 'measured'`
+   * elapsedRatio × (rate × length − 1) at the last hour's rate (equal for a steady rate).
+   */
   pace?: number
   paceStage?: 'far-behind' | 'behind' | 'slightly-behind' | 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead'
   /** Projected epoch ms at which the window runs out at the current rate (only when it would before the reset). */

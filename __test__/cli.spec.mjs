@@ -113,7 +113,7 @@ test('--json has the documented shape and the fixture values', async () => {
   for (const e of j.entries) {
     assert.deepEqual(Object.keys(e).sort(), ['active', 'error', 'fails', 'key', 'modelId', 'plan', 'providerId', 'stale', 'updated', 'windows'].sort())
     for (const w of e.windows) {
-      assert.deepEqual(Object.keys(w).sort(), ['id', 'kind', 'pace', 'paceStage', 'remaining', 'remainingPercent', 'resetsAt', 'resetsInSeconds', 'runsOutAt', 'total', 'used', 'usedPercent'].sort())
+      assert.deepEqual(Object.keys(w).sort(), ['id', 'kind', 'pace', 'paceSource', 'paceStage', 'remaining', 'remainingPercent', 'resetsAt', 'resetsInSeconds', 'runsOutAt', 'total', 'used', 'usedPercent'].sort())
     }
   }
   const get = (key) => j.entries.find((e) => e.key === key)

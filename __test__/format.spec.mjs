@@ -230,12 +230,12 @@ test('toJson: stable documented shape', () => {
   ])
   assert.deepEqual(json.entries[0].windows[0], {
     id: '5h', kind: 'percentage', usedPercent: 37, remainingPercent: 63, used: 37, remaining: 63, total: 100,
-    resetsAt: NOW + 2 * HOUR + 10 * MIN, resetsInSeconds: 7800, pace: 0.12, paceStage: 'ahead',
+    resetsAt: NOW + 2 * HOUR + 10 * MIN, resetsInSeconds: 7800, pace: 0.12, paceStage: 'ahead', paceSource: null,
     runsOutAt: NOW + 80 * MIN,
   })
   assert.deepEqual(json.entries[0].windows[3], {
     id: 'seven_day_omelette', kind: 'percentage', usedPercent: 3, remainingPercent: 97, used: 3, remaining: 97, total: 100,
-    resetsAt: null, resetsInSeconds: null, pace: null, paceStage: null, runsOutAt: null,
+    resetsAt: null, resetsInSeconds: null, pace: null, paceStage: null, paceSource: null, runsOutAt: null,
   })
   assert.deepEqual(json.entries[1], {
     key: 'openai-codex/default', providerId: 'openai-codex', modelId: 'default', active: true, stale: false,
@@ -244,7 +244,7 @@ test('toJson: stable documented shape', () => {
   })
   assert.deepEqual(json.entries[2].windows[0], {
     id: 'premium', kind: 'multiplier', usedPercent: 42.3, remainingPercent: 57.7, used: 127, remaining: 173, total: 300,
-    resetsAt: Date.parse('2026-12-01T00:00:00Z'), resetsInSeconds: 623400, pace: null, paceStage: null, runsOutAt: null,
+    resetsAt: Date.parse('2026-12-01T00:00:00Z'), resetsInSeconds: 623400, pace: null, paceStage: null, paceSource: null, runsOutAt: null,
   })
   assert.equal(json.entries[2].plan, 'individual_pro')
   assert.deepEqual(json.entries[3], {

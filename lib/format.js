@@ -57,8 +57,9 @@
  *       used: number, remaining: number, total: number,   // in the quota's unit
  *       resetsAt: number | null,
  *       resetsInSeconds: number | null,  // whole seconds from `now`, >= 0
- *       pace: number | null,           // usedRatio - elapsedRatio (-1..1; > 0 = spending too fast)
+ *       pace: number | null,           // -1..1, > 0 = spending too fast: usedRatio - elapsedRatio, or from the measured rate
  *       paceStage: string | null,      // 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead' | 'slightly-behind' | 'behind' | 'far-behind'
+ *       paceSource: string | null,     // 'measured' (last hour of history) | 'linear' (usage so far, spread evenly)
  *       runsOutAt: number | null       // projected exhaustion time
  *     }]
  *   }]
@@ -470,6 +471,7 @@ function toJson(entries, opts = {}) {
           : null,
         pace: orNull(w.pace),
         paceStage: w.paceStage || null,
+        paceSource: w.paceSource || null,
         runsOutAt: orNull(w.runsOutAt),
       })),
     })),

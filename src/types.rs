@@ -127,7 +127,9 @@ pub struct ResolvedUsageWindow {
     pub unlimited: bool,
     /// Share of the window's time that has passed, 0..1.
     pub elapsed_ratio: Option<f64>,
-    /// usedRatio − elapsedRatio: positive = spending faster than the window allows.
+    /// How far ahead of spending the window evenly, -1..1 (positive = faster than the window
+    /// allows): usedRatio − elapsedRatio, or with `paceSource: 'measured'`
+    /// elapsedRatio × (rate × length − 1) at the last hour's rate (equal for a steady rate).
     pub pace: Option<f64>,
     #[napi(
         ts_type = "'far-behind' | 'behind' | 'slightly-behind' | 'on-track' | 'slightly-ahead' | 'ahead' | 'far-ahead'"

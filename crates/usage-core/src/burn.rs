@@ -196,6 +196,21 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_in_a_long_window_is_far_ahead_on_the_usual_scale() {
+        // Half of a week gone, half used (on the line), then 2 % in the last hour.
+        let q = QuotaDefinition::new("7d", QuotaKind::Percentage).with_duration(604_800.0);
+        let mut snap = UsageSnapshot::new("7d");
+        snap.used_ratio = Some(0.5);
+        snap.resets_at = Some(NOW + 84 * HOUR);
+        let mut w = resolve_window(&q, &snap, NOW);
+        assert!(w.pace.unwrap().abs() < 1e-9);
+        apply_pace_at_rate(&mut w, NOW, Some(0.02 / HOUR as f64));
+        assert_eq!(w.pace, Some(1.0), "not +118 points");
+        assert_eq!(w.pace_stage, Some(crate::model::PaceStage::FarAhead));
+        assert_eq!(w.runs_out_at, Some(NOW + 25 * HOUR));
+    }
+
+    #[test]
     fn a_constant_rate_gives_the_same_pace_either_way() {
         let elapsed = 2 * HOUR;
         let rate = 0.3 / HOUR as f64;

@@ -213,8 +213,9 @@ pub fn apply_pace(window: &mut ResolvedWindow, now_ms: i64) {
 /// Like `apply_pace`, from a measured burn rate (used ratio per ms, `burn::measured_rate`)
 /// when there is one. Pace stays on one scale whichever rate is used: how far ahead of the
 /// even line the window would be had it been spent at that rate since it started, i.e.
-/// `elapsedRatio × (rate × length − 1)`; for the straight-line rate that is exactly
-/// `usedRatio − elapsedRatio`. It runs out at `now + left / rate` when that is before the reset.
+/// `elapsedRatio × (rate × length − 1)`, within -1..1; for the straight-line rate that is
+/// exactly `usedRatio − elapsedRatio`. It runs out at `now + left / rate` when that is before
+/// the reset.
 pub fn apply_pace_at_rate(window: &mut ResolvedWindow, now_ms: i64, measured: Option<f64>) {
     let (Some(duration_secs), Some(resets_at)) = (window.duration_secs, window.resets_at) else {
         return;
@@ -230,11 +231,10 @@ pub fn apply_pace_at_rate(window: &mut ResolvedWindow, now_ms: i64, measured: Op
     let (pace, rate, source) = match measured.filter(|r| r.is_finite()) {
         Some(rate) => {
             let rate = rate.max(0.0);
-            (
-                elapsed_ratio * (rate * duration_ms - 1.0),
-                rate,
-                PaceSource::Measured,
-            )
+            // An hour's burst scaled to a week's length says nothing past "far ahead": kept on
+            // the straight line's scale, -1..1.
+            let pace = (elapsed_ratio * (rate * duration_ms - 1.0)).clamp(-1.0, 1.0);
+            (pace, rate, PaceSource::Measured)
         }
         None => {
             let rate = if elapsed_ms > 0.0 {
