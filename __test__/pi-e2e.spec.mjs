@@ -16,6 +16,7 @@ import { startSandbox } from './sandbox.mjs'
 import { startModelApi, anthropicUnifiedHeaders } from './model-api.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
+import { piEnv } from './helpers/pi-env.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // PI_E2E_EXTENSION: run the same test against another copy of the extension (e.g. an installed one)
@@ -54,20 +55,7 @@ function cases(pi) {
     writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
     writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: INTERVAL_MS, cachePath: null }))
 
-    baseEnv = {
-      PATH: pi.env.PATH,
-      HOME: home,
-      TERM: 'tmux-256color',
-      LANG: 'C.UTF-8',
-      PI_CODING_AGENT_DIR: agentDir,
-      PI_OFFLINE: '1',
-      PI_SKIP_VERSION_CHECK: '1',
-      PI_TELEMETRY: '0',
-      // else pi 1.6 runs `tmux display-message` to probe hyperlinks, and with $TMUX gone (env -i)
-      // that reaches the default tmux server, not our private one
-      PI_HYPERLINKS: '0',
-      PI_USAGE_TRACKER_BASE_URL: sb.url,
-    }
+    baseEnv = piEnv(pi, { home, agentDir, sandboxUrl: sb.url })
     session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
     session.start([...pi.argv, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '-e', EXTENSION], { cwd: project, env: baseEnv })
   })
@@ -203,18 +191,7 @@ function trafficCases(pi) {
     // one poll at start, then none for a minute: whatever changes later came with traffic
     writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null, whenExhausted: 'ask' }))
     writeFileSync(join(agentDir, 'models.json'), JSON.stringify({ providers: { anthropic: { baseUrl: api.url } } }))
-    const env = {
-      PATH: pi.env.PATH,
-      HOME: home,
-      TERM: 'tmux-256color',
-      LANG: 'C.UTF-8',
-      PI_CODING_AGENT_DIR: agentDir,
-      PI_OFFLINE: '1',
-      PI_SKIP_VERSION_CHECK: '1',
-      PI_TELEMETRY: '0',
-      PI_HYPERLINKS: '0',
-      PI_USAGE_TRACKER_BASE_URL: sb.url,
-    }
+    const env = piEnv(pi, { home, agentDir, sandboxUrl: sb.url })
     session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
     session.start([...pi.argv, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '--models', `${OPUS},${COPILOT_MODEL}`, '--model', OPUS, '-e', EXTENSION], { cwd: project, env })
     await session.waitFor(/claude extra \$12\.50/, { what: 'the first poll in the footer', timeoutMs: 25_000 })
