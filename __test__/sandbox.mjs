@@ -467,3 +467,47 @@ export async function startSandbox(opts = {}) {
     },
   }
 }
+
+/**
+ * A second loopback listener that records every request it gets (method, url, headers, body)
+ * and answers `status` with `body`: the "other host" of redirect and proxy tests. `url`
+ * addresses it as `localhost`, a different origin from the sandbox's 127.0.0.1 (a non-loopback
+ * host is never contacted by a test).
+ */
+export async function startRecorder({ status = 200, body = '{}' } = {}) {
+  const requests = []
+  const sockets = new Set()
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') })
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(typeof body === 'string' ? body : JSON.stringify(body))
+    })
+  })
+  // A proxy is asked with CONNECT for https; record that too.
+  server.on('connect', (req, sock) => {
+    requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: '' })
+    sock.destroy()
+  })
+  server.on('connection', (sock) => {
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const port = server.address().port
+  return {
+    port,
+    url: `http://localhost:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      }),
+  }
+}

@@ -361,6 +361,14 @@ impl SharedCache {
         self.path.with_file_name(name)
     }
 
+    /// The directory the file lives in (`.` for a bare file name).
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+
     fn shown_path(&self) -> String {
         clean_text(&self.path.to_string_lossy(), 200)
     }
@@ -392,9 +400,7 @@ impl SharedCache {
         if !self.usable() {
             return ProviderLock { _file: None };
         }
-        if let Some(dir) = self.path.parent() {
-            let _ = create_private_dir(dir);
-        }
+        let _ = create_private_dir(self.dir());
         let Some(file) = open_lock_file(&self.provider_lock_path(provider_id, fp)) else {
             return ProviderLock { _file: None };
         };
@@ -558,7 +564,7 @@ impl SharedCache {
         if !self.usable() {
             return None;
         }
-        create_private_dir(self.path.parent()?).ok()?;
+        create_private_dir(self.dir()).ok()?;
         open_lock_file(&self.sibling(".lock"))
     }
 
@@ -596,7 +602,7 @@ impl SharedCache {
         change(&mut file);
         file.prune(now);
         let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         // Unpredictable name, created O_EXCL with mode 0600 in the cache's own directory:
         // nobody can pre-create it (or a symlink in its place) to have us write elsewhere.
         let mut tmp = tempfile::Builder::new()
@@ -951,6 +957,15 @@ mod tests {
         assert!(msg(d).contains("is a directory"), "{}", msg(d));
         assert!(SharedCache::validate_path(&dir.path().join("usage.json")).is_ok());
         assert!(SharedCache::validate_path(Path::new("relative/usage.json")).is_ok());
+    }
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_working_directory() {
+        assert_eq!(SharedCache::new("usage.json".into()).dir(), Path::new("."));
+        assert_eq!(
+            SharedCache::new("c/usage.json".into()).dir(),
+            Path::new("c")
+        );
     }
 
     #[test]

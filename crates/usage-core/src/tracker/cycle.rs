@@ -202,15 +202,16 @@ impl Inner {
             let result = fetch_validated(provider.as_ref()).await;
             // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
             // make this process's own next tick find its result "fresh" and skip a poll.
+            let write_wait = DATA_LOCK_WAIT.min(timeout / 4);
             match &result {
                 FetchResult::Fetched(outcome) => {
                     cache
-                        .write_success_async(&id, fp, outcome, attempt_at, DATA_LOCK_WAIT)
+                        .write_success_async(&id, fp, outcome, attempt_at, write_wait)
                         .await
                 }
                 FetchResult::Failed(err) => {
                     cache
-                        .write_failure_async(&id, fp, err, attempt_at, DATA_LOCK_WAIT)
+                        .write_failure_async(&id, fp, err, attempt_at, write_wait)
                         .await
                 }
                 _ => {}

@@ -1,0 +1,384 @@
+// Hostile servers and hostile files, through the addon: what a provider's address (or anything
+// answering on it) sends, and what another program puts at the cache path, must not move our
+// credentials elsewhere, leak into messages, exhaust memory, overflow times or hang the tracker.
+// Every "other host" here is a second loopback listener; nothing leaves the machine.
+import { test, before, after, beforeEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startSandbox, startRecorder } from './sandbox.mjs'
+
+const require = createRequire(import.meta.url)
+const INDEX = require.resolve('../index.js')
+const { UsageTracker } = require(INDEX)
+
+const HOUR = 3600_000
+const MAX_RETRY_AFTER_MS = 6 * HOUR
+
+let sb
+let dir
+let secrets
+before(async () => {
+  sb = await startSandbox()
+  dir = mkdtempSync(path.join(tmpdir(), 'usage-security-'))
+  secrets = [...Object.values(sb.tokens), sb.accountId, ...Object.values(sb.projects)]
+})
+after(async () => {
+  await sb?.close()
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+beforeEach(() => sb.reset())
+
+let fresh = 0
+/** A new empty directory for one test's cache. */
+const testDir = () => mkdtempSync(path.join(dir, `t${fresh++}-`))
+
+function tracker(opts = {}) {
+  return new UsageTracker({ cachePath: null, requestTimeoutMs: 2000, ...opts })
+}
+
+function withBuiltin(id, opts = {}) {
+  const t = tracker(opts)
+  t.registerBuiltinProvider(id, { baseUrl: sb.url, credentials: sb.credentials(id) })
+  return t
+}
+
+function assertNothingLeaks(text, what) {
+  for (const s of [...secrets, 'leak:', 'SECRET', 'steal']) assert.ok(!text.includes(s), `${JSON.stringify(s)} in ${what}: ${text.slice(0, 400)}`)
+}
+
+// ---- 1. redirects ----
+
+for (const [id, code] of [
+  ['openai-codex', 302],
+  ['google-gemini-cli', 307],
+  ['anthropic', 308],
+]) {
+  test(`a ${code} from ${id} is not followed: the other host gets nothing, the message names only our host`, async () => {
+    const elsewhere = await startRecorder()
+    try {
+      const t = withBuiltin(id)
+      sb.script(id, { status: code, headers: { location: `${elsewhere.url}/steal?access_token=SECRET-in-query` }, body: '' })
+      await t.refresh()
+      assert.deepEqual(elsewhere.requests, [], 'headers (ChatGPT-Account-Id) and bodies (project) stay home')
+      const e = t.get(id)
+      assert.equal(e.error?.kind, 'provider', JSON.stringify(e.error))
+      const host = new URL(sb.url).host
+      assert.equal(e.error.message, `${id}: HTTP ${code}, the service answered with a redirect to another location; not followed so credentials stay on ${host}`)
+      assertNothingLeaks(JSON.stringify(t.entries()), 'entries()')
+    } finally {
+      await elsewhere.close()
+    }
+  })
+}
+
+// ---- 2. proxies ----
+
+/** Runs one refresh of `id` in a child process with `env` added; resolves to its entries. */
+function childRefresh(id, baseUrl, env) {
+  const script = `
+    const { UsageTracker } = require(${JSON.stringify(INDEX)})
+    const t = new UsageTracker({ cachePath: null, requestTimeoutMs: 3000 })
+    t.registerBuiltinProvider(${JSON.stringify(id)}, { baseUrl: ${JSON.stringify(baseUrl)}, credentials: ${JSON.stringify(sb.credentials(id))} })
+    t.refresh().then(() => { process.stdout.write(JSON.stringify(t.entries())); return t.stop() })
+  `
+  // Asynchronous: the sandbox answers from this process's event loop. Only the variables we
+  // set, so a NO_PROXY of the machine cannot make the test pass.
+  const proc = spawn(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  proc.stdout.on('data', (d) => (out += d))
+  proc.stderr.on('data', (d) => (err += d))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000)
+    proc.on('close', (code) => {
+      clearTimeout(timer)
+      if (code !== 0) reject(new Error(`child exited ${code}: ${err}`))
+      else resolve(JSON.parse(out))
+    })
+  })
+}
+
+const proxyEnv = (url) => Object.fromEntries(['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'].flatMap((k) => [[k, url], [k.toLowerCase(), url]]))
+
+test('proxy variables are never used for a loopback base URL (a token over plain http stays on this machine)', async () => {
+  const proxy = await startRecorder({ status: 502, body: 'proxy' })
+  try {
+    const entries = await childRefresh('anthropic', sb.url, proxyEnv(`http://127.0.0.1:${proxy.port}`))
+    assert.deepEqual(proxy.requests, [], 'the proxy saw nothing')
+    assert.equal(entries[0].error, undefined, JSON.stringify(entries[0].error))
+    assert.ok(entries[0].windows.length > 0)
+    assert.equal(sb.count('anthropic'), 1, 'the sandbox was asked directly')
+  } finally {
+    await proxy.close()
+  }
+})
+
+test('proxy variables are honoured for a remote https base URL (asked with CONNECT; nothing leaves loopback)', async () => {
+  const proxy = await startRecorder()
+  try {
+    // `.test` never resolves; through the proxy it is not resolved locally at all.
+    const entries = await childRefresh('anthropic', 'https://usage.example.test', proxyEnv(`http://127.0.0.1:${proxy.port}`))
+    assert.deepEqual(
+      proxy.requests.map((r) => [r.method, r.url]),
+      [['CONNECT', 'usage.example.test:443']],
+    )
+    assert.equal(entries[0].error?.kind, 'network')
+  } finally {
+    await proxy.close()
+  }
+})
+
+// ---- 3. parse errors never quote the body ----
+
+function leakyCodexBody(pad = '') {
+  const b = sb.fixture('openai-codex')
+  b.rate_limit.primary_window.used_percent = `leak:SECRET-value${pad}`
+  return b
+}
+
+test('a wrong-typed field is described by type and position; the value reaches neither the message, entries() nor the cache file', async () => {
+  const cachePath = path.join(testDir(), 'usage.json')
+  const t = withBuiltin('openai-codex', { cachePath })
+  sb.setFixture('openai-codex', leakyCodexBody())
+  await t.refresh()
+  const e = t.get('openai-codex')
+  assert.equal(e.error?.kind, 'parse')
+  assert.match(e.error.message, /^openai-codex: could not read the response \(\d+ bytes\): expected a number, found a string at line 1 column \d+$/)
+  assertNothingLeaks(JSON.stringify(t.entries()), 'entries()')
+  assert.ok(existsSync(cachePath), 'the failure was shared through the cache')
+  assertNothingLeaks(readFileSync(cachePath, 'utf8'), 'the cache file')
+  await t.stop()
+})
+
+test('a 3.5 MB string of the wrong type does not make a 3.5 MB message', async () => {
+  const t = withBuiltin('openai-codex')
+  sb.setFixture('openai-codex', leakyCodexBody('x'.repeat(3_500_000)))
+  await t.refresh()
+  const { message } = t.get('openai-codex').error
+  assert.ok(message.length <= 300, `${message.length} chars`)
+  assertNothingLeaks(message, 'the message')
+})
+
+// ---- 4. response size ----
+
+for (const declared of [false, true]) {
+  test(`a 5 MiB answer is refused (${declared ? 'declared in Content-Length' : 'found while reading'})`, async () => {
+    const t = withBuiltin('openai-codex')
+    const body = JSON.stringify({ ...sb.fixture('openai-codex'), padding: 'x'.repeat(5 * 1024 * 1024) })
+    sb.script('openai-codex', { body, headers: declared ? { 'content-length': String(Buffer.byteLength(body)) } : {} })
+    await t.refresh()
+    const e = t.get('openai-codex')
+    assert.equal(e.error?.kind, 'parse', JSON.stringify(e.error))
+    assert.equal(e.error.message, 'openai-codex: response larger than 4 MiB; not read')
+    await t.refresh()
+    assert.equal(t.get('openai-codex').error, undefined, 'an ordinary answer is read again')
+  })
+}
+
+// ---- 5. Retry-After ----
+
+for (const [header, waitMs, note] of [
+  ['1e300', MAX_RETRY_AFTER_MS, 'capped'],
+  ['999999999', MAX_RETRY_AFTER_MS, 'capped'],
+  ['-5', 5 * 60_000, 'default back-off'],
+  ['NaN', 5 * 60_000, 'default back-off'],
+]) {
+  test(`Retry-After: ${header} → ${note}, never negative or overflowed`, async () => {
+    const t = withBuiltin('anthropic')
+    sb.script('anthropic', { status: 429, headers: { 'retry-after': header } })
+    const t0 = Date.now()
+    await t.refresh()
+    const { error } = t.get('anthropic')
+    assert.equal(error?.kind, 'rate_limited', JSON.stringify(error))
+    assert.ok(Math.abs(error.retryAt - (t0 + waitMs)) < 5000, `retryAt ${error.retryAt - t0} ms from now`)
+    assert.equal(error.message, `anthropic: HTTP 429, rate limited; next try in ${waitMs / 1000}s`)
+  })
+}
+
+test('a retryAt read back from the cache is capped at 6 h too', async () => {
+  const cachePath = path.join(testDir(), 'usage.json')
+  const first = withBuiltin('anthropic', { cachePath })
+  sb.script('anthropic', { status: 429, headers: { 'retry-after': '120' } })
+  await first.refresh()
+  await first.stop()
+  // Another process (or a hand edit) says: wait a month.
+  const file = JSON.parse(readFileSync(cachePath, 'utf8'))
+  const [record] = Object.values(file.providers)
+  record.lastError.retryAt = Date.now() + 30 * 24 * HOUR
+  writeFileSync(cachePath, JSON.stringify(file))
+  const n = sb.count('anthropic')
+  const second = withBuiltin('anthropic', { cachePath })
+  await second.refresh()
+  const { error } = second.get('anthropic')
+  assert.equal(error?.kind, 'rate_limited')
+  assert.ok(error.retryAt <= Date.now() + MAX_RETRY_AFTER_MS + 1000, `retryAt ${(error.retryAt - Date.now()) / HOUR} h ahead`)
+  assert.equal(sb.count('anthropic'), n, 'still respected: no request')
+  await second.stop()
+})
+
+// ---- 6. reset times far in the future ----
+
+test('a Codex reset at epoch 1e300 s is clamped to one window length, and a full window stays exhausted', async () => {
+  const t = withBuiltin('openai-codex')
+  const b = sb.fixture('openai-codex')
+  b.rate_limit.primary_window = { used_percent: 100, limit_window_seconds: 18000, reset_at: 1e300 }
+  b.rate_limit.secondary_window = null
+  sb.setFixture('openai-codex', b)
+  const t0 = Date.now()
+  await t.refresh()
+  const w = t.getWindow('openai-codex', '5h')
+  assert.ok(w, JSON.stringify(t.get('openai-codex')))
+  assert.ok(w.resetsAt >= t0 && w.resetsAt <= Date.now() + 5 * HOUR, `resetsAt ${w.resetsAt}`)
+  const c = t.checkQuota('openai-codex')
+  assert.equal(c.decision, 'exhausted')
+  assert.equal(c.windowId, '5h')
+})
+
+for (const resetsAt of [-1e300, 1e300, 9.2e18]) {
+  test(`a JS provider's 100%-used window with resetsAt ${resetsAt} is exhausted, its reset unknown`, async () => {
+    const t = tracker()
+    t.registerProvider({
+      id: 'js',
+      quotas: [{ id: 'q', percentageOnly: true }],
+      hasAuthentication: () => true,
+      fetchUsage: () => [{ id: 'q', usedRatio: 1, resetsAt }],
+    })
+    await t.refresh()
+    const w = t.getWindow('js', 'q')
+    assert.equal(w.resetsAt, undefined, 'implausible reset dropped')
+    assert.equal(t.checkQuota('js').decision, 'exhausted')
+  })
+}
+
+// ---- 7. the cache file ----
+
+test('cachePath must name a file', () => {
+  const d = testDir()
+  for (const bad of ['', '.', d, `${d}/`]) {
+    assert.throws(() => new UsageTracker({ cachePath: bad }), /invalid option `cachePath`/, JSON.stringify(bad))
+  }
+  assert.doesNotThrow(() => new UsageTracker({ cachePath: path.join(d, 'usage.json') }))
+})
+
+test("a symlink planted at the old temp file's name (<path>.<pid>.tmp) does not redirect the write", async () => {
+  const d = testDir()
+  const cachePath = path.join(d, 'usage.json')
+  const victim = path.join(d, 'victim.txt')
+  writeFileSync(victim, 'precious')
+  symlinkSync(victim, `${cachePath}.${process.pid}.tmp`)
+  const t = withBuiltin('anthropic', { cachePath })
+  await t.refresh()
+  assert.equal(readFileSync(victim, 'utf8'), 'precious')
+  assert.ok(JSON.parse(readFileSync(cachePath, 'utf8')).providers, 'the cache itself was written')
+  await t.stop()
+})
+
+test('a symlink at the cache path: target untouched, link not replaced, cache off, tracker fine', async () => {
+  const d = testDir()
+  const cachePath = path.join(d, 'usage.json')
+  const victim = path.join(d, 'victim.txt')
+  writeFileSync(victim, 'precious')
+  symlinkSync(victim, cachePath)
+  const t = withBuiltin('anthropic', { cachePath })
+  await t.refresh()
+  await t.refresh()
+  assert.equal(readFileSync(victim, 'utf8'), 'precious')
+  assert.ok(lstatSync(cachePath).isSymbolicLink(), 'still the link')
+  assert.equal(t.get('anthropic').error, undefined)
+  assert.equal(sb.count('anthropic'), 2, 'no sharing: both refreshes fetched')
+  assert.deepEqual(readdirSync(d).sort(), ['usage.json', 'victim.txt'], 'no lock or temp files beside it')
+  await t.stop()
+})
+
+test('a FIFO at the cache path never blocks (registration, refresh, stop)', async (ctx) => {
+  const d = testDir()
+  const cachePath = path.join(d, 'usage.json')
+  if (spawnSync('mkfifo', [cachePath]).status !== 0) return ctx.skip('no mkfifo')
+  const t0 = performance.now()
+  const t = withBuiltin('anthropic', { cachePath })
+  await t.refresh()
+  await t.stop()
+  assert.ok(performance.now() - t0 < 3000)
+  assert.equal(t.get('anthropic').error, undefined)
+  assert.ok(t.get('anthropic').windows.length > 0)
+})
+
+test('a character device at the cache path (/dev/zero) is not read', async (ctx) => {
+  if (!existsSync('/dev/zero')) return ctx.skip('no /dev/zero')
+  const t0 = performance.now()
+  const t = withBuiltin('anthropic', { cachePath: '/dev/zero' })
+  await t.refresh()
+  await t.stop()
+  assert.ok(performance.now() - t0 < 3000)
+  assert.equal(t.get('anthropic').error, undefined)
+  assert.ok(!existsSync('/dev/zero.lock'))
+})
+
+// ---- 8. locks held by another process ----
+
+/** Holds flock(2) on `files` in another process until killed; resolves once they are held. */
+async function holdLocks(files) {
+  const code = 'import fcntl, sys, time\nfs = [open(p, "a") for p in sys.argv[1:]]\nfor f in fs: fcntl.flock(f, fcntl.LOCK_EX)\nprint("held", flush=True)\ntime.sleep(120)\n'
+  const proc = spawn('python3', ['-c', code, ...files], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise((resolve, reject) => {
+    proc.on('error', reject)
+    proc.stdout.once('data', resolve)
+  })
+  return proc
+}
+const hasPython = spawnSync('python3', ['-c', 'import fcntl']).status === 0
+
+/** A cache directory whose lock files exist (one earlier refresh) but whose data file does not. */
+async function primedCache() {
+  const d = testDir()
+  const cachePath = path.join(d, 'usage.json')
+  const t = withBuiltin('anthropic', { cachePath })
+  await t.refresh()
+  await t.stop()
+  unlinkSync(cachePath)
+  const locks = readdirSync(d).filter((f) => f.endsWith('.lock')).map((f) => path.join(d, f))
+  assert.equal(locks.length, 2, `the data lock and one provider lock: ${readdirSync(d)}`)
+  return { cachePath, locks, dataLock: `${cachePath}.lock` }
+}
+
+const TIMEOUT = 1500
+
+for (const which of ['both locks', 'the data lock only']) {
+  test(`${which} held by another process: refresh() fetches itself within requestTimeoutMs; stop() is prompt`, { skip: !hasPython && 'python3 with fcntl needed' }, async () => {
+    const { cachePath, locks, dataLock } = await primedCache()
+    const holder = await holdLocks(which === 'both locks' ? locks : [dataLock])
+    try {
+      const t = withBuiltin('anthropic', { cachePath, requestTimeoutMs: TIMEOUT })
+      const t0 = performance.now()
+      const hung = Symbol('hung')
+      const r = await Promise.race([t.refresh(), sleep(TIMEOUT * 3).then(() => hung)])
+      const took = performance.now() - t0
+      assert.notEqual(r, hung, 'refresh() never resolved')
+      assert.ok(took < TIMEOUT + 500, `refresh took ${took} ms`)
+      const e = t.get('anthropic')
+      assert.equal(e.error, undefined, JSON.stringify(e.error))
+      assert.ok(e.windows.length > 0)
+      // A refresh waiting on the held provider lock, then stop().
+      t.start()
+      const pending = t.refresh()
+      await sleep(50)
+      const s0 = performance.now()
+      await Promise.race([t.stop(), sleep(TIMEOUT * 3)])
+      assert.ok(performance.now() - s0 < 500, `stop took ${performance.now() - s0} ms`)
+      await Promise.race([pending, sleep(TIMEOUT * 3)])
+      // A tracker without the cache never notices.
+      const solo = withBuiltin('anthropic', { requestTimeoutMs: TIMEOUT })
+      const s1 = performance.now()
+      await solo.refresh()
+      assert.ok(performance.now() - s1 < TIMEOUT / 2, 'no lock wait at all')
+      assert.equal(solo.get('anthropic').error, undefined)
+    } finally {
+      holder.kill('SIGKILL')
+    }
+  })
+}
