@@ -13,6 +13,7 @@ use super::{lock, CycleUpdate, Inner, State};
 use crate::cache::{self, CacheLookup, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{Authentication, UsageProvider};
+use crate::providers::http::cap_retry_at;
 use crate::resolve::resolve_snapshots;
 use crate::validate;
 
@@ -144,7 +145,10 @@ impl Inner {
                 state.store.apply_no_auth(&id, reason);
                 return;
             }
-            FetchResult::Failed(error) => {
+            FetchResult::Failed(mut error) => {
+                // Whoever set it (a JS strategy, a provider of another crate), a retryAt
+                // waits no longer than a server's Retry-After may make us wait.
+                error.retry_at = error.retry_at.map(|at| cap_retry_at(at, now));
                 slot.schedule.retry_at = error.retry_at;
                 state.stats.fetch_errors += 1;
                 state.store.apply_failure(&id, &error);
@@ -249,6 +253,12 @@ pub(super) fn resolve_outcome(
 async fn fetch_validated(provider: &dyn UsageProvider) -> FetchResult {
     match provider.fetch_usage().await {
         Ok(outcome) => {
+            if let Err(reason) = validate::snapshot_count(outcome.snapshots.len()) {
+                return FetchResult::Failed(FetchError::new(
+                    ErrorKind::Provider,
+                    format!("{}: {reason}", provider.id()),
+                ));
+            }
             for (i, s) in outcome.snapshots.iter().enumerate() {
                 if let Err(reason) = validate::snapshot(s, i) {
                     return FetchResult::Failed(FetchError::new(
