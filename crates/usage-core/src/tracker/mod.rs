@@ -366,6 +366,12 @@ impl Tracker {
         stats
     }
 
+    /// Why the shared cache is off or was ignored (a symlink, FIFO or oversized file at its
+    /// path), when it is; tracking goes on without it.
+    pub fn cache_warning(&self) -> Option<String> {
+        self.inner.cache.as_ref().and_then(SharedCache::warning)
+    }
+
     pub fn provider_ids(&self) -> Vec<String> {
         lock(&self.inner.state).providers.keys().cloned().collect()
     }
