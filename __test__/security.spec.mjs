@@ -382,3 +382,29 @@ for (const which of ['both locks', 'the data lock only']) {
     }
   })
 }
+
+// ---- 9. hostile callers: the tracker's own API ----
+
+test('model ids, window ids and error messages from a strategy are cleaned before they become keys', async () => {
+  const t = tracker()
+  let mode = 'ok'
+  t.registerProvider({
+    id: 'js',
+    quotas: [{ id: '5h\u001b[2J', percentageOnly: true }],
+    fetchUsage: () => {
+      if (mode === 'throw') throw new Error(`\u001b]0;pwned\u0007\u001b[31mred\u001b[0m\n${'y'.repeat(10_000)}`)
+      return [{ id: '5h\u001b[2J', modelId: 'gpt\u001b]0;title\u0007-5\u202e', usedRatio: 0.5 }]
+    },
+  })
+  await t.refresh()
+  assert.deepEqual(t.entries().map((e) => e.key), ['js/gpt-5'])
+  assert.deepEqual(t.get('js', 'gpt-5').windows.map((w) => [w.id, w.modelId]), [['5h', 'gpt-5']])
+  assert.equal(t.getWindow('js', '5h', 'gpt-5').usedRatio, 0.5)
+  assert.deepEqual([...t.snapshot.windows.get('js').keys()], ['gpt-5'])
+  mode = 'throw'
+  await t.refresh()
+  const message = t.get('js', 'gpt-5').error.message
+  assert.ok(message.startsWith('js: fetchUsage failed: red yyy'), message.slice(0, 80))
+  assert.ok(message.length <= 300, `${message.length} characters`)
+  assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(message))
+})
