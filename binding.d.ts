@@ -242,11 +242,11 @@ export interface ThresholdEvent {
 
 /** Options of `new UsageTracker(options)`. */
 export interface TrackerOptions {
-  /** Poll interval, ms. Default 60000. */
+  /** Poll interval, whole ms, at least 1000. Default 60000. */
   intervalMs?: number
-  /** Backoff cap: a failing provider waits at most `intervalMs × this`. Default 8. */
+  /** Backoff cap, a whole number ≥ 1: a failing provider waits at most `intervalMs × this`. Default 8. */
   maxBackoffMultiplier?: number
-  /** Per provider fetch (JS or built-in), ms. Default 30000. */
+  /** Per provider fetch (JS or built-in), whole ms ≥ 1. Default 30000. */
   requestTimeoutMs?: number
   /** Remaining ratio under which a window is `warn`. Default 0.25. */
   warnAt?: number

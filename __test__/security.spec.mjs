@@ -408,3 +408,30 @@ test('model ids, window ids and error messages from a strategy are cleaned befor
   assert.ok(message.length <= 300, `${message.length} characters`)
   assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(message))
 })
+
+test('whole-number options are taken exactly: fractions, negatives and values past their type are refused', () => {
+  for (const [field, value] of [
+    ['maxBackoffMultiplier', 2 ** 32 + 1],
+    ['maxBackoffMultiplier', 2.5],
+    ['requestTimeoutMs', 1000.5],
+    ['requestTimeoutMs', -5],
+    ['requestTimeoutMs', 2 ** 53 + 2],
+    ['intervalMs', 60_000.5],
+    ['intervalMs', NaN],
+  ]) {
+    assert.throws(() => new UsageTracker({ cachePath: null, [field]: value }), (err) => {
+      assert.ok(err instanceof TypeError, err.message)
+      assert.equal(err.code, 'ERR_INVALID_OPTION')
+      assert.match(err.message, new RegExp(`\`${field}\`: expected a whole number`))
+      return true
+    }, `${field}: ${value}`)
+  }
+  assert.doesNotThrow(() => new UsageTracker({ cachePath: null, maxBackoffMultiplier: 2 ** 32 - 1, requestTimeoutMs: 2 ** 53 - 1 }))
+})
+
+test('intervalMs below 1000 is refused', () => {
+  for (const intervalMs of [1, 50, 999]) {
+    assert.throws(() => new UsageTracker({ cachePath: null, intervalMs }), { name: 'TypeError', code: 'ERR_INVALID_OPTION', message: /`intervalMs`: must be at least 1000/ })
+  }
+  assert.doesNotThrow(() => new UsageTracker({ cachePath: null, intervalMs: 1000 }))
+})

@@ -5,6 +5,9 @@ use crate::error::CoreError;
 use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
 use crate::tracker::TrackerOptions;
 
+/// Shortest poll interval: a tighter loop only burns the services' rate limits.
+pub const MIN_INTERVAL_MS: u64 = 1_000;
+
 /// Most snapshots one fetch may hand over. Real providers return a few dozen; each one costs
 /// a conversion on the JS thread and memory in the store, so a million would stall the host.
 pub const MAX_SNAPSHOTS_PER_FETCH: usize = 10_000;
@@ -19,8 +22,8 @@ pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
             reason: reason.to_string(),
         })
     };
-    if o.interval_ms == 0 {
-        return bad("intervalMs", "must be greater than 0");
+    if o.interval_ms < MIN_INTERVAL_MS {
+        return bad("intervalMs", "must be at least 1000 (ms)");
     }
     if o.max_backoff_multiplier == 0 {
         return bad("maxBackoffMultiplier", "must be at least 1");
@@ -219,6 +222,18 @@ mod tests {
             assert_eq!(err.code(), "ERR_INVALID_OPTION");
             assert!(err.to_string().contains("maxBackoffMultiplier"), "{err}");
         }
+    }
+
+    #[test]
+    fn interval_below_one_second_is_refused() {
+        let mut o = TrackerOptions {
+            interval_ms: 999,
+            ..Default::default()
+        };
+        let err = options(&o).unwrap_err().to_string();
+        assert!(err.contains("intervalMs") && err.contains("1000"), "{err}");
+        o.interval_ms = MIN_INTERVAL_MS;
+        assert!(options(&o).is_ok());
     }
 
     #[test]
