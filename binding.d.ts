@@ -35,6 +35,13 @@ export declare class NativeUsageTracker {
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
   get running(): boolean
+  /**
+   * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
+   * file), or `null`.
+   */
+  get cacheWarning(): string | null
+  /** The limits the tracker enforces. */
+  static limits(): TrackerLimits
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
   /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
@@ -238,6 +245,14 @@ export interface ThresholdEvent {
   kind: 'low' | 'exhausted' | 'recovered'
   remainingRatio: number
   resetsAt?: number
+}
+
+/** Limits the tracker enforces, for callers that want to stay within them. */
+export interface TrackerLimits {
+  /** Most snapshots one `fetchUsage` may return; more is a provider error. */
+  maxSnapshotsPerFetch: number
+  /** Shortest `intervalMs`. */
+  minIntervalMs: number
 }
 
 /** Options of `new UsageTracker(options)`. */

@@ -435,3 +435,88 @@ test('intervalMs below 1000 is refused', () => {
   }
   assert.doesNotThrow(() => new UsageTracker({ cachePath: null, intervalMs: 1000 }))
 })
+
+test('conversion failures are TypeErrors naming the field or argument', () => {
+  const t = tracker()
+  const fn = () => {}
+  const cases = [
+    [() => new UsageTracker({ cachePath: null, intervalMs: '1000' }), /^TrackerOptions\.intervalMs: expected a number, got a string$/],
+    [() => new UsageTracker({ cachePath: null, warnAt: {} }), /^TrackerOptions\.warnAt: expected a number, got an object$/],
+    [() => new UsageTracker({ cachePath: 5 }), /^TrackerOptions\.cachePath: expected one of string, null/],
+    [() => t.registerProvider({ id: 'a', quotas: [{ id: 'q', amount: '5' }], fetchUsage: fn }), /^QuotaDefinition\.amount: expected a number, got a string$/],
+    [() => t.registerProvider({ id: 'a', quotas: [{ id: 7, amount: 5 }], fetchUsage: fn }), /^QuotaDefinition\.id: expected a string, got a number$/],
+    [() => t.registerProvider({ id: 'a', quotas: [5], fetchUsage: fn }), /strategy\.quotas\[0\] must be an object, got number/],
+    [() => t.registerBuiltinProvider('anthropic', { credentials: { accessToken: 5 } }), /^BuiltinOptions\.credentials\.accessToken: expected a string, got a number$/],
+    [() => t.registerBuiltinProvider('anthropic', { baseUrl: [] }), /^BuiltinOptions\.baseUrl: expected a string/],
+    [() => t.registerBuiltinProvider(5), /registerBuiltinProvider: id must be a string, got number/],
+    [() => t.get(5), /get: providerId must be a string/],
+    [() => t.get('a', 5), /get: modelId must be a string/],
+    [() => t.getWindow('a', 5), /getWindow: windowId must be a string/],
+    [() => t.checkQuota({}), /checkQuota: providerId must be a string, got object/],
+    [() => t.selectBest(['a', 5]), /selectBest: providerIds\[1\] must be a string/],
+    [() => t.selectBestModel([{ providerId: 5, modelId: 'm' }]), /^ModelCandidate\.providerId: expected a string, got a number$/],
+    [() => t.windowIds(null), /windowIds: providerId must be a string, got null/],
+  ]
+  for (const [call, message] of cases) {
+    assert.throws(call, (err) => {
+      assert.ok(err instanceof TypeError, `${err.name}: ${err.message}`)
+      assert.equal(err.code, 'ERR_INVALID_ARG_TYPE', err.message)
+      assert.match(err.message, message)
+      return true
+    }, String(call))
+  }
+  assert.deepEqual(t.providerIds(), [], 'nothing half-registered')
+})
+
+test('async methods reject, they never throw', async () => {
+  const t = tracker()
+  for (const call of [() => t.refresh(5), () => UsageTracker.prototype.refresh.call({}), () => UsageTracker.prototype.stop.call({}), () => t.refresh('nobody')]) {
+    let promise
+    assert.doesNotThrow(() => (promise = call()), String(call))
+    assert.ok(promise instanceof Promise, String(call))
+    await assert.rejects(promise, String(call))
+  }
+})
+
+test('a JS strategy returning 1 000 000 snapshots is refused before conversion: the loop never stalls, last values stay', async () => {
+  const max = UsageTracker.limits.maxSnapshotsPerFetch
+  assert.deepEqual(UsageTracker.limits, { maxSnapshotsPerFetch: 10_000, minIntervalMs: 1000 })
+  const one = { id: 'q', used: 1 }
+  let count = 1
+  const t = tracker()
+  t.registerProvider({ id: 'flood', quotas: [{ id: 'q', amount: 10 }], fetchUsage: () => Array.from({ length: count }, () => one) })
+  await t.refresh()
+  assert.equal(t.get('flood').windows[0].used, 1)
+  count = 1_000_000
+  let ticks = 0
+  const heartbeat = setInterval(() => ticks++, 10)
+  const t0 = performance.now()
+  await t.refresh()
+  const took = performance.now() - t0
+  clearInterval(heartbeat)
+  assert.ok(took < 1500, `refresh took ${took.toFixed(0)} ms`)
+  assert.ok(ticks > 0, 'the event loop kept turning')
+  const e = t.get('flood')
+  assert.equal(e.error?.kind, 'provider')
+  assert.equal(e.error.message, 'flood: fetchUsage failed: fetchUsage returned 1000000 snapshots; at most 10000 are accepted')
+  assert.equal(e.windows[0].used, 1, 'last good values kept')
+  count = max
+  await t.refresh()
+  assert.equal(t.get('flood').error, undefined, 'exactly the limit is accepted')
+})
+
+test('cacheWarning says why the shared cache is off; null while it works', async () => {
+  const d = testDir()
+  const victim = path.join(d, 'victim.txt')
+  writeFileSync(victim, 'precious')
+  const link = path.join(d, 'usage.json')
+  symlinkSync(victim, link)
+  const t = withBuiltin('anthropic', { cachePath: link })
+  await t.refresh()
+  assert.match(t.cacheWarning, /symbolic link/)
+  assert.equal(t.get('anthropic').error, undefined, 'tracking goes on')
+  const fine = withBuiltin('anthropic', { cachePath: path.join(testDir(), 'usage.json') })
+  await fine.refresh()
+  assert.equal(fine.cacheWarning, null)
+  assert.equal(tracker().cacheWarning, null, 'no cache, no warning')
+})

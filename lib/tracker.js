@@ -3,10 +3,12 @@
 // cycle; every rule stays in the addon.
 
 const { NativeUsageTracker } = require('./binding.js')
-const { fromFailure, callNative } = require('./errors.js')
+const { fromFailure, callNative, argTypeError } = require('./errors.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
+/** `{ maxSnapshotsPerFetch, minIntervalMs }`, the addon's own numbers. */
+const LIMITS = Object.freeze(NativeUsageTracker.limits())
 
 /** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
 function buildSnapshot(entries) {
@@ -36,6 +38,16 @@ function reportListenerError(err) {
   })
 }
 
+const typeName = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
+
+function checkString(value, what) {
+  if (typeof value !== 'string') throw argTypeError(`${what} must be a string, got ${typeName(value)}`)
+}
+
+function checkOptionalString(value, what) {
+  if (value != null) checkString(value, what)
+}
+
 class UsageTracker {
   #native
   #generation = 0
@@ -45,11 +57,16 @@ class UsageTracker {
 
   constructor(options) {
     if (options != null && typeof options !== 'object') {
-      throw new TypeError('UsageTracker options must be an object')
+      throw argTypeError('UsageTracker options must be an object')
     }
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, (update) => this.#publish(update)))
     this.#generation = this.#native.retireGeneration()
     this[SNAPSHOT] = buildSnapshot([])
+  }
+
+  /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */
+  static get limits() {
+    return LIMITS
   }
 
   #publish(update) {
@@ -87,28 +104,37 @@ class UsageTracker {
 
   registerProvider(strategy) {
     if (strategy == null || typeof strategy !== 'object') {
-      throw new TypeError('registerProvider: strategy must be an object')
+      throw argTypeError('registerProvider: strategy must be an object')
     }
     const { id, quotas, hasAuthentication, fetchUsage } = strategy
     if (typeof id !== 'string' || id.length === 0) {
-      throw new TypeError('registerProvider: strategy.id must be a non-empty string')
+      throw argTypeError('registerProvider: strategy.id must be a non-empty string')
     }
     if (typeof fetchUsage !== 'function') {
-      throw new TypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
+      throw argTypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
     }
     if (hasAuthentication !== undefined && typeof hasAuthentication !== 'function') {
-      throw new TypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
+      throw argTypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
     }
     if (!Array.isArray(quotas)) {
-      throw new TypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+      throw argTypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+    }
+    const notObject = quotas.findIndex((q) => q === null || typeof q !== 'object')
+    if (notObject !== -1) {
+      throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
     }
     const hasAuth = hasAuthentication ? this.#wrap(strategy, hasAuthentication) : this.#wrap(strategy, () => true)
     const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
+    const max = LIMITS.maxSnapshotsPerFetch
     const fetchChecked = this.#wrap(strategy, async (ctx) => {
       const snapshots = await fetchUsage.call(strategy, ctx)
       if (!Array.isArray(snapshots)) {
         const got = snapshots === null ? 'null' : typeof snapshots
         throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
+      }
+      // Checked before the addon converts them: a million would stall this thread.
+      if (snapshots.length > max) {
+        throw new RangeError(`fetchUsage returned ${snapshots.length} snapshots; at most ${max} are accepted`)
       }
       return snapshots
     })
@@ -117,6 +143,7 @@ class UsageTracker {
   }
 
   registerBuiltinProvider(id, options) {
+    checkString(id, 'registerBuiltinProvider: id')
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
     this.#resync() // last known values from the shared cache show at once
     return instanceId
@@ -133,7 +160,8 @@ class UsageTracker {
     this.#generation = this.#native.start()
   }
 
-  stop() {
+  /** Always a promise: it rejects, it never throws. */
+  async stop() {
     this.#generation = this.#native.retireGeneration()
     return this.#native.stop()
   }
@@ -141,9 +169,7 @@ class UsageTracker {
   /** Always a promise: a bad argument rejects, it never throws. */
   async refresh(providerId) {
     if (providerId != null && typeof providerId !== 'string') {
-      const err = new TypeError(`refresh: providerId must be a string, got ${typeof providerId}`)
-      err.code = 'ERR_INVALID_ARG_TYPE'
-      throw err
+      throw argTypeError(`refresh: providerId must be a string, got ${typeName(providerId)}`)
     }
     const failure = await this.#native.refresh(providerId ?? undefined)
     if (failure) throw fromFailure(failure)
@@ -157,22 +183,27 @@ class UsageTracker {
   }
 
   onUpdate(listener) {
-    if (typeof listener !== 'function') throw new TypeError('onUpdate: listener must be a function')
+    if (typeof listener !== 'function') throw argTypeError('onUpdate: listener must be a function')
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
 
   onThreshold(listener) {
-    if (typeof listener !== 'function') throw new TypeError('onThreshold: listener must be a function')
+    if (typeof listener !== 'function') throw argTypeError('onThreshold: listener must be a function')
     this.#thresholdListeners.add(listener)
     return () => this.#thresholdListeners.delete(listener)
   }
 
   get(providerId, modelId) {
+    checkString(providerId, 'get: providerId')
+    checkOptionalString(modelId, 'get: modelId')
     return this.#native.get(providerId, modelId ?? undefined)
   }
 
   getWindow(providerId, windowId, modelId) {
+    checkString(providerId, 'getWindow: providerId')
+    checkString(windowId, 'getWindow: windowId')
+    checkOptionalString(modelId, 'getWindow: modelId')
     return this.#native.getWindow(providerId, windowId, modelId ?? undefined)
   }
 
@@ -184,18 +215,28 @@ class UsageTracker {
     return this.#native.running
   }
 
+  /** Why the shared cache is off (something other than a regular file at `cachePath`, or an
+   *  oversized one), or `null` while it works or is disabled on purpose. */
+  get cacheWarning() {
+    return this.#native.cacheWarning ?? null
+  }
+
   checkQuota(providerId, modelId) {
+    checkString(providerId, 'checkQuota: providerId')
+    checkOptionalString(modelId, 'checkQuota: modelId')
     return this.#native.checkQuota(providerId, modelId ?? undefined)
   }
 
   selectBest(providerIds, modelId) {
-    if (!Array.isArray(providerIds)) throw new TypeError('selectBest: providerIds must be an array of provider ids')
+    if (!Array.isArray(providerIds)) throw argTypeError('selectBest: providerIds must be an array of provider ids')
+    providerIds.forEach((id, i) => checkString(id, `selectBest: providerIds[${i}]`))
+    checkOptionalString(modelId, 'selectBest: modelId')
     return this.#native.selectBest(providerIds, modelId ?? undefined)
   }
 
   /** The best of `[{ providerId, modelId }]` (e.g. the models pi has credentials for). */
   selectBestModel(candidates) {
-    if (!Array.isArray(candidates)) throw new TypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
+    if (!Array.isArray(candidates)) throw argTypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
     return callNative(() => this.#native.selectBestModel(candidates))
   }
 
@@ -210,6 +251,7 @@ class UsageTracker {
 
   /** Window ids a provider declares in its quota definitions. */
   windowIds(providerId) {
+    checkString(providerId, 'windowIds: providerId')
     return this.#native.windowIds(providerId)
   }
 

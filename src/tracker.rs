@@ -183,6 +183,22 @@ impl NativeUsageTracker {
         self.core.is_running()
     }
 
+    /// Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
+    /// file), or `null`.
+    #[napi(getter)]
+    pub fn cache_warning(&self) -> Option<String> {
+        self.core.cache_warning()
+    }
+
+    /// The limits the tracker enforces.
+    #[napi]
+    pub fn limits() -> TrackerLimits {
+        TrackerLimits {
+            max_snapshots_per_fetch: usage_core::validate::MAX_SNAPSHOTS_PER_FETCH as u32,
+            min_interval_ms: usage_core::validate::MIN_INTERVAL_MS as u32,
+        }
+    }
+
     #[napi]
     pub fn check_quota(&self, provider_id: String, model_id: Option<String>) -> QuotaCheck {
         check_to_js(

@@ -290,6 +290,15 @@ pub struct PiCredentialInfo {
     pub reason: Option<String>,
 }
 
+/// Limits the tracker enforces, for callers that want to stay within them.
+#[napi(object)]
+pub struct TrackerLimits {
+    /// Most snapshots one `fetchUsage` may return; more is a provider error.
+    pub max_snapshots_per_fetch: u32,
+    /// Shortest `intervalMs`.
+    pub min_interval_ms: u32,
+}
+
 /// An error as data, for async methods (index.js throws it with its code).
 #[napi(object)]
 pub struct Failure {
