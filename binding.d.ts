@@ -22,10 +22,11 @@ export declare class NativeUsageTracker {
   retireGeneration(): number
   stop(): Promise<void>
   /**
-   * Resolves with `null`, or with the failure as data (async napi errors cannot carry a
-   * code); index.js turns it into a rejection with that code.
+   * Fetches now; `done(failure | null)` runs on the JS thread once the update was
+   * published. `done` is a weak callback, unlike a napi promise: a refresh nobody waits for
+   * does not hold the process open (lib/tracker.js holds it while someone awaits).
    */
-  refresh(providerId?: string | undefined | null): Promise<Failure | null>
+  refresh(providerId: string | undefined | null, done: (arg: Failure | undefined | null) => void): void
   /**
    * Feeds one model response (status, headers) of `providerId` to the tracker; returns
    * whether its headers changed the store. Never throws for what the headers hold.

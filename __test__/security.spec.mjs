@@ -520,3 +520,88 @@ test('cacheWarning says why the shared cache is off; null while it works', async
   assert.equal(fine.cacheWarning, null)
   assert.equal(tracker().cacheWarning, null, 'no cache, no warning')
 })
+
+/** Runs `node [flags] -e code` with `UsageTracker`, `INDEX` and `SB` (sandbox URL) defined;
+ *  kills it after `killAfterMs`. Async, so the sandbox in this process keeps serving it. */
+function runNode(code, { flags = [], killAfterMs = 10_000, env } = {}) {
+  const prelude = `const INDEX = ${JSON.stringify(INDEX)}; const SB = ${JSON.stringify(sb.url)}; const { UsageTracker } = require(INDEX);\n`
+  const t0 = Date.now()
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...flags, '-e', prelude + code], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+    child.on('exit', (status, signal) => {
+      clearTimeout(killer)
+      resolve({ status, signal, stdout, stderr, took: Date.now() - t0 })
+    })
+  })
+}
+
+test('refresh() from inside a strategy callback rejects at once with ERR_REENTRANT_REFRESH (no deadlock until the timeout)', async () => {
+  for (const where of ['fetchUsage', 'hasAuthentication']) {
+    const t = tracker({ requestTimeoutMs: 4000 })
+    const other = tracker()
+    other.registerProvider({ id: 'other', quotas: [], fetchUsage: () => [] })
+    let inner
+    let otherRefresh
+    let later
+    const reenter = async () => {
+      if (inner !== undefined) return
+      await sleep(1) // deep in the callback's own awaits
+      inner = await t.refresh().then(() => 'resolved', (err) => err)
+      otherRefresh = await other.refresh().then(() => 'resolved', (err) => err)
+      setTimeout(() => (later = t.refresh().then(() => 'resolved', (err) => err)), 0)
+    }
+    t.registerProvider({
+      id: 'js',
+      quotas: [{ id: 'q', amount: 10 }],
+      hasAuthentication: async () => (where === 'hasAuthentication' && (await reenter()), true),
+      fetchUsage: async () => (where === 'fetchUsage' && (await reenter()), [{ id: 'q', used: 1 }]),
+    })
+    const t0 = performance.now()
+    await t.refresh()
+    assert.ok(performance.now() - t0 < 1000, `${where}: refresh took ${performance.now() - t0} ms`)
+    assert.ok(inner instanceof Error, `${where}: ${inner}`)
+    assert.equal(inner.code, 'ERR_REENTRANT_REFRESH')
+    assert.match(inner.message, new RegExp(`inside ${where} of provider 'js'`))
+    assert.equal(otherRefresh, 'resolved', "another tracker's refresh is no re-entry")
+    assert.equal(t.get('js').error, undefined, `${where}: the callback itself went on`)
+    for (let i = 0; i < 100 && later === undefined; i++) await sleep(5)
+    assert.equal(await later, 'resolved', 'a refresh after the callback returned is no re-entry')
+  }
+})
+
+test('a refresh() nobody waits for does not keep the process alive; an awaited one does', async () => {
+  sb.script('anthropic', { hang: true, times: 1 })
+  const forgotten = await runNode(
+    `
+    const t = new UsageTracker({ cachePath: null, requestTimeoutMs: 20_000 })
+    t.registerBuiltinProvider('anthropic', { baseUrl: SB, credentials: ${JSON.stringify(sb.credentials('anthropic'))} })
+    t.refresh()
+    setTimeout(() => console.log('main done'), 300) // the request is in flight by then
+    `,
+  )
+  assert.equal(forgotten.signal, null, `killed after ${forgotten.took} ms: the refresh kept the process alive`)
+  assert.equal(forgotten.status, 0, forgotten.stderr)
+  assert.equal(forgotten.stdout.trim(), 'main done')
+  assert.ok(forgotten.took < 3000, `exited after ${forgotten.took} ms`)
+  assert.equal(sb.count('anthropic'), 1, 'the request was in flight')
+
+  // The CLI's shape: nothing but the awaited refresh keeps the process alive until it settles.
+  const awaited = await runNode(
+    `
+    const t = new UsageTracker({ cachePath: null, requestTimeoutMs: 5_000 })
+    t.registerBuiltinProvider('anthropic', { baseUrl: SB, credentials: ${JSON.stringify(sb.credentials('anthropic'))} })
+    ;(async () => {
+      await new Promise((r) => setTimeout(r, 10))
+      await t.refresh()
+      console.log(t.get('anthropic').windows.length > 0 ? 'fetched' : JSON.stringify(t.get('anthropic')))
+    })()
+    `,
+  )
+  assert.equal(awaited.status, 0, awaited.stderr)
+  assert.equal(awaited.stdout.trim(), 'fetched')
+})

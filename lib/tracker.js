@@ -2,13 +2,18 @@
 // The public UsageTracker: owns the JS listeners and the snapshot the addon publishes once per
 // cycle; every rule stays in the addon.
 
+const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
-const { fromFailure, callNative, argTypeError } = require('./errors.js')
+const { fromFailure, callNative, toJsError, argTypeError } = require('./errors.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
 /** `{ maxSnapshotsPerFetch, minIntervalMs }`, the addon's own numbers. */
 const LIMITS = Object.freeze(NativeUsageTracker.limits())
+
+/** Set while a strategy callback runs (and in everything it awaits): which tracker's cycle
+ *  is waiting for it. */
+const inStrategy = new AsyncLocalStorage()
 
 /** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
 function buildSnapshot(entries) {
@@ -46,6 +51,48 @@ function checkString(value, what) {
 
 function checkOptionalString(value, what) {
   if (value != null) checkString(value, what)
+}
+
+/**
+ * The promise of a refresh. The addon answers through a weak callback, so a refresh nobody
+ * waits for never holds the process open; once someone does wait (`await`, `then`, `catch`,
+ * `finally`, `Promise.all`: all of them call `then`), a timer holds it until it settles.
+ */
+class RefreshPromise extends Promise {
+  static get [Symbol.species]() {
+    return Promise
+  }
+
+  #settled = false
+  #hold = null
+
+  /** `start(settle)` begins the work; `settle(error?)` ends it. A throw rejects. */
+  static begin(start) {
+    let resolve
+    let reject
+    const promise = new RefreshPromise((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    const settle = (err) => {
+      promise.#settled = true
+      clearInterval(promise.#hold)
+      promise.#hold = null
+      if (err) reject(err)
+      else resolve()
+    }
+    try {
+      start(settle)
+    } catch (err) {
+      settle(toJsError(err))
+    }
+    return promise
+  }
+
+  then(onFulfilled, onRejected) {
+    if (!this.#settled && this.#hold === null) this.#hold = setInterval(() => {}, 2 ** 30)
+    return super.then(onFulfilled, onRejected)
+  }
 }
 
 class UsageTracker {
@@ -95,10 +142,15 @@ class UsageTracker {
   }
 
   /** Wraps a user callback: always a promise, `ctx` from `start`, nothing from a stopped run. */
-  #wrap(strategy, fn) {
+  #wrap(strategy, name, fn) {
     return async (generation) => {
       if (generation !== this.#generation) throw new Error('tracker stopped')
-      return fn.call(strategy, this.#ctx)
+      const scope = { tracker: this, id: strategy.id, name, running: true }
+      try {
+        return await inStrategy.run(scope, () => fn.call(strategy, this.#ctx))
+      } finally {
+        scope.running = false
+      }
     }
   }
 
@@ -123,10 +175,10 @@ class UsageTracker {
     if (notObject !== -1) {
       throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
     }
-    const hasAuth = hasAuthentication ? this.#wrap(strategy, hasAuthentication) : this.#wrap(strategy, () => true)
+    const hasAuth = this.#wrap(strategy, 'hasAuthentication', hasAuthentication ?? (() => true))
     const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
     const max = LIMITS.maxSnapshotsPerFetch
-    const fetchChecked = this.#wrap(strategy, async (ctx) => {
+    const fetchChecked = this.#wrap(strategy, 'fetchUsage', async (ctx) => {
       const snapshots = await fetchUsage.call(strategy, ctx)
       if (!Array.isArray(snapshots)) {
         const got = snapshots === null ? 'null' : typeof snapshots
@@ -166,13 +218,24 @@ class UsageTracker {
     return this.#native.stop()
   }
 
-  /** Always a promise: a bad argument rejects, it never throws. */
-  async refresh(providerId) {
+  /** Always a promise: a bad argument rejects, it never throws. A refresh nobody waits for
+   *  does not keep the process alive. */
+  refresh(providerId) {
+    if (!(#native in this)) return Promise.reject(new TypeError('refresh: not called on a UsageTracker'))
     if (providerId != null && typeof providerId !== 'string') {
-      throw argTypeError(`refresh: providerId must be a string, got ${typeName(providerId)}`)
+      return Promise.reject(argTypeError(`refresh: providerId must be a string, got ${typeName(providerId)}`))
     }
-    const failure = await this.#native.refresh(providerId ?? undefined)
-    if (failure) throw fromFailure(failure)
+    const scope = inStrategy.getStore()
+    if (scope?.running && scope.tracker === this) {
+      // The cycle waits for this very callback, so the refresh would wait for itself.
+      const err = new Error(
+        `refresh() called from inside ${scope.name} of provider '${scope.id}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
+      )
+      err.code = 'ERR_REENTRANT_REFRESH'
+      return Promise.reject(err)
+    }
+    const native = this.#native
+    return RefreshPromise.begin((settle) => native.refresh(providerId ?? undefined, (failure) => settle(failure ? fromFailure(failure) : null)))
   }
 
   /** Usage from a model response's headers (pi's `after_provider_response`): merged into the

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use napi::bindgen_prelude::{Function, Promise};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use usage_core::model::DEFAULT_MODEL;
 use usage_core::{providers, SystemClock, Tracker};
@@ -121,18 +123,40 @@ impl NativeUsageTracker {
         self.core.stop().await;
     }
 
-    /// Resolves with `null`, or with the failure as data (async napi errors cannot carry a
-    /// code); index.js turns it into a rejection with that code.
-    #[napi]
-    pub async fn refresh(&self, provider_id: Option<String>) -> Option<Failure> {
-        self.core
-            .refresh(provider_id.as_deref())
-            .await
-            .err()
-            .map(|e| Failure {
-                code: e.code().to_string(),
-                message: e.to_string(),
-            })
+    /// Fetches now; `done(failure | null)` runs on the JS thread once the update was
+    /// published. `done` is a weak callback, unlike a napi promise: a refresh nobody waits for
+    /// does not hold the process open (lib/tracker.js holds it while someone awaits).
+    #[napi(catch_unwind)]
+    pub fn refresh(
+        &self,
+        provider_id: Option<String>,
+        done: Function<Option<Failure>, ()>,
+    ) -> Result<(), CodedError> {
+        let done = done
+            .build_threadsafe_function()
+            .weak::<true>()
+            .build()
+            .map_err(internal)?;
+        let core = self.core.clone();
+        runtime_handle().spawn(async move {
+            let result = std::panic::AssertUnwindSafe(core.refresh(provider_id.as_deref()))
+                .catch_unwind()
+                .await;
+            // Always answered, even after a panic: an awaited refresh must settle.
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(Failure {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                }),
+                Err(_) => Some(Failure {
+                    code: "ERR_INTERNAL".to_string(),
+                    message: "refresh failed: internal error in the tracker".to_string(),
+                }),
+            };
+            done.call(failure, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        Ok(())
     }
 
     /// Feeds one model response (status, headers) of `providerId` to the tracker; returns
