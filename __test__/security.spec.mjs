@@ -605,3 +605,58 @@ test('a refresh() nobody waits for does not keep the process alive; an awaited o
   assert.equal(awaited.status, 0, awaited.stderr)
   assert.equal(awaited.stdout.trim(), 'fetched')
 })
+
+const lastJsonLine = (stdout) => JSON.parse(stdout.trim().split('\n').at(-1))
+
+test('trackers dropped without stop() are garbage-collected, closures and all; a running one stops fetching', async () => {
+  // Each tracker holds a 100 KB array through its strategy and its listener, and the strategy
+  // holds the tracker (the usual shape). Some are started, with a built-in on a loopback server.
+  const r = await runNode(
+    `
+    const http = require('node:http')
+    const N = 300, STARTED = 20
+    let hits = 0
+    const server = http.createServer((req, res) => { hits++; res.writeHead(503); res.end() })
+    let collected = 0
+    const registry = new FinalizationRegistry(() => collected++)
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+    function make(i, base) {
+      const big = new Array(12_500).fill(i)
+      const t = new UsageTracker({ cachePath: null, intervalMs: 1000, requestTimeoutMs: 500 })
+      t.registerProvider({ id: 'js', quotas: [{ id: 'q', amount: 1 }], fetchUsage: () => [{ id: 'q', used: big.length + t.stats().cycles }] })
+      t.onUpdate(() => big.length)
+      if (i < STARTED) {
+        t.registerBuiltinProvider('anthropic', { baseUrl: base, credentials: { accessToken: 'x' } })
+        t.start()
+      }
+      registry.register(t, i)
+    }
+    server.listen(0, '127.0.0.1', async () => {
+      const base = 'http://127.0.0.1:' + server.address().port
+      gc()
+      const heap0 = process.memoryUsage().heapUsed
+      for (let i = 0; i < N; i++) make(i, base)
+      for (let i = 0; i < 100 && hits < STARTED; i++) await sleep(20)
+      const started = hits
+      await sleep(100) // the first cycles publish
+      for (let i = 0; i < 20 && collected < N; i++) {
+        gc()
+        await sleep(20)
+      }
+      gc()
+      const heapGrowthMb = (process.memoryUsage().heapUsed - heap0) / 1e6
+      const hitsAtGc = hits
+      await sleep(2500) // the failing built-in would be asked again after 2 intervals
+      console.log(JSON.stringify({ N, collected, started, heapGrowthMb, hitsAfterGc: hits - hitsAtGc }))
+      process.exit(0)
+    })
+    `,
+    { flags: ['--expose-gc'], killAfterMs: 20_000 },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  const out = lastJsonLine(r.stdout)
+  assert.equal(out.started, 20, 'every started tracker fetched once')
+  assert.ok(out.collected >= out.N - 5, `collected ${out.collected} of ${out.N} trackers`)
+  assert.ok(out.heapGrowthMb < 10, `heap grew ${out.heapGrowthMb.toFixed(1)} MB for ${out.N} × 100 KB`)
+  assert.equal(out.hitsAfterGc, 0, 'a collected running tracker no longer fetches')
+})

@@ -1,6 +1,11 @@
 'use strict'
 // The public UsageTracker: owns the JS listeners and the snapshot the addon publishes once per
 // cycle; every rule stays in the addon.
+//
+// The addon keeps the JS functions it calls back alive for as long as the native tracker
+// lives, so none of them may hold the UsageTracker itself: they reach it through a WeakRef,
+// and the user's strategies live in the tracker. A forgotten tracker is then garbage like any
+// object; if it was running, `unreachable` stops its native loop.
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
@@ -14,6 +19,11 @@ const LIMITS = Object.freeze(NativeUsageTracker.limits())
 /** Set while a strategy callback runs (and in everything it awaits): which tracker's cycle
  *  is waiting for it. */
 const inStrategy = new AsyncLocalStorage()
+
+/** A running tracker that became unreachable without `stop()`: stop its native loop. */
+const unreachable = new FinalizationRegistry((native) => {
+  native.stop().catch(() => {})
+})
 
 /** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
 function buildSnapshot(entries) {
@@ -101,12 +111,16 @@ class UsageTracker {
   #ctx = undefined
   #listeners = new Set()
   #thresholdListeners = new Set()
+  /** registration number → { id, fetchUsage, hasAuthentication } (the user's functions). */
+  #strategies = new Map()
+  #registrations = 0
 
   constructor(options) {
     if (options != null && typeof options !== 'object') {
       throw argTypeError('UsageTracker options must be an object')
     }
-    this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, (update) => this.#publish(update)))
+    const publish = UsageTracker.#publisher(new WeakRef(this))
+    this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
     this[SNAPSHOT] = buildSnapshot([])
   }
@@ -114,6 +128,20 @@ class UsageTracker {
   /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */
   static get limits() {
     return LIMITS
+  }
+
+  // Closures handed to the addon are made here, where nothing but their arguments is in
+  // scope: a closure made in a method would keep that method's `this` alive.
+  static #publisher(ref) {
+    return (update) => ref.deref()?.#publish(update)
+  }
+
+  static #callback(ref, registration, name) {
+    return async (generation) => {
+      const tracker = ref.deref()
+      if (tracker === undefined) throw new Error('the tracker was garbage-collected')
+      return tracker.#runStrategy(registration, name, generation)
+    }
   }
 
   #publish(update) {
@@ -141,16 +169,17 @@ class UsageTracker {
     this[SNAPSHOT] = buildSnapshot(this.#native.entries())
   }
 
-  /** Wraps a user callback: always a promise, `ctx` from `start`, nothing from a stopped run. */
-  #wrap(strategy, name, fn) {
-    return async (generation) => {
-      if (generation !== this.#generation) throw new Error('tracker stopped')
-      const scope = { tracker: this, id: strategy.id, name, running: true }
-      try {
-        return await inStrategy.run(scope, () => fn.call(strategy, this.#ctx))
-      } finally {
-        scope.running = false
-      }
+  /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
+   *  nothing from a stopped run or an unregistered strategy. */
+  async #runStrategy(registration, name, generation) {
+    if (generation !== this.#generation) throw new Error('tracker stopped')
+    const strategy = this.#strategies.get(registration)
+    if (strategy === undefined) throw new Error('provider unregistered')
+    const scope = { tracker: this, id: strategy.id, name, running: true }
+    try {
+      return await inStrategy.run(scope, () => strategy[name](this.#ctx))
+    } finally {
+      scope.running = false
     }
   }
 
@@ -175,22 +204,40 @@ class UsageTracker {
     if (notObject !== -1) {
       throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
     }
-    const hasAuth = this.#wrap(strategy, 'hasAuthentication', hasAuthentication ?? (() => true))
-    const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
     const max = LIMITS.maxSnapshotsPerFetch
-    const fetchChecked = this.#wrap(strategy, 'fetchUsage', async (ctx) => {
-      const snapshots = await fetchUsage.call(strategy, ctx)
-      if (!Array.isArray(snapshots)) {
-        const got = snapshots === null ? 'null' : typeof snapshots
-        throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
-      }
-      // Checked before the addon converts them: a million would stall this thread.
-      if (snapshots.length > max) {
-        throw new RangeError(`fetchUsage returned ${snapshots.length} snapshots; at most ${max} are accepted`)
-      }
-      return snapshots
+    const registration = ++this.#registrations
+    this.#strategies.set(registration, {
+      id,
+      hasAuthentication: hasAuthentication
+        ? async (ctx) => Boolean(await hasAuthentication.call(strategy, ctx))
+        : async () => true,
+      fetchUsage: async (ctx) => {
+        const snapshots = await fetchUsage.call(strategy, ctx)
+        if (!Array.isArray(snapshots)) {
+          const got = snapshots === null ? 'null' : typeof snapshots
+          throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
+        }
+        // Checked before the addon converts them: a million would stall this thread.
+        if (snapshots.length > max) {
+          throw new RangeError(`fetchUsage returned ${snapshots.length} snapshots; at most ${max} are accepted`)
+        }
+        return snapshots
+      },
     })
-    callNative(() => this.#native.registerProvider(id, quotas, authAsBoolean, fetchChecked))
+    const ref = new WeakRef(this)
+    try {
+      callNative(() =>
+        this.#native.registerProvider(
+          id,
+          quotas,
+          UsageTracker.#callback(ref, registration, 'hasAuthentication'),
+          UsageTracker.#callback(ref, registration, 'fetchUsage'),
+        ),
+      )
+    } catch (err) {
+      this.#strategies.delete(registration)
+      throw err
+    }
     this.#resync()
   }
 
@@ -203,6 +250,9 @@ class UsageTracker {
 
   unregisterProvider(id) {
     const removed = this.#native.unregisterProvider(String(id))
+    for (const [registration, strategy] of this.#strategies) {
+      if (strategy.id === String(id)) this.#strategies.delete(registration)
+    }
     this.#resync()
     return removed
   }
@@ -210,10 +260,13 @@ class UsageTracker {
   start(ctx) {
     this.#ctx = ctx
     this.#generation = this.#native.start()
+    unreachable.unregister(this)
+    unreachable.register(this, this.#native, this)
   }
 
   /** Always a promise: it rejects, it never throws. */
   async stop() {
+    unreachable.unregister(this)
     this.#generation = this.#native.retireGeneration()
     return this.#native.stop()
   }
