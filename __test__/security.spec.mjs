@@ -660,3 +660,92 @@ test('trackers dropped without stop() are garbage-collected, closures and all; a
   assert.ok(out.heapGrowthMb < 10, `heap grew ${out.heapGrowthMb.toFixed(1)} MB for ${out.N} × 100 KB`)
   assert.equal(out.hitsAfterGc, 0, 'a collected running tracker no longer fetches')
 })
+
+// ---- 10. what already held, kept: hostile strategies and lifecycles ----
+
+test('hostile strategies: Proxy arrays, throwing getters and a Proxy strategy cost one provider error, nothing more', async () => {
+  const t = tracker()
+  const modes = {
+    trap: () => new Proxy([], { get: (a, k) => (k === 'length' ? (() => { throw new Error('length trap') })() : Reflect.get(a, k)) }),
+    getter: () => [{ id: 'q', get used() { throw new Error('getter threw') } }],
+  }
+  for (const [id, mode] of Object.entries(modes)) t.registerProvider({ id, quotas: [{ id: 'q', amount: 10 }], fetchUsage: mode })
+  t.registerProvider({ id: 'fine', quotas: [{ id: 'q', amount: 10 }], fetchUsage: () => [{ id: 'q', used: 2 }] })
+  const hostile = new Proxy({}, { get: (o, k) => { throw new Error(`no ${String(k)} for you`) } })
+  assert.throws(() => t.registerProvider(hostile), /no id for you/)
+  await t.refresh()
+  assert.match(t.get('trap').error.message, /^trap: fetchUsage failed: .*length/)
+  assert.match(t.get('getter').error.message, /getter threw/)
+  assert.equal(t.get('fine').windows[0].used, 2)
+  assert.deepEqual(t.providerIds(), ['fine', 'getter', 'trap'])
+})
+
+test('start/stop ×1000 leaves a working, stopped tracker', async () => {
+  const t = tracker()
+  let calls = 0
+  t.registerProvider({ id: 'js', quotas: [], fetchUsage: () => (calls++, []) })
+  for (let i = 0; i < 1000; i++) {
+    t.start()
+    await t.stop()
+  }
+  assert.equal(t.running, false)
+  const before = calls
+  await t.refresh()
+  assert.equal(calls, before + 1)
+})
+
+test('process.exit() mid-fetch exits cleanly with its code', async () => {
+  sb.script('anthropic', { hang: true, times: Infinity })
+  const r = await runNode(`
+    const t = new UsageTracker({ cachePath: null, requestTimeoutMs: 20_000 })
+    t.registerBuiltinProvider('anthropic', { baseUrl: SB, credentials: ${JSON.stringify(sb.credentials('anthropic'))} })
+    t.registerProvider({ id: 'js', quotas: [], fetchUsage: () => new Promise(() => {}) })
+    t.start()
+    t.refresh().catch(() => {})
+    setTimeout(() => process.exit(7), 300)
+  `)
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.status, 7, r.stderr)
+  assert.equal(r.stderr, '')
+})
+
+test('workers terminated mid-fetch take nothing down', async () => {
+  sb.script('anthropic', { hang: true, times: Infinity })
+  const r = await runNode(
+    `
+    const { Worker } = require('node:worker_threads')
+    const body = \`
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { UsageTracker } = require(workerData.index)
+      const t = new UsageTracker({ cachePath: null, requestTimeoutMs: 20_000 })
+      t.registerBuiltinProvider('anthropic', { baseUrl: workerData.url, credentials: workerData.credentials })
+      t.registerProvider({ id: 'js', quotas: [], fetchUsage: () => new Promise(() => {}) })
+      t.onUpdate(() => {})
+      t.start()
+      t.refresh().catch(() => {})
+      setTimeout(() => parentPort.postMessage('busy'), 20)
+    \`
+    const workerData = { index: INDEX, url: SB, credentials: ${JSON.stringify(sb.credentials('anthropic'))} }
+    ;(async () => {
+      let done = 0
+      for (let batch = 0; batch < 5; batch++) {
+        await Promise.all(Array.from({ length: 8 }, async () => {
+          const w = new Worker(body, { eval: true, workerData })
+          await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+          await w.terminate()
+          done++
+        }))
+      }
+      const t = new UsageTracker({ cachePath: null })
+      t.registerProvider({ id: 'after', quotas: [], fetchUsage: () => [] })
+      await t.refresh()
+      console.log(done, t.get('after').active)
+    })()
+    `,
+    { killAfterMs: 60_000 },
+  )
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), '40 true')
+  assert.ok(sb.count('anthropic') >= 40, `requests in flight: ${sb.count('anthropic')}`)
+})
