@@ -15,6 +15,15 @@ use crate::convert::*;
 use crate::js_callback::{weak_async_fn, JsSink, JsStrategy};
 use crate::types::*;
 
+type RefreshDone = napi::threadsafe_function::ThreadsafeFunction<
+    Option<Failure>,
+    (),
+    Option<Failure>,
+    napi::Status,
+    false,
+    true,
+>;
+
 #[napi(js_name = "NativeUsageTracker")]
 pub struct NativeUsageTracker {
     core: Tracker,
@@ -132,11 +141,9 @@ impl NativeUsageTracker {
         provider_id: Option<String>,
         done: Function<Option<Failure>, ()>,
     ) -> Result<(), CodedError> {
-        let done = done
-            .build_threadsafe_function()
-            .weak::<true>()
-            .build()
-            .map_err(internal)?;
+        // The cycle is started before the callback is built: `start(); refresh()` must reach
+        // the cycle lock as early as a plain call would.
+        let (send_done, done_rx) = tokio::sync::oneshot::channel::<RefreshDone>();
         let core = self.core.clone();
         runtime_handle().spawn(async move {
             let result = std::panic::AssertUnwindSafe(core.refresh(provider_id.as_deref()))
@@ -154,8 +161,16 @@ impl NativeUsageTracker {
                     message: "refresh failed: internal error in the tracker".to_string(),
                 }),
             };
+            let Ok(done) = done_rx.await else { return };
             done.call(failure, ThreadsafeFunctionCallMode::NonBlocking);
         });
+        let done = done
+            .build_threadsafe_function()
+            .weak::<true>()
+            .build()
+            .map_err(internal)?;
+        // Only fails when the task is gone (runtime shutting down): nothing left to answer.
+        let _ = send_done.send(done);
         Ok(())
     }
 
