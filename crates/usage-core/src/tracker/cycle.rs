@@ -191,7 +191,9 @@ impl Inner {
             );
             let guard = cache.lock_provider(&id, fp, timeout).await;
             match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
-                CacheLookup::Fresh(record) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                // A record over the snapshot cap (a forged file) is not used; we fetch instead.
+                CacheLookup::Fresh(record) if within_cap(&record.outcome) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                CacheLookup::Fresh(_) => {}
                 CacheLookup::RetryAt(at) => {
                     return FetchResult::Failed(
                         FetchError::new(
@@ -248,6 +250,11 @@ pub(super) fn resolve_outcome(
 ) -> BTreeMap<String, Vec<ResolvedWindow>> {
     let quotas = outcome.quotas_with(provider.quotas());
     resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model
+}
+
+/// Whether a result another process wrote keeps to the snapshot cap our own fetches obey.
+pub(super) fn within_cap(outcome: &FetchOutcome) -> bool {
+    validate::snapshot_count(outcome.snapshots.len()).is_ok()
 }
 
 async fn fetch_validated(provider: &dyn UsageProvider) -> FetchResult {

@@ -175,7 +175,8 @@ impl Tracker {
         let mut seeded = None;
         // Last known values from the shared cache show at once, marked stale.
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
-            if let Some(record) = cache.read_record(&id, &fp) {
+            let record = cache.read_record(&id, &fp);
+            if let Some(record) = record.filter(|r| cycle::within_cap(&r.outcome)) {
                 let now = self.inner.clock.now_ms();
                 let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
                 state.store.seed_from_cache(

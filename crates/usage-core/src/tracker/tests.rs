@@ -511,3 +511,43 @@ async fn the_cache_warning_is_surfaced() {
     assert!(warning.contains("symbolic link"), "{warning}");
     assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
 }
+
+#[tokio::test]
+async fn a_cached_result_over_the_snapshot_cap_is_neither_seeded_nor_used() {
+    use crate::cache::SharedCache;
+    use crate::validate::MAX_SNAPSHOTS_PER_FETCH;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.json");
+    let mut s = UsageSnapshot::new("q");
+    s.used = Some(9.0);
+    let flood = FetchOutcome {
+        snapshots: vec![s; MAX_SNAPSHOTS_PER_FETCH + 1],
+        ..Default::default()
+    };
+    SharedCache::new(path.clone()).write_success("p", "fp", &flood, T0);
+    let options = TrackerOptions {
+        cache_path: Some(path),
+        ..Default::default()
+    };
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = Tracker::new(options, clock, Arc::<CountingSink>::default()).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = Shared(Fake {
+        id: "p".into(),
+        quotas: vec![QuotaDefinition::new(
+            "q",
+            QuotaKind::Amount { amount: 10.0 },
+        )],
+        calls: calls.clone(),
+        behaviour: Box::new(|_| Box::pin(async { ok_used(1.0) })),
+    });
+    t.register(Arc::new(p)).unwrap();
+    assert!(t.get("p", "default").is_none(), "not seeded");
+    t.refresh(None).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "fetched, not taken from the file"
+    );
+    assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
+}
