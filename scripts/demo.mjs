@@ -29,8 +29,9 @@ function parseArgs(argv) {
       process.exit(2)
     }
   }
-  if (!(args.cycles > 0) || !(args.intervalMs >= 100)) {
-    console.error('--cycles must be > 0 and --interval >= 100')
+  const { minIntervalMs } = require(join(root, 'index.js')).UsageTracker.limits
+  if (!(args.cycles > 0) || !(args.intervalMs >= minIntervalMs)) {
+    console.error(`--cycles must be > 0 and --interval >= ${minIntervalMs}`)
     process.exit(2)
   }
   return args
