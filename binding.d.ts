@@ -22,10 +22,11 @@ export declare class NativeUsageTracker {
   retireGeneration(): number
   stop(): Promise<void>
   /**
-   * Resolves with `null`, or with the failure as data (async napi errors cannot carry a
-   * code); index.js turns it into a rejection with that code.
+   * Fetches now; `done(failure | null)` runs on the JS thread once the update was
+   * published. `done` is a weak callback, unlike a napi promise: a refresh nobody waits for
+   * does not hold the process open (lib/tracker.js holds it while someone awaits).
    */
-  refresh(providerId?: string | undefined | null): Promise<Failure | null>
+  refresh(providerId: string | undefined | null, done: (arg: Failure | undefined | null) => void): void
   /**
    * Feeds one model response (status, headers) of `providerId` to the tracker; returns
    * whether its headers changed the store. Never throws for what the headers hold.
@@ -35,6 +36,13 @@ export declare class NativeUsageTracker {
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
   get running(): boolean
+  /**
+   * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
+   * file), or `null`.
+   */
+  get cacheWarning(): string | null
+  /** The limits the tracker enforces. */
+  static limits(): TrackerLimits
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
   /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
@@ -284,13 +292,21 @@ export interface ThresholdEvent {
   resetsAt?: number
 }
 
+/** Limits the tracker enforces, for callers that want to stay within them. */
+export interface TrackerLimits {
+  /** Most snapshots one `fetchUsage` may return; more is a provider error. */
+  maxSnapshotsPerFetch: number
+  /** Shortest `intervalMs`. */
+  minIntervalMs: number
+}
+
 /** Options of `new UsageTracker(options)`. */
 export interface TrackerOptions {
-  /** Poll interval, ms. Default 60000. */
+  /** Poll interval, whole ms, at least 1000. Default 60000. */
   intervalMs?: number
-  /** Backoff cap: a failing provider waits at most `intervalMs × this`. Default 8. */
+  /** Backoff cap, a whole number ≥ 1: a failing provider waits at most `intervalMs × this`. Default 8. */
   maxBackoffMultiplier?: number
-  /** Per provider fetch (JS or built-in), ms. Default 30000. */
+  /** Per provider fetch (JS or built-in), whole ms ≥ 1. Default 30000. */
   requestTimeoutMs?: number
   /** Remaining ratio under which a window is `warn`. Default 0.25. */
   warnAt?: number

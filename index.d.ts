@@ -9,6 +9,7 @@ import type {
   ResolvedUsageWindow,
   Selection,
   ThresholdEvent,
+  TrackerLimits,
   TrackerOptions,
   TrackerStats,
   UsageSnapshot,
@@ -29,6 +30,7 @@ export type {
   Selection,
   SelectionCandidate,
   ThresholdEvent,
+  TrackerLimits,
   TrackerOptions,
   TrackerStats,
   UsageSnapshot,
@@ -92,7 +94,9 @@ export declare function isQuotaMultiplier(q: QuotaDefinition): q is QuotaMultipl
 export declare function isQuotaPerModel(q: QuotaDefinition): q is QuotaPerModelDefinition
 export declare function isQuotaBalance(q: QuotaDefinition): q is QuotaBalanceDefinition
 
-/** A provider written in JS. Callbacks may be sync or async and get the `ctx` given to `start`. */
+/** A provider written in JS. Callbacks may be sync or async and get the `ctx` given to `start`.
+ *  `fetchUsage` may return at most `UsageTracker.limits.maxSnapshotsPerFetch` snapshots; a
+ *  callback must not await its own tracker's `refresh()` (it rejects with `ERR_REENTRANT_REFRESH`). */
 export interface ProviderStrategy<Ctx = unknown> {
   id: string
   quotas: QuotaDefinition[]
@@ -110,8 +114,16 @@ export interface UsageSnapshotView {
   readonly windows: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, ResolvedUsageWindow>>>
 }
 
+/**
+ * Keep a reference for as long as you want its updates: a tracker nobody references is
+ * garbage-collected like any object, and a running one is then stopped.
+ */
 export declare class UsageTracker<Ctx = unknown> {
+  /** Throws `TypeError` naming the field (`TrackerOptions.intervalMs: expected a number, got a string`);
+   *  whole-number options must be whole numbers, `intervalMs` at least `limits.minIntervalMs`. */
   constructor(options?: TrackerOptions)
+  /** What the tracker enforces: `{ maxSnapshotsPerFetch: 10000, minIntervalMs: 1000 }`. */
+  static readonly limits: Readonly<TrackerLimits>
   /** Throws TypeError naming the field for a bad strategy, quota or a duplicate id. */
   registerProvider(strategy: ProviderStrategy<Ctx>): void
   /** Returns the instance id (`options.id`, else `id`). */
@@ -120,9 +132,15 @@ export declare class UsageTracker<Ctx = unknown> {
   unregisterProvider(id: string): boolean
   /** `ctx` is handed to strategy callbacks. Starting a running tracker does nothing. */
   start(ctx?: Ctx): void
-  /** Cancels fetches in flight and resolves promptly; no callback runs after. */
+  /** Cancels fetches in flight and resolves promptly; no callback runs after. Rejects, never throws. */
   stop(): Promise<void>
-  /** Fetch now (all, or one provider), ignoring interval and backoff but never a `retryAt`; resolves after the listeners ran. */
+  /**
+   * Fetch now (all, or one provider), ignoring interval and backoff but never a `retryAt`;
+   * resolves after the listeners ran. Rejects, never throws: `ERR_UNKNOWN_PROVIDER`,
+   * `ERR_INVALID_ARG_TYPE`, or `ERR_REENTRANT_REFRESH` when called from inside one of this
+   * tracker's strategy callbacks (the cycle waits for that callback). A refresh nobody waits
+   * for does not keep the process alive; an awaited one does, until it settles.
+   */
   refresh(providerId?: string): Promise<void>
   /** Once per cycle, after every provider finished. Returns unsubscribe. */
   /** Usage from a model response's headers (pi's `after_provider_response`), merged into the
@@ -135,6 +153,9 @@ export declare class UsageTracker<Ctx = unknown> {
   getWindow(providerId: string, windowId: string, modelId?: string): ResolvedUsageWindow | null
   entries(): UsageStoreEntry[]
   readonly running: boolean
+  /** Why the shared cache is off (a symlink, FIFO or device at `cachePath`, a file over
+   *  8 MiB), or `null` while it works or was disabled on purpose; tracking goes on either way. */
+  readonly cacheWarning: string | null
   checkQuota(providerId: string, modelId?: string): QuotaCheck
   /** Best account: decision, then tier, then remaining ratio; says why. */
   selectBest(providerIds: string[], modelId?: string): Selection

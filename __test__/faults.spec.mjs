@@ -438,7 +438,7 @@ test('an unsubscribed listener is not called again', async () => {
 // ---- lifecycle ----
 
 test('stop() during a hung fetch resolves in < 1 s; no listener or strategy runs after it', async () => {
-  const tracker = newTracker({ intervalMs: 100, requestTimeoutMs: 10_000 })
+  const tracker = newTracker({ intervalMs: 1000, requestTimeoutMs: 10_000 })
   const hung = jsStrategy('js-hung')
   let release
   hung.mode = () => new Promise((resolve) => (release = () => resolve(good())))
@@ -462,7 +462,7 @@ test('stop() during a hung fetch resolves in < 1 s; no listener or strategy runs
   assert.equal(tracker.running, false)
   const seen = { updates, hung: hung.calls, quick: quick.calls, http: sb.count('anthropic') }
   release() // the abandoned promise settles now: its result must be dropped
-  await sleep(600) // six intervals
+  await sleep(1200) // past the next tick
   assert.deepEqual({ updates, hung: hung.calls, quick: quick.calls, http: sb.count('anthropic') }, seen, 'nothing ran after stop')
   assert.equal(tracker.get('js-hung')?.updated ?? 0, 0, 'the abandoned result never reached the store')
 })
@@ -508,23 +508,23 @@ test('unregisterProvider during a cycle: its entries are gone and stay gone', as
 })
 
 test('start() twice does not poll twice; stop() twice is harmless', async () => {
-  const intervalMs = 150
+  const intervalMs = 1000 // the shortest allowed
   const tracker = newTracker({ intervalMs })
   const s = jsStrategy('js')
   tracker.registerProvider(s)
   tracker.start()
   tracker.start()
   const t0 = performance.now()
-  await sleep(1000)
+  await sleep(2200)
   const elapsed = performance.now() - t0
   const calls = s.calls
-  const expected = 1 + elapsed / intervalMs // the first tick is immediate
-  assert.ok(calls >= 3 && calls <= expected + 1.5, `${calls} fetches in ${Math.round(elapsed)} ms (single loop ≈ ${expected.toFixed(1)})`)
+  const expected = 1 + Math.floor(elapsed / intervalMs) // the first tick is immediate
+  assert.ok(calls >= 2 && calls <= expected, `${calls} fetches in ${Math.round(elapsed)} ms (single loop: ${expected})`)
   await tracker.stop()
   await tracker.stop()
   assert.equal(tracker.running, false)
   const after = s.calls
-  await sleep(400)
+  await sleep(1200) // past the next tick
   assert.equal(s.calls, after, 'stopped for good')
   // and it can start again
   tracker.start()
@@ -534,7 +534,7 @@ test('start() twice does not poll twice; stop() twice is harmless', async () => 
 })
 
 test('a failing provider backs off on the scheduled loop but is forced by refresh()', async () => {
-  const intervalMs = 100
+  const intervalMs = 1000
   const tracker = newTracker({ intervalMs, maxBackoffMultiplier: 4 })
   const s = jsStrategy('js')
   s.mode = () => {
@@ -544,11 +544,12 @@ test('a failing provider backs off on the scheduled loop but is forced by refres
   tracker.registerProvider(s)
   tracker.registerProvider(healthy)
   tracker.start()
-  await sleep(1500)
+  await sleep(3500)
   await tracker.stop()
-  // a healthy provider is fetched every tick; a failing one every min(1+fails, 4) ticks
-  assert.ok(healthy.calls >= 10, `healthy: ${healthy.calls}`)
-  assert.ok(s.calls < healthy.calls / 2, `failing ${s.calls} vs healthy ${healthy.calls}`)
+  // ticks at 0, 1, 2, 3 s: a healthy provider is fetched every tick; a failing one every
+  // min(1+fails, 4) ticks, i.e. at 0 and 2 s
+  assert.ok(healthy.calls >= 4, `healthy: ${healthy.calls}`)
+  assert.ok(s.calls <= healthy.calls / 2, `failing ${s.calls} vs healthy ${healthy.calls}`)
   const n = s.calls
   await tracker.refresh('js')
   assert.equal(s.calls, n + 1)
@@ -576,7 +577,7 @@ function runChild(body) {
 
 test('a started tracker dropped without stop() does not keep the process alive', async () => {
   const r = await runChild(`
-    const t = new UsageTracker({ cachePath: null, intervalMs: 50 })
+    const t = new UsageTracker({ cachePath: null, intervalMs: 1000 })
     t.registerProvider({ id: 'js', quotas: [{ id: 'q', amount: 10 }], fetchUsage: () => [{ id: 'q', used: 1 }] })
     t.registerBuiltinProvider('anthropic', { baseUrl: 'http://127.0.0.1:9', credentials: { accessToken: 'x' } })
     t.onUpdate(() => {})
@@ -592,7 +593,7 @@ test('a started tracker dropped without stop() does not keep the process alive',
 test('… nor with a JS fetch and an HTTP request hung in flight', async () => {
   sb.script('anthropic', { hang: true, times: Infinity })
   const r = await runChild(`
-    const t = new UsageTracker({ cachePath: null, intervalMs: 50, requestTimeoutMs: 60000 })
+    const t = new UsageTracker({ cachePath: null, intervalMs: 1000, requestTimeoutMs: 60000 })
     t.registerProvider({ id: 'js', quotas: [{ id: 'q', amount: 10 }], fetchUsage: () => { console.log('fetch'); return new Promise(() => {}) } })
     t.registerBuiltinProvider('anthropic', { baseUrl: ${JSON.stringify(sb.url)}, credentials: ${JSON.stringify(sb.credentials('anthropic'))} })
     t.start()

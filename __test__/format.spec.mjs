@@ -200,7 +200,7 @@ test('renderTable: exact plain table', () => {
     'openai-codex                          -                                                                                                           never    auth: HTTP 401: token expired',
     'github-copilot                        premium             42%   173/300    7d5h       Dec 1 00:00                                 individual_pro  2m ago',
     'google-antigravity/gemini-3-pro-high  quota               20%   80%        4h20m      23:10                                                       2m ago',
-    'google-gemini-cli                     -                                                                                                                    no credentials',
+    'no credentials: gemini',
   ].join('\n')
   assert.equal(table, expected)
 })

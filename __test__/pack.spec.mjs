@@ -13,6 +13,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { piEnv } from './helpers/pi-env.mjs'
 import { startSandbox } from './sandbox.mjs'
 import { ensurePi, ensureTmux, PiSession } from './helpers/pi-tmux.mjs'
 
@@ -181,20 +182,12 @@ test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a 
   mkdirSync(prefix)
   writeFileSync(join(tmp, 'npm-wrapper.mjs'), NPM_WRAPPER)
   writeFileSync(join(agentDir, 'settings.json'), JSON.stringify({ npmCommand: [process.execPath, join(tmp, 'npm-wrapper.mjs')] }, null, 2))
-  const env = {
-    PATH: process.env.PATH,
-    HOME: home,
-    TERM: 'tmux-256color',
-    LANG: 'C.UTF-8',
-    PI_CODING_AGENT_DIR: agentDir,
-    PI_OFFLINE: '1',
-    PI_SKIP_VERSION_CHECK: '1',
-    PI_USAGE_TRACKER_BASE_URL: sb.url,
+  const env = piEnv(null, { home, agentDir, sandboxUrl: sb.url, extra: {
     npm_config_prefix: prefix,
     npm_config_cache: join(tmp, 'npm-cache'),
     npm_config_update_notifier: 'false',
     PACK_TARBALLS: JSON.stringify({ [PKG.name]: [mainTgz, platformTgz] }),
-  }
+  } })
   const t0 = Date.now()
   const inst = await run(pi, ['install', `npm:${PKG.name}`], { cwd: project, env, timeout: 60_000 })
   assert.equal(inst.code, 0, `pi install failed:\n${inst.stdout}\n${inst.stderr}`)

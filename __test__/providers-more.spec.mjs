@@ -280,8 +280,9 @@ test('xai: a unified-billing account answers credits without a percent → the d
 const valuesOf = (tracker, id) => tracker.get(id).windows.map((w) => ({ id: w.id, used: w.used, remaining: w.remaining, usedRatio: w.usedRatio, unit: w.unit }))
 
 const ERROR_ROWS = [
-  { name: 'HTTP 401', id: 'zai', script: { status: 401 }, kind: 'auth', re: /^zai: HTTP 401, the token was rejected/ },
-  { name: 'HTTP 403', id: 'opencode-go', script: { status: 403 }, kind: 'auth', re: /HTTP 403/ },
+  { name: 'HTTP 401', id: 'zai', script: { status: 401 }, kind: 'auth', re: /^zai: HTTP 401, the API key was refused; check the key for zai in pi's auth\.json, or \$ZAI_API_KEY$/ },
+  { name: 'HTTP 403', id: 'opencode-go', script: { status: 403 }, kind: 'auth', re: /^opencode-go: HTTP 403, the API key was refused/ },
+  { name: 'HTTP 401 on a login', id: 'kimi-coding', script: { status: 401 }, kind: 'auth', re: /^kimi-coding: HTTP 401, the token was rejected; log in again in pi/ },
   { name: 'HTTP 429', id: 'kimi-coding', script: { status: 429, headers: { 'Retry-After': '120' } }, kind: 'rate_limited', re: /429/, backsOff: true },
   { name: 'HTTP 500', id: 'deepseek', script: { status: 500 }, kind: 'server', re: /HTTP 500/ },
   { name: 'HTTP 502 with an HTML page', id: 'openrouter', script: { status: 502, body: '<html>Bad Gateway</html>', headers: { 'content-type': 'text/html' } }, kind: 'server', re: /HTTP 502/ },

@@ -7,19 +7,12 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { startSandbox, PROVIDER_IDS } from './sandbox.mjs'
+import { startSandbox, useSandbox, PROVIDER_IDS } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
 const { UsageTracker } = require('../index.js')
 
-let sb
-before(async () => {
-  sb = await startSandbox()
-})
-after(async () => {
-  await sb.close()
-})
-beforeEach(() => sb.reset())
+const sb = useSandbox()
 
 const newTracker = (opts = {}) => new UsageTracker({ cachePath: null, requestTimeoutMs: 5000, ...opts })
 

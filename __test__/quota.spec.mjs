@@ -3,7 +3,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { startSandbox } from './sandbox.mjs'
+import { startSandbox, useSandbox } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
 const { UsageTracker } = require('../index.js')
@@ -20,13 +20,7 @@ function claudeBody(five, week, { fiveResetsIn = 2 * HOUR, weekResetsIn = 3 * 24
   }
 }
 
-let sb
-before(async () => {
-  sb = await startSandbox()
-})
-after(async () => {
-  await sb?.close()
-})
+const sb = useSandbox({}, { resetEach: false })
 
 function tracker(options = {}) {
   return new UsageTracker({ cachePath: null, requestTimeoutMs: 2000, ...options })

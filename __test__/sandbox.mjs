@@ -3,6 +3,7 @@
 // It checks method, path, headers and token the way the real services do, serves the fixtures
 // (timestamps shifted to "now"), and can be scripted to fail, delay or hang. No dependencies.
 import http from 'node:http'
+import { before, after, beforeEach } from 'node:test'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
@@ -573,4 +574,31 @@ export async function startRecorder({ status = 200, body = '{}' } = {}) {
         for (const s of sockets) s.destroy()
       }),
   }
+}
+
+/**
+ * One sandbox for a spec file, started before its tests, reset before each and closed after
+ * all (node:test hooks). Returns a stand-in that forwards to the running sandbox, so specs
+ * write `sb.url` as if they held it.
+ */
+export function useSandbox(opts = {}, { resetEach = true } = {}) {
+  let running
+  before(async () => {
+    running = await startSandbox(opts)
+  })
+  after(async () => {
+    await running?.close()
+  })
+  if (resetEach) beforeEach(() => running?.reset())
+  return new Proxy({}, {
+    get(_, prop) {
+      if (!running) throw new Error(`the sandbox is not running yet (reading ${String(prop)})`)
+      const v = running[prop]
+      return typeof v === 'function' ? v.bind(running) : v
+    },
+    set(_, prop, value) {
+      running[prop] = value
+      return true
+    },
+  })
 }

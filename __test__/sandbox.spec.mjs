@@ -1,16 +1,9 @@
 // Tests of the provider sandbox itself: the other suites trust it to behave like the real services.
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { startSandbox, FIXTURE_NOW_MS, PROVIDER_IDS, loadFixture, shiftFixture, timeShiftMs, drift } from './sandbox.mjs'
+import { startSandbox, useSandbox, FIXTURE_NOW_MS, PROVIDER_IDS, loadFixture, shiftFixture, timeShiftMs, drift } from './sandbox.mjs'
 
-let sb
-before(async () => {
-  sb = await startSandbox()
-})
-after(async () => {
-  await sb.close()
-})
-beforeEach(() => sb.reset())
+const sb = useSandbox()
 
 // Requests exactly as a correct client sends them.
 function good(id, extra = {}) {

@@ -83,7 +83,7 @@ describe('two JS strategies against a loopback server', () => {
     const fiveReset = Date.now() + 2 * 3600_000
     const weekReset = Date.now() + 3 * 86400_000
     server.body = { five: 37, week: 64, fiveReset, weekReset, entitlement: 300, remaining: 173 }
-    tracker = new UsageTracker({ intervalMs: 150, cachePath: null })
+    tracker = new UsageTracker({ intervalMs: 60_000, cachePath: null }) // one scheduled tick; refresh() drives the rest
     tracker.registerProvider(claudeStrategy(server))
     tracker.registerProvider(copilotStrategy(server))
     tracker.onUpdate((entries) => updates.push(entries))
@@ -200,7 +200,7 @@ describe('store rules through the addon', () => {
   test('backoff: a failing provider is skipped between ticks, a healthy one is not', async () => {
     let failing = 0
     let healthy = 0
-    const t = new UsageTracker({ intervalMs: 100, maxBackoffMultiplier: 8, cachePath: null })
+    const t = new UsageTracker({ intervalMs: 1000, maxBackoffMultiplier: 8, cachePath: null })
     t.registerProvider({
       id: 'bad',
       quotas: [],
@@ -211,11 +211,12 @@ describe('store rules through the addon', () => {
     })
     t.registerProvider({ id: 'good', quotas: [], fetchUsage: () => (healthy++, []) })
     t.start()
-    await new Promise((r) => setTimeout(r, 1550))
+    await new Promise((r) => setTimeout(r, 3500))
     await t.stop()
-    // Ticks at 0..1500 ms: 16 for the healthy one; the failing one waits 1,2,3,4,5× → at 0,100,300,600,1000,1500.
-    assert.ok(healthy >= 13, `healthy fetched every tick (${healthy})`)
-    assert.ok(failing >= 4 && failing <= 7, `failing fetches back off (${failing})`)
+    // Ticks at 0, 1, 2, 3 s (1000 ms is the shortest interval): the healthy one is fetched at
+    // each; the failing one waits 2× then 3× the interval → at 0 and 2 s only.
+    assert.ok(healthy >= 4, `healthy fetched every tick (${healthy})`)
+    assert.equal(failing, 2, `failing fetches back off (${failing} vs ${healthy})`)
     assert.ok(t.get('bad').fails === failing)
   })
 
@@ -367,7 +368,7 @@ describe('exported helpers', () => {
 test('a started tracker never keeps Node alive', () => {
   const script = `
     const { UsageTracker } = require(${JSON.stringify(ROOT)});
-    const t = new UsageTracker({ intervalMs: 50, cachePath: null });
+    const t = new UsageTracker({ intervalMs: 1000, cachePath: null });
     t.registerProvider({ id: 'x', quotas: [], fetchUsage: () => new Promise(() => {}) });
     t.onUpdate(() => {});
     t.start();`

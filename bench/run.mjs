@@ -627,6 +627,81 @@ async function benchHistory(sb) {
 
 // ---------------------------------------------------------------- main
 
+// ---------------------------------------------------------------- 7. observed responses
+
+const { anthropicUnifiedHeaders } = await import('../__test__/model-api.mjs')
+
+async function benchObserve(sb) {
+  log('observed responses')
+  const t = new UsageTracker({ cachePath: null })
+  builtin(t, sb, 'anthropic')
+  await t.refresh()
+  const headers = anthropicUnifiedHeaders({ fiveHour: 0.42, sevenDay: 0.5, overage: { utilization: 0.3 } })
+  const garbage = { 'anthropic-ratelimit-unified-5h-utilization': 'n/a', 'x-other': '1' }
+  const map = new Map([['anthropic', { remainingRatio: 0.5 }]])
+  let u = 0
+  const samples = await interleave(
+    {
+      // parse + merge + resolve + store + levels + scheduling the publish, per response
+      observe: sampler((n) => {
+        let s = 0
+        for (let i = 0; i < n; i++) {
+          headers['anthropic-ratelimit-unified-5h-utilization'] = String((u++ % 100) / 100)
+          s += t.observeResponse('anthropic', 200, headers) ? 1 : 0
+        }
+        return s
+      }, 1),
+      garbage: sampler((n) => {
+        let s = 0
+        for (let i = 0; i < n; i++) s += t.observeResponse('anthropic', 200, garbage) ? 0 : 1
+        return s
+      }, 1),
+      checkQuota: sampler((n) => {
+        let s = 0
+        for (let i = 0; i < n; i++) s += t.checkQuota('anthropic', 'claude-opus-4-7').remainingRatio ?? 0
+        return s
+      }, 1),
+      map: sampler((n) => {
+        let s = 0
+        for (let i = 0; i < n; i++) s += map.get('anthropic').remainingRatio
+        return s
+      }, 1),
+    },
+    P.microRounds,
+  )
+  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
+  row('7 observe', 'observeResponse, Anthropic unified headers (parse, merge, store, publish queued)', `${fmtNs(m.observe)} = ${fmtX(medianRatio(samples.observe, samples.checkQuota))} checkQuota`, '< 50 µs (no work on the JS thread beyond one call)', m.observe < 50_000)
+  row('7 observe', 'observeResponse, unknown/garbage headers (nothing changes)', fmtNs(m.garbage))
+  row('7 observe', 'checkQuota (a plain napi query, for scale)', fmtNs(m.checkQuota))
+  await t.stop()
+
+  // An hour with one prompt a minute, compressed: one interval per "minute", a response's
+  // headers arriving each interval, against the same tracker without traffic, side by side.
+  const intervalMs = 1000
+  const minutes = QUICK ? 15 : 60
+  const sbTraffic = await startSandbox()
+  const sbQuiet = await startSandbox()
+  const traffic = new UsageTracker({ intervalMs, cachePath: null })
+  const quiet = new UsageTracker({ intervalMs, cachePath: null })
+  builtin(traffic, sbTraffic, 'anthropic')
+  builtin(quiet, sbQuiet, 'anthropic')
+  traffic.start()
+  quiet.start()
+  await sleep(intervalMs / 2)
+  for (let i = 0; i < minutes; i++) {
+    traffic.observeResponse('anthropic', 200, anthropicUnifiedHeaders({ fiveHour: (i % 100) / 100 }))
+    await sleep(intervalMs)
+  }
+  await traffic.stop()
+  await quiet.stop()
+  const polled = sbQuiet.count('anthropic')
+  const withTraffic = sbTraffic.count('anthropic')
+  const saved = traffic.stats().requestsSaved
+  await sbTraffic.close()
+  await sbQuiet.close()
+  row('7 observe', `usage requests in a simulated hour (${minutes} intervals, one prompt each): polling only → with traffic`, `${polled} → ${withTraffic} (stats.requestsSaved ${saved})`, 'fewer with traffic', withTraffic < polled)
+}
+
 function printTable() {
   const head = ['section', 'measure', 'value', 'target', 'verdict']
   const all = [head, ...rows]
@@ -637,7 +712,7 @@ function printTable() {
   for (const r of rows) console.log(line(r))
 }
 
-const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit, history: benchHistory }
+const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit, observe: benchObserve, history: benchHistory }
 const started = nowMs()
 const sb = await startSandbox()
 const { statSync } = await import('node:fs')

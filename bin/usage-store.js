@@ -264,7 +264,7 @@ async function main(argv) {
   const tracker = new addon.UsageTracker(trackerOptions)
   try {
     for (const id of ids) tracker.registerBuiltinProvider(id, opts.baseUrl ? { baseUrl: opts.baseUrl } : {})
-    tracker.start()
+    // One fetch, no loop: a started loop's first tick would race the refresh into a second request.
     await tracker.refresh()
     entries = tracker.entries().filter((e) => ids.includes(e.providerId))
     if (opts.command === 'view') {

@@ -9,13 +9,52 @@ const TYPE_ERROR_CODES = new Set(errorCodes().filter((c) => c.typeError).map((c)
 /** napi's own conversion failures (a string where a number was expected, …). */
 const isNapiTypeFailure = (code) => typeof code === 'string' && /Expected$|^InvalidArg$/.test(code)
 
+/** What napi's `<Kind>Expected` codes expected, in words. */
+const EXPECTED = {
+  NumberExpected: 'a number',
+  StringExpected: 'a string',
+  BooleanExpected: 'a boolean',
+  ObjectExpected: 'an object',
+  ArrayExpected: 'an array',
+  FunctionExpected: 'a function',
+  BigintExpected: 'a bigint',
+  DateExpected: 'a Date',
+  ArrayBufferExpected: 'an ArrayBuffer',
+}
+
+/**
+ * napi describes a conversion failure as "Failed to convert JavaScript value `Number 5 ` into
+ * rust type `String` on Inner.field on Outer.field"; callers want the field path and the types
+ * (`BuiltinOptions.credentials.accessToken: expected a string, got a number`). Anything in
+ * another shape keeps napi's words.
+ */
+function describeConversion(code, message) {
+  const fields = [...message.matchAll(/ on ([A-Za-z_$][\w$]*)\.([\w$]+)/g)]
+  // An `Either` field: "Value is none of these types `String`, `null`, on …".
+  const oneOf = /^Value is none of these types (.*?),?\s+on /.exec(message)?.[1]
+  const expected = oneOf ? `one of ${oneOf.replaceAll('`', '').toLowerCase()}` : EXPECTED[code]
+  if (fields.length === 0 || expected === undefined) return message
+  const outer = fields.at(-1)
+  const path = [`${outer[1]}.${outer[2]}`, ...fields.slice(0, -1).reverse().map((m) => m[2])].join('.')
+  const got = /(?:JavaScript|napi) value `?(\w+)/.exec(message)?.[1]?.toLowerCase()
+  return got ? `${path}: expected ${expected}, got ${/^[aeiou]/.test(got) ? 'an' : 'a'} ${got}` : `${path}: expected ${expected}`
+}
+
+/** A `TypeError` with Node's code for an argument of the wrong type. */
+function argTypeError(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
 /** The addon's error as the class callers expect: `TypeError` for a bad argument. */
 function toJsError(err) {
   if (!err || typeof err !== 'object') return err
   const code = err.code
-  if (!(err instanceof TypeError) && (TYPE_ERROR_CODES.has(code) || isNapiTypeFailure(code))) {
+  if (isNapiTypeFailure(code)) return argTypeError(describeConversion(code, String(err.message)))
+  if (!(err instanceof TypeError) && TYPE_ERROR_CODES.has(code)) {
     const typed = new TypeError(err.message)
-    typed.code = isNapiTypeFailure(code) ? 'ERR_INVALID_ARG_TYPE' : code
+    typed.code = code
     return typed
   }
   return err
@@ -36,4 +75,4 @@ function callNative(fn) {
   }
 }
 
-module.exports = { toJsError, fromFailure, callNative }
+module.exports = { toJsError, fromFailure, callNative, argTypeError }

@@ -390,12 +390,16 @@ function renderTable(entries, opts = {}) {
   const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
   const rows = [] // { cells, level }
   const { shown, included } = foldMultiplierViews(entries)
+  const idle = []
   for (const e of sortEntries(shown)) {
     const name = e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`
     const updated = formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '')
     const error = e.error ? `${e.error.kind}: ${e.error.message}` : ''
     if (!e.active) {
-      rows.push({ cells: [name, '-', '', '', '', '', '', '', '', 'no credentials'], level: 'muted' })
+      // A login that cannot be used says why; a provider with nothing set up is one name in
+      // the closing line, not a row.
+      if (e.error) rows.push({ cells: [name, '-', '', '', '', '', '', '', '', e.error.message], level: 'error' })
+      else idle.push(providerLabel(e.providerId))
       continue
     }
     if (!e.windows || !e.windows.length) {
@@ -425,13 +429,14 @@ function renderTable(entries, opts = {}) {
   for (const [provider, models] of included) {
     rows.push({ cells: [`${provider}/…`, 'included (0×)', '', 'unlimited', '', '', '', '', '', models.join(', ')], level: 'muted' })
   }
-  if (!rows.length) return 'no usage data'
+  if (!rows.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)))
   const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
   const out = [paint(line(header), 'header')]
   for (const r of rows) out.push(paint(line(r.cells), r.level))
   for (const note of billingNotes(entries)) out.push(paint(note, 'muted'))
+  if (idle.length) out.push(paint(`no credentials: ${idle.join(', ')}`, 'muted'))
   return out.join('\n')
 }
 

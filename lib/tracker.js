@@ -1,12 +1,29 @@
 'use strict'
 // The public UsageTracker: owns the JS listeners and the snapshot the addon publishes once per
 // cycle; every rule stays in the addon.
+//
+// The addon keeps the JS functions it calls back alive for as long as the native tracker
+// lives, so none of them may hold the UsageTracker itself: they reach it through a WeakRef,
+// and the user's strategies live in the tracker. A forgotten tracker is then garbage like any
+// object; if it was running, `unreachable` stops its native loop.
 
+const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
-const { fromFailure, callNative } = require('./errors.js')
+const { fromFailure, callNative, toJsError, argTypeError } = require('./errors.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
+/** `{ maxSnapshotsPerFetch, minIntervalMs }`, the addon's own numbers. */
+const LIMITS = Object.freeze(NativeUsageTracker.limits())
+
+/** Set while a strategy callback runs (and in everything it awaits): which tracker's cycle
+ *  is waiting for it. */
+const inStrategy = new AsyncLocalStorage()
+
+/** A running tracker that became unreachable without `stop()`: stop its native loop. */
+const unreachable = new FinalizationRegistry((native) => {
+  native.stop().catch(() => {})
+})
 
 /** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
 function buildSnapshot(entries) {
@@ -26,12 +43,6 @@ function snapshotWindow(snapshot, providerId, modelId, windowId) {
   return snapshot.windows.get(providerId)?.get(modelId ?? DEFAULT_MODEL)?.get(windowId)
 }
 
-function argTypeError(message) {
-  const err = new TypeError(message)
-  err.code = 'ERR_INVALID_ARG_TYPE'
-  return err
-}
-
 function reportListenerError(err) {
   // A listener bug must not stop the others or the tracker; make it visible, once per throw.
   // (Node drops the `type` of an Error warning, so pass the message and keep the stack as detail.)
@@ -42,20 +53,95 @@ function reportListenerError(err) {
   })
 }
 
+const typeName = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
+
+function checkString(value, what) {
+  if (typeof value !== 'string') throw argTypeError(`${what} must be a string, got ${typeName(value)}`)
+}
+
+function checkOptionalString(value, what) {
+  if (value != null) checkString(value, what)
+}
+
+/**
+ * The promise of a refresh. The addon answers through a weak callback, so a refresh nobody
+ * waits for never holds the process open; once someone does wait (`await`, `then`, `catch`,
+ * `finally`, `Promise.all`: all of them call `then`), a timer holds it until it settles.
+ */
+class RefreshPromise extends Promise {
+  static get [Symbol.species]() {
+    return Promise
+  }
+
+  #settled = false
+  #hold = null
+
+  /** `start(settle)` begins the work; `settle(error?)` ends it. A throw rejects. */
+  static begin(start) {
+    let resolve
+    let reject
+    const promise = new RefreshPromise((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    const settle = (err) => {
+      promise.#settled = true
+      clearInterval(promise.#hold)
+      promise.#hold = null
+      if (err) reject(err)
+      else resolve()
+    }
+    try {
+      start(settle)
+    } catch (err) {
+      settle(toJsError(err))
+    }
+    return promise
+  }
+
+  then(onFulfilled, onRejected) {
+    if (!this.#settled && this.#hold === null) this.#hold = setInterval(() => {}, 2 ** 30)
+    return super.then(onFulfilled, onRejected)
+  }
+}
+
 class UsageTracker {
   #native
   #generation = 0
   #ctx = undefined
   #listeners = new Set()
   #thresholdListeners = new Set()
+  /** registration number → { id, fetchUsage, hasAuthentication } (the user's functions). */
+  #strategies = new Map()
+  #registrations = 0
 
   constructor(options) {
     if (options != null && typeof options !== 'object') {
-      throw new TypeError('UsageTracker options must be an object')
+      throw argTypeError('UsageTracker options must be an object')
     }
-    this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, (update) => this.#publish(update)))
+    const publish = UsageTracker.#publisher(new WeakRef(this))
+    this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
     this[SNAPSHOT] = buildSnapshot([])
+  }
+
+  /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */
+  static get limits() {
+    return LIMITS
+  }
+
+  // Closures handed to the addon are made here, where nothing but their arguments is in
+  // scope: a closure made in a method would keep that method's `this` alive.
+  static #publisher(ref) {
+    return (update) => ref.deref()?.#publish(update)
+  }
+
+  static #callback(ref, registration, name) {
+    return async (generation) => {
+      const tracker = ref.deref()
+      if (tracker === undefined) throw new Error('the tracker was garbage-collected')
+      return tracker.#runStrategy(registration, name, generation)
+    }
   }
 
   #publish(update) {
@@ -83,46 +169,80 @@ class UsageTracker {
     this[SNAPSHOT] = buildSnapshot(this.#native.entries())
   }
 
-  /** Wraps a user callback: always a promise, `ctx` from `start`, nothing from a stopped run. */
-  #wrap(strategy, fn) {
-    return async (generation) => {
-      if (generation !== this.#generation) throw new Error('tracker stopped')
-      return fn.call(strategy, this.#ctx)
+  /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
+   *  nothing from a stopped run or an unregistered strategy. */
+  async #runStrategy(registration, name, generation) {
+    if (generation !== this.#generation) throw new Error('tracker stopped')
+    const strategy = this.#strategies.get(registration)
+    if (strategy === undefined) throw new Error('provider unregistered')
+    const scope = { tracker: this, id: strategy.id, name, running: true }
+    try {
+      return await inStrategy.run(scope, () => strategy[name](this.#ctx))
+    } finally {
+      scope.running = false
     }
   }
 
   registerProvider(strategy) {
     if (strategy == null || typeof strategy !== 'object') {
-      throw new TypeError('registerProvider: strategy must be an object')
+      throw argTypeError('registerProvider: strategy must be an object')
     }
     const { id, quotas, hasAuthentication, fetchUsage } = strategy
     if (typeof id !== 'string' || id.length === 0) {
-      throw new TypeError('registerProvider: strategy.id must be a non-empty string')
+      throw argTypeError('registerProvider: strategy.id must be a non-empty string')
     }
     if (typeof fetchUsage !== 'function') {
-      throw new TypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
+      throw argTypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
     }
     if (hasAuthentication !== undefined && typeof hasAuthentication !== 'function') {
-      throw new TypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
+      throw argTypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
     }
     if (!Array.isArray(quotas)) {
-      throw new TypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+      throw argTypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
     }
-    const hasAuth = hasAuthentication ? this.#wrap(strategy, hasAuthentication) : this.#wrap(strategy, () => true)
-    const authAsBoolean = async (generation) => Boolean(await hasAuth(generation))
-    const fetchChecked = this.#wrap(strategy, async (ctx) => {
-      const snapshots = await fetchUsage.call(strategy, ctx)
-      if (!Array.isArray(snapshots)) {
-        const got = snapshots === null ? 'null' : typeof snapshots
-        throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
-      }
-      return snapshots
+    const notObject = quotas.findIndex((q) => q === null || typeof q !== 'object')
+    if (notObject !== -1) {
+      throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
+    }
+    const max = LIMITS.maxSnapshotsPerFetch
+    const registration = ++this.#registrations
+    this.#strategies.set(registration, {
+      id,
+      hasAuthentication: hasAuthentication
+        ? async (ctx) => Boolean(await hasAuthentication.call(strategy, ctx))
+        : async () => true,
+      fetchUsage: async (ctx) => {
+        const snapshots = await fetchUsage.call(strategy, ctx)
+        if (!Array.isArray(snapshots)) {
+          const got = snapshots === null ? 'null' : typeof snapshots
+          throw new TypeError(`fetchUsage must resolve to an array of usage snapshots, got ${got}`)
+        }
+        // Checked before the addon converts them: a million would stall this thread.
+        if (snapshots.length > max) {
+          throw new RangeError(`fetchUsage returned ${snapshots.length} snapshots; at most ${max} are accepted`)
+        }
+        return snapshots
+      },
     })
-    callNative(() => this.#native.registerProvider(id, quotas, authAsBoolean, fetchChecked))
+    const ref = new WeakRef(this)
+    try {
+      callNative(() =>
+        this.#native.registerProvider(
+          id,
+          quotas,
+          UsageTracker.#callback(ref, registration, 'hasAuthentication'),
+          UsageTracker.#callback(ref, registration, 'fetchUsage'),
+        ),
+      )
+    } catch (err) {
+      this.#strategies.delete(registration)
+      throw err
+    }
     this.#resync()
   }
 
   registerBuiltinProvider(id, options) {
+    checkString(id, 'registerBuiltinProvider: id')
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
     this.#resync() // last known values from the shared cache show at once
     return instanceId
@@ -130,6 +250,9 @@ class UsageTracker {
 
   unregisterProvider(id) {
     const removed = this.#native.unregisterProvider(String(id))
+    for (const [registration, strategy] of this.#strategies) {
+      if (strategy.id === String(id)) this.#strategies.delete(registration)
+    }
     this.#resync()
     return removed
   }
@@ -137,20 +260,35 @@ class UsageTracker {
   start(ctx) {
     this.#ctx = ctx
     this.#generation = this.#native.start()
+    unreachable.unregister(this)
+    unreachable.register(this, this.#native, this)
   }
 
-  stop() {
+  /** Always a promise: it rejects, it never throws. */
+  async stop() {
+    unreachable.unregister(this)
     this.#generation = this.#native.retireGeneration()
     return this.#native.stop()
   }
 
-  /** Always a promise: a bad argument rejects, it never throws. */
-  async refresh(providerId) {
+  /** Always a promise: a bad argument rejects, it never throws. A refresh nobody waits for
+   *  does not keep the process alive. */
+  refresh(providerId) {
+    if (!(#native in this)) return Promise.reject(new TypeError('refresh: not called on a UsageTracker'))
     if (providerId != null && typeof providerId !== 'string') {
-      throw argTypeError(`refresh: providerId must be a string, got ${typeof providerId}`)
+      return Promise.reject(argTypeError(`refresh: providerId must be a string, got ${typeName(providerId)}`))
     }
-    const failure = await this.#native.refresh(providerId ?? undefined)
-    if (failure) throw fromFailure(failure)
+    const scope = inStrategy.getStore()
+    if (scope?.running && scope.tracker === this) {
+      // The cycle waits for this very callback, so the refresh would wait for itself.
+      const err = new Error(
+        `refresh() called from inside ${scope.name} of provider '${scope.id}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
+      )
+      err.code = 'ERR_REENTRANT_REFRESH'
+      return Promise.reject(err)
+    }
+    const native = this.#native
+    return RefreshPromise.begin((settle) => native.refresh(providerId ?? undefined, (failure) => settle(failure ? fromFailure(failure) : null)))
   }
 
   /** Usage from a model response's headers (pi's `after_provider_response`): merged into the
@@ -161,22 +299,27 @@ class UsageTracker {
   }
 
   onUpdate(listener) {
-    if (typeof listener !== 'function') throw new TypeError('onUpdate: listener must be a function')
+    if (typeof listener !== 'function') throw argTypeError('onUpdate: listener must be a function')
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
 
   onThreshold(listener) {
-    if (typeof listener !== 'function') throw new TypeError('onThreshold: listener must be a function')
+    if (typeof listener !== 'function') throw argTypeError('onThreshold: listener must be a function')
     this.#thresholdListeners.add(listener)
     return () => this.#thresholdListeners.delete(listener)
   }
 
   get(providerId, modelId) {
+    checkString(providerId, 'get: providerId')
+    checkOptionalString(modelId, 'get: modelId')
     return this.#native.get(providerId, modelId ?? undefined)
   }
 
   getWindow(providerId, windowId, modelId) {
+    checkString(providerId, 'getWindow: providerId')
+    checkString(windowId, 'getWindow: windowId')
+    checkOptionalString(modelId, 'getWindow: modelId')
     return this.#native.getWindow(providerId, windowId, modelId ?? undefined)
   }
 
@@ -188,18 +331,28 @@ class UsageTracker {
     return this.#native.running
   }
 
+  /** Why the shared cache is off (something other than a regular file at `cachePath`, or an
+   *  oversized one), or `null` while it works or is disabled on purpose. */
+  get cacheWarning() {
+    return this.#native.cacheWarning ?? null
+  }
+
   checkQuota(providerId, modelId) {
+    checkString(providerId, 'checkQuota: providerId')
+    checkOptionalString(modelId, 'checkQuota: modelId')
     return this.#native.checkQuota(providerId, modelId ?? undefined)
   }
 
   selectBest(providerIds, modelId) {
-    if (!Array.isArray(providerIds)) throw new TypeError('selectBest: providerIds must be an array of provider ids')
+    if (!Array.isArray(providerIds)) throw argTypeError('selectBest: providerIds must be an array of provider ids')
+    providerIds.forEach((id, i) => checkString(id, `selectBest: providerIds[${i}]`))
+    checkOptionalString(modelId, 'selectBest: modelId')
     return this.#native.selectBest(providerIds, modelId ?? undefined)
   }
 
   /** The best of `[{ providerId, modelId }]` (e.g. the models pi has credentials for). */
   selectBestModel(candidates) {
-    if (!Array.isArray(candidates)) throw new TypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
+    if (!Array.isArray(candidates)) throw argTypeError('selectBestModel: candidates must be an array of { providerId, modelId }')
     return callNative(() => this.#native.selectBestModel(candidates))
   }
 
@@ -209,13 +362,20 @@ class UsageTracker {
 
   /** The recorded course of one window, oldest first: `[{ at, usedRatio, used?, remaining? }]`. */
   history(providerId, windowId, options) {
-    if (typeof providerId !== 'string') throw argTypeError(`history: providerId must be a string, got ${typeof providerId}`)
-    if (typeof windowId !== 'string') throw argTypeError(`history: windowId must be a string, got ${typeof windowId}`)
-    if (options != null && typeof options !== 'object') throw argTypeError('history: options must be an object')
+    checkString(providerId, 'history: providerId')
+    checkString(windowId, 'history: windowId')
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw argTypeError(`history: options must be an object, got ${typeName(options)}`)
+    }
+    checkOptionalString(options?.modelId, 'history: options.modelId')
+    if (options?.since != null && typeof options.since !== 'number') {
+      throw argTypeError(`history: options.since must be a number (epoch ms), got ${typeName(options.since)}`)
+    }
     return callNative(() => this.#native.history(providerId, windowId, options ?? undefined))
   }
 
-  /** Why the shared cache or the usage history is not working as it should (empty when fine). */
+  /** Every reason the shared cache (`cacheWarning`) or the usage history is not working as it
+   *  should; empty when both are fine. */
   warnings() {
     return this.#native.warnings()
   }
@@ -227,6 +387,7 @@ class UsageTracker {
 
   /** Window ids a provider declares in its quota definitions. */
   windowIds(providerId) {
+    checkString(providerId, 'windowIds: providerId')
     return this.#native.windowIds(providerId)
   }
 

@@ -29,8 +29,9 @@ function parseArgs(argv) {
       process.exit(2)
     }
   }
-  if (!(args.cycles > 0) || !(args.intervalMs >= 100)) {
-    console.error('--cycles must be > 0 and --interval >= 100')
+  const { minIntervalMs } = require(join(root, 'index.js')).UsageTracker.limits
+  if (!(args.cycles > 0) || !(args.intervalMs >= minIntervalMs)) {
+    console.error(`--cycles must be > 0 and --interval >= ${minIntervalMs}`)
     process.exit(2)
   }
   return args
@@ -54,6 +55,7 @@ process.env.PI_CODING_AGENT_DIR = agentDir
 const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
 const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
+const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
 
 const tty = Boolean(process.stdout.isTTY)
 const color = tty && !process.env.NO_COLOR
@@ -70,7 +72,9 @@ function bar(ratio, cells = 6) {
 function windowText(entry, w, now) {
   // per-model providers (antigravity, gemini) name the model, the others the window
   const name = entry.modelId === 'default' ? w.id : entry.modelId
-  const value = fmt.isAmountWindow(w) ? `${fmt.formatAmount(w)} left` : `${Math.round(w.usedRatio * 100)}%`
+  // money against a cap reads as spent/cap; balances and counted pools as what is left
+  const spent = /^[A-Z]{3}$/.test(w.unit ?? '') && w.kind !== 'balance'
+  const value = fmt.isAmountWindow(w) ? `${fmt.formatAmount(w)}${spent ? '' : ' left'}` : `${Math.round(w.usedRatio * 100)}%`
   let s = `${name} ${paint(fmt.LEVEL_COLORS[fmt.windowLevel(w)], bar(w.usedRatio))} ${value}`
   if (Number.isFinite(w.resetsAt)) s += paint('dim', ` ↻${fmt.formatDuration(w.resetsAt - now)}`)
   return s
@@ -138,7 +142,8 @@ function render(entries, cycle, total, sandboxUrl) {
 
 const sb = await startSandbox()
 const tracker = new UsageTracker({ intervalMs: args.intervalMs, cachePath: null, requestTimeoutMs: 5000 })
-for (const id of PROVIDER_IDS) tracker.registerBuiltinProvider(id, { credentials: sb.credentials(id), baseUrl: sb.url })
+// every built-in, each with the credential form its usage endpoint takes
+for (const { id } of BUILTIN_PROVIDERS) tracker.registerBuiltinProvider(id, { credentials: sb.credentials(id), baseUrl: sb.url })
 
 let cycle = 0
 let finishing = false

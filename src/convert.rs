@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use napi::Error;
 use usage_core::model as core;
 use usage_core::quota;
+use usage_core::validate;
 
 use crate::types::*;
 
@@ -254,14 +255,11 @@ pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::Tr
     let default = TrackerOptions::default();
     let o = o.unwrap_or(&default);
     let d = usage_core::TrackerOptions::default();
-    let ms = |v: Option<f64>, field: &str, default: u64| -> CodedResult<u64> {
-        match v {
-            None => Ok(default),
-            Some(v) if v.is_finite() && v >= 1.0 => Ok(v as u64),
-            Some(v) => Err(invalid(format!(
-                "invalid option `{field}`: expected a number ≥ 1, got {v}"
-            ))),
-        }
+    // JS numbers are taken exactly: 1.5 or 2**32 + 1 is refused, never truncated or wrapped;
+    // the ranges themselves are the core's rules (`validate::options`).
+    let whole = |v: Option<f64>, field: &'static str, default: u64, max: u64| match v {
+        None => Ok(default),
+        Some(v) => validate::whole_number(field, v, max).map_err(core_error),
     };
     let cache_path = match &o.cache_path {
         Some(napi::Either::A(path)) => Some(path.into()),
@@ -269,16 +267,23 @@ pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::Tr
         None => Some(usage_core::credentials::agent_dir().join("cache/usage-tracker.json")),
     };
     Ok(usage_core::TrackerOptions {
-        interval_ms: ms(o.interval_ms, "intervalMs", d.interval_ms)?,
-        max_backoff_multiplier: ms(
+        interval_ms: whole(
+            o.interval_ms,
+            "intervalMs",
+            d.interval_ms,
+            validate::MAX_SAFE_INTEGER,
+        )?,
+        max_backoff_multiplier: whole(
             o.max_backoff_multiplier,
             "maxBackoffMultiplier",
-            d.max_backoff_multiplier as u64,
+            d.max_backoff_multiplier.into(),
+            u32::MAX.into(),
         )? as u32,
-        request_timeout_ms: ms(
+        request_timeout_ms: whole(
             o.request_timeout_ms,
             "requestTimeoutMs",
             d.request_timeout_ms,
+            validate::MAX_SAFE_INTEGER,
         )?,
         thresholds: usage_core::quota::Thresholds {
             warn_at: o.warn_at.unwrap_or(d.thresholds.warn_at),

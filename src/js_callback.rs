@@ -11,8 +11,9 @@ use usage_core::{Authentication, BoxFuture, CycleUpdate, UpdateSink, UsageProvid
 use crate::convert::{entry_to_js, event_to_js, snapshot_from_js};
 use crate::types;
 
-/// `(generation) => Promise<R>`; index.js wraps every user callback so it always returns a
-/// promise, and drops calls from a generation that was stopped.
+/// `(generation) => Promise<R>`; lib/tracker.js hands us a dispatcher that always returns a
+/// promise, reaches the user's callback through a `WeakRef` to its tracker (what we hold must
+/// not keep the tracker alive) and drops calls from a generation that was stopped.
 pub type JsAsyncFn<R> = ThreadsafeFunction<u32, Promise<R>, u32, napi::Status, false, true>;
 pub type JsPublishFn =
     ThreadsafeFunction<types::CycleUpdate, (), types::CycleUpdate, napi::Status, false, true>;

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use napi::bindgen_prelude::{Function, Promise};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use usage_core::model::DEFAULT_MODEL;
 use usage_core::{providers, SystemClock, Tracker};
@@ -12,6 +14,15 @@ use usage_core::{providers, SystemClock, Tracker};
 use crate::convert::*;
 use crate::js_callback::{weak_async_fn, JsSink, JsStrategy};
 use crate::types::*;
+
+type RefreshDone = napi::threadsafe_function::ThreadsafeFunction<
+    Option<Failure>,
+    (),
+    Option<Failure>,
+    napi::Status,
+    false,
+    true,
+>;
 
 #[napi(js_name = "NativeUsageTracker")]
 pub struct NativeUsageTracker {
@@ -121,18 +132,46 @@ impl NativeUsageTracker {
         self.core.stop().await;
     }
 
-    /// Resolves with `null`, or with the failure as data (async napi errors cannot carry a
-    /// code); index.js turns it into a rejection with that code.
-    #[napi]
-    pub async fn refresh(&self, provider_id: Option<String>) -> Option<Failure> {
-        self.core
-            .refresh(provider_id.as_deref())
-            .await
-            .err()
-            .map(|e| Failure {
-                code: e.code().to_string(),
-                message: e.to_string(),
-            })
+    /// Fetches now; `done(failure | null)` runs on the JS thread once the update was
+    /// published. `done` is a weak callback, unlike a napi promise: a refresh nobody waits for
+    /// does not hold the process open (lib/tracker.js holds it while someone awaits).
+    #[napi(catch_unwind)]
+    pub fn refresh(
+        &self,
+        provider_id: Option<String>,
+        done: Function<Option<Failure>, ()>,
+    ) -> Result<(), CodedError> {
+        // The cycle is started before the callback is built: `start(); refresh()` must reach
+        // the cycle lock as early as a plain call would.
+        let (send_done, done_rx) = tokio::sync::oneshot::channel::<RefreshDone>();
+        let core = self.core.clone();
+        runtime_handle().spawn(async move {
+            let result = std::panic::AssertUnwindSafe(core.refresh(provider_id.as_deref()))
+                .catch_unwind()
+                .await;
+            // Always answered, even after a panic: an awaited refresh must settle.
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(Failure {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                }),
+                Err(_) => Some(Failure {
+                    code: "ERR_INTERNAL".to_string(),
+                    message: "refresh failed: internal error in the tracker".to_string(),
+                }),
+            };
+            let Ok(done) = done_rx.await else { return };
+            done.call(failure, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let done = done
+            .build_threadsafe_function()
+            .weak::<true>()
+            .build()
+            .map_err(internal)?;
+        // Only fails when the task is gone (runtime shutting down): nothing left to answer.
+        let _ = send_done.send(done);
+        Ok(())
     }
 
     /// Feeds one model response (status, headers) of `providerId` to the tracker; returns
@@ -181,6 +220,22 @@ impl NativeUsageTracker {
     #[napi(getter)]
     pub fn running(&self) -> bool {
         self.core.is_running()
+    }
+
+    /// Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
+    /// file), or `null`.
+    #[napi(getter)]
+    pub fn cache_warning(&self) -> Option<String> {
+        self.core.cache_warning()
+    }
+
+    /// The limits the tracker enforces.
+    #[napi]
+    pub fn limits() -> TrackerLimits {
+        TrackerLimits {
+            max_snapshots_per_fetch: usage_core::validate::MAX_SNAPSHOTS_PER_FETCH as u32,
+            min_interval_ms: usage_core::validate::MIN_INTERVAL_MS as u32,
+        }
     }
 
     #[napi]

@@ -8,11 +8,11 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Default)]
 pub struct TrackerOptions {
-    /// Poll interval, ms. Default 60000.
+    /// Poll interval, whole ms, at least 1000. Default 60000.
     pub interval_ms: Option<f64>,
-    /// Backoff cap: a failing provider waits at most `intervalMs × this`. Default 8.
+    /// Backoff cap, a whole number ≥ 1: a failing provider waits at most `intervalMs × this`. Default 8.
     pub max_backoff_multiplier: Option<f64>,
-    /// Per provider fetch (JS or built-in), ms. Default 30000.
+    /// Per provider fetch (JS or built-in), whole ms ≥ 1. Default 30000.
     pub request_timeout_ms: Option<f64>,
     /// Remaining ratio under which a window is `warn`. Default 0.25.
     pub warn_at: Option<f64>,
@@ -315,6 +315,15 @@ pub struct PiCredentialInfo {
     pub base_url: Option<String>,
     /// Why the entry cannot be used here, and what to do.
     pub reason: Option<String>,
+}
+
+/// Limits the tracker enforces, for callers that want to stay within them.
+#[napi(object)]
+pub struct TrackerLimits {
+    /// Most snapshots one `fetchUsage` may return; more is a provider error.
+    pub max_snapshots_per_fetch: u32,
+    /// Shortest `intervalMs`.
+    pub min_interval_ms: u32,
 }
 
 /// An error as data, for async methods (index.js throws it with its code).

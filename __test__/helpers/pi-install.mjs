@@ -99,7 +99,7 @@ export function ensurePiVersion({ pkg, version, minNode, node: nodeVersion }) {
   const meta = JSON.parse(readFileSync(pkgJson, 'utf8'))
   const cli = resolve(dirname(pkgJson), typeof meta.bin === 'string' ? meta.bin : meta.bin.pi)
   const bin = join(prefix, 'node_modules', '.bin', 'pi')
-  return { version, label: `pi ${version} (node ${ours ? process.versions.node : nodeVersion})`, node, cli, bin, argv: [node, cli], env: { PATH: path } }
+  return { version, label: `pi ${version} (node ${ours ? process.versions.node : nodeVersion})`, node, cli, bin, packageDir: dirname(pkgJson), argv: [node, cli], env: { PATH: path } }
 }
 
 /** One pi as a single executable, for callers that take a path: $PI_BIN, or the newest pinned

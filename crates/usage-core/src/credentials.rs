@@ -265,18 +265,39 @@ pub fn resolve_key_value(raw: &str, env: Option<&Value>) -> Option<String> {
     }
 }
 
+/// Whether `rule` lets these credentials reach the usage endpoint; a kind it does not take is
+/// an unusable login with a reason that says what to do instead.
+pub fn checked(provider_id: &str, creds: Credentials, rule: &AuthRule) -> Found {
+    match creds.kind {
+        CredentialKind::ApiKey if !rule.api_key => key_not_taken(provider_id),
+        CredentialKind::OAuth if rule.oauth_field.is_none() => login_not_taken(provider_id),
+        _ => Found::Usable(creds),
+    }
+}
+
+fn key_not_taken(provider_id: &str) -> Found {
+    Found::Unusable(format!(
+        "{provider_id}: an API key cannot read this service's plan usage; sign in with /login in pi to see it"
+    ))
+}
+
+fn login_not_taken(provider_id: &str) -> Found {
+    Found::Unusable(format!(
+        "{provider_id}: this login cannot read usage; set an API key for it in pi"
+    ))
+}
+
 /// One entry of pi's `auth.json`, read for a provider with `rule`. `None`: the entry holds
 /// nothing to use (empty, or an unresolvable key).
 pub fn from_pi_entry(provider_id: &str, entry: &Value, rule: &AuthRule) -> Option<Found> {
     let kind = str_at(entry, &["type"]).unwrap_or("oauth");
     let mut creds = if kind == "api_key" {
         let raw = str_at(entry, &["key"])?;
-        let key = resolve_key_value(raw, entry.get("env"))?;
-        if !rule.api_key {
-            return Some(Found::Unusable(format!(
-                "{provider_id}: an API key cannot read this service's plan usage; sign in with /login in pi to see it"
-            )));
+        // Decided before the key is resolved: a `!command` is not run for a key we cannot use.
+        if !rule.api_key && !raw.trim_start().starts_with('{') {
+            return Some(key_not_taken(provider_id));
         }
+        let key = resolve_key_value(raw, entry.get("env"))?;
         let mut creds = Credentials::new(key, CredentialKind::ApiKey);
         // Google providers' API key is the JSON string {"token","projectId"}.
         if let Ok(parsed) = serde_json::from_str::<Value>(&creds.access_token) {
@@ -289,9 +310,7 @@ pub fn from_pi_entry(provider_id: &str, entry: &Value, rule: &AuthRule) -> Optio
         creds
     } else {
         let Some(field) = rule.oauth_field else {
-            return Some(Found::Unusable(format!(
-                "{provider_id}: this login cannot read usage; set an API key for it in pi"
-            )));
+            return Some(login_not_taken(provider_id));
         };
         let mut creds = Credentials::new(str_at(entry, &[field])?, CredentialKind::OAuth);
         // `expires` describes `access`; another field (Copilot's GitHub token) outlives it.
@@ -314,7 +333,7 @@ pub fn from_pi_entry(provider_id: &str, entry: &Value, rule: &AuthRule) -> Optio
             creds.base_url = Some(format!("https://api.{host}"));
         }
     }
-    Some(Found::Usable(creds))
+    Some(checked(provider_id, creds, rule))
 }
 
 /// The environment variable pi would read for this provider.
@@ -501,6 +520,36 @@ mod tests {
         assert!(
             !shown.contains("sk-secret") && !shown.contains("acct-secret"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn kinds_a_rule_does_not_take_are_unusable_before_any_command_runs() {
+        // pi <= 0.70 stored Google logins as api_key entries holding {"token","projectId"}.
+        let gem = usable(from_pi_entry(
+            "google-gemini-cli",
+            &json!({"type": "api_key", "key": "{\"token\":\"g\",\"projectId\":\"p\"}"}),
+            &AuthRule::OAUTH,
+        ));
+        assert_eq!(
+            (gem.access_token.as_str(), gem.kind),
+            ("g", CredentialKind::OAuth)
+        );
+        let marker = std::env::temp_dir().join(format!("piut-cmd-ran-{}", std::process::id()));
+        let cmd = format!("!touch {} && echo k", marker.display());
+        let found = from_pi_entry(
+            "xai",
+            &json!({"type": "api_key", "key": cmd}),
+            &AuthRule::OAUTH,
+        );
+        assert!(matches!(found, Some(Found::Unusable(_))));
+        assert!(
+            !marker.exists(),
+            "the key command was not run for a key that cannot be used"
+        );
+        let login = Credentials::new("tok", CredentialKind::OAuth);
+        assert!(
+            matches!(checked("deepseek", login, &AuthRule::API_KEY), Found::Unusable(r) if r.contains("set an API key"))
         );
     }
 }

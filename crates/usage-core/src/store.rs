@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{store_key, ErrorKind, FetchError, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
+use crate::sanitize::{clean_text, MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 
 /// When a provider was last tried and how it went; drives backoff.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -18,7 +19,10 @@ impl Schedule {
     /// The wait after the last attempt: `interval × min(1 + fails, max_multiplier)`.
     pub fn backoff_ms(&self, fails: u32, interval_ms: u64, max_multiplier: u32) -> i64 {
         let multiplier = fails.saturating_add(1).min(max_multiplier.max(1));
-        interval_ms as i64 * multiplier as i64
+        // Both factors come from the caller; saturate rather than wrap into "due at once".
+        i64::try_from(interval_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(multiplier as i64)
     }
 
     /// Whether a scheduled (not forced) cycle at `now` should fetch. `slack_ms` absorbs
@@ -38,7 +42,8 @@ impl Schedule {
         match self.last_attempt {
             None => true,
             Some(last) => {
-                last + self.backoff_ms(fails, interval_ms, max_multiplier) - slack_ms <= now
+                last.saturating_add(self.backoff_ms(fails, interval_ms, max_multiplier)) - slack_ms
+                    <= now
             }
         }
     }
@@ -66,6 +71,45 @@ fn empty_entry(provider_id: &str, model_id: &str) -> StoreEntry {
         plan: None,
         error: None,
     }
+}
+
+/// Model ids, window ids, units and plans come from providers (servers, user JS, the cache
+/// file) and become store keys and footer text: every one passes here on its way in, so no
+/// control or bidi character and no unbounded name ever reaches a key or a terminal.
+fn clean_name(name: &str) -> String {
+    clean_text(name, MAX_NAME_CHARS)
+}
+
+fn clean_error(error: &FetchError) -> FetchError {
+    FetchError {
+        message: clean_text(&error.message, MAX_MESSAGE_CHARS),
+        ..error.clone()
+    }
+}
+
+/// The windows per model with clean names. A name with nothing printable is dropped; names
+/// that clean to the same text share one entry, the first window of each id kept.
+fn clean_windows(
+    windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
+) -> BTreeMap<String, Vec<ResolvedWindow>> {
+    let mut out: BTreeMap<String, Vec<ResolvedWindow>> = BTreeMap::new();
+    for (model_id, windows) in windows_by_model {
+        let model_id = clean_name(&model_id);
+        if model_id.is_empty() {
+            continue;
+        }
+        let kept = out.entry(model_id.clone()).or_default();
+        for mut window in windows {
+            window.id = clean_name(&window.id);
+            if window.id.is_empty() || kept.iter().any(|w| w.id == window.id) {
+                continue;
+            }
+            window.model_id = model_id.clone();
+            window.unit = window.unit.as_deref().map(clean_name);
+            kept.push(window);
+        }
+    }
+    out
 }
 
 impl Store {
@@ -106,7 +150,8 @@ impl Store {
         plan: Option<String>,
         now: i64,
     ) {
-        let mut windows_by_model = windows_by_model;
+        let mut windows_by_model = clean_windows(windows_by_model);
+        let plan = plan.as_deref().map(clean_name);
         if windows_by_model.is_empty() {
             // A provider that answered with no windows is still active and up to date.
             windows_by_model.insert(DEFAULT_MODEL.to_string(), Vec::new());
@@ -136,7 +181,7 @@ impl Store {
     /// No authentication: every entry inactive, windows cleared, fails 0. `reason` says why
     /// a login that exists cannot be used (shown as an `auth` error).
     pub fn apply_no_auth(&mut self, provider_id: &str, reason: Option<String>) {
-        let error = reason.map(|r| FetchError::new(ErrorKind::Auth, r));
+        let error = reason.map(|r| clean_error(&FetchError::new(ErrorKind::Auth, r)));
         let keys = self.keys_of(provider_id);
         if keys.is_empty() {
             let mut entry = empty_entry(provider_id, DEFAULT_MODEL);
@@ -157,6 +202,7 @@ impl Store {
 
     /// Failure: fails + 1 on every entry, last good windows kept, the error recorded.
     pub fn apply_failure(&mut self, provider_id: &str, error: &FetchError) {
+        let error = clean_error(error);
         let keys = self.keys_of(provider_id);
         if keys.is_empty() {
             let entry = empty_entry(provider_id, DEFAULT_MODEL);
@@ -459,6 +505,19 @@ mod tests {
     }
 
     #[test]
+    fn huge_intervals_and_multipliers_saturate_instead_of_wrapping() {
+        let s = Schedule {
+            last_attempt: Some(T0),
+            ..Default::default()
+        };
+        let interval = (1u64 << 53) - 1;
+        assert_eq!(s.backoff_ms(u32::MAX, interval, u32::MAX), i64::MAX);
+        assert!(!s.is_due(T0 + 1, 5, interval, u32::MAX, 0));
+        let in_ten_years = T0 + 10 * 365 * 86_400_000;
+        assert!(!s.is_due(in_ten_years, u32::MAX, interval, u32::MAX, 2_000));
+    }
+
+    #[test]
     fn healthy_provider_is_due_every_tick_despite_jitter() {
         let s = Schedule {
             last_attempt: Some(T0 + 40),
@@ -507,5 +566,57 @@ mod tests {
         store.apply_failure("codex", &FetchError::new(ErrorKind::Server, "503"));
         assert_eq!(store.fails_of("codex"), 2);
         assert_eq!(store.fails_of("nobody"), 0);
+    }
+
+    #[test]
+    fn names_and_messages_are_cleaned_where_they_enter_the_store() {
+        let quotas = vec![
+            QuotaDefinition::new("5h\u{1b}[2J", QuotaKind::Percentage),
+            QuotaDefinition::new("5h", QuotaKind::Percentage),
+            QuotaDefinition::new("\u{202e}", QuotaKind::Percentage),
+        ];
+        let snap = |id: &str, model: &str| {
+            let mut s = pct(id, 0.5);
+            s.model_id = Some(model.into());
+            s
+        };
+        let long_model = "m".repeat(500);
+        let snaps = [
+            snap("5h\u{1b}[2J", "gpt\u{7}\u{1b}]0;title\u{7}-5"),
+            snap("5h", "gpt-5"),
+            snap("\u{202e}", "gpt-5"),
+            snap("5h", "\u{0}\u{1b}"),
+            snap("5h", &long_model),
+        ];
+        let mut store = Store::new();
+        let res = resolve_snapshots(&quotas, &snaps, T0);
+        store.apply_success(
+            "p",
+            res.windows_by_model,
+            Some("pro\u{1b}[31m\n".into()),
+            T0,
+        );
+        let keys: Vec<_> = store.entries().map(|e| e.key.clone()).collect();
+        let cut = format!("p/{}…", "m".repeat(MAX_NAME_CHARS - 1));
+        assert_eq!(keys, ["p/gpt-5".to_string(), cut]);
+        let e = store.get("p", "gpt-5").unwrap();
+        let ids: Vec<_> = e.windows.iter().map(|w| w.id.as_str()).collect();
+        assert_eq!(ids, ["5h"], "colliding and empty window ids kept once");
+        assert!(e.windows.iter().all(|w| w.model_id == "gpt-5"));
+        assert_eq!(e.plan.as_deref(), Some("pro"));
+
+        let long = format!("p: \u{1b}[2J{}", "x".repeat(10_000));
+        store.apply_failure("p", &FetchError::new(ErrorKind::Server, long));
+        let message = &store
+            .get("p", "gpt-5")
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .message;
+        assert!(message.starts_with("p: xxx") && message.chars().count() == MAX_MESSAGE_CHARS);
+        store.apply_no_auth("p", Some("log in\u{1b}]8;;http://x\u{1b}\\ again".into()));
+        let e = store.get("p", "gpt-5").unwrap();
+        assert_eq!(e.error.as_ref().unwrap().message, "log in again");
     }
 }

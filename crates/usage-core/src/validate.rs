@@ -5,6 +5,16 @@ use crate::error::CoreError;
 use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
 use crate::tracker::TrackerOptions;
 
+/// Shortest poll interval: a tighter loop only burns the services' rate limits.
+pub const MIN_INTERVAL_MS: u64 = 1_000;
+
+/// Most snapshots one fetch may hand over. Real providers return a few dozen; each one costs
+/// a conversion on the JS thread and memory in the store, so a million would stall the host.
+pub const MAX_SNAPSHOTS_PER_FETCH: usize = 10_000;
+
+/// Largest whole number a JS number carries exactly (`Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
     let bad = |field: &'static str, reason: &str| {
         Err(CoreError::InvalidOption {
@@ -12,8 +22,8 @@ pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
             reason: reason.to_string(),
         })
     };
-    if o.interval_ms == 0 {
-        return bad("intervalMs", "must be greater than 0");
+    if o.interval_ms < MIN_INTERVAL_MS {
+        return bad("intervalMs", "must be at least 1000 (ms)");
     }
     if o.max_backoff_multiplier == 0 {
         return bad("maxBackoffMultiplier", "must be at least 1");
@@ -33,6 +43,29 @@ pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
     }
     if let Some(path) = &o.cache_path {
         crate::cache::SharedCache::validate_path(path)?;
+    }
+    Ok(())
+}
+
+/// A whole-number option handed in as a JS number, taken exactly: a fraction, a negative
+/// number or one above `max` is refused rather than truncated or wrapped.
+pub fn whole_number(field: &'static str, value: f64, max: u64) -> Result<u64, CoreError> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= max as f64 {
+        Ok(value as u64)
+    } else {
+        Err(CoreError::InvalidOption {
+            field,
+            reason: format!("expected a whole number between 0 and {max}, got {value}"),
+        })
+    }
+}
+
+/// How many snapshots one fetch may return (`MAX_SNAPSHOTS_PER_FETCH`).
+pub fn snapshot_count(count: usize) -> Result<(), String> {
+    if count > MAX_SNAPSHOTS_PER_FETCH {
+        return Err(format!(
+            "fetchUsage returned {count} snapshots; at most {MAX_SNAPSHOTS_PER_FETCH} are accepted"
+        ));
     }
     Ok(())
 }
@@ -172,6 +205,44 @@ mod tests {
         for bad in ["", "a/b", "a\u{1b}[2J"] {
             assert!(provider_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_are_taken_exactly() {
+        assert_eq!(whole_number("f", 8.0, u32::MAX as u64), Ok(8));
+        assert_eq!(whole_number("f", 0.0, 10), Ok(0));
+        let max = MAX_SAFE_INTEGER as f64;
+        assert_eq!(
+            whole_number("f", max, MAX_SAFE_INTEGER),
+            Ok(MAX_SAFE_INTEGER)
+        );
+        let over_u32 = 2f64.powi(32) + 1.0;
+        for bad in [1.5, -1.0, over_u32, f64::NAN, f64::INFINITY, max + 2.0] {
+            let err = whole_number("maxBackoffMultiplier", bad, u32::MAX as u64).unwrap_err();
+            assert_eq!(err.code(), "ERR_INVALID_OPTION");
+            assert!(err.to_string().contains("maxBackoffMultiplier"), "{err}");
+        }
+    }
+
+    #[test]
+    fn interval_below_one_second_is_refused() {
+        let mut o = TrackerOptions {
+            interval_ms: 999,
+            ..Default::default()
+        };
+        let err = options(&o).unwrap_err().to_string();
+        assert!(err.contains("intervalMs") && err.contains("1000"), "{err}");
+        o.interval_ms = MIN_INTERVAL_MS;
+        assert!(options(&o).is_ok());
+    }
+
+    #[test]
+    fn snapshots_per_fetch_are_capped() {
+        assert!(snapshot_count(MAX_SNAPSHOTS_PER_FETCH).is_ok());
+        assert_eq!(
+            snapshot_count(1_000_000).unwrap_err(),
+            "fetchUsage returned 1000000 snapshots; at most 10000 are accepted"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{
     BASE_URL_ENV,
 };
 use crate::clock::wall_clock_ms;
-use crate::credentials::{self, Credentials, Found};
+use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
 use crate::provider::{Authentication, BoxFuture, UsageProvider};
@@ -131,7 +131,11 @@ struct Inner {
 impl Inner {
     fn found(&self) -> Option<Found> {
         match &self.fixed_credentials {
-            Some(c) => Some(Found::Usable(c.clone())),
+            Some(c) => Some(credentials::checked(
+                &self.id,
+                c.clone(),
+                &self.spec.wire.auth(),
+            )),
             None => discover(self.spec, &self.id),
         }
     }
@@ -151,7 +155,11 @@ impl Inner {
         }
     }
 
-    async fn send(&self, request: HttpRequest) -> Result<Vec<u8>, FetchError> {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        kind: CredentialKind,
+    ) -> Result<Vec<u8>, FetchError> {
         let client = http::client();
         let mut builder = if request.post {
             client.post(&request.url)
@@ -165,8 +173,23 @@ impl Inner {
             builder = builder.json(body);
         }
         let wire = self.spec.wire;
+        let key_refused = |status: u16| {
+            let env = wire.auth().env;
+            let place = match env.first() {
+                Some(var) => format!("the key for {} in pi's auth.json, or ${var}", self.id),
+                None => format!("the key for {} in pi's auth.json", self.id),
+            };
+            FetchError::new(
+                ErrorKind::Auth,
+                format!("HTTP {status}, the API key was refused; check {place}"),
+            )
+        };
         http::send_with(&self.id, builder, wall_clock_ms, &|status, body| {
-            wire.service_error(status, body)
+            wire.service_error(status, body).or_else(|| {
+                // Logging in again does not fix a refused API key: say which key to check.
+                (kind == CredentialKind::ApiKey && matches!(status, 401 | 403))
+                    .then(|| key_refused(status))
+            })
         })
         .await
     }
@@ -184,7 +207,7 @@ impl Inner {
                 return cached.1.clone();
             }
         }
-        let account = match self.send(request).await {
+        let account = match self.send(request, creds.kind).await {
             Ok(body) => self.spec.wire.parse_account(&body),
             Err(_) => Account::default(),
         };
@@ -247,7 +270,7 @@ impl Inner {
             format!("{}: nothing to request", self.id),
         );
         for (attempt, request) in requests.into_iter().enumerate() {
-            let body = match self.send(request).await {
+            let body = match self.send(request, creds.kind).await {
                 Ok(body) => body,
                 // A rejected login or client fails the same on every endpoint; others may answer.
                 Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Unsupported) => {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::values::{number, push_extra};
+use super::shape::{number, push_extra};
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::values::{instant_ms, length_id, number, push_pct, FIVE_HOURS, SEVEN_DAYS, USER_AGENT};
+use super::shape::{instant_ms, length_id, number, push_pct, FIVE_HOURS, SEVEN_DAYS, USER_AGENT};
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};

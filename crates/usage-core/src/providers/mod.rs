@@ -18,7 +18,6 @@ pub mod moonshot;
 pub mod opencode_go;
 pub mod openrouter;
 mod shape;
-mod values;
 pub mod xai;
 pub mod zai;
 

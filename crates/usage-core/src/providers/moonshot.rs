@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::values::{number, service_message};
+use super::shape::{number, service_message};
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
 use crate::model::{

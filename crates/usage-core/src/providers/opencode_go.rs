@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::values::{
+use super::shape::{
     calendar_quota, instant_ms, number, percent_ratio, FIVE_HOURS, SEVEN_DAYS, USER_AGENT,
 };
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::Value;
 
-use super::values::number;
+use super::shape::number;
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};

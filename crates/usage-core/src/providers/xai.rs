@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::values::{
+use super::shape::{
     calendar_quota, instant_ms, length_id, number, percent_ratio, push_extra, push_pct, SEVEN_DAYS,
 };
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};

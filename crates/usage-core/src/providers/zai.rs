@@ -5,11 +5,11 @@
 
 use serde_json::Value;
 
-use super::values::{
+use super::shape::{
     calendar_quota, instant_ms, length_id, number, percent_ratio, push_extra, push_pct,
     service_message,
 };
-use super::values::{FIVE_HOURS, SEVEN_DAYS};
+use super::shape::{FIVE_HOURS, SEVEN_DAYS};
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition, UsageSnapshot};

@@ -13,6 +13,7 @@ use super::{lock, CycleUpdate, Inner, State};
 use crate::cache::{self, CacheLookup, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{Authentication, UsageProvider};
+use crate::providers::http::cap_retry_at;
 use crate::resolve::resolve_snapshots;
 use crate::validate;
 
@@ -168,7 +169,10 @@ impl Inner {
                 state.store.apply_no_auth(&id, reason);
                 return None;
             }
-            FetchResult::Failed(error) => {
+            FetchResult::Failed(mut error) => {
+                // Whoever set it (a JS strategy, a provider of another crate), a retryAt
+                // waits no longer than a server's Retry-After may make us wait.
+                error.retry_at = error.retry_at.map(|at| cap_retry_at(at, now));
                 slot.schedule.retry_at = error.retry_at;
                 state.stats.fetch_errors += 1;
                 state.store.apply_failure(&id, &error);
@@ -225,7 +229,9 @@ impl Inner {
             );
             let guard = cache.lock_provider(&id, fp, timeout).await;
             match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
-                CacheLookup::Fresh(record) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                // A record over the snapshot cap (a forged file) is not used; we fetch instead.
+                CacheLookup::Fresh(record) if within_cap(&record.outcome) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                CacheLookup::Fresh(_) => {}
                 CacheLookup::RetryAt(at) => {
                     return FetchResult::Failed(
                         FetchError::new(
@@ -284,9 +290,20 @@ pub(super) fn resolve_outcome(
     resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model
 }
 
+/// Whether a result another process wrote keeps to the snapshot cap our own fetches obey.
+pub(super) fn within_cap(outcome: &FetchOutcome) -> bool {
+    validate::snapshot_count(outcome.snapshots.len()).is_ok()
+}
+
 async fn fetch_validated(provider: &dyn UsageProvider) -> FetchResult {
     match provider.fetch_usage().await {
         Ok(outcome) => {
+            if let Err(reason) = validate::snapshot_count(outcome.snapshots.len()) {
+                return FetchResult::Failed(FetchError::new(
+                    ErrorKind::Provider,
+                    format!("{}: {reason}", provider.id()),
+                ));
+            }
             for (i, s) in outcome.snapshots.iter().enumerate() {
                 if let Err(reason) = validate::snapshot(s, i) {
                     return FetchResult::Failed(FetchError::new(

@@ -190,7 +190,8 @@ impl Tracker {
         let mut fingerprint = None;
         // Last known values from the shared cache show at once, marked stale.
         if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
-            if let Some(record) = cache.read_record(&id, &fp) {
+            let record = cache.read_record(&id, &fp);
+            if let Some(record) = record.filter(|r| cycle::within_cap(&r.outcome)) {
                 let now = self.inner.clock.now_ms();
                 let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
                 state.store.seed_from_cache(
@@ -382,6 +383,12 @@ impl Tracker {
             .filter(|w| !w.unlimited && quota::is_exhausted(w.remaining_ratio))
             .count();
         stats
+    }
+
+    /// Why the shared cache is off or was ignored (a symlink, FIFO or oversized file at its
+    /// path), when it is; tracking goes on without it.
+    pub fn cache_warning(&self) -> Option<String> {
+        self.inner.cache.as_ref().and_then(SharedCache::warning)
     }
 
     pub fn provider_ids(&self) -> Vec<String> {

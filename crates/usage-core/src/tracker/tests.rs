@@ -624,3 +624,153 @@ async fn observed_values_join_the_history_and_its_burn_rate() {
     let out = w.runs_out_at.unwrap() - clock.now_ms();
     assert!((out - 8_400_000).abs() < 60_000, "{out}");
 }
+
+#[tokio::test]
+async fn a_far_retry_at_from_any_provider_is_capped_like_retry_after() {
+    use crate::providers::http::MAX_RETRY_AFTER_MS;
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (p, calls) = fake(
+        "far",
+        Box::new(|_| {
+            Box::pin(async {
+                Err(FetchError::new(ErrorKind::RateLimited, "wait").with_retry_at(i64::MAX))
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    let e = t.get("far", "default").unwrap();
+    assert_eq!(e.error.unwrap().retry_at, Some(T0 + MAX_RETRY_AFTER_MS));
+    clock.advance(MAX_RETRY_AFTER_MS);
+    t.refresh(None).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "asked again after the cap");
+}
+
+#[tokio::test]
+async fn too_many_snapshots_are_a_provider_error_and_last_values_stay() {
+    use crate::validate::MAX_SNAPSHOTS_PER_FETCH;
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (p, _) = fake(
+        "flood",
+        Box::new(|n| {
+            Box::pin(async move {
+                if n == 0 {
+                    return ok_used(1.0);
+                }
+                let mut s = UsageSnapshot::new("q");
+                s.used = Some(2.0);
+                Ok(FetchOutcome {
+                    snapshots: vec![s; MAX_SNAPSHOTS_PER_FETCH + 1],
+                    ..Default::default()
+                })
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    t.refresh(None).await.unwrap();
+    let e = t.get("flood", "default").unwrap();
+    let error = e.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::Provider);
+    assert_eq!(
+        error.message,
+        "flood: fetchUsage returned 10001 snapshots; at most 10000 are accepted"
+    );
+    assert_eq!(e.windows[0].used, 1.0, "last good values kept");
+}
+
+/// A provider whose results go through the shared cache.
+struct Shared(Fake);
+
+impl UsageProvider for Shared {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+    fn quotas(&self) -> &[QuotaDefinition] {
+        self.0.quotas()
+    }
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        self.0.authentication()
+    }
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        self.0.fetch_usage()
+    }
+    fn account_fingerprint(&self) -> Option<String> {
+        Some("fp".into())
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_cache_warning_is_surfaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere.json");
+    std::fs::write(&target, "{}").unwrap();
+    let link = dir.path().join("usage.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let options = TrackerOptions {
+        cache_path: Some(link),
+        ..Default::default()
+    };
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = Tracker::new(options, clock, Arc::<CountingSink>::default()).unwrap();
+    assert_eq!(t.cache_warning(), None, "nothing read yet");
+    let p = Shared(Fake {
+        id: "p".into(),
+        quotas: vec![QuotaDefinition::new(
+            "q",
+            QuotaKind::Amount { amount: 10.0 },
+        )],
+        calls: Arc::default(),
+        behaviour: Box::new(|_| Box::pin(async { ok_used(1.0) })),
+        fingerprint: None,
+    });
+    t.register(Arc::new(p)).unwrap();
+    t.refresh(None).await.unwrap();
+    let warning = t.cache_warning().expect("a symlink turns the cache off");
+    assert!(warning.contains("symbolic link"), "{warning}");
+    assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
+}
+
+#[tokio::test]
+async fn a_cached_result_over_the_snapshot_cap_is_neither_seeded_nor_used() {
+    use crate::cache::SharedCache;
+    use crate::validate::MAX_SNAPSHOTS_PER_FETCH;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.json");
+    let mut s = UsageSnapshot::new("q");
+    s.used = Some(9.0);
+    let flood = FetchOutcome {
+        snapshots: vec![s; MAX_SNAPSHOTS_PER_FETCH + 1],
+        ..Default::default()
+    };
+    SharedCache::new(path.clone()).write_success("p", "fp", &flood, T0);
+    let options = TrackerOptions {
+        cache_path: Some(path),
+        ..Default::default()
+    };
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = Tracker::new(options, clock, Arc::<CountingSink>::default()).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = Shared(Fake {
+        id: "p".into(),
+        quotas: vec![QuotaDefinition::new(
+            "q",
+            QuotaKind::Amount { amount: 10.0 },
+        )],
+        calls: calls.clone(),
+        behaviour: Box::new(|_| Box::pin(async { ok_used(1.0) })),
+        fingerprint: None,
+    });
+    t.register(Arc::new(p)).unwrap();
+    assert!(t.get("p", "default").is_none(), "not seeded");
+    t.refresh(None).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "fetched, not taken from the file"
+    );
+    assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
+}

@@ -1,0 +1,52 @@
+// The extension is TypeScript that pi loads without a compiler, so nothing would notice a
+// type error or an API pi dropped. This checks it with tsc against the package's own
+// declarations (index.d.ts, binding.d.ts) and pi 1.6's (from the e2e cache), strictly.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { pisToTest } from './helpers/pi-install.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+const tsc = require.resolve('typescript/bin/tsc')
+const pi16 = pisToTest().find((p) => p.version?.startsWith('1.'))
+const piTypes = pi16?.packageDir && join(pi16.packageDir, 'dist', 'index.d.ts')
+const skip = !piTypes || !existsSync(piTypes) ? `pi 1.6 is not installed (${pi16?.skip ?? 'no package dir'})` : false
+
+test('the extension type-checks against pi 1.6 and the package declarations', { skip, timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'typecheck-'))
+  try {
+    const config = {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules', '@types')],
+        baseUrl: root,
+        // The name pi resolves for extensions in every version (1.x aliases its own pi-tui to it).
+        paths: { '@earendil-works/pi-coding-agent': [piTypes], '@mariozechner/pi-tui': [join(pi16.packageDir, '..', 'pi-tui', 'dist', 'index.d.ts')] },
+      },
+      files: [join(root, 'extensions', 'usage-tracker', 'index.ts')],
+    }
+    const file = join(dir, 'tsconfig.json')
+    writeFileSync(file, JSON.stringify(config))
+    let out = ''
+    try {
+      execFileSync(process.execPath, [tsc, '-p', file], { encoding: 'utf8', stdio: 'pipe' })
+    } catch (err) {
+      out = `${err.stdout}${err.stderr}`
+    }
+    assert.equal(out, '', `tsc found errors:\n${out}`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
