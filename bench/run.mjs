@@ -484,13 +484,14 @@ async function benchExit() {
 
 // ---------------------------------------------------------------- 6. history and the view
 
-// 20 windows from one account: the anthropic wire takes unknown `five_hour*`/`seven_day*` keys
-// as windows of their own (5 h and 7 d long).
+// 20 windows from one account: without `limits[]`, the anthropic wire takes unknown
+// `five_hour*`/`seven_day*` keys as windows of their own (5 h and 7 d long).
 const HISTORY_WINDOWS = 20
-function twentyWindows(sb) {
+function twentyWindows(sb, fixtureWindows) {
   const body = sb.fixture('anthropic')
+  delete body.limits
   const resets = (h) => new Date(Date.now() + h * 3_600_000).toISOString()
-  for (let i = 0; i < HISTORY_WINDOWS - 4; i++) {
+  for (let i = 0; i < HISTORY_WINDOWS - fixtureWindows; i++) {
     const key = i % 2 ? `seven_day_bench${i}` : `five_hour_bench${i}`
     body[key] = { utilization: 10 + i, resets_at: resets(i % 2 ? 100 : 3) }
   }
@@ -509,7 +510,13 @@ function historyLines(windows, from, to, stepMs) {
 
 async function benchHistory(sb) {
   log('history: append per cycle, compaction, a simulated year')
-  sb.setFixture('anthropic', twentyWindows(sb))
+  sb.setFixture('anthropic', twentyWindows(sb, HISTORY_WINDOWS))
+  const probe = new UsageTracker({ cachePath: null })
+  builtin(probe, sb, 'anthropic')
+  await probe.refresh()
+  const fixtureWindows = probe.entries().flatMap((e) => e.windows).length
+  await probe.stop()
+  sb.setFixture('anthropic', twentyWindows(sb, fixtureWindows))
   const dirs = [mkdtempSync(join(tmpdir(), 'bench-history-on-')), mkdtempSync(join(tmpdir(), 'bench-history-off-'))]
   // intervalMs 1000: a forced refresh reuses a cached result younger than 1 s, so every
   // measured cycle below waits that out and really fetches (and, with history, appends).
@@ -566,7 +573,8 @@ async function benchHistory(sb) {
   const lines = readFileSync(file, 'utf8').trimEnd().split('\n').length - 1
   const mb = (x) => `${(x / 1048576).toFixed(2)} MB`
   const lastCompaction = compactions[compactions.length - 1]
-  row('6 history', `file after a simulated year (${HISTORY_WINDOWS} windows: ten 5 h, ten 7 d)`, `${mb(size)} (${lines} points)`, 'a few MB', size < 5 * 1048576)
+  const lengths = (d) => windows.filter((w) => w.duration === d).length
+  row('6 history', `file after a simulated year (${HISTORY_WINDOWS} windows: ${lengths(18000)} of 5 h, ${lengths(604800)} of 7 d, ${windows.length - lengths(18000) - lengths(604800)} monthly)`, `${mb(size)} (${lines} points)`, 'a few MB', size < 5 * 1048576)
   row('6 history', 'first cycle of a process (compacts): year file in, refresh() total', `${fmtMs(lastCompaction.ms)} (${mb(lastCompaction.before)} → ${mb(lastCompaction.after)})`)
 
   // The same compaction against a cycle without history, interleaved, on the steady-state file.
