@@ -314,6 +314,11 @@ struct Memory {
 }
 
 impl Memory {
+    fn newest(&self) -> i64 {
+        let last = self.samples.values().filter_map(|s| s.last());
+        last.map(|s| s.at).max().unwrap_or(i64::MIN)
+    }
+
     /// The series' last point is under a minute older and has the same value.
     fn repeats(&self, line: &Line) -> bool {
         self.samples
@@ -547,8 +552,12 @@ impl History {
                 return;
             }
             m.add(&lines, now);
-            m.compacted_at
-                .is_none_or(|t| !(0..COMPACT_EVERY_MS).contains(&(now - t)))
+            let due = m
+                .compacted_at
+                .is_none_or(|t| !(0..COMPACT_EVERY_MS).contains(&(now - t)));
+            // Accounts this process no longer sees (a rotated token) leave memory.
+            memory.retain(|key, m| *key == account.key || m.newest() >= now - MEMORY_KEEP_MS);
+            due
         };
         let Some(dir) = self.cache_path.parent() else {
             return;
@@ -705,6 +714,19 @@ impl History {
                 break;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".usage-tracker-") && name.ends_with(".tmp") {
+                // A temp file of a writer killed before its rename (the cache's or ours).
+                let stale = entry
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > idle_after);
+                if stale {
+                    let _ = fs::remove_file(entry.path());
+                }
+                continue;
+            }
             let Some(rest) = name.strip_prefix(&prefix) else {
                 continue;
             };
@@ -1010,6 +1032,21 @@ mod tests {
         h.record("a", "fp", &[window("5h", 0.31, 18_000.0, at)], at)
             .await;
         assert_eq!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(), 5);
+    }
+
+    #[tokio::test]
+    async fn memory_forgets_accounts_no_longer_seen() {
+        let (_dir, h, clock) = setup();
+        for fp in ["rotated-1", "rotated-2"] {
+            h.record("a", fp, &[window("5h", 0.1, 18_000.0, NOW)], NOW)
+                .await;
+        }
+        let later = NOW + 3 * HOUR;
+        clock.0.store(later, Ordering::SeqCst);
+        h.record("a", "current", &[window("5h", 0.2, 18_000.0, later)], later)
+            .await;
+        let memory = lock(&h.memory);
+        assert_eq!(memory.len(), 1, "{:?}", memory.keys().collect::<Vec<_>>());
     }
 
     #[tokio::test]
@@ -1340,7 +1377,11 @@ mod tests {
         let old = h.file_path("a", "old");
         let recent = h.file_path("a", "recent");
         let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
-        for p in [&old, &recent] {
+        let leftover = dir.path().join(".usage-tracker-abc123.tmp");
+        let fresh_tmp = dir.path().join(".usage-tracker-def456.tmp");
+        fs::write(&leftover, b"half").unwrap();
+        fs::write(&fresh_tmp, b"half").unwrap();
+        for p in [&old, &recent, &leftover] {
             File::options()
                 .write(true)
                 .open(p)
@@ -1353,6 +1394,11 @@ mod tests {
         h.record("a", "current", &[window("5h", 0.1, 18_000.0, later)], later)
             .await;
         assert!(!old.exists(), "5 h window, two days ago: expired");
+        assert!(
+            !leftover.exists(),
+            "a killed writer's temp file, two days old"
+        );
+        assert!(fresh_tmp.exists(), "a temp file being written now");
         assert!(!dir.path().join("usage.json.history-a-old.lock").exists());
         assert!(recent.exists(), "a 7 d window is kept 8 days");
     }
