@@ -83,8 +83,8 @@ function cases(pi) {
     assert.ok(sb.count('anthropic') >= 1 && sb.count('openai-codex') >= 1 && sb.count('github-copilot') >= 1)
   })
 
-  test('/usage-store prints the table', { timeout: 20_000 }, async () => {
-    await session.command('/usage-store')
+  test('/usage-store table prints the table', { timeout: 20_000 }, async () => {
+    await session.command('/usage-store table')
     const screen = await session.waitForTranscript(/provider\s+window\s+used\s+remaining[\s\S]*no credentials: /, { what: 'the /usage-store table' })
     assert.match(screen, /anthropic\s+5h\s+37%\s+63%/)
     assert.match(screen, /openai-codex\s+5h\s+23%/)
