@@ -1,4 +1,4 @@
-// Package entry types: the generated binding's shapes plus the JS-side helpers (DESIGN §3, §6, §7).
+// Package entry types: the generated binding's shapes plus the JS-side helpers under lib/.
 import type {
   BuiltinOptions,
   BuiltinProviderInfo,
@@ -185,7 +185,7 @@ export declare function agentDir(): string
 /** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the token. */
 export declare function credentialsFromPiAuth(providerId: BuiltinProviderId, entry: unknown): PiCredentialInfo | null
 
-/** DESIGN §3 resolution of one snapshot (pure). */
+/** Resolution of one snapshot by the addon's fallback chain (pure). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
 
 /** A footer value reader: cheap enough for every render; `null` = no data. */

@@ -1,4 +1,4 @@
-// Footer context providers (DESIGN §6): JS closures over the snapshot the tracker publishes.
+// Footer context providers (lib/context-providers.js): JS closures over the snapshot the tracker publishes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'

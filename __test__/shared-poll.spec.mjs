@@ -1,5 +1,5 @@
 // Several pi windows, one poll: four Node processes, each with its own tracker, share one
-// cache file and one sandbox. The shared cache (DESIGN §4) must turn 4 polls per interval into
+// cache file and one sandbox. The shared cache (crates/usage-core/src/cache.rs) must turn 4 polls per interval into
 // about one request per provider, every process must show the same values, and a process
 // killed mid-fetch must not stall the others (its OS file lock dies with it).
 import { test, before, after } from 'node:test'

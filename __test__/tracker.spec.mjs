@@ -1,5 +1,5 @@
 // The core through the built addon: JS strategies fetching from a real loopback HTTP server,
-// the store rules of DESIGN §4, listeners, bad input, and a process that exits by itself.
+// the store rules (crates/usage-core/src/store.rs), listeners, bad input, and a process that exits by itself.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick]`: the performance claims of DESIGN §4/§6, measured side by side
+// `npm run bench [-- --quick]`: the performance claims (footer reads, poll cycle, idle cost, scale, exit, history, observed responses), measured side by side
 // in one run. The machine is small and noisy (2 cores), so variants that are compared run
 // interleaved (round-robin, rotating order), every comparison is repeated, and we report
 // medians (ratios: the median of per-round ratios). Everything talks to the loopback sandbox.

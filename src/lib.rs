@@ -22,7 +22,7 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
         .collect()
 }
 
-/// Resolves one snapshot against its quota by the rules of DESIGN §3 (pure; for tools and tests).
+/// Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
 #[napi_derive::napi(catch_unwind)]
 pub fn resolve_usage_window(
     quota: types::QuotaDefinition,

@@ -279,10 +279,6 @@ impl SharedCache {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The `cachePath` option must name a file: not empty, not `.`/`..`, not ending in a
     /// separator, not an existing directory. (What the path holds at run time is checked
     /// on every open; see `warning`.)

@@ -1,4 +1,4 @@
-//! Quota decisions (DESIGN §7): may I proceed, edge-triggered threshold events, and
+//! Quota decisions: may I proceed, edge-triggered threshold events, and
 //! picking the account with the most room. Answers come from the store only.
 
 use std::collections::{BTreeMap, HashMap};

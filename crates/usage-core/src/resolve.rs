@@ -1,4 +1,4 @@
-//! Turning what a provider reports into resolved windows (DESIGN §3), including the
+//! Turning what a provider reports into resolved windows, including the
 //! per-model views of multiplier pools, per-model aggregation, and pace.
 
 use std::collections::BTreeMap;
@@ -74,7 +74,8 @@ pub fn plausible_reset(
     }
 }
 
-/// The fallback chain of DESIGN §3 for one snapshot.
+/// The fallback chain for one snapshot: total from the limit or the quota's kind, then
+/// remaining and used from whatever the provider reported, ratios clamped to 0..1.
 pub fn resolve_window(
     quota: &QuotaDefinition,
     snapshot: &UsageSnapshot,
@@ -325,11 +326,10 @@ fn aggregate(windows: &[ResolvedWindow], strategy: Aggregation) -> Option<Resolv
 }
 
 /// Everything a fetch resolves to, grouped by model id. Snapshots whose id matches no
-/// quota are skipped and reported back by id, never fatal.
+/// quota are skipped, never fatal.
 #[derive(Debug, Default)]
 pub struct Resolution {
     pub windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
-    pub skipped_ids: Vec<String>,
 }
 
 pub fn resolve_snapshots(
@@ -346,7 +346,6 @@ pub fn resolve_snapshots(
     };
     for snapshot in snapshots {
         let Some(quota) = quotas.iter().find(|q| q.id == snapshot.id) else {
-            res.skipped_ids.push(snapshot.id.clone());
             continue;
         };
         let window = resolve_window(quota, snapshot, now_ms);
@@ -815,7 +814,13 @@ mod tests {
         let mut known = snap("5h");
         known.used_ratio = Some(0.1);
         let res = resolve_snapshots(&[pct("5h")], &[snap("mystery"), known], NOW);
-        assert_eq!(res.skipped_ids, vec!["mystery".to_string()]);
+        assert!(
+            res.windows_by_model
+                .values()
+                .flatten()
+                .all(|w| w.id != "mystery"),
+            "an unknown id is skipped"
+        );
         assert_eq!(res.windows_by_model["default"].len(), 1);
     }
 }

@@ -1,4 +1,4 @@
-//! The store: one entry per `provider/model`, updated by the rules of DESIGN §4, plus
+//! The store: one entry per `provider/model`, updated by the success/failure/no-auth rules below, plus
 //! each provider's fetch schedule (backoff and `retryAt`).
 
 use std::collections::BTreeMap;
