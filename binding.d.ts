@@ -257,7 +257,7 @@ export interface ResolvedUsageWindow {
   paceSource?: 'measured' | 'linear'
 }
 
-/** Resolves one snapshot against its quota by the rules of DESIGN §3 (pure; for tools and tests). */
+/** Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
 
 /** Answer of `selectBest`. */
