@@ -68,18 +68,22 @@ function sampler(fn, unitsPerCall) {
 
 // ---------------------------------------------------------------- 1. footer query
 
-// 20 values a footer might show, across all five built-ins.
-const FOOTER_KEYS = [
-  ['anthropic', '5h'], ['anthropic', '7d'], ['anthropic', '7d_opus'], ['anthropic', 'seven_day_omelette'],
-  ['openai-codex', '5h'], ['openai-codex', '7d'],
-  ['github-copilot', 'premium'], ['github-copilot', 'premium', 'gpt-5'], ['github-copilot', 'premium', 'gpt-4.1'],
-  ['github-copilot', 'premium', 'claude-sonnet-4.5'], ['github-copilot', 'premium', 'claude-opus-4.5'],
-  ['github-copilot', 'premium', 'gemini-2.5-pro'], ['github-copilot', 'premium', 'grok-code-fast-1'],
-  ['github-copilot', 'premium', 'gpt-5-mini'],
-  ['google-antigravity', 'quota', 'claude-sonnet-4-5'], ['google-antigravity', 'quota', 'gemini-3-flash'],
-  ['google-antigravity', 'quota', 'gemini-3-pro-high'], ['google-antigravity', 'quota', 'claude-opus-4-5-thinking'],
-  ['google-gemini-cli', 'daily', 'gemini-2.5-pro'], ['google-gemini-cli', 'daily', 'gemini-2.5-flash'],
-]
+// 20 values a footer might show, across the five original built-ins: taken from what the
+// store holds after a fetch, so the list follows the providers' current shapes.
+function footerKeys(t) {
+  const keys = []
+  for (const e of t.entries()) {
+    for (const w of e.windows) keys.push([e.providerId, w.id, e.modelId === 'default' ? undefined : e.modelId])
+  }
+  // spread over the providers rather than the first one's many windows
+  const byProvider = new Map()
+  for (const k of keys) byProvider.set(k[0], [...(byProvider.get(k[0]) ?? []), k])
+  const out = []
+  for (let i = 0; out.length < 20 && i < keys.length; i++) {
+    for (const list of byProvider.values()) if (list[i] && out.length < 20) out.push(list[i])
+  }
+  return out
+}
 
 /** The four ways to read one value, as separate monomorphic loops over `keys` (n passes). */
 function queryLoops(t, native, keys) {
@@ -144,8 +148,9 @@ async function benchFooter(sb) {
   // The same store behind a bare NativeUsageTracker: a native call with no index.js wrapper.
   const native = new NativeUsageTracker({ cachePath: null }, () => {})
   for (const id of PROVIDER_IDS) native.registerBuiltinProvider(id, { baseUrl: sb.url, credentials: sb.credentials(id) })
-  await native.refresh()
+  await new Promise((resolve) => native.refresh(undefined, resolve)) // the bare binding answers through a callback
 
+  const FOOTER_KEYS = footerKeys(t)
   const loops = queryLoops(t, native, FOOTER_KEYS)
   // A whole frame: 20 closures of mixed metrics, as a footer would hold them.
   const byName = new Map(

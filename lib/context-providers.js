@@ -9,7 +9,17 @@ function windowReader(tracker, platformId, windowId, modelId) {
   if (typeof platformId !== 'string' || typeof windowId !== 'string') {
     throw new TypeError('platformId and windowId must be strings')
   }
-  return () => snapshotWindow(tracker[SNAPSHOT], platformId, modelId, windowId)
+  // The snapshot changes once per cycle; a frame only compares it and reuses the lookup.
+  let seen
+  let window
+  return () => {
+    const snapshot = tracker[SNAPSHOT]
+    if (snapshot !== seen) {
+      seen = snapshot
+      window = snapshotWindow(snapshot, platformId, modelId, windowId)
+    }
+    return window
+  }
 }
 
 /** Seconds until reset, never below 0 nor above the window length. */
