@@ -27,7 +27,7 @@
  * window. 'compact' (default) shows the `default` model's first two windows
  * plus any other window at warn/critical level, and a "↻" reset countdown after
  * the first one when it resets within 24 h; a provider without a `default`
- * entry (per-model providers such as google-antigravity) shows its most
+ * entry (per-model providers, e.g. Antigravity) shows its most
  * constrained model as "<model> <used>%". 'full' shows every window of every
  * model with its reset countdown. Levels come from the remaining ratio:
  * each window's `level` as the tracker published it; a stale entry's
