@@ -228,3 +228,35 @@ test('processes killed while polling leave one loadable history without duplicat
   assert.deepEqual(asideFiles(), [])
   await Promise.all([reader.stop(), next.stop()])
 })
+
+test("a login's refreshed token keeps its history; another API key starts its own", async () => {
+  // pi refreshes a Claude login's token every few hours: the history must not start over.
+  const first = tracker()
+  withUtilization(10)
+  await first.refresh()
+  await first.stop()
+  await sleep(INTERVAL + 100)
+  sb.tokens.anthropic = 'test-anthropic-token-refreshed'
+  const refreshed = tracker()
+  withUtilization(20)
+  await refreshed.refresh()
+  const points = refreshed.history('anthropic', '5h')
+  assert.deepEqual(points.map((p) => Math.round(p.usedRatio * 100)), [10, 20], 'one history across the token refresh')
+  assert.equal(historyFiles().length, 1)
+  await refreshed.stop()
+
+  // API keys do not rotate: a different key is a different account.
+  const keyed = (key) => {
+    const t = new UsageTracker({ cachePath: cachePath(), intervalMs: INTERVAL })
+    sb.tokens.deepseek = key
+    t.registerBuiltinProvider('deepseek', { baseUrl: sb.url, credentials: { accessToken: key, kind: 'api_key' } })
+    return t
+  }
+  const a = keyed('sk-deepseek-a')
+  await a.refresh()
+  await a.stop()
+  const b = keyed('sk-deepseek-b')
+  await b.refresh()
+  assert.equal(b.history('deepseek', b.get('deepseek').windows[0].id).length, 1, "the other key's points are not this one's")
+  await b.stop()
+})

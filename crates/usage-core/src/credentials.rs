@@ -92,6 +92,18 @@ impl Credentials {
     pub fn fingerprint(&self, provider_id: &str) -> String {
         fingerprint(provider_id, &self.access_token)
     }
+
+    /// A key that stays while the account does, for the usage history: the account or project
+    /// id where the login names one; an API key itself (keys do not rotate); else the provider
+    /// instance, since a login's token is refreshed every few hours and would cut the history.
+    pub fn history_key(&self, provider_id: &str) -> String {
+        match (&self.account_id, &self.project_id, self.kind) {
+            (Some(account), _, _) => fingerprint(provider_id, &format!("account\0{account}")),
+            (None, Some(project), _) => fingerprint(provider_id, &format!("project\0{project}")),
+            (None, None, CredentialKind::ApiKey) => self.fingerprint(provider_id),
+            (None, None, CredentialKind::OAuth) => fingerprint(provider_id, "login"),
+        }
+    }
 }
 
 pub fn fingerprint(provider_id: &str, secret: &str) -> String {
@@ -551,5 +563,20 @@ mod tests {
         assert!(
             matches!(checked("deepseek", login, &AuthRule::API_KEY), Found::Unusable(r) if r.contains("set an API key"))
         );
+    }
+
+    #[test]
+    fn the_history_key_outlives_a_refreshed_token() {
+        let mut a = Credentials::new("tok-1", CredentialKind::OAuth);
+        let mut b = Credentials::new("tok-2", CredentialKind::OAuth);
+        assert_ne!(a.fingerprint("anthropic"), b.fingerprint("anthropic"));
+        assert_eq!(a.history_key("anthropic"), b.history_key("anthropic"));
+        a.account_id = Some("acct-1".into());
+        b.account_id = Some("acct-2".into());
+        assert_ne!(a.history_key("openai-codex"), b.history_key("openai-codex"));
+        let k1 = Credentials::new("key-1", CredentialKind::ApiKey);
+        let k2 = Credentials::new("key-2", CredentialKind::ApiKey);
+        assert_ne!(k1.history_key("zai"), k2.history_key("zai"));
+        assert!(!a.history_key("x").contains("acct"));
     }
 }

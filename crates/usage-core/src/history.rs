@@ -15,8 +15,9 @@
 //! Values that came with pi's own traffic (`record_observed`) can arrive every few seconds; one
 //! that repeats its window's last point within a minute is not recorded again.
 //!
-//! Files are keyed by `UsageProvider::account_fingerprint`, never by a token. Providers
-//! without one (JS strategies) have no history.
+//! Files are keyed by the account's history key (`UsageProvider::account_keys`: the account
+//! or project id, an API key's hash, or the provider instance for a login whose token is
+//! refreshed), never by a token. Providers without one (JS strategies) have no history.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};

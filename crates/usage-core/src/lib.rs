@@ -23,5 +23,5 @@ pub mod validate;
 pub use clock::{Clock, SystemClock};
 pub use error::CoreError;
 pub use model::*;
-pub use provider::{Authentication, BoxFuture, UsageProvider};
+pub use provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
 pub use tracker::{CycleUpdate, Stats, Tracker, TrackerOptions, UpdateSink};

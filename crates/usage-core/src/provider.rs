@@ -20,6 +20,15 @@ pub enum Authentication {
     Unusable(String),
 }
 
+/// Where an account's results are kept. The cache follows the secret (a result is only
+/// shared between holders of the same token); the history follows the account, which can
+/// outlive a token (logins refresh theirs every few hours).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountKeys {
+    pub cache: Option<String>,
+    pub history: Option<String>,
+}
+
 pub trait UsageProvider: Send + Sync + 'static {
     fn id(&self) -> &str;
     fn quotas(&self) -> &[QuotaDefinition];
@@ -29,6 +38,14 @@ pub trait UsageProvider: Send + Sync + 'static {
     /// provider out of the cache (JS strategies: we cannot know whose data they return).
     fn account_fingerprint(&self) -> Option<String> {
         None
+    }
+    /// The account's keys for the shared cache and for the usage history, read together.
+    fn account_keys(&self) -> AccountKeys {
+        let fp = self.account_fingerprint();
+        AccountKeys {
+            cache: fp.clone(),
+            history: fp,
+        }
     }
     /// Usage read off one of the service's model responses (status and lower-cased headers),
     /// holding only the windows the headers report. `None`: nothing usable in them.

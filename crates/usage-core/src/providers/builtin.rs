@@ -13,7 +13,7 @@ use crate::clock::wall_clock_ms;
 use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
-use crate::provider::{Authentication, BoxFuture, UsageProvider};
+use crate::provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
 
 /// How long a Google account's tier and project are trusted before they are re-read.
 const ACCOUNT_TTL_MS: i64 = 60 * 60_000;
@@ -338,9 +338,16 @@ impl UsageProvider for BuiltinProvider {
     }
 
     fn account_fingerprint(&self) -> Option<String> {
-        match self.inner.found()? {
-            Found::Usable(creds) => Some(creds.fingerprint(&self.inner.id)),
-            Found::Unusable(_) => None,
+        self.account_keys().cache
+    }
+
+    fn account_keys(&self) -> AccountKeys {
+        match self.inner.found() {
+            Some(Found::Usable(creds)) => AccountKeys {
+                cache: Some(creds.fingerprint(&self.inner.id)),
+                history: Some(creds.history_key(&self.inner.id)),
+            },
+            _ => AccountKeys::default(),
         }
     }
 }

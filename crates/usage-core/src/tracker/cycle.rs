@@ -88,12 +88,13 @@ impl Inner {
         let mut pending: FuturesUnordered<_> = due
             .iter()
             .map(|p| async move {
-                // Read once per fetch: for the cache's lock and record, and the history.
-                let fp = p.account_fingerprint();
+                // Read once per fetch: the cache's key for its lock and record, the history's
+                // for what is recorded.
+                let keys = p.account_keys();
                 let result = self
-                    .fetch_one(p.clone(), fp.as_deref(), forced, now, cancel)
+                    .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)
                     .await;
-                (p, fp, result)
+                (p, keys.history, result)
             })
             .collect();
         // Each result reaches the store as soon as it arrives, so a hung provider holds back
@@ -104,7 +105,7 @@ impl Inner {
                 _ = cancel.cancelled() => return,
                 next = pending.next() => next,
             };
-            let Some((provider, fp, result)) = next else {
+            let Some((provider, history_key, result)) = next else {
                 break;
             };
             let recorded = {
@@ -112,7 +113,7 @@ impl Inner {
                 if cancel.is_cancelled() {
                     return;
                 }
-                self.apply(&mut state, provider.as_ref(), fp, result, now)
+                self.apply(&mut state, provider.as_ref(), history_key, result, now)
             };
             if let (Some(history), Some(r)) = (&self.history, recorded) {
                 tokio::select! {
@@ -148,7 +149,7 @@ impl Inner {
         &self,
         state: &mut State,
         provider: &dyn UsageProvider,
-        fp: Option<String>,
+        history_key: Option<String>,
         result: FetchResult,
         now: i64,
     ) -> Option<ToRecord> {
@@ -181,8 +182,8 @@ impl Inner {
         };
         slot.schedule.retry_at = None;
         let mut windows = resolve_outcome(provider, &outcome, now);
-        slot.fingerprint.clone_from(&fp);
-        let recorded = match (&self.history, fp) {
+        slot.history_key.clone_from(&history_key);
+        let recorded = match (&self.history, history_key) {
             (Some(history), Some(fp)) => {
                 let all = windows.values_mut().flatten();
                 history.apply_measured_pace(&id, &fp, all, fetched_at, now);

@@ -103,9 +103,9 @@ struct Slot {
     last_outcome: Option<FetchOutcome>,
     /// When a model response last brought this provider's values.
     observed_at: Option<i64>,
-    /// The account of the last result, for the history of observed values (reading it again
+    /// The history key of the last result's account, for observed values (reading it again
     /// under the state lock could run a credential command).
-    fingerprint: Option<String>,
+    history_key: Option<String>,
 }
 
 #[derive(Default)]
@@ -187,9 +187,10 @@ impl Tracker {
             return Err(CoreError::DuplicateProvider(id));
         }
         let mut seeded = None;
-        let mut fingerprint = None;
+        let keys = provider.account_keys();
+        let mut history_key = None;
         // Last known values from the shared cache show at once, marked stale.
-        if let (Some(cache), Some(fp)) = (&self.inner.cache, provider.account_fingerprint()) {
+        if let (Some(cache), Some(fp)) = (&self.inner.cache, keys.cache) {
             let record = cache.read_record(&id, &fp);
             if let Some(record) = record.filter(|r| cycle::within_cap(&r.outcome)) {
                 let now = self.inner.clock.now_ms();
@@ -201,7 +202,7 @@ impl Tracker {
                     record.fetched_at,
                 );
                 seeded = Some(record.outcome);
-                fingerprint = Some(fp);
+                history_key = keys.history;
             }
         }
         state.providers.insert(
@@ -211,7 +212,7 @@ impl Tracker {
                 schedule: Schedule::default(),
                 last_outcome: seeded,
                 observed_at: None,
-                fingerprint,
+                history_key,
             },
         );
         Ok(())
@@ -425,7 +426,7 @@ impl Tracker {
         let Some(history) = &self.inner.history else {
             return Ok(Vec::new());
         };
-        let Some(fp) = provider.account_fingerprint() else {
+        let Some(fp) = provider.account_keys().history else {
             return Ok(Vec::new());
         };
         if !pooled {

@@ -43,7 +43,7 @@ impl Tracker {
         let provider = slot.provider.clone();
         let mut windows = cycle::resolve_outcome(provider.as_ref(), &merged, now);
         // The account of the last fetch: the headers came with that login's traffic.
-        let fp = slot.fingerprint.clone();
+        let fp = slot.history_key.clone();
         if let (Some(h), Some(fp)) = (&inner.history, &fp) {
             h.apply_measured_pace(provider_id, fp, windows.values_mut().flatten(), now, now);
         }
