@@ -32,6 +32,7 @@ const usageLine = (screen) => screen.split('\n').find((l) => l.includes('claude 
 // one suite per pi, skipped (with the reason) when that pi cannot be had
 for (const pi of pis) describe(pi.label, { skip: pi.skip ?? false }, () => cases(pi))
 for (const pi of pis) describe(`${pi.label}: live from model traffic`, { skip: pi.skip ?? false }, () => trafficCases(pi))
+for (const pi of pis) describe(`${pi.label}: logins beyond the first five`, { skip: pi.skip ?? false }, () => newProviderCases(pi))
 
 function cases(pi) {
   // the install case loads the package's own extension, so it means nothing for another copy
@@ -246,5 +247,56 @@ function trafficCases(pi) {
     const until = Date.now() + 15_000
     while (api.count() === sent && Date.now() < until) await sleep(100)
     assert.equal(api.count(), sent + 1, 'the prompt went to the model the user kept')
+  })
+}
+
+// pi signs users in to many more services than the first five: three of them here, each
+// with a different kind of credential — an OAuth login, a literal API key, and a key that
+// auth.json takes from an environment variable — show in the footer and in /usage-store.
+function newProviderCases(pi) {
+  let sb
+  let session
+  let root
+
+  before(async () => {
+    sb = await startSandbox()
+    root = mkdtempSync(join(tmpdir(), 'pi-e2e-more-'))
+    const agentDir = join(root, 'agent')
+    const home = join(root, 'home')
+    const project = join(root, 'project')
+    for (const d of [agentDir, home, project]) mkdirSync(d, { recursive: true })
+    const expires = Date.now() + 3600_000
+    const auth = {
+      'kimi-coding': { type: 'oauth', access: sb.tokens['kimi-coding'], refresh: 'test-kimi-refresh', expires },
+      zai: { type: 'api_key', key: sb.tokens.zai },
+      deepseek: { type: 'api_key', key: '$E2E_DEEPSEEK_KEY' },
+    }
+    writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(auth, null, 2), { mode: 0o600 })
+    writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null }))
+    const env = piEnv(pi, { home, agentDir, sandboxUrl: sb.url, extra: { E2E_DEEPSEEK_KEY: sb.tokens.deepseek } })
+    session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
+    session.start([...pi.argv, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '-e', EXTENSION], { cwd: project, env })
+  })
+
+  after(async () => {
+    session?.kill()
+    await sb?.close()
+    if (root) rmSync(root, { recursive: true, force: true })
+  })
+
+  test('an OAuth login, an API key and a $ENV key show their values', { timeout: 40_000 }, async () => {
+    const screen = await session.waitFor((s) => /zai 5h \d+%/.test(s) && /kimi 5h \d+%/.test(s) && /deepseek \$37\.42/.test(s), { what: 'the three providers in the footer', timeoutMs: 25_000 })
+    const line = screen.split('\n').find((l) => l.includes('deepseek $')) ?? ''
+    console.log(`# footer: ${line.trim()}`)
+    assert.doesNotMatch(line, /claude|codex|copilot/, 'no login, no part')
+    // each request carried its credential in the form the service wants
+    const seen = (id) => sb.requests.find((r) => r.providerId === id && r.status === 200)
+    assert.equal(seen('zai')?.headers.authorization, sb.tokens.zai, 'z.ai takes the raw key')
+    assert.equal(seen('deepseek')?.headers.authorization, `Bearer ${sb.tokens.deepseek}`, 'the key came from $E2E_DEEPSEEK_KEY')
+    assert.equal(seen('kimi-coding')?.headers.authorization, `Bearer ${sb.tokens['kimi-coding']}`)
+
+    await session.command('/usage-store table')
+    const table = await session.waitForTranscript(/provider\s+window\s+used[\s\S]*no credentials: /, { what: 'the /usage-store table' })
+    for (const id of ['zai', 'kimi-coding', 'deepseek']) assert.match(table, new RegExp(`^\\s*${id}\\s+\\S+`, 'm'), `${id} is listed`)
   })
 }
