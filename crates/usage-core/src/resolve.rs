@@ -74,6 +74,37 @@ pub fn plausible_reset(
     }
 }
 
+/// A window's description from its quota and snapshot (ids, kind, length, plausible reset,
+/// unit, status, billing, warnings) with no usage yet: the part every resolution shares.
+fn described(quota: &QuotaDefinition, s: &UsageSnapshot, now_ms: i64) -> ResolvedWindow {
+    let duration_secs = window_length(quota, s);
+    ResolvedWindow {
+        id: s.id.clone(),
+        model_id: s.model_id().to_string(),
+        kind: quota.kind.name().to_string(),
+        total: 0.0,
+        used: 0.0,
+        remaining: 0.0,
+        used_ratio: 0.0,
+        remaining_ratio: 0.0,
+        duration_secs,
+        resets_at: plausible_reset(s.resets_at, duration_secs, now_ms),
+        window_type: quota.window_type,
+        reset_behavior: quota.reset_behavior,
+        unlimited: false,
+        unit: s.unit.clone().or_else(|| quota.unit.clone()),
+        status: s.status.clone(),
+        billing: s.billing.clone(),
+        fetch_warnings: s.warnings.clone(),
+        level: None,
+        elapsed_ratio: None,
+        pace: None,
+        pace_stage: None,
+        runs_out_at: None,
+        pace_source: None,
+    }
+}
+
 /// The fallback chain for one snapshot: total from the limit or the quota's kind, then
 /// remaining and used from whatever the provider reported, ratios clamped to 0..1.
 pub fn resolve_window(
@@ -114,31 +145,14 @@ pub fn resolve_window(
         );
         (used_ratio, 1.0 - used_ratio)
     };
-    let duration_secs = window_length(quota, s);
     let mut window = ResolvedWindow {
-        id: s.id.clone(),
-        model_id: model_id.to_string(),
-        kind: quota.kind.name().to_string(),
         total,
         used,
         remaining,
         used_ratio,
         remaining_ratio,
-        duration_secs,
-        resets_at: plausible_reset(s.resets_at, duration_secs, now_ms),
-        window_type: quota.window_type,
-        reset_behavior: quota.reset_behavior,
         unlimited: s.unlimited,
-        unit: s.unit.clone().or_else(|| quota.unit.clone()),
-        status: s.status.clone(),
-        billing: s.billing.clone(),
-        fetch_warnings: s.warnings.clone(),
-        level: None,
-        elapsed_ratio: None,
-        pace: None,
-        pace_stage: None,
-        runs_out_at: None,
-        pace_source: None,
+        ..described(quota, s, now_ms)
     };
     apply_pace(&mut window, now_ms);
     window
@@ -158,29 +172,12 @@ fn resolve_balance(quota: &QuotaDefinition, s: &UsageSnapshot, now_ms: i64) -> R
         None => 0.0,
     };
     ResolvedWindow {
-        id: s.id.clone(),
-        model_id: s.model_id().to_string(),
-        kind: quota.kind.name().to_string(),
         total: 0.0,
         used: s.used.unwrap_or(0.0),
         remaining,
         used_ratio: 1.0 - remaining_ratio,
         remaining_ratio,
-        duration_secs: window_length(quota, s),
-        resets_at: plausible_reset(s.resets_at, window_length(quota, s), now_ms),
-        window_type: quota.window_type,
-        reset_behavior: quota.reset_behavior,
-        unlimited: false,
-        unit: s.unit.clone().or_else(|| quota.unit.clone()),
-        status: s.status.clone(),
-        billing: s.billing.clone(),
-        fetch_warnings: s.warnings.clone(),
-        level: None,
-        elapsed_ratio: None,
-        pace: None,
-        pace_stage: None,
-        runs_out_at: None,
-        pace_source: None,
+        ..described(quota, s, now_ms)
     }
 }
 
