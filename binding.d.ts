@@ -93,7 +93,8 @@ export declare function builtinProviders(): Array<BuiltinProviderInfo>
 /**
  * What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
  * `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
- * nothing usable. The token itself never comes back.
+ * nothing usable. The token itself never comes back, and nothing is run: a `!command` key is
+ * described (`keyCommand: true`), not executed.
  */
 export declare function credentialsFromPiAuth(providerId: string, entry: any): PiCredentialInfo | null
 
@@ -169,6 +170,11 @@ export interface PiCredentialInfo {
   baseUrl?: string
   /** Why the entry cannot be used here, and what to do. */
   reason?: string
+  /**
+   * `true` when the key is the output of a command (`"!…"`), which describing it does
+   * not run; the tracker runs it off the JS thread, once per process, before the first fetch.
+   */
+  keyCommand?: boolean
 }
 
 /** Answer of `checkQuota`. */

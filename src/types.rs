@@ -315,6 +315,9 @@ pub struct PiCredentialInfo {
     pub base_url: Option<String>,
     /// Why the entry cannot be used here, and what to do.
     pub reason: Option<String>,
+    /// `true` when the key is the output of a command (`"!…"`), which describing it does
+    /// not run; the tracker runs it off the JS thread, once per process, before the first fetch.
+    pub key_command: Option<bool>,
 }
 
 /// Limits the tracker enforces, for callers that want to stay within them.

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod history;
+pub mod key_command;
 pub mod model;
 pub mod provider;
 pub mod providers;

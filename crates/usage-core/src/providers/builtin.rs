@@ -140,6 +140,20 @@ impl Inner {
         }
     }
 
+    /// Runs the `!command` the credentials wait for, if any (once per process; the result
+    /// is kept by `key_command`), so `found()` can read them without running anything.
+    async fn prepare(&self) {
+        // An entry holds one command; a few rounds cover an alias entry after a failed one.
+        for _ in 0..4 {
+            match self.found() {
+                Some(Found::Pending(command)) => {
+                    let _ = crate::key_command::resolve(&command.0).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
     fn base_url(&self, creds: &Credentials) -> Result<String, FetchError> {
         if let Some(base) = &self.base_override {
             return Ok(base.clone());
@@ -227,10 +241,11 @@ impl Inner {
     }
 
     async fn fetch(&self) -> Result<FetchOutcome, FetchError> {
+        self.prepare().await;
         let creds = match self.found() {
             Some(Found::Usable(c)) => c,
             Some(Found::Unusable(reason)) => return Err(FetchError::new(ErrorKind::Auth, reason)),
-            None => {
+            Some(Found::Pending(_)) | None => {
                 return Err(FetchError::new(
                     ErrorKind::Auth,
                     format!("{}: no credentials found", self.id),
@@ -311,12 +326,20 @@ impl UsageProvider for BuiltinProvider {
     }
 
     fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
-        let auth = match self.inner.found() {
-            Some(Found::Usable(_)) => Authentication::Ready,
-            Some(Found::Unusable(reason)) => Authentication::Unusable(reason),
-            None => Authentication::Missing,
-        };
-        Box::pin(async move { Ok(auth) })
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner.prepare().await;
+            Ok(match inner.found() {
+                Some(Found::Usable(_)) => Authentication::Ready,
+                Some(Found::Unusable(reason)) => Authentication::Unusable(reason),
+                Some(Found::Pending(_)) | None => Authentication::Missing,
+            })
+        })
+    }
+
+    fn prepare(&self) -> BoxFuture<()> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.prepare().await })
     }
 
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {

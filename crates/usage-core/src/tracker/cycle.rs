@@ -89,7 +89,8 @@ impl Inner {
             .iter()
             .map(|p| async move {
                 // Read once per fetch: the cache's key for its lock and record, the history's
-                // for what is recorded.
+                // for what is recorded (after a key command, if any, has run).
+                p.prepare().await;
                 let keys = p.account_keys();
                 let result = self
                     .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)

@@ -1,0 +1,144 @@
+// Hostile inputs, round 2 (issue 20): key commands that hang, headers that name endless
+// windows, huge history files, services that echo the key back, a provider routed elsewhere by
+// models.json, and argument edges. Everything through the built addon, against the loopback
+// sandbox; bounds on the JS thread are measured as behaviour (how long it is held), not speed.
+import { test, before, after, beforeEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, readdirSync, existsSync, chmodSync, statSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createRequire } from 'node:module'
+import { startSandbox } from './sandbox.mjs'
+
+const require = createRequire(import.meta.url)
+const { UsageTracker, credentialsFromPiAuth } = require('../index.js')
+
+let sb
+before(async () => {
+  sb = await startSandbox()
+})
+after(async () => {
+  await sb.close()
+})
+beforeEach(() => sb.reset())
+
+/** Variables pi reads for the API-key providers used here; unset so only auth.json counts. */
+const PROVIDER_ENV = ['ZAI_API_KEY', 'ZAI_CODING_CN_API_KEY', 'DEEPSEEK_API_KEY', 'MOONSHOT_API_KEY', 'KIMI_API_KEY']
+const newTracker = (opts = {}) => new UsageTracker({ cachePath: null, requestTimeoutMs: 15000, ...opts })
+const tmp = (prefix) => mkdtempSync(join(tmpdir(), prefix))
+
+/** Runs fn with a fresh agent dir holding `files` (name → JSON) and a fresh HOME; restored after. */
+async function withPiEnv(files, env, fn) {
+  const agentDir = tmp('put-agent-')
+  const home = tmp('put-home-')
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(agentDir, name), JSON.stringify(body))
+  const names = ['PI_CODING_AGENT_DIR', 'HOME', 'PI_USAGE_TRACKER_BASE_URL', ...PROVIDER_ENV, ...Object.keys(env)]
+  const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]))
+  for (const k of [...PROVIDER_ENV, 'PI_USAGE_TRACKER_BASE_URL']) delete process.env[k]
+  Object.assign(process.env, { PI_CODING_AGENT_DIR: agentDir, HOME: home }, env)
+  try {
+    return await fn(agentDir)
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+    rmSync(agentDir, { recursive: true, force: true })
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
+/** The event loop's longest stall while fn runs, in ms (monitorEventLoopDelay, 10 ms resolution). */
+async function longestStall(fn) {
+  const h = monitorEventLoopDelay({ resolution: 10 })
+  h.enable()
+  try {
+    const value = await fn()
+    return { value, stallMs: h.max / 1e6 }
+  } finally {
+    h.disable()
+  }
+}
+
+/** Live (non-zombie) processes whose command line contains `needle`. */
+function processesWith(needle) {
+  const out = execFileSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' })
+  return out.split('\n').filter((l) => l.includes(needle) && !l.trim().startsWith('Z'))
+}
+
+async function until(cond, ms) {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  return cond()
+}
+
+// ---- 1, 2: key commands ----
+
+test('a key command that sleeps 25 s in the background: registering never holds the JS thread, and nothing of it is left after the deadline', async () => {
+  const tag = `${process.pid}${Date.now() % 1000}`
+  // zai's command prints its key at once but leaves a child holding stdout; deepseek's never
+  // prints one within the deadline.
+  const auth = {
+    zai: { type: 'api_key', key: `!(sleep 25.${tag}1 &); echo ${sb.tokens.zai}` },
+    deepseek: { type: 'api_key', key: `!sleep 25.${tag}2; echo late-output` },
+  }
+  await withPiEnv({ 'auth.json': auth }, {}, async () => {
+    const tracker = newTracker()
+    const { stallMs } = await longestStall(async () => {
+      const t0 = performance.now()
+      tracker.registerBuiltinProvider('zai', { baseUrl: sb.url })
+      tracker.registerBuiltinProvider('deepseek', { baseUrl: sb.url })
+      assert.ok(performance.now() - t0 < 50, 'registration returns at once')
+      await tracker.refresh()
+    })
+    assert.ok(stallMs < 50, `the JS thread was held ${stallMs.toFixed(1)} ms`)
+    const zai = tracker.get('zai')
+    assert.equal(zai.active, true, JSON.stringify(zai))
+    assert.equal(sb.requests.find((r) => r.path.startsWith('/api/monitor'))?.headers.authorization, sb.tokens.zai)
+    const ds = tracker.get('deepseek')
+    assert.equal(ds.active, false)
+    assert.match(ds.reason ?? ds.error?.message ?? '', /auth\.json entry for deepseek.*key command did not finish within 10 s/)
+    assert.ok(!JSON.stringify(tracker.entries()).includes('late-output'))
+    assert.equal(sb.count('deepseek'), 0, 'no request without a key')
+    assert.ok(await until(() => processesWith(`sleep 25.${tag}`).length === 0, 3000), processesWith(`sleep 25.${tag}`).join('\n'))
+    await tracker.stop()
+  })
+})
+
+test('a failed or empty key command and an unset $VAR leave the provider inactive with a reason naming the entry, never the output', async () => {
+  const auth = {
+    zai: { type: 'api_key', key: '!echo printed-secret-ish; exit 7' },
+    deepseek: { type: 'api_key', key: '!true' },
+    moonshotai: { type: 'api_key', key: '$PIUT_MISSING_KEY_VAR' },
+  }
+  await withPiEnv({ 'auth.json': auth }, {}, async () => {
+    const tracker = newTracker()
+    for (const id of Object.keys(auth)) tracker.registerBuiltinProvider(id, { baseUrl: sb.url })
+    await tracker.refresh()
+    const reasonOf = (id) => {
+      const e = tracker.get(id)
+      assert.equal(e.active, false, id)
+      return e.reason ?? e.error?.message ?? ''
+    }
+    assert.match(reasonOf('zai'), /auth\.json entry for zai .*key command failed \(exit status 7\)/)
+    assert.match(reasonOf('deepseek'), /auth\.json entry for deepseek .*key command printed no key/)
+    assert.match(reasonOf('moonshotai'), /auth\.json entry for moonshotai .*\$PIUT_MISSING_KEY_VAR, which is not set/)
+    assert.ok(!JSON.stringify(tracker.entries()).includes('printed-secret-ish'))
+    assert.equal(sb.requests.length, 0)
+    await tracker.stop()
+  })
+})
+
+test('credentialsFromPiAuth describes a key command without running it', () => {
+  const dir = tmp('put-cmd-')
+  const marker = join(dir, 'ran')
+  try {
+    const info = credentialsFromPiAuth('zai', { type: 'api_key', key: `!touch ${marker}; echo k` })
+    assert.deepEqual(info, { usable: true, kind: 'api_key', keyCommand: true })
+    assert.equal(existsSync(marker), false, 'the command did not run')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
