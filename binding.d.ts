@@ -28,10 +28,11 @@ export declare class NativeUsageTracker {
    */
   refresh(providerId: string | undefined | null, done: (arg: Failure | undefined | null) => void): void
   /**
-   * Feeds one model response (status, headers) of `providerId` to the tracker; returns
-   * whether its headers changed the store. Never throws for what the headers hold.
+   * Feeds one model response (status, headers as `[name, value, name, value, …]`, at most
+   * `limits().maxResponseHeaders` of them) of `providerId` to the tracker; returns whether
+   * its headers changed the store. Never throws for what the headers hold.
    */
-  observeResponse(providerId: string, status: number, headers: Record<string, any>): boolean
+  observeResponse(providerId: string, status: number, headers: Array<string>): boolean
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
@@ -304,6 +305,10 @@ export interface TrackerLimits {
   maxSnapshotsPerFetch: number
   /** Shortest `intervalMs`. */
   minIntervalMs: number
+  /** Headers of one response `observeResponse` reads (the first ones); the rest are ignored. */
+  maxResponseHeaders: number
+  /** Longest header value `observeResponse` reads; longer ones are ignored. */
+  maxHeaderValueChars: number
 }
 
 /** Options of `new UsageTracker(options)`. */

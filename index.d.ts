@@ -122,7 +122,7 @@ export declare class UsageTracker<Ctx = unknown> {
   /** Throws `TypeError` naming the field (`TrackerOptions.intervalMs: expected a number, got a string`);
    *  whole-number options must be whole numbers, `intervalMs` at least `limits.minIntervalMs`. */
   constructor(options?: TrackerOptions)
-  /** What the tracker enforces: `{ maxSnapshotsPerFetch: 10000, minIntervalMs: 1000 }`. */
+  /** What the tracker enforces: `{ maxSnapshotsPerFetch: 10000, minIntervalMs: 1000, maxResponseHeaders: 128, maxHeaderValueChars: 512 }`. */
   static readonly limits: Readonly<TrackerLimits>
   /** Throws TypeError naming the field for a bad strategy, quota or a duplicate id. */
   registerProvider(strategy: ProviderStrategy<Ctx>): void

@@ -142,3 +142,44 @@ test('credentialsFromPiAuth describes a key command without running it', () => {
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+// ---- 3: windows named in response headers ----
+
+// Times are taken per call on a shared machine: the OS may pause the thread for a few ms at
+// any point, so the bound is checked on the 95th percentile of 2 000 calls and on the fastest
+// of five huge responses (before the bound: 10–56 ms per call, ~150 ms for a huge one).
+test('2 000 responses each naming a new header family leave the store within the bound, and observeResponse stays under 1 ms', () => {
+  const tracker = newTracker()
+  tracker.registerBuiltinProvider('openai-codex', { baseUrl: sb.url, credentials: sb.credentials('openai-codex') })
+  const family = (i) => ({
+    [`x-fam${i}-primary-used-percent`]: '10',
+    [`x-fam${i}-primary-window-minutes`]: '300',
+    [`x-fam${i}-limit-name`]: `Family ${i}`,
+  })
+  const windowCount = () => tracker.entries().reduce((n, e) => n + e.windows.length, 0)
+  const timed = (headers) => {
+    const t0 = performance.now()
+    tracker.observeResponse('openai-codex', 200, headers)
+    return performance.now() - t0
+  }
+  // Warm-up: the first call builds what later ones reuse.
+  timed({ 'x-codex-primary-used-percent': '20', 'x-codex-primary-window-minutes': '300' })
+  const declared = windowCount()
+  const times = []
+  for (let i = 0; i < 2000; i++) times.push(timed({ 'x-codex-primary-used-percent': '20', ...family(i) }))
+  times.sort((a, b) => a - b)
+  const bound = 8 // MAX_HEADER_WINDOWS in usage-core's tracker/observe.rs
+  assert.ok(windowCount() <= declared + bound, `${windowCount()} windows after 2 000 families`)
+  assert.ok(tracker.entries().some((e) => e.windows.some((w) => w.id.startsWith('family_1999'))), 'the newest family is kept')
+  const p95 = times[Math.floor(times.length * 0.95)]
+  assert.ok(p95 < 1, `observeResponse 95th percentile ${p95.toFixed(3)} ms (median ${times[1000].toFixed(3)}, max ${times.at(-1).toFixed(3)})`)
+
+  const huge = (n) => {
+    const h = {}
+    for (let i = 0; i < 2000; i++) h[`x-fam${n * 10_000 + i}-primary-used-percent`] = '10'
+    return h
+  }
+  const fastest = Math.min(...[1, 2, 3, 4, 5].map((n) => timed(huge(n))))
+  assert.ok(fastest < 1, `one response with 2 000 families: ${fastest.toFixed(3)} ms`)
+  assert.ok(windowCount() <= declared + bound)
+})

@@ -53,6 +53,23 @@ function reportListenerError(err) {
   })
 }
 
+/** The part of a response's headers the addon reads (`limits`), flat as `[name, value, …]`:
+ *  the first `maxResponseHeaders` of them, values no longer than `maxHeaderValueChars`
+ *  (repeated values joined by ", "). Copied before the call, so a response with thousands of
+ *  headers costs the JS thread no conversion. */
+function readableHeaders(headers) {
+  const out = []
+  let n = 0
+  for (const name in headers) {
+    if (n++ >= LIMITS.maxResponseHeaders) break
+    let value = headers[name]
+    if (typeof value === 'number') value = String(value)
+    else if (Array.isArray(value) && value.length <= 8 && value.every((v) => typeof v === 'string')) value = value.join(', ')
+    if (typeof value === 'string' && value.length <= LIMITS.maxHeaderValueChars) out.push(name, value)
+  }
+  return out
+}
+
 const typeName = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
 
 function checkString(value, what) {
@@ -295,7 +312,13 @@ class UsageTracker {
    *  store and published at once. Returns whether anything changed; never throws for bad headers. */
   observeResponse(providerId, status, headers) {
     if (typeof providerId !== 'string' || headers == null || typeof headers !== 'object') return false
-    return this.#native.observeResponse(providerId, Number.isInteger(status) && status >= 0 ? status : 0, headers)
+    let read
+    try {
+      read = readableHeaders(headers)
+    } catch {
+      return false // a throwing getter or Proxy: nothing usable
+    }
+    return this.#native.observeResponse(providerId, Number.isInteger(status) && status >= 0 ? status : 0, read)
   }
 
   onUpdate(listener) {

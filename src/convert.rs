@@ -344,25 +344,14 @@ pub fn credentials_from_js(
     Ok(creds)
 }
 
-/// Response headers from JS (`Record<string, string | string[]>`, any case) as lower-cased
-/// name/value pairs; values of other types are dropped.
-pub fn headers_from_js(
-    headers: serde_json::Map<String, serde_json::Value>,
-) -> Vec<(String, String)> {
-    headers
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                _ => return None,
-            };
-            Some((name.to_ascii_lowercase(), value))
-        })
-        .collect()
+/// Response headers from JS as flat `[name, value, …]` (lib/tracker.js flattens the record and
+/// joins repeated values), as lower-cased name/value pairs; a trailing name without a value
+/// is dropped.
+pub fn header_pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(flat.len() / 2);
+    let mut items = flat.into_iter();
+    while let (Some(name), Some(value)) = (items.next(), items.next()) {
+        pairs.push((name.to_ascii_lowercase(), value));
+    }
+    pairs
 }

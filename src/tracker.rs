@@ -174,16 +174,12 @@ impl NativeUsageTracker {
         Ok(())
     }
 
-    /// Feeds one model response (status, headers) of `providerId` to the tracker; returns
-    /// whether its headers changed the store. Never throws for what the headers hold.
+    /// Feeds one model response (status, headers as `[name, value, name, value, …]`, at most
+    /// `limits().maxResponseHeaders` of them) of `providerId` to the tracker; returns whether
+    /// its headers changed the store. Never throws for what the headers hold.
     #[napi(catch_unwind)]
-    pub fn observe_response(
-        &self,
-        provider_id: String,
-        status: u32,
-        headers: serde_json::Map<String, serde_json::Value>,
-    ) -> bool {
-        let headers = headers_from_js(headers);
+    pub fn observe_response(&self, provider_id: String, status: u32, headers: Vec<String>) -> bool {
+        let headers = header_pairs(headers);
         let status = u16::try_from(status).unwrap_or(0);
         self.core
             .observe_response(&runtime_handle(), &provider_id, status, &headers)
@@ -235,6 +231,8 @@ impl NativeUsageTracker {
         TrackerLimits {
             max_snapshots_per_fetch: usage_core::validate::MAX_SNAPSHOTS_PER_FETCH as u32,
             min_interval_ms: usage_core::validate::MIN_INTERVAL_MS as u32,
+            max_response_headers: usage_core::validate::MAX_RESPONSE_HEADERS as u32,
+            max_header_value_chars: usage_core::validate::MAX_HEADER_VALUE_CHARS as u32,
         }
     }
 

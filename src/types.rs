@@ -327,6 +327,10 @@ pub struct TrackerLimits {
     pub max_snapshots_per_fetch: u32,
     /// Shortest `intervalMs`.
     pub min_interval_ms: u32,
+    /// Headers of one response `observeResponse` reads (the first ones); the rest are ignored.
+    pub max_response_headers: u32,
+    /// Longest header value `observeResponse` reads; longer ones are ignored.
+    pub max_header_value_chars: u32,
 }
 
 /// An error as data, for async methods (index.js throws it with its code).

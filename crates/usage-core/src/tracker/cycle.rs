@@ -200,6 +200,8 @@ impl Inner {
             .store
             .apply_success(&id, windows, outcome.plan.clone(), fetched_at);
         slot.last_outcome = Some(outcome);
+        // A poll's answer replaces whatever headers taught since the last one.
+        slot.learned.clear();
         recorded
     }
 

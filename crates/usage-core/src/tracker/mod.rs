@@ -101,6 +101,8 @@ struct Slot {
     schedule: Schedule,
     /// The last full result (fetched, cached or seeded) that observed headers merge into.
     last_outcome: Option<FetchOutcome>,
+    /// Windows only headers have reported since that result (`observe.rs` bounds them).
+    learned: Vec<observe::Learned>,
     /// When a model response last brought this provider's values.
     observed_at: Option<i64>,
     /// The history key of the last result's account, for observed values (reading it again
@@ -211,6 +213,7 @@ impl Tracker {
                 provider,
                 schedule: Schedule::default(),
                 last_outcome: seeded,
+                learned: Vec::new(),
                 observed_at: None,
                 history_key,
             },

@@ -774,3 +774,85 @@ async fn a_cached_result_over_the_snapshot_cap_is_neither_seeded_nor_used() {
     );
     assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
 }
+
+/// Reports one window named by `x-win`, `x-len` seconds long, on every response.
+struct Naming {
+    inner: Fake,
+}
+
+impl UsageProvider for Naming {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn quotas(&self) -> &[QuotaDefinition] {
+        self.inner.quotas()
+    }
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        self.inner.authentication()
+    }
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        self.inner.fetch_usage()
+    }
+    fn observe(&self, _: u16, headers: &[(String, String)], _: i64) -> Option<FetchOutcome> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut s = UsageSnapshot::new(get("x-win")?);
+        s.used_ratio = Some(0.5);
+        s.duration_secs = get("x-len").and_then(|l| l.parse().ok());
+        Some(FetchOutcome {
+            extra_quotas: vec![QuotaDefinition::new(s.id.clone(), QuotaKind::Percentage)],
+            snapshots: vec![s],
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn header_windows_stay_within_the_bound_are_forgotten_unseen_and_yield_to_a_poll() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (fake, _) = fake("p", Box::new(|_| Box::pin(async { ok_used(1.0) })));
+    let fake = Arc::into_inner(fake).unwrap();
+    t.register(Arc::new(Naming { inner: fake })).unwrap();
+    t.tick().await;
+    let handle = Handle::current();
+    let ids = |t: &Tracker| -> Vec<String> {
+        let mut ids: Vec<String> = t.entries()[0]
+            .windows
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let hdr = |win: &str, len: &str| {
+        vec![
+            ("x-win".to_string(), win.to_string()),
+            ("x-len".to_string(), len.to_string()),
+        ]
+    };
+    for i in 0..2_000 {
+        t.observe_response(&handle, "p", 200, &hdr(&format!("fam{i}"), "3600"));
+        clock.advance(10);
+    }
+    let now = ids(&t);
+    assert_eq!(now.len(), 1 + observe::MAX_HEADER_WINDOWS, "{now:?}");
+    assert!(now.contains(&"q".to_string()), "the poll's window stays");
+    assert!(now.contains(&"fam1999".to_string()), "the newest are kept");
+    // The polled window updated by headers is not a learned one.
+    t.observe_response(&handle, "p", 200, &hdr("q", "3600"));
+    assert_eq!(ids(&t).len(), 1 + observe::MAX_HEADER_WINDOWS);
+
+    // Unseen for their own length (an hour): forgotten at the next response.
+    clock.advance(3_600_001);
+    t.observe_response(&handle, "p", 200, &hdr("short", "60"));
+    assert_eq!(ids(&t), ["q", "short"]);
+
+    // A poll's answer replaces what headers taught.
+    t.refresh(None).await.unwrap();
+    assert_eq!(ids(&t), ["q"]);
+}
