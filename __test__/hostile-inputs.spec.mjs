@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync, readFileSync, readdirSync, existsSync, chmodSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
 import { startSandbox } from './sandbox.mjs'
@@ -182,4 +182,80 @@ test('2 000 responses each naming a new header family leave the store within the
   const fastest = Math.min(...[1, 2, 3, 4, 5].map((n) => timed(huge(n))))
   assert.ok(fastest < 1, `one response with 2 000 families: ${fastest.toFixed(3)} ms`)
   assert.ok(windowCount() <= declared + bound)
+})
+
+// ---- 5: key text a service echoes ----
+
+/** Every file under dir, as text. */
+function filesUnder(dir) {
+  const out = []
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) walk(p)
+      else if (e.isFile()) out.push([p, readFileSync(p, 'utf8')])
+    }
+  }
+  walk(dir)
+  return out
+}
+
+const CLI = new URL('../bin/usage-store.js', import.meta.url).pathname
+
+function runCli(args, env) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, NO_COLOR: '1', ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? err.code : 0, out: stdout + stderr }),
+    )
+  })
+}
+
+test('key text a service echoes (z.ai msg and data.level, Moonshot error.message) appears nowhere: entries, cache, history, CLI', async () => {
+  const keys = { zai: 'sk-zaiKEY0a1b2c3d4e5f6g7h8', 'zai-coding-cn': 'sk-cnKEY9z8y7x6w5v4u3t2', moonshotai: 'sk-moonKEY1q2w3e4r5t6y7u8' }
+  const echo = await startSandbox({ tokens: keys })
+  try {
+    const prefix = (id) => keys[id].slice(0, 14)
+    const forbidden = [prefix('zai'), keys['zai-coding-cn'].toLowerCase(), prefix('moonshotai'), ...Object.values(keys)]
+    const level = { ...echo.fixture('zai') }
+    level.data = { ...level.data, level: prefix('zai') }
+    const arm = () => {
+      echo.setFixture('zai', level)
+      echo.script('zai-coding-cn', { status: 200, body: { code: 1001, msg: `token ${keys['zai-coding-cn'].toLowerCase()} is not valid`, success: false }, times: Infinity })
+      echo.script('moonshotai', { status: 200, body: { code: 1, status: false, error: { message: `key ${prefix('moonshotai')}… was refused` } }, times: Infinity })
+    }
+    const auth = Object.fromEntries(Object.entries(keys).map(([id, key]) => [id, { type: 'api_key', key }]))
+    await withPiEnv({ 'auth.json': auth }, {}, async (agentDir) => {
+      arm()
+      const cacheDir = join(agentDir, 'cache')
+      const tracker = new UsageTracker({ cachePath: join(cacheDir, 'usage-tracker.json'), requestTimeoutMs: 5000 })
+      for (const id of Object.keys(keys)) tracker.registerBuiltinProvider(id, { baseUrl: echo.url })
+      await tracker.refresh()
+      const zai = tracker.get('zai')
+      assert.equal(zai.active, true, 'z.ai answered with its windows')
+      assert.equal(zai.plan ?? null, null, 'an echoed key is no plan')
+      assert.match(tracker.get('zai-coding-cn').error?.message ?? '', /not valid/, 'the message stays, the key goes')
+      assert.match(tracker.get('moonshotai').error?.message ?? '', /was refused/)
+      const history = await tracker.history('zai', zai.windows[0].id)
+      await tracker.stop()
+
+      const cli = await runCli(['--json', '--provider', 'zai', '--provider', 'zai-coding-cn', '--provider', 'moonshotai'], {
+        HOME: agentDir,
+        PI_CODING_AGENT_DIR: agentDir,
+        PI_USAGE_TRACKER_BASE_URL: echo.url,
+      })
+      assert.match(cli.out, /"zai"/)
+      const places = [
+        ['entries()', JSON.stringify(tracker.entries())],
+        ['history()', JSON.stringify(history)],
+        ['CLI', cli.out],
+        ...filesUnder(cacheDir),
+      ]
+      for (const [where, text] of places) {
+        for (const secret of forbidden) assert.ok(!text.toLowerCase().includes(secret.toLowerCase()), `${secret} in ${where}`)
+      }
+      assert.ok(filesUnder(cacheDir).some(([p]) => p.includes('history')), 'a history file was written and checked')
+    })
+  } finally {
+    await echo.close()
+  }
 })

@@ -16,6 +16,7 @@ pub mod providers;
 pub mod quota;
 pub mod resolve;
 pub mod sanitize;
+pub mod scrub;
 pub mod store;
 pub mod time;
 pub mod tracker;

@@ -14,6 +14,7 @@ use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
 use crate::provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
+use crate::scrub::Secrets;
 
 /// How long a Google account's tier and project are trusted before they are re-read.
 const ACCOUNT_TTL_MS: i64 = 60 * 60_000;
@@ -82,6 +83,7 @@ pub fn create_builtin(
             quotas: spec.wire.quotas(&config.wire),
             fixed_credentials: config.credentials,
             account: Mutex::new((0, Account::default())),
+            secrets: Mutex::new(None),
         }),
     }))
 }
@@ -126,6 +128,9 @@ struct Inner {
     fixed_credentials: Option<Credentials>,
     /// (fetched at, account), for wires with an account request.
     account: Mutex<(i64, Account)>,
+    /// What the scrubber hides, from the credentials of the last fetch (read once more only
+    /// when there was none, so a response's headers do not re-read auth.json each time).
+    secrets: Mutex<Option<Arc<Secrets>>>,
 }
 
 impl Inner {
@@ -138,6 +143,18 @@ impl Inner {
             )),
             None => discover(self.spec, &self.id),
         }
+    }
+
+    fn secrets(&self) -> Arc<Secrets> {
+        let mut known = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get_or_insert_with(|| {
+                Arc::new(match self.found() {
+                    Some(Found::Usable(c)) => Secrets::new([c.access_token.as_str()]),
+                    _ => Secrets::new([]),
+                })
+            })
+            .clone()
     }
 
     /// Runs the `!command` the credentials wait for, if any (once per process; the result
@@ -272,6 +289,17 @@ impl Inner {
                 ));
             }
         }
+        // Whatever the service wrote back passes the scrubber before it is kept anywhere.
+        let secrets = Arc::new(Secrets::new([creds.access_token.as_str()]));
+        *self.secrets.lock().unwrap_or_else(|e| e.into_inner()) = Some(secrets.clone());
+        self.fetch_as(&creds)
+            .await
+            .map(|o| secrets.outcome(o))
+            .map_err(|e| secrets.error(e))
+    }
+
+    async fn fetch_as(&self, creds: &Credentials) -> Result<FetchOutcome, FetchError> {
+        let creds = creds.clone();
         let base = self.base_url(&creds)?;
         let account = self.account(&base, &creds).await;
         let wire = self.spec.wire;
@@ -353,11 +381,13 @@ impl UsageProvider for BuiltinProvider {
         headers: &[(String, String)],
         now_ms: i64,
     ) -> Option<FetchOutcome> {
-        self.inner
+        let outcome = self
+            .inner
             .spec
             .wire
             .parse_headers(status, &super::Headers(headers), now_ms)
-            .filter(|o| !o.snapshots.is_empty())
+            .filter(|o| !o.snapshots.is_empty())?;
+        Some(self.inner.secrets().outcome(outcome))
     }
 
     fn account_fingerprint(&self) -> Option<String> {
