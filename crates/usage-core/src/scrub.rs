@@ -23,6 +23,16 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        Self::except(secrets, [])
+    }
+
+    /// Like [`Secrets::new`], but runs that are part of `public` (the provider's own id and
+    /// name, which our messages quote and a test key may contain) are not secret.
+    pub fn except<'a, 'b>(
+        secrets: impl IntoIterator<Item = &'a str>,
+        public: impl IntoIterator<Item = &'b str>,
+    ) -> Self {
+        let public: Vec<String> = public.into_iter().map(str::to_lowercase).collect();
         let mut runs = HashSet::new();
         for secret in secrets {
             let chars: Vec<char> = secret.trim().chars().flat_map(char::to_lowercase).collect();
@@ -34,7 +44,10 @@ impl Secrets {
                 continue;
             }
             for run in chars.windows(MIN_RUN) {
-                runs.insert(run.to_vec());
+                let text: String = run.iter().collect();
+                if !public.iter().any(|p| p.contains(&text)) {
+                    runs.insert(run.to_vec());
+                }
             }
         }
         Self { runs }
@@ -183,6 +196,12 @@ mod tests {
         assert_eq!(s.scrub("Über… sk-zai0123"), "Über… [hidden]");
         assert_eq!(Secrets::new(["abc"]).scrub("x ABC y"), "x [hidden] y");
         assert_eq!(Secrets::new([""]).scrub("text"), "text");
+        let named = Secrets::except(["test-deepseek-token"], ["deepseek"]);
+        assert_eq!(
+            named.scrub("deepseek: check $DEEPSEEK_API_KEY; got test-deepseek"),
+            "deepseek: check $DEEPSEEK_API_KEY; got [hidden]k",
+            "the provider's own name is not a secret"
+        );
     }
 
     #[test]

@@ -145,12 +145,19 @@ impl Inner {
         }
     }
 
+    fn secrets_of(&self, creds: &Credentials) -> Secrets {
+        Secrets::except(
+            [creds.access_token.as_str()],
+            [self.id.as_str(), self.spec.id, self.spec.label],
+        )
+    }
+
     fn secrets(&self) -> Arc<Secrets> {
         let mut known = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
         known
             .get_or_insert_with(|| {
                 Arc::new(match self.found() {
-                    Some(Found::Usable(c)) => Secrets::new([c.access_token.as_str()]),
+                    Some(Found::Usable(c)) => self.secrets_of(&c),
                     _ => Secrets::new([]),
                 })
             })
@@ -290,7 +297,7 @@ impl Inner {
             }
         }
         // Whatever the service wrote back passes the scrubber before it is kept anywhere.
-        let secrets = Arc::new(Secrets::new([creds.access_token.as_str()]));
+        let secrets = Arc::new(self.secrets_of(&creds));
         *self.secrets.lock().unwrap_or_else(|e| e.into_inner()) = Some(secrets.clone());
         self.fetch_as(&creds)
             .await
