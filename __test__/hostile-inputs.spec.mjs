@@ -259,3 +259,39 @@ test('key text a service echoes (z.ai msg and data.level, Moonshot error.message
     await echo.close()
   }
 })
+
+// ---- 6: a provider pi routes to another host ----
+
+test('models.json routes zai to another host: its API key reaches no usage endpoint (tracker and CLI), the reason names the host; a login still belongs to its service', async () => {
+  const auth = {
+    zai: { type: 'api_key', key: sb.tokens.zai },
+    deepseek: { type: 'api_key', key: sb.tokens.deepseek },
+    anthropic: sb.authJson().anthropic,
+  }
+  // As pi writes it: a comment and trailing commas are fine.
+  const models = `{
+    // the company gateway holds the z.ai key
+    "providers": {
+      "zai": { "baseUrl": "https://llm-gateway.corp.example:8443/v1", },
+      "anthropic": { "baseUrl": "https://claude-proxy.corp.example/v1" },
+    },
+  }`
+  await withPiEnv({ 'auth.json': auth }, {}, async (agentDir) => {
+    writeFileSync(join(agentDir, 'models.json'), models)
+    const tracker = newTracker()
+    for (const id of Object.keys(auth)) tracker.registerBuiltinProvider(id, { baseUrl: sb.url })
+    await tracker.refresh()
+    const zai = tracker.get('zai')
+    assert.equal(zai.active, false)
+    assert.match(zai.error?.message ?? '', /llm-gateway\.corp\.example:8443 \(models\.json\)/)
+    assert.equal(tracker.get('deepseek').active, true, 'a provider pi does not reroute is read as before')
+    assert.equal(tracker.get('anthropic').active, true, "a login the service minted is still the service's")
+    await tracker.stop()
+
+    const cli = await runCli(['--json', '--provider', 'zai'], { HOME: agentDir, PI_CODING_AGENT_DIR: agentDir, PI_USAGE_TRACKER_BASE_URL: sb.url })
+    assert.match(cli.out, /llm-gateway\.corp\.example/)
+    const carrying = sb.requests.filter((r) => JSON.stringify(r.headers).includes(sb.tokens.zai))
+    assert.deepEqual(carrying.map((r) => r.path), [], 'no request carried the z.ai key')
+    assert.ok(sb.requests.some((r) => r.providerId === 'deepseek'), 'the sandbox was reached')
+  })
+})

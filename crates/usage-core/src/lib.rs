@@ -15,6 +15,7 @@ pub mod provider;
 pub mod providers;
 pub mod quota;
 pub mod resolve;
+pub mod routing;
 pub mod sanitize;
 pub mod scrub;
 pub mod store;

@@ -135,14 +135,31 @@ struct Inner {
 
 impl Inner {
     fn found(&self) -> Option<Found> {
-        match &self.fixed_credentials {
+        let found = match &self.fixed_credentials {
             Some(c) => Some(credentials::checked(
                 &self.id,
                 c.clone(),
                 &self.spec.wire.auth(),
             )),
             None => discover(self.spec, &self.id),
+        };
+        match found {
+            // An API key of a provider pi routes elsewhere belongs to that host: it is not
+            // sent here, and its command is not run. A login the service minted is its own.
+            Some(Found::Pending(_)) => self.routed_away().or(found),
+            Some(Found::Usable(ref c)) if c.kind == CredentialKind::ApiKey => {
+                self.routed_away().or(found)
+            }
+            other => other,
         }
+    }
+
+    fn routed_away(&self) -> Option<Found> {
+        let host = crate::routing::routed_host(&self.id, self.spec.default_base_url)?;
+        Some(Found::Unusable(format!(
+            "{}: pi sends this provider's models to {host} (models.json), so its API key is for that host; it is not sent to {}'s usage endpoint",
+            self.id, self.spec.label
+        )))
     }
 
     fn secrets_of(&self, creds: &Credentials) -> Secrets {
