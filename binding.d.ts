@@ -49,8 +49,11 @@ export declare class NativeUsageTracker {
   /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
   selectBestModel(candidates: Array<ModelCandidate>): Selection
   stats(): TrackerStats
-  /** The recorded course of one window, oldest first (empty without a history). */
-  history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Array<HistoryPoint>
+  /**
+   * The recorded course of one window, oldest first (empty without a history): a promise;
+   * the file is read and parsed off the JS thread. A bad argument throws at once.
+   */
+  history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Promise<Array<HistoryPoint>>
   /** Why the shared cache or the usage history is not working as it should; empty when fine. */
   warnings(): Array<string>
   /** Window ids a provider declares (per-model windows appear in the store after a fetch). */

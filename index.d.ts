@@ -165,10 +165,12 @@ export declare class UsageTracker<Ctx = unknown> {
   /**
    * The recorded course of one window of the provider's current account, oldest first
    * (`since`: epoch ms). Empty without a history: `cachePath: null`, `history: false`, or a
-   * provider written in JS. A per-model view of a shared pool reads the pool's ratios.
-   * Throws `ERR_UNKNOWN_PROVIDER` for an id that is not registered.
+   * provider written in JS. A per-model view of a shared pool reads the pool's ratios; a point
+   * stamped in the future (beyond five minutes of clock skew) is dropped. The file is read
+   * and parsed off the JS thread. Rejects with `ERR_UNKNOWN_PROVIDER` for an id that is not
+   * registered, with a `TypeError` for a bad argument.
    */
-  history(providerId: string, windowId: string, options?: HistoryOptions): HistoryPoint[]
+  history(providerId: string, windowId: string, options?: HistoryOptions): Promise<HistoryPoint[]>
   /** Why the shared cache or the usage history is not working as it should; empty when fine. */
   warnings(): string[]
   providerIds(): string[]

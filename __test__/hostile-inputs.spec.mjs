@@ -295,3 +295,44 @@ test('models.json routes zai to another host: its API key reaches no usage endpo
     assert.ok(sb.requests.some((r) => r.providerId === 'deepseek'), 'the sandbox was reached')
   })
 })
+
+// ---- 4: a big history file ----
+
+test('history() on a 31 MiB file holds the JS thread under 50 ms; a point stamped a year ahead is dropped', async () => {
+  const dir = tmp('put-hist-')
+  try {
+    const cachePath = join(dir, 'usage-tracker.json')
+    const opts = { baseUrl: sb.url, credentials: sb.credentials('deepseek') }
+    const writer = new UsageTracker({ cachePath, requestTimeoutMs: 5000 })
+    writer.registerBuiltinProvider('deepseek', opts)
+    await writer.refresh()
+    const windowId = writer.get('deepseek').windows[0].id
+    await writer.stop()
+    const file = readdirSync(dir).find((f) => f.includes('.history-') && f.endsWith('.jsonl'))
+    assert.ok(file, 'the fetch was recorded')
+    // A valid file just under the 32 MiB cap: 20 windows of a month of points each.
+    const now = Date.now()
+    const lines = [readFileSync(join(dir, file), 'utf8').trimEnd()]
+    let size = lines[0].length
+    for (let i = 0; size < 31 * 1024 * 1024; i++) {
+      const line = JSON.stringify({ w: i % 20 === 0 ? windowId : `w${i % 20}`, t: now - 30 * 86_400_000 + i * 4_000, ur: (i % 100) / 100, r: 100 - (i % 100), d: 2_592_000 })
+      lines.push(line)
+      size += line.length + 1
+    }
+    lines.push(JSON.stringify({ w: windowId, t: now + 365 * 86_400_000, ur: 0.99, r: 1 }))
+    writeFileSync(join(dir, file), lines.join('\n') + '\n')
+    assert.ok(statSync(join(dir, file)).size > 31 * 1024 * 1024)
+
+    const reader = new UsageTracker({ cachePath, requestTimeoutMs: 5000 })
+    reader.registerBuiltinProvider('deepseek', opts)
+    const { value: points, stallMs } = await longestStall(() => reader.history('deepseek', windowId))
+    assert.ok(points.length > 1000, `${points.length} points read`)
+    assert.ok(points.every((p) => p.at <= Date.now() + 5 * 60_000), 'no point from the future')
+    assert.ok(stallMs < 50, `history() held the JS thread ${stallMs.toFixed(1)} ms`)
+    const again = await longestStall(() => reader.history('deepseek', windowId))
+    assert.ok(again.stallMs < 50, `a second read held it ${again.stallMs.toFixed(1)} ms`)
+    await reader.stop()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -383,8 +383,10 @@ class UsageTracker {
     return this.#native.stats()
   }
 
-  /** The recorded course of one window, oldest first: `[{ at, usedRatio, used?, remaining? }]`. */
-  history(providerId, windowId, options) {
+  /** The recorded course of one window, oldest first: a promise of
+   *  `[{ at, usedRatio, used?, remaining? }]`. The file is read off the JS thread; a bad
+   *  argument rejects. */
+  async history(providerId, windowId, options) {
     checkString(providerId, 'history: providerId')
     checkString(windowId, 'history: windowId')
     if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
@@ -394,7 +396,11 @@ class UsageTracker {
     if (options?.since != null && typeof options.since !== 'number') {
       throw argTypeError(`history: options.since must be a number (epoch ms), got ${typeName(options.since)}`)
     }
-    return callNative(() => this.#native.history(providerId, windowId, options ?? undefined))
+    try {
+      return await this.#native.history(providerId, windowId, options ?? undefined)
+    } catch (err) {
+      throw toJsError(err)
+    }
   }
 
   /** Every reason the shared cache (`cacheWarning`) or the usage history is not working as it

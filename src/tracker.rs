@@ -267,22 +267,31 @@ impl NativeUsageTracker {
         stats_to_js(self.core.stats())
     }
 
-    /// The recorded course of one window, oldest first (empty without a history).
-    #[napi(catch_unwind)]
-    pub fn history(
+    /// The recorded course of one window, oldest first (empty without a history): a promise;
+    /// the file is read and parsed off the JS thread. A bad argument throws at once.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<HistoryPoint>>")]
+    pub fn history<'env>(
         &self,
+        env: &'env napi::Env,
         provider_id: String,
         window_id: String,
         options: Option<HistoryOptions>,
-    ) -> Result<Vec<HistoryPoint>, CodedError> {
+    ) -> Result<napi::bindgen_prelude::PromiseRaw<'env, Vec<HistoryPoint>>, CodedError> {
         let o = options.unwrap_or_default();
         let since = since_from_js(o.since)?;
         let model_id = o.model_id.as_deref().unwrap_or(DEFAULT_MODEL);
-        let points = self
+        let read = self
             .core
-            .history(&provider_id, &window_id, model_id, since)
+            .history_reader(&provider_id, &window_id, model_id, since)
             .map_err(core_error)?;
-        Ok(points.into_iter().map(history_point_to_js).collect())
+        env.spawn_future(async move {
+            Ok(read
+                .await
+                .into_iter()
+                .map(history_point_to_js)
+                .collect::<Vec<_>>())
+        })
+        .map_err(internal)
     }
 
     /// Why the shared cache or the usage history is not working as it should; empty when fine.

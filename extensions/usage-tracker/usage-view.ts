@@ -39,29 +39,46 @@ function errorMessage(err: unknown): string {
 }
 
 /** Each window's recorded course, read at most once per reader (the addon reads a file per
- *  account); a new reader after each change of the data. */
-function historyReader(tracker: Tracker): (providerId: string, windowId: string, modelId: string) => Points {
+ *  account, off the JS thread); a new reader after each change of the data. A course not yet
+ *  read is empty until it arrives, then `loaded()` runs (a redraw). */
+function historyReader(tracker: Tracker, loaded: () => void = () => {}): (providerId: string, windowId: string, modelId: string) => Points {
 	const read = new Map<string, Points>();
 	return (providerId, windowId, modelId) => {
 		const key = `${providerId}/${modelId}#${windowId}`;
 		let points = read.get(key);
 		if (!points) {
-			try {
-				points = tracker.history(providerId, windowId, { modelId });
-			} catch {
-				points = []; // unregistered meanwhile
-			}
+			points = [];
 			read.set(key, points);
+			tracker
+				.history(providerId, windowId, { modelId })
+				.then((course) => {
+					read.set(key, course);
+					if (course.length) loaded();
+				})
+				.catch(() => {}); // unregistered meanwhile
 		}
 		return points;
 	};
 }
 
+/** Every shown window's recorded course, read before a one-shot render. */
+async function readCourses(tracker: Tracker, entries: UsageEntry[]): Promise<(providerId: string, windowId: string, modelId: string) => Points> {
+	const read = new Map<string, Points>();
+	for (const e of entries) {
+		for (const w of e.windows) {
+			const course = await tracker.history(e.providerId, w.id, { modelId: e.modelId }).catch(() => []);
+			read.set(`${e.providerId}/${e.modelId}#${w.id}`, course);
+		}
+	}
+	return (providerId, windowId, modelId) => read.get(`${providerId}/${modelId}#${windowId}`) ?? [];
+}
+
 /** The view as plain text, as wide as the terminal (stdout's, else $COLUMNS, else 80). */
-export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): string {
+export async function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): Promise<string> {
 	const fromEnv = Number(process.env.COLUMNS);
 	const width = process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80);
-	return view.renderView(entries, { width, mode, history: historyReader(tracker), warnings: tracker.warnings() }).join("\n");
+	const history = await readCourses(tracker, entries);
+	return view.renderView(entries, { width, mode, history, warnings: tracker.warnings() }).join("\n");
 }
 
 /** Rows pi keeps for itself under a component (footer, status line). */
@@ -81,7 +98,7 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 		drawn = true;
 		let mode = initial;
 		let entries = tracker.entries();
-		let history = historyReader(tracker);
+		let history: ReturnType<typeof historyReader>;
 		let status = "";
 		let refreshing = false;
 		let closed = false;
@@ -96,9 +113,10 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 		};
 		const reload = () => {
 			entries = tracker.entries();
-			history = historyReader(tracker);
+			history = historyReader(tracker, redraw);
 			redraw();
 		};
+		history = historyReader(tracker, redraw);
 		const unsubscribe = tracker.onUpdate(reload);
 		const close = () => {
 			closed = true;

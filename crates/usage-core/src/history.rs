@@ -874,11 +874,14 @@ impl History {
     ) -> Vec<HistoryPoint> {
         let account = self.account(provider_id, fp);
         let lines = self.read_parsed(&account.data);
+        // A point stamped ahead of now (beyond a clock's skew) is not a recorded one.
+        let latest = self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
         let mut seen = HashSet::new();
         let mut out: Vec<HistoryPoint> = lines
             .iter()
             .rev()
             .filter(|l| l.is_series(window_id, model_id) && since.is_none_or(|s| l.t >= s))
+            .filter(|l| l.t <= latest)
             .filter(|l| seen.insert(l.t))
             .map(|l| HistoryPoint {
                 at: l.t,

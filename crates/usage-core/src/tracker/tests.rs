@@ -371,7 +371,7 @@ async fn pace_comes_from_the_measured_rate_once_the_history_allows() {
     // 3 h in, 0.75 used: the straight line (0.25/h) says 1 h left, the last hour (0.4/h) 37.5 min.
     let out = w.runs_out_at.unwrap() - clock.now_ms();
     assert!((out - 2_250_000).abs() < 60_000, "{out}");
-    let points = t.history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    let points = t.history("a", "5h", DEFAULT_MODEL, None).await.unwrap();
     assert_eq!(points.len(), 181);
     assert!(points
         .windows(2)
@@ -382,10 +382,13 @@ async fn pace_comes_from_the_measured_rate_once_the_history_allows() {
     assert_eq!(recent.len(), 11);
     assert!(t
         .history("a", "7d", DEFAULT_MODEL, None)
+        .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        t.history("nope", "5h", DEFAULT_MODEL, None).unwrap_err(),
+        t.history("nope", "5h", DEFAULT_MODEL, None)
+            .await
+            .unwrap_err(),
         CoreError::UnknownProvider("nope".into())
     );
     assert!(t.warnings().is_empty());
@@ -413,7 +416,10 @@ async fn processes_sharing_a_cache_record_each_result_once() {
         }
         clock.advance(INTERVAL as i64);
     }
-    let points = trackers[2].history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    let points = trackers[2]
+        .history("a", "5h", DEFAULT_MODEL, None)
+        .await
+        .unwrap();
     assert_eq!(points.len(), 10, "one point per fetch, whoever stored it");
     let file = std::fs::read_dir(dir.path())
         .unwrap()
@@ -444,6 +450,7 @@ async fn no_history_without_a_cache_or_when_turned_off() {
         t.tick().await;
         assert!(t
             .history("a", "5h", DEFAULT_MODEL, None)
+            .await
             .unwrap()
             .is_empty());
     }
@@ -615,7 +622,7 @@ async fn observed_values_join_the_history_and_its_burn_rate() {
         // The record runs on the runtime after the store is updated.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let points = t.history("p", "q", DEFAULT_MODEL, None).unwrap();
+    let points = t.history("p", "q", DEFAULT_MODEL, None).await.unwrap();
     assert_eq!(points.len(), 21, "the fetch and every observed response");
     assert_eq!(points.last().unwrap().used, Some(30.0));
     let w = t.get_window("p", "q", DEFAULT_MODEL).unwrap();
