@@ -218,7 +218,7 @@ export async function printView(tracker: Tracker, ids: string[], view: View, for
 		let text: string;
 		if (arg === "json") text = JSON.stringify(format.toJson(entries), null, 2);
 		else if (arg === "table") text = format.renderTable(entries, { color: false });
-		else text = viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
+		else text = await viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
 		process.stdout.write(`${text}\n`);
 	} finally {
 		// pi's exit must never wait on a hung fetch
