@@ -336,3 +336,82 @@ test('history() on a 31 MiB file holds the JS thread under 50 ms; a point stampe
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+// ---- 7: smaller edges ----
+
+test('argument errors quote a short, cleaned excerpt of what was passed', () => {
+  const tracker = newTracker()
+  const hostile = `\u001b]0;pwned\u0007\u001b[31m${'x'.repeat(10_000_000)}`
+  for (const attempt of [
+    () => tracker.registerBuiltinProvider(hostile),
+    () => tracker.registerProvider({ id: hostile, quotas: [], fetchUsage: 1 }),
+    () => tracker.registerProvider({ id: 'a/b\u001b[2J', quotas: [], fetchUsage: async () => [] }),
+    () => tracker.registerBuiltinProvider('zai', { credentials: { accessToken: 'k', kind: `\u001b[2J${'y'.repeat(1_000_000)}` } }),
+  ]) {
+    let message = ''
+    try {
+      attempt()
+    } catch (err) {
+      message = err.message
+    }
+    assert.ok(message.length > 0 && message.length < 400, `${message.length} characters`)
+    assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(message), JSON.stringify(message.slice(0, 120)))
+  }
+})
+
+test("registerBuiltinProvider('anthropic', 0) and new UsageTracker([]) are TypeErrors", () => {
+  assert.throws(() => new UsageTracker([]), TypeError)
+  assert.throws(() => new UsageTracker('fast'), TypeError)
+  const tracker = newTracker()
+  for (const bad of [0, 'opts', [], true]) assert.throws(() => tracker.registerBuiltinProvider('anthropic', bad), TypeError)
+  assert.deepEqual(tracker.providerIds(), [], 'nothing was registered')
+})
+
+test('a read-only (0400) cache is used read-only: values read, the file untouched, cacheWarning says so', async () => {
+  const dir = tmp('put-ro-')
+  try {
+    const cachePath = join(dir, 'usage-tracker.json')
+    const opts = { baseUrl: sb.url, credentials: sb.credentials('deepseek') }
+    const first = new UsageTracker({ cachePath })
+    first.registerBuiltinProvider('deepseek', opts)
+    await first.refresh()
+    await first.stop()
+    chmodSync(cachePath, 0o400)
+    const before = readFileSync(cachePath, 'utf8')
+    const second = new UsageTracker({ cachePath })
+    second.registerBuiltinProvider('deepseek', opts)
+    assert.equal(second.get('deepseek')?.windows.length > 0, true, 'last values read from the cache at once')
+    // A provider not in the cache is fetched; its result would be written.
+    second.registerBuiltinProvider('moonshotai', { baseUrl: sb.url, credentials: sb.credentials('moonshotai') })
+    await second.refresh()
+    assert.equal(second.get('moonshotai').active, true)
+    await second.stop()
+    assert.equal(statSync(cachePath).mode & 0o777, 0o400, 'still read-only')
+    assert.equal(readFileSync(cachePath, 'utf8'), before, 'not replaced')
+    assert.match(second.cacheWarning ?? '', /read-only; it is read but not written/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a history lock that is a symlink is not followed and warnings() says so', async () => {
+  const dir = tmp('put-lock-')
+  try {
+    const cachePath = join(dir, 'usage-tracker.json')
+    const tracker = new UsageTracker({ cachePath, intervalMs: 1000 })
+    tracker.registerBuiltinProvider('deepseek', { baseUrl: sb.url, credentials: sb.credentials('deepseek') })
+    await tracker.refresh()
+    const lock = readdirSync(dir).find((f) => f.includes('.history-') && f.endsWith('.lock'))
+    assert.ok(lock, 'the history has its lock file')
+    const target = join(dir, 'elsewhere')
+    rmSync(join(dir, lock))
+    symlinkSync(target, join(dir, lock))
+    await new Promise((r) => setTimeout(r, 1100))
+    await tracker.refresh()
+    assert.ok(tracker.warnings().some((w) => /history lock .* is not a regular file/.test(w)), JSON.stringify(tracker.warnings()))
+    assert.equal(existsSync(target), false, 'the symlink was not followed')
+    await tracker.stop()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -9,7 +9,7 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
-const { fromFailure, callNative, toJsError, argTypeError } = require('./errors.js')
+const { fromFailure, callNative, toJsError, argTypeError, excerpt } = require('./errors.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
@@ -133,8 +133,8 @@ class UsageTracker {
   #registrations = 0
 
   constructor(options) {
-    if (options != null && typeof options !== 'object') {
-      throw argTypeError('UsageTracker options must be an object')
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw argTypeError(`UsageTracker options must be an object, got ${typeName(options)}`)
     }
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
@@ -209,17 +209,17 @@ class UsageTracker {
       throw argTypeError('registerProvider: strategy.id must be a non-empty string')
     }
     if (typeof fetchUsage !== 'function') {
-      throw argTypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.fetchUsage must be a function`)
     }
     if (hasAuthentication !== undefined && typeof hasAuthentication !== 'function') {
-      throw argTypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.hasAuthentication must be a function`)
     }
     if (!Array.isArray(quotas)) {
-      throw argTypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.quotas must be an array`)
     }
     const notObject = quotas.findIndex((q) => q === null || typeof q !== 'object')
     if (notObject !== -1) {
-      throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
     }
     const max = LIMITS.maxSnapshotsPerFetch
     const registration = ++this.#registrations
@@ -260,6 +260,9 @@ class UsageTracker {
 
   registerBuiltinProvider(id, options) {
     checkString(id, 'registerBuiltinProvider: id')
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw argTypeError(`registerBuiltinProvider('${excerpt(id)}'): options must be an object, got ${typeName(options)}`)
+    }
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
     this.#resync() // last known values from the shared cache show at once
     return instanceId
@@ -299,7 +302,7 @@ class UsageTracker {
     if (scope?.running && scope.tracker === this) {
       // The cycle waits for this very callback, so the refresh would wait for itself.
       const err = new Error(
-        `refresh() called from inside ${scope.name} of provider '${scope.id}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
+        `refresh() called from inside ${scope.name} of provider '${excerpt(scope.id)}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
       )
       err.code = 'ERR_REENTRANT_REFRESH'
       return Promise.reject(err)

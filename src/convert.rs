@@ -38,14 +38,21 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
     value
         .as_ref()
         .map(|v| {
-            serde_json::from_value(serde_json::Value::String(v.clone()))
-                .map_err(|_| invalid(format!("{field}: '{v}' is not one of {allowed}")))
+            serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                invalid(format!(
+                    "{field}: '{}' is not one of {allowed}",
+                    usage_core::error::excerpt(v)
+                ))
+            })
         })
         .transpose()
 }
 
 pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
-    let at = format!("quotas[{index}] (id '{}')", q.id);
+    let at = format!(
+        "quotas[{index}] (id '{}')",
+        usage_core::error::excerpt(&q.id)
+    );
     let kind = if q.percentage_only == Some(true) {
         core::QuotaKind::Percentage
     } else if q.multipliers.is_some() || q.base_amount.is_some() {
@@ -334,7 +341,8 @@ pub fn credentials_from_js(
         Some("api_key") => CredentialKind::ApiKey,
         Some(other) => {
             return Err(invalid(format!(
-                "credentials.kind must be 'oauth' or 'api_key', got '{other}'"
+                "credentials.kind must be 'oauth' or 'api_key', got '{}'",
+                usage_core::error::excerpt(other)
             )))
         }
     };

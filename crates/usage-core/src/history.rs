@@ -567,6 +567,14 @@ impl History {
             return;
         }
         let Some(lock_file) = open_lock_file(&account.lock) else {
+            // Something other than a regular file in its place (a symlink) is never followed;
+            // the point stays in memory only, and the caller hears why.
+            if std::fs::symlink_metadata(&account.lock).is_ok_and(|m| !m.file_type().is_file()) {
+                self.warn(format!(
+                    "history lock '{}' is not a regular file; history is not written for this account until it is removed",
+                    Self::shown(&account.lock)
+                ));
+            }
             return;
         };
         if !try_lock_until_async(&lock_file, Instant::now() + LOCK_WAIT).await {

@@ -378,6 +378,7 @@ async fn pace_comes_from_the_measured_rate_once_the_history_allows() {
         .all(|p| p[1].at - p[0].at == INTERVAL as i64));
     let recent = t
         .history("a", "5h", DEFAULT_MODEL, Some(clock.now_ms() - 600_000))
+        .await
         .unwrap();
     assert_eq!(recent.len(), 11);
     assert!(t
