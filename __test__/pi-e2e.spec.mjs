@@ -4,8 +4,9 @@
 // poller, that a token rotated in auth.json is picked up, that pi quits promptly even with a
 // provider fetch hanging, and that `pi install <package dir>` loads the extension from package.json.
 // pi runs offline (--offline) with a throwaway HOME and agent dir; nothing leaves 127.0.0.1.
-// A version is skipped only when tmux or that pi can neither be found nor installed.
-import { describe, test, before, after } from 'node:test'
+// A version is skipped only when tmux or that pi can neither be found nor installed, and then
+// only off CI: with CI=1 or CI=true (.ci/run) it fails instead (helpers/ci.mjs).
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,6 +18,7 @@ import { startModelApi, anthropicUnifiedHeaders } from './model-api.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
 import { piEnv } from './helpers/pi-env.mjs'
+import { describeNeeding } from './helpers/ci.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // PI_E2E_EXTENSION: run the same test against another copy of the extension (e.g. an installed one)
@@ -29,10 +31,10 @@ const pis = tmux ? pisToTest() : [{ label: 'pi', skip: 'tmux not found and could
 /** The footer line our status lives on (pi joins extension statuses on one line). */
 const usageLine = (screen) => screen.split('\n').find((l) => l.includes('claude ')) ?? ''
 
-// one suite per pi, skipped (with the reason) when that pi cannot be had
-for (const pi of pis) describe(pi.label, { skip: pi.skip ?? false }, () => cases(pi))
-for (const pi of pis) describe(`${pi.label}: live from model traffic`, { skip: pi.skip ?? false }, () => trafficCases(pi))
-for (const pi of pis) describe(`${pi.label}: logins beyond the first five`, { skip: pi.skip ?? false }, () => newProviderCases(pi))
+// one suite per pi; when that pi cannot be had, skipped with the reason (a failure on CI)
+for (const pi of pis) describeNeeding(pi.label, pi.skip, () => cases(pi))
+for (const pi of pis) describeNeeding(`${pi.label}: live from model traffic`, pi.skip, () => trafficCases(pi))
+for (const pi of pis) describeNeeding(`${pi.label}: logins beyond the first five`, pi.skip, () => newProviderCases(pi))
 
 function cases(pi) {
   // the install case loads the package's own extension, so it means nothing for another copy

@@ -4,7 +4,7 @@
 // title that stays, `r` refreshes, Esc gives the editor back, and
 // the history it draws its sparklines from is recorded next to pi's cache. Offline, throwaway
 // HOME and agent dir, the provider sandbox on 127.0.0.1.
-import { describe, test, before, after } from 'node:test'
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +14,7 @@ import { createRequire } from 'node:module'
 import { startSandbox } from './sandbox.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
+import { describeNeeding } from './helpers/ci.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const EXTENSION = process.env.PI_E2E_EXTENSION ?? join(here, '..', 'extensions', 'usage-tracker', 'index.ts')
@@ -23,7 +24,7 @@ const tmux = ensureTmux()
 const pis = tmux ? pisToTest() : [{ label: 'pi', skip: 'tmux not found and could not be installed' }]
 
 for (const pi of pis) {
-  for (const width of [80, 150]) describe(`${pi.label} at ${width} columns`, { skip: pi.skip ?? false }, () => viewCases(pi, width))
+  for (const width of [80, 150]) describeNeeding(`${pi.label} at ${width} columns`, pi.skip, () => viewCases(pi, width))
 }
 
 const TITLE = /^Usage · (refreshing… · )?r refresh · a (all|main) windows( · ↑↓ scroll)? · esc close$/
