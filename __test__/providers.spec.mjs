@@ -28,6 +28,9 @@ const usageRequests = (id) => sb.requests.filter((r) => r.providerId === id && r
 const win = (entry, id) => entry.windows.find((w) => w.id === id)
 const near = (actual, expected, what) => assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} != ${expected}`)
 
+/** The providers with an entry, sorted (so a loop over the entries is known not to be empty). */
+const providersIn = (tracker) => [...new Set(tracker.entries().map((e) => e.providerId))].sort()
+
 /** Every window with a reset time has it in the future; the entry is fresh and error-free. */
 function assertHealthy(entry) {
   assert.ok(entry, 'entry exists')
@@ -200,10 +203,9 @@ test('google-antigravity: POST fetchAvailableModels with {"project"} and Bearer;
   near(ratio('gemini-3-pro-high'), 0.8, 'pro-high')
   near(ratio('claude-sonnet-4-5'), 0.25, 'sonnet')
   assert.equal(ratio('gemini-3-flash'), 1)
-  // the tier comes from loadCodeAssist (paidTier g1-pro-tier)
-  if (sb.count('google-antigravity', 'loadCodeAssist') > 0) {
-    assert.equal(tracker.get('google-antigravity', 'gemini-3-pro-high').plan, 'pro')
-  }
+  // the tier comes from loadCodeAssist (paidTier g1-pro-tier), asked once with the first fetch
+  assert.equal(sb.count('google-antigravity', 'loadCodeAssist'), 1)
+  assert.equal(tracker.get('google-antigravity', 'gemini-3-pro-high').plan, 'pro')
 })
 
 test('google-gemini-cli: POST retrieveUserQuota with {"project"} and Bearer; daily 812 of 1000 for gemini-2.5-pro', async () => {
@@ -231,7 +233,9 @@ test('google-gemini-cli: POST retrieveUserQuota with {"project"} and Bearer; dai
   const flash = win(tracker.get('google-gemini-cli', 'gemini-2.5-flash'), 'daily')
   assert.equal(flash.remaining, 1500)
   assert.equal(flash.total, 1500)
-  if (sb.count('google-gemini-cli', 'loadCodeAssist') > 0) assert.equal(pro.plan, 'free')
+  // the tier comes from loadCodeAssist (currentTier free-tier), asked once with the first fetch
+  assert.equal(sb.count('google-gemini-cli', 'loadCodeAssist'), 1)
+  assert.equal(pro.plan, 'free')
 })
 
 test('google providers: loadCodeAssist is asked at most once an hour, with the documented metadata', async () => {
@@ -255,6 +259,7 @@ test('all five on one tracker: one concurrent cycle fills every entry', async ()
   await tracker.refresh()
   assert.equal(seen.length, 1, 'listeners ran once, before refresh resolved')
   for (const id of PROVIDER_IDS) assert.equal(sb.count(id), 1, id)
+  assert.deepEqual(providersIn(tracker), [...PROVIDER_IDS].sort(), 'an entry for every provider')
   for (const e of tracker.entries()) assertHealthy(e)
   assert.equal(seen[0], tracker.entries().length)
   const s = tracker.stats()
@@ -307,6 +312,7 @@ test('discovery: without credentials every built-in finds its token in $PI_CODIN
     const tracker = newTracker()
     for (const id of PROVIDER_IDS) tracker.registerBuiltinProvider(id, { baseUrl: sb.url })
     await tracker.refresh()
+    assert.deepEqual(providersIn(tracker), [...PROVIDER_IDS].sort(), 'an entry for every provider')
     for (const e of tracker.entries()) assertHealthy(e)
     for (const id of PROVIDER_IDS) {
       const reqs = usageRequests(id)
