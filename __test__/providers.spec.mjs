@@ -46,7 +46,36 @@ function assertHealthy(entry) {
 
 // ---- per-provider: request on the wire and values in the store ----
 
+/** The served Claude body with its legacy keys moved off the values of limits[] (the recorded
+ *  fixture has the same numbers in both), so a test can name the source it read: five_hour
+ *  55 % (limits[] session: 37 %), seven_day 20 % (weekly_all: 64 %), seven_day_opus 90 %
+ *  (the Opus row: 12 %), each legacy reset an hour after its limits[] row's. */
+function claudeWithDistinctSources() {
+  const body = sb.fixture('anthropic')
+  const later = (iso) => new Date(Date.parse(iso) + 3600_000).toISOString()
+  for (const [key, utilization] of [['five_hour', 55], ['seven_day', 20], ['seven_day_opus', 90]]) {
+    body[key] = { utilization, resets_at: later(body[key].resets_at) }
+  }
+  const row = (kind) => body.limits.find((l) => l.kind === kind)
+  assert.deepEqual([row('session').percent, row('weekly_all').percent, row('weekly_scoped').percent], [37, 64, 12], 'the limits[] rows of the recorded fixture')
+  return body
+}
+
+test('anthropic: an empty limits[] (a service mid-rollout) leaves the legacy keys as the source', async () => {
+  const body = claudeWithDistinctSources()
+  body.limits = []
+  sb.setFixture('anthropic', body)
+  const e = (await fetched('anthropic')).get('anthropic')
+  assertHealthy(e)
+  near(win(e, '5h').usedRatio, 0.55, '5h from five_hour')
+  assert.equal(win(e, '5h').resetsAt, Date.parse(body.five_hour.resets_at))
+  near(win(e, '7d').usedRatio, 0.2, '7d from seven_day')
+  near(win(e, '7d_opus').usedRatio, 0.9, '7d_opus from seven_day_opus')
+})
+
 test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA; 5h/7d/7d_opus from limits[], extra in USD', async () => {
+  const body = claudeWithDistinctSources()
+  sb.setFixture('anthropic', body)
   const tracker = await fetched('anthropic')
   const reqs = usageRequests('anthropic')
   assert.equal(reqs.length, 1)
@@ -69,11 +98,14 @@ test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA
   assert.equal(five.total, 100)
   assert.equal(five.duration, 18000)
   assert.ok(five.resetsAt > Date.now() && five.resetsAt <= Date.now() + 5 * 3600_000, '5h reset within 5 h')
+  // 37 % and its reset are the limits[] session row's (five_hour says 55 %, an hour later)
+  assert.equal(five.resetsAt, Date.parse(body.limits.find((l) => l.kind === 'session').resets_at))
   const seven = win(e, '7d')
-  near(seven.usedRatio, 0.64, '7d usedRatio')
+  near(seven.usedRatio, 0.64, '7d usedRatio (weekly_all; seven_day says 20 %)')
+  assert.equal(seven.resetsAt, Date.parse(body.limits.find((l) => l.kind === 'weekly_all').resets_at))
   assert.equal(seven.duration, 604800)
   assert.ok(seven.resetsAt > Date.now() && seven.resetsAt <= Date.now() + 7 * 86400_000, '7d reset within 7 d')
-  near(win(e, '7d_opus').usedRatio, 0.12, '7d_opus usedRatio')
+  near(win(e, '7d_opus').usedRatio, 0.12, '7d_opus usedRatio (the Opus row; seven_day_opus says 90 %)')
   // limits[] is authoritative: keys only the legacy shape has are not windows then
   // (without limits they are: providers-2026.spec)
   assert.equal(win(e, 'seven_day_omelette'), undefined)
