@@ -2,7 +2,9 @@
 // provider sandbox, with the same cases for each pinned pi version (helpers/pi-install.mjs: 0.73.1
 // on our Node, 1.6.0 on a Node 22). Checks the footer values, /usage-store, that /reload leaves one
 // poller, that a token rotated in auth.json is picked up, that pi quits promptly even with a
-// provider fetch hanging, and that `pi install <package dir>` loads the extension from package.json.
+// provider fetch hanging, that `pi install <package dir>` loads the extension from package.json,
+// and the exhausted-model guard in its "ask" (Escape) and "switch" settings (every branch of it
+// is driven directly in guard.spec).
 // pi runs offline (--offline) with a throwaway HOME and agent dir; nothing leaves 127.0.0.1.
 // A version is skipped only when tmux or that pi can neither be found nor installed, and then
 // only off CI: with CI=1 or CI=true (.ci/run) it fails instead (helpers/ci.mjs).
