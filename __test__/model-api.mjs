@@ -1,7 +1,7 @@
 // Loopback stand-in for a model API, so a real pi can make a real model call in the e2e test:
 // Anthropic's POST /v1/messages answered with a short SSE stream and the quota headers the real
 // service sends on every response (see headers.md in the fixtures). Which headers go out is set
-// per test; every request is logged.
+// per test; every request is logged, with the model its body names.
 import http from 'node:http'
 
 /** Unified rate-limit headers: utilizations are 0–1 fractions, resets epoch seconds. */
@@ -52,7 +52,13 @@ export async function startModelApi() {
     req.on('data', (c) => (body += c))
     req.on('end', () => {
       const url = new URL(req.url, 'http://127.0.0.1')
-      requests.push({ method: req.method, path: url.pathname, at: Date.now(), headers: { ...req.headers } })
+      let model // the model the call asked for, from the JSON body
+      try {
+        model = JSON.parse(body).model
+      } catch {
+        model = undefined
+      }
+      requests.push({ method: req.method, path: url.pathname, at: Date.now(), headers: { ...req.headers }, model })
       if (req.method === 'POST' && url.pathname === '/v1/messages') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers() })
         res.end(anthropicStream(reply))
