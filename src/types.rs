@@ -298,6 +298,9 @@ pub struct BuiltinProviderInfo {
     pub id: String,
     /// Short name for footers and tables ('claude').
     pub label: String,
+    /// `false`: the service has no usage endpoint pi's credential can read; its windows come
+    /// only from the rate-limit headers of pi's model responses (`observeResponse`).
+    pub polled: bool,
 }
 
 /// One error code the addon throws.
