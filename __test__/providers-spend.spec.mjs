@@ -365,3 +365,22 @@ test('fireworks reads its per-minute request headers on top of the polled spend'
   assert.deepEqual(e.windows.map((w) => [w.id, w.viewOnly]), [['30d', false], ['requests-minute', true]])
   assert.equal(fmt.formatFooterLine(tracker.entries(), {}), 'fireworks $1.53')
 })
+
+test("the README's table of pi 1.6 providers: 43 ids, each tracked one a built-in, header-only ones never polled", async () => {
+  const { readFileSync } = await import('node:fs')
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const block = readme.split('### Every pi 1.6 provider')[1]?.split('\n### ')[0] ?? ''
+  const rows = [...block.matchAll(/^\| `([a-z0-9-]+)` \| (endpoint|headers|both|no) \|/gm)].map((m) => ({ id: m[1], how: m[2] }))
+  assert.equal(rows.length, 43)
+  assert.equal(new Set(rows.map((r) => r.id)).size, 43)
+  const builtin = new Map(BUILTIN_PROVIDERS.map((p) => [p.id, p]))
+  for (const r of rows) {
+    if (r.how === 'no') assert.ok(!builtin.has(r.id), `${r.id} is listed as untracked but is a built-in`)
+    else assert.ok(builtin.has(r.id), `${r.id} is listed as tracked but is not a built-in`)
+    if (r.how === 'headers') assert.equal(builtin.get(r.id).polled, false, `${r.id}: header-only`)
+    if (r.how === 'endpoint' || r.how === 'both') assert.equal(builtin.get(r.id).polled, true, `${r.id}: polled`)
+  }
+  const listed = new Set(rows.map((r) => r.id))
+  const notPi = BUILTIN_PROVIDERS.map((p) => p.id).filter((id) => !listed.has(id))
+  assert.deepEqual(notPi.sort(), ['google-antigravity', 'google-gemini-cli'], 'every other built-in is a pi 1.6 id in the table')
+})
