@@ -77,6 +77,76 @@ mod tests {
             .all(|b| b.wire.polls()));
     }
 
+    struct NoSink;
+
+    impl crate::tracker::UpdateSink for NoSink {
+        fn publish(&self, _update: crate::tracker::CycleUpdate) -> crate::provider::BoxFuture<()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tracker_never_polls_it_and_shows_what_a_response_said() {
+        use crate::credentials::{CredentialKind, Credentials};
+        use crate::providers::{create_builtin, BuiltinConfig};
+        use crate::tracker::{Tracker, TrackerOptions};
+        use std::sync::Arc;
+
+        let t = Tracker::new(
+            TrackerOptions::default(),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(NoSink),
+        )
+        .unwrap();
+        let groq = create_builtin(
+            "groq",
+            BuiltinConfig {
+                instance_id: None,
+                // A closed port: any request would fail and leave an error on the entry.
+                base_url: Some("http://127.0.0.1:9".into()),
+                credentials: Some(Credentials::new("gsk-test", CredentialKind::ApiKey)),
+                wire: WireConfig::default(),
+            },
+        )
+        .unwrap();
+        t.register(groq).unwrap();
+        t.tick().await;
+        assert!(
+            t.get("groq", "default").is_none(),
+            "not polled: no entry, no error"
+        );
+        let raw: Vec<(String, String)> = [
+            ("x-ratelimit-limit-requests", "1000"),
+            ("x-ratelimit-remaining-requests", "990"),
+            ("x-ratelimit-limit-tokens", "6000"),
+            ("x-ratelimit-remaining-tokens", "5000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let handle = tokio::runtime::Handle::current();
+        assert!(t.observe_response(&handle, "groq", 200, &raw));
+        let e = t.get("groq", "default").unwrap();
+        let got: Vec<_> = e
+            .windows
+            .iter()
+            .map(|w| (w.id.as_str(), w.remaining, w.total, w.view_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("requests-day", 990.0, 1000.0, false),
+                ("tokens-minute", 5000.0, 6000.0, true),
+            ]
+        );
+        assert!(e.active && e.error.is_none());
+        t.tick().await;
+        assert!(
+            t.get("groq", "default").unwrap().error.is_none(),
+            "still not polled"
+        );
+    }
+
     #[test]
     fn groq_and_openai_read_the_bare_names_their_own_way() {
         let raw: Vec<(String, String)> = [
