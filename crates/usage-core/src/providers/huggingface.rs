@@ -74,9 +74,13 @@ fn month_start_secs(now: i64) -> i64 {
         .map_or(now, |d| d.timestamp())
 }
 
-/// Nano-USD as dollars; money below zero is not money this endpoint sends.
+/// Nano-USD as dollars. The service sends JSON integers; a string or a negative amount is a
+/// changed format, not money (peers refuse them too).
 fn dollars(v: Option<&Value>) -> Option<f64> {
-    number(v).filter(|n| *n >= 0.0).map(|n| n / NANO)
+    v.filter(|v| v.is_number())
+        .and_then(|v| number(Some(v)))
+        .filter(|n| *n >= 0.0)
+        .map(|n| n / NANO)
 }
 
 pub fn parse(body: &Value, now_ms: i64) -> Result<FetchOutcome, WireError> {
@@ -178,6 +182,7 @@ mod tests {
             json!({}),
             json!({"usage": {"inferenceProviders": {"usedNanoUsd": -5}}}),
             json!({"usage": {"inferenceProviders": {"usedNanoUsd": true}}}),
+            json!({"usage": {"inferenceProviders": {"usedNanoUsd": "450000000"}}}),
             json!({"usage": {"inferenceProviders": 3}}),
         ] {
             assert!(
