@@ -162,6 +162,17 @@ test('fireworks: a key that sees several accounts is not guessed for', async () 
   assert.deepEqual(e.windows, [])
 })
 
+test('fireworks: a failed account read is asked again on the next fetch, not an hour later', async () => {
+  sb.script('fireworks', { status: 503, endpoint: 'accounts' })
+  const tracker = await fetched('fireworks')
+  assert.ok(tracker.get('fireworks').error, 'no spend without the account')
+  assert.equal(requestsOf('fireworks').length, 0)
+  await tracker.refresh()
+  assertHealthy(tracker.get('fireworks'))
+  assert.equal(requestsOf('fireworks').length, 1, 'the summary follows the second account read')
+  assert.ok(requestsOf('fireworks', 'accounts').length >= 2)
+})
+
 test('baseten: Api-Key over the trailing 30 days; the Model APIs spend after credits', async () => {
   const tracker = await fetched('baseten')
   const e = tracker.get('baseten')
