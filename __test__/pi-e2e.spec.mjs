@@ -98,7 +98,7 @@ function cases(pi) {
     assert.match(screen, /github-copilot\s+premium\s+42%\s+173\/300/)
 
     await session.command('/usage-store json')
-    const json = await session.waitForTranscript((s) => /"providerId": "github-copilot"/.test(s) && /"providerId": "anthropic"/.test(s), { what: '/usage-store json' })
+    const json = await session.waitForTranscript((s) => /"providerId": "github-copilot"/.test(s) && /"providerId": "anthropic"/.test(s), { what: '/usage-store json', maxPages: 80 })
     assert.match(json, /"providerId": "openai-codex"/)
   })
 
