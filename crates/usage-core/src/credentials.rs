@@ -361,7 +361,8 @@ pub fn from_env(rule: &AuthRule) -> Option<Credentials> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFileProblem {
     pub path: PathBuf,
-    /// Where in the file: `line 3, column 7`, or `entry "anthropic"`.
+    /// Where in the file: `line 3, column 7` (for a value of the wrong kind, where it
+    /// starts), or `entry "anthropic"`.
     pub place: String,
     /// What is wrong there.
     pub problem: String,
@@ -371,7 +372,7 @@ impl AuthFileProblem {
     /// The whole story, for the CLI, the view and a provider's error.
     pub fn message(&self) -> String {
         format!(
-            "pi's auth.json is broken: {}: {} ({}); usage is not read from it until the file is fixed (it is never rewritten here)",
+            "pi's auth.json is broken at {}: {} ({}); usage is not read from it until the file is fixed (this tool only reads it)",
             self.place,
             self.problem,
             self.path.display()
@@ -484,9 +485,13 @@ fn parse_auth_file(
     match value {
         Value::Object(entries) => Ok(entries),
         other => Err(problem(
-            "the top level".into(),
+            {
+                let start = text.len() - text.trim_start().len();
+                let (line, column) = line_column(&bytes[..start]);
+                format!("line {line}, column {column}")
+            },
             format!(
-                "{} where pi keeps an object of logins by provider",
+                "{} where pi keeps an object with one entry per provider",
                 json_type(&other)
             ),
         )),
@@ -808,13 +813,14 @@ mod tests {
     #[test]
     fn an_auth_json_that_is_not_an_object_says_what_it_is() {
         let p = file_problem(b"[1,2,3]");
-        assert_eq!(p.place, "the top level");
+        assert_eq!(p.place, "line 1, column 1");
         assert_eq!(
             p.problem,
-            "an array where pi keeps an object of logins by provider"
+            "an array where pi keeps an object with one entry per provider"
         );
-        let n = file_problem(b"42");
+        let n = file_problem(b"\n  42");
         assert!(n.problem.starts_with("a number"), "{}", n.problem);
+        assert_eq!(n.place, "line 2, column 3");
     }
 
     #[test]
