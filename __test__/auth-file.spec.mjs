@@ -108,3 +108,19 @@ test('a wrong-typed entry and a bare string entry are named by entry and field; 
   assert.match(r.stdout, /github-copilot\s+premium/)
   assert.equal(sb.count('anthropic'), 0, 'a broken entry is not sent anywhere')
 })
+
+test('a wrong-typed entry in the view is that provider\'s error, naming the entry and the field', async () => {
+  const auth = { ...sb.authJson(), anthropic: { type: 'oauth', access: 12345, refresh: 'r', expires: Date.now() + 3600_000 } }
+  const r = await runWith(JSON.stringify(auth), ['view', '--provider', 'anthropic', '--provider', 'github-copilot'])
+  const text = r.stdout.replace(/\s+/g, ' ')
+  assert.match(text, /pi's auth\.json is broken at entry "anthropic": "access" is a number, expected a string/)
+  assert.match(r.stdout, /173\/300/, 'the other login of the file is shown')
+  assert.doesNotMatch(r.stdout, /log ?in|no credentials/i)
+})
+
+test('credentialsFromPiAuth names a wrong-typed entry instead of finding nothing', async () => {
+  const { credentialsFromPiAuth } = await import('../index.js').then((m) => m.default ?? m)
+  const info = credentialsFromPiAuth('anthropic', { type: 'oauth', access: 12345, refresh: 'r', expires: 1 })
+  assert.deepEqual({ ...info }, { usable: false, reason: 'anthropic: the auth.json entry is broken: "access" is a number, expected a string' })
+  assert.equal(credentialsFromPiAuth('zai', 'sk-bare').reason, 'zai: the auth.json entry is broken: a string where pi keeps an object like {"type": "api_key", "key": …}')
+})

@@ -106,6 +106,16 @@ pub fn credentials_from_pi_auth(
         convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
     })?;
     let rule = spec.wire.auth();
+    if let Some(problem) = usage_core::credentials::entry_problem(&entry) {
+        return Ok(Some(types::PiCredentialInfo {
+            usable: false,
+            kind: None,
+            base_url: None,
+            reason: Some(format!(
+                "{provider_id}: the auth.json entry is broken: {problem}"
+            )),
+        }));
+    }
     Ok(
         usage_core::credentials::from_pi_entry(&provider_id, &entry, &rule).map(
             |found| match found {

@@ -524,7 +524,7 @@ fn json_type(v: &Value) -> &'static str {
 
 /// What is wrong with one entry, by the types pi itself requires of a login (`type`, and
 /// `key`/`env` or `access`/`refresh`/`expires`). Missing fields are left to the reader.
-fn entry_problem(entry: &Value) -> Option<String> {
+pub fn entry_problem(entry: &Value) -> Option<String> {
     let Some(fields) = entry.as_object() else {
         return Some(format!(
             "{} where pi keeps an object like {{\"type\": \"api_key\", \"key\": …}}",
