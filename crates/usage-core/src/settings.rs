@@ -169,11 +169,11 @@ fn apply(object: &Map<String, Value>, read: &mut SettingsRead, provider_ids: &[&
     let mut ignored = Vec::new();
     for (key, value) in object {
         match key.as_str() {
-            "intervalMs" => match value
-                .as_u64()
-                .filter(|ms| (MIN_INTERVAL_MS..=MAX_SAFE_INTEGER).contains(ms))
-            {
-                Some(ms) => s.interval_ms = ms,
+            // A whole number written as 30000.0 is still whole.
+            "intervalMs" => match value.as_f64().filter(|ms| {
+                ms.fract() == 0.0 && (MIN_INTERVAL_MS as f64..=MAX_SAFE_INTEGER as f64).contains(ms)
+            }) {
+                Some(ms) => s.interval_ms = ms as u64,
                 None => bad(
                     key,
                     value,
@@ -275,6 +275,34 @@ fn apply(object: &Map<String, Value>, read: &mut SettingsRead, provider_ids: &[&
         s.warn_at = defaults.warn_at;
         s.critical_at = defaults.critical_at;
     }
+    // The tracker's own checks have the last word: whatever a file says, the tracker it makes
+    // starts (a rule added there and not here yet gives a problem, never "could not start").
+    if let Err(e) = crate::validate::options(&tracker_options(s)) {
+        problems.push(format!(
+            "{file}: {e}; using the defaults for the tracker's options"
+        ));
+        s.interval_ms = defaults.interval_ms;
+        s.warn_at = defaults.warn_at;
+        s.critical_at = defaults.critical_at;
+        s.low_balance = defaults.low_balance;
+        s.cache_path = defaults.cache_path;
+    }
+}
+
+/// The tracker options these settings make (the rest are the tracker's defaults).
+pub fn tracker_options(s: &ExtensionSettings) -> TrackerOptions {
+    let mut o = TrackerOptions {
+        interval_ms: s.interval_ms,
+        ..TrackerOptions::default()
+    };
+    o.thresholds.warn_at = s.warn_at;
+    o.thresholds.critical_at = s.critical_at;
+    o.thresholds.default_low_balance = s.low_balance;
+    o.cache_path = match &s.cache_path {
+        CachePath::At(p) => Some(PathBuf::from(p)),
+        CachePath::Default | CachePath::Off => None,
+    };
+    o
 }
 
 /// Changes the file at `path`: `changes` is an object of keys to set (`null` removes one, so
@@ -415,6 +443,29 @@ mod tests {
                 .cache_path,
             CachePath::At("/tmp/c.json".into())
         );
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_point_is_whole() {
+        assert_eq!(
+            parsed(r#"{"intervalMs": 30000.0}"#).settings.interval_ms,
+            30_000
+        );
+        assert_eq!(parsed(r#"{"intervalMs": 30000.5}"#).problems.len(), 1);
+    }
+
+    #[test]
+    fn what_the_settings_make_passes_the_trackers_own_checks() {
+        for text in [
+            r#"{"warnAt": 0.05, "criticalAt": 0.3}"#,
+            r#"{"intervalMs": 1}"#,
+            r#"{"cachePath": "/"}"#,
+            r#"{"warnAt": 0.9, "criticalAt": 0.8, "lowBalance": 0}"#,
+        ] {
+            let r = parsed(text);
+            crate::validate::options(&tracker_options(&r.settings))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
     }
 
     #[test]
