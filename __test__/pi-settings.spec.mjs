@@ -86,9 +86,9 @@ function cases(pi) {
     await session.waitFor(/Usage tracker settings/, { what: 'the settings list' })
     // Typing filters the rows (as in pi's /settings); Enter moves the row to its next value.
     session.type('openai-codex')
-    await session.waitFor(/Provider codex \(openai-codex\)\s+on/, { what: 'the codex row' })
+    await session.waitFor(/codex \(openai-codex\)\s+on/, { what: 'the codex row' })
     session.key('Enter')
-    await session.waitFor(/Provider codex \(openai-codex\)\s+off/, { what: 'codex off in the list' })
+    await session.waitFor(/codex \(openai-codex\)\s+off/, { what: 'codex off in the list' })
     await session.waitFor((s) => /copilot 173\/300/.test(s) && !/codex 5h/.test(s), { what: 'codex gone from the footer at once', timeoutMs: 15_000 })
     assert.deepEqual(JSON.parse(readFileSync(settingsFile, 'utf8')).providers, { 'openai-codex': false })
 

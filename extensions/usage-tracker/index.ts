@@ -355,7 +355,10 @@ let applying: Promise<void> = Promise.resolve();
 function applySettings(): Promise<void> {
 	applying = applying.then(async () => {
 		const session = state().session;
-		if (session && !session.stopped) await startSession(session.ctx);
+		if (!session || session.stopped) return;
+		await startSession(session.ctx);
+		const next = state().session;
+		if (next && session.model) next.model = session.model; // the model pi uses now leads, as before
 	});
 	return applying.catch(() => undefined);
 }

@@ -8,7 +8,7 @@
 import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
 // pi resolves these names for extensions in every version (1.x aliases them to its own packages).
 import { getSettingsListTheme } from "@mariozechner/pi-coding-agent";
-import { type SettingItem, SettingsList } from "@mariozechner/pi-tui";
+import { type SettingItem, SettingsList, truncateToWidth } from "@mariozechner/pi-tui";
 
 type Addon = typeof import("../../index");
 type Settings = import("../../index").ExtensionSettings;
@@ -26,7 +26,7 @@ interface Row {
 }
 
 const percent = (v: unknown) => `${Math.round(Number(v) * 1000) / 10}% left`;
-const money = (v: unknown) => `${Number(v)} (money)`;
+const money = (v: unknown) => `below ${Number(v)}`; // in each balance's own currency
 const duration = (v: unknown) => {
 	const s = Number(v) / 1000;
 	return s < 60 ? `${s} s` : `${Math.round((s / 60) * 10) / 10} min`;
@@ -59,7 +59,7 @@ function rows(addon: Addon): Row[] {
 		{
 			id: "lowBalance",
 			label: "Low balance",
-			description: "A prepaid balance below this much money is red (below twice it, yellow).",
+			description: "A prepaid balance below this much money, in its own currency, is red (below twice it, yellow).",
 			choices: [1, 2, 5, 10, 20, 50].map((n): [string, unknown] => [money(n), n]),
 			current: (s) => s.lowBalance,
 			show: money,
@@ -115,8 +115,8 @@ function rows(addon: Addon): Row[] {
 	const providers = addon.BUILTIN_PROVIDERS.map(
 		(p): Row => ({
 			id: `provider:${p.id}`,
-			label: `Provider ${p.label} (${p.id})`,
-			description: `Track ${p.id}'s usage (it shows only where you have a login or key for it).`,
+			label: p.label === p.id ? p.label : `${p.label} (${p.id})`,
+			description: `Track ${p.label}'s usage (shown only where pi has a login or key for ${p.id}).`,
 			choices: [
 				["on", true],
 				["off", false],
@@ -176,7 +176,7 @@ export async function openSettings(
 		);
 		const title = `${theme.fg("accent", theme.bold("Usage tracker settings"))}${theme.fg("dim", ` · ${read.path}`)}`;
 		return {
-			render: (width: number) => [title, "", ...list.render(width)],
+			render: (width: number) => [truncateToWidth(title, width), "", ...list.render(width)],
 			invalidate: () => list.invalidate(),
 			handleInput: (data: string) => {
 				list.handleInput(data);
