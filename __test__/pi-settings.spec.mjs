@@ -3,7 +3,7 @@
 // change survives /reload; a settings file with warnAt below criticalAt starts with one clear
 // problem and the defaults; a broken auth.json is named in the footer and the view, and left as
 // it was. pi runs offline with a throwaway HOME and agent dir; nothing leaves 127.0.0.1.
-import { describe, test, before, after } from 'node:test'
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { startSandbox } from './sandbox.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
 import { piEnv } from './helpers/pi-env.mjs'
+import { describeNeeding } from './helpers/ci.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const EXTENSION = join(here, '..', 'extensions', 'usage-tracker', 'index.ts')
@@ -21,7 +22,8 @@ const INTERVAL_MS = 1500
 const tmux = ensureTmux()
 const pis = tmux ? pisToTest() : [{ label: 'pi', skip: 'tmux not found and could not be installed' }]
 
-for (const pi of pis) describe(`${pi.label}: settings and auth.json`, { skip: pi.skip ?? false }, () => cases(pi))
+// one suite per pi; when that pi cannot be had, skipped with the reason (a failure on CI)
+for (const pi of pis) describeNeeding(`${pi.label}: settings and auth.json`, pi.skip, () => cases(pi))
 
 /** The screen with its colours (SGR sequences), to tell a value's level. */
 const coloured = (session) => session.t('capture-pane', '-p', '-e', '-t', session.name)
