@@ -34,7 +34,7 @@ testNeeding('the extension type-checks against pi 1.6 and the package declaratio
         typeRoots: [join(root, 'node_modules', '@types')],
         baseUrl: root,
         // The name pi resolves for extensions in every version (1.x aliases its own pi-tui to it).
-        paths: { '@earendil-works/pi-coding-agent': [piTypes], '@mariozechner/pi-tui': [join(pi16.packageDir, '..', 'pi-tui', 'dist', 'index.d.ts')] },
+        paths: { '@earendil-works/pi-coding-agent': [piTypes], '@mariozechner/pi-coding-agent': [piTypes], '@mariozechner/pi-tui': [join(pi16.packageDir, '..', 'pi-tui', 'dist', 'index.d.ts')] },
       },
       files: [join(root, 'extensions', 'usage-tracker', 'index.ts')],
     }

@@ -89,11 +89,18 @@ pub fn create_builtin(
 /// Credentials of one instance, in order: pi's `auth.json` under the instance id, then (for
 /// the default instance only) the wire's alias keys of `auth.json`, the environment variable
 /// pi reads and the tool's own file. A second account must bring its own.
+/// A broken file leaves its logins unread (the environment and the tool's own file still
+/// count; the file's problem is shown once, `credentials::last_auth_problem`); a broken entry
+/// is that provider's error.
 pub fn discover(spec: &BuiltinSpec, instance_id: &str) -> Option<Found> {
     let rule = spec.wire.auth();
-    let from_auth_json = |key: &str| {
-        credentials::pi_auth_entry(key)
-            .and_then(|entry| credentials::from_pi_entry(instance_id, &entry, &rule))
+    let auth = credentials::PiAuth::load();
+    let from_auth_json = |key: &str| match auth.entry(key)? {
+        Ok(entry) => credentials::from_pi_entry(instance_id, entry, &rule),
+        Err(problem) => Some(Found::Unusable(format!(
+            "{instance_id}: {}",
+            problem.message()
+        ))),
     };
     if let Some(found) = from_auth_json(instance_id) {
         return Some(found);
