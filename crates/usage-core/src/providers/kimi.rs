@@ -5,7 +5,10 @@
 
 use serde_json::Value;
 
-use super::shape::{instant_ms, length_id, number, push_pct, FIVE_HOURS, SEVEN_DAYS, USER_AGENT};
+use super::shape::{
+    finish, instant_ms, length_id, number, push_extra, push_pct, sanitize_id, FIVE_HOURS,
+    SEVEN_DAYS, USER_AGENT,
+};
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, UsageSnapshot};
@@ -43,7 +46,7 @@ impl Wire for Kimi {
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?, ctx.now_ms).map_err(WireError::Shape)
+        parse(&serde_json::from_slice(body)?, ctx.now_ms)
     }
 }
 
@@ -57,11 +60,18 @@ fn unit_secs(unit: &str) -> Option<f64> {
     })
 }
 
-/// Used ratio of one `{limit, used, remaining}`: `used` when given, else `limit − remaining`.
+/// Used ratio of one `{limit, used, remaining}`: `used` when it is a count (over the limit is
+/// over-use, shown spent), else `limit − remaining` when that lies within the limit. A negative
+/// count (`"-1"`) is the service's "unknown", never 0 %.
 fn used_ratio(detail: &Value) -> Option<f64> {
     let limit = number(detail.get("limit")).filter(|l| *l > 0.0)?;
     let used = number(detail.get("used"))
-        .or_else(|| number(detail.get("remaining")).map(|r| limit - r))?;
+        .filter(|u| *u >= 0.0)
+        .or_else(|| {
+            number(detail.get("remaining"))
+                .filter(|r| (0.0..=limit).contains(r))
+                .map(|r| limit - r)
+        })?;
     Some((used / limit).clamp(0.0, 1.0))
 }
 
@@ -79,45 +89,68 @@ fn reset(detail: &Value, now: i64) -> Option<i64> {
         })
 }
 
-pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, String> {
+/// A `limits[]` window: its id and length. A unit this parser does not know keeps the window,
+/// named from what the service sent, without a length.
+fn window_of(window: &Value) -> Option<(String, Option<f64>)> {
+    let duration = number(window.get("duration")).filter(|d| *d > 0.0)?;
+    let unit = window.get("timeUnit").and_then(Value::as_str).unwrap_or("");
+    if let Some(secs) = unit_secs(unit).map(|u| duration * u) {
+        if let Some(id) = length_id(secs) {
+            return Some((id, Some(secs)));
+        }
+    }
+    let name = unit.trim_start_matches("TIME_UNIT_");
+    let id = sanitize_id(&format!("{duration} {name}"))?;
+    Some((id, None))
+}
+
+pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
     let weekly = body.get("usage").filter(|v| v.is_object());
     let limits = body.get("limits").and_then(Value::as_array);
     if weekly.is_none() && limits.is_none() {
-        return Err("neither `usage` nor `limits` is present".into());
+        return Err(WireError::Shape(
+            "neither `usage` nor `limits` is present".into(),
+        ));
     }
     let mut outcome = FetchOutcome::default();
-    for item in limits.into_iter().flatten() {
-        let Some(window) = item.get("window") else {
-            continue;
-        };
-        let secs = number(window.get("duration")).and_then(|d| {
-            let unit = window.get("timeUnit").and_then(Value::as_str)?;
-            Some(d * unit_secs(unit)?)
-        });
-        let Some((secs, id)) = secs.and_then(|s| Some((s, length_id(s)?))) else {
+    let mut warnings = Vec::new();
+    for (i, item) in limits.into_iter().flatten().enumerate() {
+        let Some((id, secs)) = item.get("window").and_then(window_of) else {
+            warnings.push(format!("limits[{i}]: no readable `window`"));
             continue;
         };
         // Values sit in `detail`; a flat item is read the same way.
-        let detail = item.get("detail").unwrap_or(item);
+        let detail = item.get("detail").filter(|d| d.is_object()).unwrap_or(item);
         let Some(ratio) = used_ratio(detail) else {
+            warnings.push(format!(
+                "limits[{i}] ({id}): no usable `limit`/`used`/`remaining`"
+            ));
             continue;
         };
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(ratio);
-        s.duration_secs = Some(secs);
+        s.duration_secs = secs;
         s.resets_at = reset(detail, now);
-        push_pct(&mut outcome, &DECLARED, s, Some(secs));
-    }
-    // The weekly total has no length of its own on the wire; a `limits[]` week wins.
-    if let Some(weekly) = weekly.filter(|_| !outcome.snapshots.iter().any(|s| s.id == "7d")) {
-        if let Some(ratio) = used_ratio(weekly) {
-            let mut s = UsageSnapshot::new("7d");
-            s.used_ratio = Some(ratio);
-            s.resets_at = reset(weekly, now);
+        if secs.is_some() {
+            push_pct(&mut outcome, &DECLARED, s, secs);
+        } else {
+            push_extra(&mut outcome, &DECLARED, pct_quota(&s.id, None));
             outcome.snapshots.push(s);
         }
     }
-    Ok(outcome)
+    // The weekly total has no length of its own on the wire; a `limits[]` week wins.
+    if let Some(weekly) = weekly.filter(|_| !outcome.snapshots.iter().any(|s| s.id == "7d")) {
+        match used_ratio(weekly) {
+            Some(ratio) => {
+                let mut s = UsageSnapshot::new("7d");
+                s.used_ratio = Some(ratio);
+                s.resets_at = reset(weekly, now);
+                outcome.snapshots.push(s);
+            }
+            None => warnings.push("usage (7d): no usable `limit`/`used`/`remaining`".into()),
+        }
+    }
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -164,27 +197,56 @@ mod tests {
         let got: Vec<_> = out
             .snapshots
             .iter()
-            .map(|s| (s.id.as_str(), s.used_ratio, s.resets_at))
+            .map(|s| (s.id.as_str(), s.used_ratio, s.resets_at, s.duration_secs))
             .collect();
         assert_eq!(
             got,
             [
-                ("1h", Some(0.25), Some(61_000)),
-                ("5h", Some(1.0), Some(1_796_083_200_000)),
+                ("1h", Some(0.25), Some(61_000), Some(3_600.0)),
+                ("5_fortnight", Some(1.0), None, None),
+                ("5h", Some(1.0), Some(1_796_083_200_000), Some(FIVE_HOURS)),
             ],
-            "unknown units and zero limits are skipped; over-use is clamped"
+            "an unknown unit keeps its window without a length; over-use is clamped"
         );
-        assert_eq!(out.extra_quotas.len(), 1);
-        assert_eq!(out.extra_quotas[0].id, "1h");
+        assert_eq!(
+            out.snapshots[0].warnings,
+            ["limits[2] (5h): no usable `limit`/`used`/`remaining`"]
+        );
+        let extra: Vec<_> = out
+            .extra_quotas
+            .iter()
+            .map(|q| (q.id.as_str(), q.duration_secs))
+            .collect();
+        assert_eq!(extra, [("1h", Some(3_600.0)), ("5_fortnight", None)]);
+    }
+
+    #[test]
+    fn a_negative_used_count_is_unknown_not_zero() {
+        let body = json!({"usage": {"limit": "100", "used": "-1", "remaining": "75"}});
+        let out = parse(&body, 0).unwrap();
+        assert_eq!(out.snapshots[0].used_ratio, Some(0.25), "from remaining");
+        // Neither count usable: the window is a warning, not 0 % used.
+        for remaining in ["-1", "101", "x"] {
+            let body = json!({"usage": {"limit": "100", "used": "-1", "remaining": remaining},
+                "limits": [{"window": {"duration": 300, "timeUnit": "TIME_UNIT_MINUTE"},
+                            "detail": {"limit": "100", "used": "5"}}]});
+            let out = parse(&body, 0).unwrap();
+            let ids: Vec<&str> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
+            assert_eq!(ids, ["5h"], "{remaining}");
+            assert_eq!(
+                out.snapshots[0].warnings,
+                ["usage (7d): no usable `limit`/`used`/`remaining`"]
+            );
+        }
     }
 
     #[test]
     fn nothing_recognisable_is_an_error() {
         assert!(parse(&json!({"parallel": {"limit": "20"}}), 0).is_err());
-        assert!(parse(&json!({"usage": {"limit": "abc"}}), 0)
-            .unwrap()
-            .snapshots
-            .is_empty());
+        assert!(matches!(
+            parse(&json!({"usage": {"limit": "abc"}}), 0),
+            Err(WireError::Shape(m)) if m.contains("usage (7d)")
+        ));
     }
 
     #[test]

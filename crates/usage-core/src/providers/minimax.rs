@@ -1,11 +1,12 @@
 //! MiniMax Token/Coding Plan (`minimax` on api.minimax.io, `minimax-cn` on api.minimaxi.com):
 //! GET …/remains with Bearer. HTTP 200 even for a bad key: `base_resp.status_code` ≠ 0 is the
-//! error. Per bucket an interval and a weekly window, read from the REMAINING percentages,
-//! because the counts mean remaining on one host and used on the other.
+//! error. Per bucket a 5-hour interval and a weekly window, read from the REMAINING
+//! percentages; the counts, which mean remaining on one host and used on the other, only where
+//! a percentage is missing.
 
 use serde_json::Value;
 
-use super::shape::{instant_ms, length_id, number, push_pct, FIVE_HOURS, SEVEN_DAYS};
+use super::shape::{finish, instant_ms, number, push_pct, FIVE_HOURS, SEVEN_DAYS};
 use super::{
     http, pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
 };
@@ -67,7 +68,7 @@ impl Wire for MiniMax {
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?, ctx.now_ms)
+        parse(&serde_json::from_slice(body)?, ctx.now_ms, self.cn)
     }
 }
 
@@ -95,62 +96,80 @@ fn status_error(code: i64, now: i64) -> FetchError {
 }
 
 struct Window<'a> {
+    /// The id and length the plan gives this lane: never the span the answer measures, which
+    /// shifts from poll to poll (an interval that ends at the weekly end, missing times).
+    id: &'a str,
+    secs: f64,
     prefix: &'a str,
-    start: &'a str,
     end: &'a str,
     remains: &'a str,
     total: &'a str,
+    count: &'a str,
 }
 
 const INTERVAL: Window = Window {
+    id: "5h",
+    secs: FIVE_HOURS,
     prefix: "current_interval",
-    start: "start_time",
     end: "end_time",
     remains: "remains_time",
     total: "current_interval_total_count",
+    count: "current_interval_usage_count",
 };
 
 const WEEKLY: Window = Window {
+    id: "7d",
+    secs: SEVEN_DAYS,
     prefix: "current_weekly",
-    start: "weekly_start_time",
     end: "weekly_end_time",
     remains: "weekly_remains_time",
     total: "current_weekly_total_count",
+    count: "current_weekly_usage_count",
 };
 
 fn status(bucket: &Value, w: &Window) -> Option<i64> {
     number(bucket.get(format!("{}_status", w.prefix))).map(|s| s as i64)
 }
 
-fn snapshot(bucket: &Value, w: &Window, fallback_id: &str, now: i64) -> Option<UsageSnapshot> {
+/// Remaining share from the counts, for rows without a percentage. The count is what is
+/// REMAINING on the global host and what is USED on the China host.
+fn count_ratio(bucket: &Value, w: &Window, cn: bool) -> Option<f64> {
+    let total = number(bucket.get(w.total)).filter(|t| *t > 0.0)?;
+    let count = number(bucket.get(w.count)).filter(|c| (0.0..=total).contains(c))?;
+    let remaining = if cn { total - count } else { count };
+    Some(remaining / total)
+}
+
+/// Whether the answer speaks of this lane at all (a China plan may have no weekly lane).
+fn mentioned(bucket: &Value, w: &Window) -> bool {
+    bucket.as_object().is_some_and(|o| {
+        o.keys()
+            .any(|k| k.starts_with(w.prefix) || k == w.end || k == w.remains)
+    })
+}
+
+fn snapshot(bucket: &Value, w: &Window, now: i64, cn: bool) -> Option<UsageSnapshot> {
     let status = status(bucket, w);
-    let remaining = number(bucket.get(format!("{}_remaining_percent", w.prefix)));
-    let start = instant_ms(bucket.get(w.start));
-    let end = instant_ms(bucket.get(w.end));
-    let secs = match (start, end) {
-        (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1000.0),
-        _ => None,
-    };
-    let id = secs
-        .and_then(length_id)
-        .unwrap_or_else(|| fallback_id.to_string());
-    let mut s = UsageSnapshot::new(id);
+    let remaining = number(bucket.get(format!("{}_remaining_percent", w.prefix)))
+        .map(|pct| (pct / 100.0).clamp(0.0, 1.0))
+        .or_else(|| count_ratio(bucket, w, cn));
+    let mut s = UsageSnapshot::new(w.id);
     match (remaining, status) {
         (_, Some(UNLIMITED)) => s.unlimited = true,
-        (Some(pct), _) => s.remaining_ratio = Some((pct / 100.0).clamp(0.0, 1.0)),
+        (Some(ratio), _) => s.remaining_ratio = Some(ratio),
         (None, Some(EXHAUSTED)) => s.remaining_ratio = Some(0.0),
         (None, _) => return None,
     }
-    s.duration_secs = secs;
+    s.duration_secs = Some(w.secs);
     // The relative form is immune to clock skew between us and the service.
     s.resets_at = number(bucket.get(w.remains))
         .filter(|ms| *ms >= 0.0)
         .map(|ms| now + ms as i64)
-        .or(end);
+        .or_else(|| instant_ms(bucket.get(w.end)));
     Some(s)
 }
 
-pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
+pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError> {
     // Either top level or wrapped in `data` (with the plan's title beside it).
     let data = body.get("data").filter(|d| d.is_object());
     let base_resp = body
@@ -176,8 +195,10 @@ pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
             .map(String::from),
         ..Default::default()
     };
-    for bucket in buckets {
+    let mut warnings = Vec::new();
+    for (i, bucket) in buckets.iter().enumerate() {
         let Some(name) = bucket.get("model_name").and_then(Value::as_str) else {
+            warnings.push(format!("model_remains[{i}]: no `model_name`"));
             continue;
         };
         // Zero totals and "unlimited" on both windows: a model the plan does not include.
@@ -187,18 +208,23 @@ pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
         if absent {
             continue;
         }
-        for (w, fallback) in [(INTERVAL, "interval"), (WEEKLY, "weekly")] {
-            let Some(mut s) = snapshot(bucket, &w, fallback, now) else {
+        for w in [INTERVAL, WEEKLY] {
+            let Some(mut s) = snapshot(bucket, &w, now, cn) else {
+                if mentioned(bucket, &w) {
+                    warnings.push(format!(
+                        "model_remains[{i}] ({}): no remaining percent, counts or status",
+                        w.id
+                    ));
+                }
                 continue;
             };
             if name != GENERAL {
                 s.model_id = Some(name.to_string());
             }
-            let secs = s.duration_secs;
-            push_pct(&mut outcome, &DECLARED, s, secs);
+            push_pct(&mut outcome, &DECLARED, s, Some(w.secs));
         }
     }
-    Ok(outcome)
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -215,7 +241,7 @@ mod tests {
 
     #[test]
     fn fixture_remaining_percentages_and_relative_resets() {
-        let out = parse(&fixture(), 1_000).unwrap();
+        let out = parse(&fixture(), 1_000, false).unwrap();
         let got: Vec<_> = out
             .snapshots
             .iter()
@@ -252,13 +278,13 @@ mod tests {
     #[test]
     fn bad_key_with_http_200_is_an_auth_error() {
         let body = json!({"base_resp": {"status_code": 1004, "status_msg": "cookie is missing, log in again"}});
-        let Err(WireError::Service(e)) = parse(&body, 0) else {
+        let Err(WireError::Service(e)) = parse(&body, 0, false) else {
             panic!("expected a service error")
         };
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.message.contains("1004") && e.message.contains("rejected"));
         let busy = json!({"base_resp": {"status_code": "1002"}});
-        let Err(WireError::Service(e)) = parse(&busy, 0) else {
+        let Err(WireError::Service(e)) = parse(&busy, 0, false) else {
             panic!("expected a service error")
         };
         assert_eq!(e.kind, ErrorKind::RateLimited);
@@ -281,7 +307,7 @@ mod tests {
                 {"current_interval_remaining_percent": 10}
             ]
         }});
-        let out = parse(&body, 0).unwrap();
+        let out = parse(&body, 0, false).unwrap();
         assert_eq!(out.plan.as_deref(), Some("Plus"));
         let got: Vec<_> = out
             .snapshots
@@ -299,30 +325,89 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("interval", "default", Some(0.0), false, None),
-                (
-                    "weekly",
-                    "default",
-                    Some(0.4),
-                    false,
-                    Some(1_796_515_200_000)
-                ),
-                ("interval", "speech-hd", None, true, None),
+                ("5h", "default", Some(0.0), false, None),
+                ("7d", "default", Some(0.4), false, Some(1_796_515_200_000)),
+                ("5h", "speech-hd", None, true, None),
             ],
             "status 2 = exhausted, 3 = unlimited; a bucket with nothing in the plan is skipped"
         );
-        let extra: Vec<&str> = out.extra_quotas.iter().map(|q| q.id.as_str()).collect();
-        assert_eq!(extra, ["interval", "weekly"]);
+        assert!(out.extra_quotas.is_empty());
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "model_remains[1] (7d): no remaining percent, counts or status",
+                "model_remains[3]: no `model_name`"
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_the_lanes_not_the_measured_spans() {
+        // Two polls of one account: the first while the interval ends at the weekly end (a
+        // 4-hour span), the second with the times missing. Every id stays.
+        let first = json!({"model_remains": [{"model_name": "general",
+            "start_time": 1_796_500_800_000_i64, "end_time": 1_796_515_200_000_i64,
+            "current_interval_remaining_percent": 50,
+            "weekly_start_time": 1_795_910_400_000_i64, "weekly_end_time": 1_796_515_200_000_i64,
+            "current_weekly_remaining_percent": 20}]});
+        let second = json!({"model_remains": [{"model_name": "general",
+            "current_interval_remaining_percent": 90, "current_weekly_remaining_percent": 19}]});
+        let ids = |b: &Value, now| {
+            parse(b, now, false)
+                .unwrap()
+                .snapshots
+                .iter()
+                .map(|s| (s.id.clone(), s.duration_secs))
+                .collect::<Vec<_>>()
+        };
+        let want = vec![
+            ("5h".to_string(), Some(FIVE_HOURS)),
+            ("7d".to_string(), Some(SEVEN_DAYS)),
+        ];
+        assert_eq!(ids(&first, 1_796_501_000_000), want);
+        assert_eq!(ids(&second, 1_796_600_000_000), want);
+    }
+
+    #[test]
+    fn counts_without_percentages_by_host() {
+        let body = json!({"model_remains": [{"model_name": "general",
+            "current_interval_total_count": 4500, "current_interval_usage_count": 4430,
+            "current_weekly_total_count": 45000, "current_weekly_usage_count": 44895}]});
+        let ratios = |cn| {
+            parse(&body, 0, cn)
+                .unwrap()
+                .snapshots
+                .iter()
+                .map(|s| (s.remaining_ratio.unwrap() * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ratios(false),
+            [0.984, 0.998],
+            "global: the count is what is left"
+        );
+        assert_eq!(
+            ratios(true),
+            [0.016, 0.002],
+            "China: the count is what was used"
+        );
+        // A count outside its total is not a reading.
+        let bad = json!({"model_remains": [{"model_name": "general",
+            "current_interval_total_count": 10, "current_interval_usage_count": 11,
+            "current_weekly_remaining_percent": 50}]});
+        let out = parse(&bad, 0, false).unwrap();
+        assert_eq!(out.snapshots.len(), 1);
+        assert_eq!(out.snapshots[0].warnings.len(), 1);
     }
 
     #[test]
     fn wrong_shapes_are_shape_errors() {
         assert!(matches!(
-            parse(&json!({"base_resp": {"status_code": 0}}), 0),
+            parse(&json!({"base_resp": {"status_code": 0}}), 0, false),
             Err(WireError::Shape(_))
         ));
         assert!(matches!(
-            parse(&json!({"model_remains": {}}), 0),
+            parse(&json!({"model_remains": {}}), 0, false),
             Err(WireError::Shape(_))
         ));
     }
