@@ -114,11 +114,33 @@ pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
     }
     let mut outcome = FetchOutcome::default();
     let mut warnings = Vec::new();
+    for (key, ok) in [("usage", weekly.is_some()), ("limits", limits.is_some())] {
+        if !ok && body.get(key).is_some_and(|v| !v.is_null()) {
+            warnings.push(format!(
+                "`{key}` is not {}",
+                if key == "usage" {
+                    "an object"
+                } else {
+                    "a list"
+                }
+            ));
+        }
+    }
     for (i, item) in limits.into_iter().flatten().enumerate() {
-        let Some((id, secs)) = item.get("window").and_then(window_of) else {
+        let window = item.get("window");
+        let Some((id, secs)) = window.and_then(window_of) else {
             warnings.push(format!("limits[{i}]: no readable `window`"));
             continue;
         };
+        if secs.is_none()
+            && !window
+                .and_then(|w| w.get("timeUnit"))
+                .is_some_and(Value::is_string)
+        {
+            warnings.push(format!(
+                "limits[{i}] ({id}): `window.timeUnit` is not a name"
+            ));
+        }
         // Values sit in `detail`; a flat item is read the same way.
         let detail = item.get("detail").filter(|d| d.is_object()).unwrap_or(item);
         let Some(ratio) = used_ratio(detail) else {

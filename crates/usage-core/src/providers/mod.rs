@@ -15,6 +15,8 @@ pub mod http;
 pub mod kimi;
 pub mod minimax;
 pub mod moonshot;
+#[cfg(test)]
+mod mutate;
 pub mod opencode_go;
 pub mod openrouter;
 mod shape;

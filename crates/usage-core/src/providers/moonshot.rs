@@ -106,6 +106,10 @@ pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
     }
     // The cash part may be negative: a deficit the vouchers cover.
     for (id, part) in [("voucher", voucher), ("cash", cash)] {
+        let key = format!("{id}_balance");
+        if part.is_none() && data.get(&key).is_some_and(|v| !v.is_null()) {
+            warnings.push(format!("`data.{key}` is not a number"));
+        }
         if let Some(amount) = part {
             let mut s = UsageSnapshot::new(id);
             s.model_id = Some(PARTS_MODEL.into());
