@@ -18,8 +18,12 @@ const CODING_PLAN: &str = "/v1/api/openplatform/coding_plan/remains";
 
 const DECLARED: [&str; 2] = ["5h", "7d"];
 
-/// The bucket that is the plan's shared text quota; others are per model.
-const GENERAL: &str = "general";
+/// Whether a bucket is the plan's shared text quota (`general`, or the coding model's
+/// `MiniMax-M*` / `MiniMax-M2.7`); others are per model.
+fn is_general(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name == "general" || name.starts_with("minimax-m")
+}
 
 /// Bucket status: 2 exhausted, 3 unlimited (1 normal).
 const EXHAUSTED: i64 = 2;
@@ -196,6 +200,8 @@ pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError
         ..Default::default()
     };
     let mut warnings = Vec::new();
+    // The first shared-quota bucket is the account's; a second one keeps its own entry.
+    let mut general_taken = false;
     for (i, bucket) in buckets.iter().enumerate() {
         let Some(name) = bucket.get("model_name").and_then(Value::as_str) else {
             warnings.push(format!("model_remains[{i}]: no `model_name`"));
@@ -208,6 +214,8 @@ pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError
         if absent {
             continue;
         }
+        let general = is_general(name) && !general_taken;
+        general_taken |= general;
         for w in [INTERVAL, WEEKLY] {
             let Some(mut s) = snapshot(bucket, &w, now, cn) else {
                 if mentioned(bucket, &w) {
@@ -218,7 +226,7 @@ pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError
                 }
                 continue;
             };
-            if name != GENERAL {
+            if !general {
                 s.model_id = Some(name.to_string());
             }
             push_pct(&mut outcome, &DECLARED, s, Some(w.secs));
@@ -366,6 +374,28 @@ mod tests {
         ];
         assert_eq!(ids(&first, 1_796_501_000_000), want);
         assert_eq!(ids(&second, 1_796_600_000_000), want);
+    }
+
+    #[test]
+    fn the_coding_models_bucket_is_the_plans_quota() {
+        let body = json!({"model_remains": [
+            {"model_name": "MiniMax-M2.7", "current_interval_remaining_percent": 10},
+            {"model_name": "MiniMax-M*", "current_interval_remaining_percent": 20},
+            {"model_name": "speech-hd", "current_interval_remaining_percent": 30}]});
+        let got: Vec<_> = parse(&body, 0, false)
+            .unwrap()
+            .snapshots
+            .iter()
+            .map(|s| (s.model_id().to_string(), s.remaining_ratio))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("default".to_string(), Some(0.1)),
+                ("MiniMax-M*".to_string(), Some(0.2)),
+                ("speech-hd".to_string(), Some(0.3)),
+            ]
+        );
     }
 
     #[test]

@@ -83,7 +83,12 @@ fn window_of(unit: i64, n: Option<i64>) -> Option<(String, Option<f64>)> {
 fn service_error(body: &Value, token: &str) -> WireError {
     let msg = service_message(body.get("msg"), token);
     let code = body.get("code").and_then(Value::as_i64);
-    let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
+    // Matched on the raw text (never shown), so a colour code in it does not hide the reason.
+    let lower = body
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let e = if lower.contains("coding plan") || lower.contains("package") {
         FetchError::new(
             ErrorKind::Provider,
@@ -152,6 +157,12 @@ fn tools(limit: &Value) -> Option<UsageSnapshot> {
         _ => s.used_ratio = Some(percent_ratio(number(limit.get("percentage"))?)),
     }
     s.resets_at = instant_ms(limit.get("nextResetTime"));
+    // A length when the row names one (months follow the calendar).
+    let unit = number(limit.get("unit")).map(|u| u as i64);
+    let n = number(limit.get("number")).map(|n| n as i64);
+    s.duration_secs = unit
+        .and_then(|u| window_of(u, n))
+        .and_then(|(_, secs)| secs);
     Some(s)
 }
 
@@ -376,6 +387,14 @@ mod tests {
         let e = service(parse(&bad, "sk-zz").unwrap_err());
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(!e.message.contains("sk-zz"));
+
+        let coloured = json!({"code": 500, "msg": "\u{1b}[31mcurrent user has no coding plan", "success": false});
+        let e = service(parse(&coloured, "k").unwrap_err());
+        assert!(
+            e.message.contains("no active GLM Coding Plan"),
+            "{}",
+            e.message
+        );
 
         let other = json!({"code": 1302, "msg": "busy", "success": false});
         let e = service(parse(&other, "k").unwrap_err());
