@@ -180,13 +180,13 @@ fn xai_survives_any_single_field() {
             "/config/creditUsagePercent",
             "/config/currentPeriod/end",
         ],
-        |b| xai::parse(b, NOW, true),
+        |b| xai::parse(b, true),
     );
     check(
         "xai monthly",
         &fixture("xai-grok-billing-monthly"),
         &["/config"],
-        |b| xai::parse(b, NOW, false),
+        |b| xai::parse(b, false),
     );
 }
 

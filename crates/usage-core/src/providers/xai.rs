@@ -52,7 +52,7 @@ impl Wire for Xai {
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?, ctx.now_ms, ctx.attempt == 0)
+        parse(&serde_json::from_slice(body)?, ctx.attempt == 0)
     }
 }
 
@@ -60,10 +60,6 @@ impl Wire for Xai {
 fn val(v: Option<&Value>) -> Option<f64> {
     number(v?.get("val"))
 }
-
-/// Pay-beyond-the-plan windows (on-demand spend, prepaid credit) sit on a model entry of their
-/// own: a spent on-demand cap does not stop calls the plan still covers.
-pub const EXTRA_MODEL: &str = "extra";
 
 fn period_id(kind: &str, secs: Option<f64>) -> (String, Option<f64>) {
     if kind.ends_with("WEEKLY") {
@@ -85,7 +81,7 @@ fn period_id(kind: &str, secs: Option<f64>) -> (String, Option<f64>) {
 
 /// The credits form: a percent used over `currentPeriod`, either of which may be missing (a
 /// fresh period omits the percent; some answers omit the period or its `type`).
-fn credits(config: &Value, now: i64, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+fn credits(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
     let period = match config.get("currentPeriod") {
         Some(p @ Value::Object(_)) => Some(p),
         None | Some(Value::Null) => None,
@@ -111,16 +107,8 @@ fn credits(config: &Value, now: i64, outcome: &mut FetchOutcome, warnings: &mut 
     let end = period
         .and_then(|p| instant_ms(p.get("end")))
         .or_else(|| instant_ms(config.get("billingPeriodEnd")));
-    let percent = match percent {
-        Some(p) => p,
-        // Omitted on a fresh period (protobuf drops a 0): nothing used yet, unless the
-        // period is over.
-        None if end.is_none_or(|e| e > now) => 0.0,
-        None => {
-            warnings.push("no `creditUsagePercent` and the period has ended".into());
-            return;
-        }
-    };
+    // Omitted beside a period: the answer's protobuf JSON drops a 0.
+    let percent = percent.unwrap_or(0.0);
     let secs = match (start, end) {
         (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1000.0),
         _ => None,
@@ -161,7 +149,8 @@ fn monthly(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String
     outcome.snapshots.push(s);
 }
 
-/// On-demand spend against its cap (a cap of 0 is switched off) and the prepaid credit.
+/// On-demand spend against its cap (a cap of 0 is switched off) and the prepaid credit: drawn
+/// on once the plan's allowance is spent, so they sit beside it.
 fn extras(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
     let cap = val(config.get("onDemandCap"));
     if let Some(cap) = cap.filter(|c| *c > 0.0) {
@@ -170,7 +159,6 @@ fn extras(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>
         match used {
             Some(used) => {
                 let mut s = UsageSnapshot::new("on-demand");
-                s.model_id = Some(EXTRA_MODEL.into());
                 s.limit = Some(cap);
                 s.used = Some(used.max(0.0));
                 s.remaining = Some((cap - used).max(0.0));
@@ -185,7 +173,6 @@ fn extras(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>
     }
     if let Some(balance) = val(config.get("prepaidBalance")).filter(|b| *b > 0.0) {
         let mut s = UsageSnapshot::new("prepaid");
-        s.model_id = Some(EXTRA_MODEL.into());
         s.remaining = Some(balance);
         push_extra(
             outcome,
@@ -210,7 +197,7 @@ fn tier(v: Option<&Value>) -> Option<String> {
 
 /// `first`: the credits request answered. An answer with nothing to read (a unified-billing
 /// account may send only its tier) goes on to the default form.
-pub fn parse(body: &Value, now: i64, first: bool) -> Result<FetchOutcome, WireError> {
+pub fn parse(body: &Value, first: bool) -> Result<FetchOutcome, WireError> {
     let config = match body.get("config") {
         Some(c @ Value::Object(_)) => c,
         None | Some(Value::Null) if body.is_object() => {
@@ -226,7 +213,7 @@ pub fn parse(body: &Value, now: i64, first: bool) -> Result<FetchOutcome, WireEr
         ..Default::default()
     };
     let mut warnings = Vec::new();
-    credits(config, now, &mut outcome, &mut warnings);
+    credits(config, &mut outcome, &mut warnings);
     if outcome.snapshots.is_empty() && config.get("monthlyLimit").is_some() {
         monthly(config, &mut outcome, &mut warnings);
     }
@@ -269,7 +256,7 @@ mod tests {
 
     #[test]
     fn credits_fixture_weekly_percent() {
-        let out = parse(&fixture("credits"), NOW, true).unwrap();
+        let out = parse(&fixture("credits"), true).unwrap();
         assert_eq!(out.plan.as_deref(), Some("SuperGrok"));
         assert_eq!(
             ids(&out),
@@ -285,10 +272,10 @@ mod tests {
     #[test]
     fn monthly_fixture_is_read_for_what_it_holds_on_either_request() {
         for first in [true, false] {
-            let out = parse(&fixture("monthly"), NOW, first).unwrap();
+            let out = parse(&fixture("monthly"), first).unwrap();
             assert_eq!(
                 ids(&out),
-                [("monthly", "default"), ("on-demand", EXTRA_MODEL)]
+                [("monthly", "default"), ("on-demand", "default")]
             );
             let s = &out.snapshots[0];
             assert!((s.used_ratio.unwrap() - 0.58).abs() < 1e-9);
@@ -306,7 +293,7 @@ mod tests {
         let body = json!({"config": {"isUnifiedBillingUser": true, "currentPeriod": {
             "type": "USAGE_PERIOD_TYPE_WEEKLY", "start": "2026-11-30T00:00:00Z", "end": "2026-12-07T00:00:00Z"},
             "onDemandCap": {"val": 0}, "onDemandUsed": {"val": 0}, "prepaidBalance": {"val": 0}}});
-        let out = parse(&body, NOW, true).unwrap();
+        let out = parse(&body, true).unwrap();
         assert_eq!(ids(&out), [("7d", "default")]);
         assert_eq!(out.snapshots[0].used_ratio, Some(0.0));
     }
@@ -316,24 +303,21 @@ mod tests {
         // No type: the period's own length names it.
         let week = json!({"config": {"creditUsagePercent": 12.5, "currentPeriod": {
             "start": "2026-11-30T00:00:00Z", "end": "2026-12-07T00:00:00Z"}}});
-        let out = parse(&week, NOW, true).unwrap();
+        let out = parse(&week, true).unwrap();
         assert_eq!(ids(&out), [("7d", "default")]);
         let month = json!({"config": {"creditUsagePercent": 12.5, "currentPeriod": {
             "start": "2026-11-15T00:00:00Z", "end": "2026-12-15T00:00:00Z"}}});
-        assert_eq!(
-            ids(&parse(&month, NOW, true).unwrap()),
-            [("monthly", "default")]
-        );
+        assert_eq!(ids(&parse(&month, true).unwrap()), [("monthly", "default")]);
         // A percent and only the billing period's end.
         let bare = json!({"config": {"creditUsagePercent": 104.2, "billingPeriodEnd": "2026-12-13T00:00:00Z"}});
-        let out = parse(&bare, NOW, true).unwrap();
+        let out = parse(&bare, true).unwrap();
         assert_eq!(ids(&out), [("credits", "default")]);
         assert_eq!(out.snapshots[0].used_ratio, Some(1.0));
         assert_eq!(out.snapshots[0].resets_at, Some(NOW + 12 * 86_400_000));
         // A type and no times: the reset comes from the billing period.
         let typed = json!({"config": {"currentPeriod": {"type": "USAGE_PERIOD_TYPE_WEEKLY"},
             "billingPeriodEnd": "2026-12-13T00:00:00Z"}});
-        let out = parse(&typed, NOW, true).unwrap();
+        let out = parse(&typed, true).unwrap();
         assert_eq!(ids(&out), [("7d", "default")]);
         assert_eq!(out.snapshots[0].used_ratio, Some(0.0));
     }
@@ -346,14 +330,14 @@ mod tests {
             "billingPeriodEnd": "2026-12-13T00:00:00Z",
             "onDemandCap": {"val": 1000}, "onDemandUsed": {"val": 250.5},
             "prepaidBalance": {"val": 1200}}});
-        let out = parse(&body, NOW, true).unwrap();
+        let out = parse(&body, true).unwrap();
         assert_eq!(out.plan.as_deref(), Some("SuperGrok Heavy"));
         assert_eq!(
             ids(&out),
             [
                 ("7d", "default"),
-                ("on-demand", EXTRA_MODEL),
-                ("prepaid", EXTRA_MODEL)
+                ("on-demand", "default"),
+                ("prepaid", "default")
             ]
         );
         let od = &out.snapshots[1];
@@ -366,8 +350,8 @@ mod tests {
         let alone =
             json!({"config": {"onDemandCap": {"val": 1000.0}, "onDemandUsed": {"val": 250.5}}});
         assert_eq!(
-            ids(&parse(&alone, NOW, true).unwrap()),
-            [("on-demand", EXTRA_MODEL)]
+            ids(&parse(&alone, true).unwrap()),
+            [("on-demand", "default")]
         );
     }
 
@@ -377,7 +361,7 @@ mod tests {
             json!({"config": null}),
             json!({"subscriptionTier": "SuperGrok"}),
         ] {
-            match parse(&body, NOW, true) {
+            match parse(&body, true) {
                 Err(WireError::Service(e)) => {
                     assert_eq!(e.kind, ErrorKind::Provider);
                     assert!(e.message.contains("no Grok billing"), "{}", e.message);
@@ -391,12 +375,7 @@ mod tests {
     fn nothing_to_read_goes_on_and_wrong_shapes_fail() {
         let tier_only =
             json!({"config": {"onDemandCap": {"val": 0}}, "subscriptionTier": "supergrok_heavy"});
-        assert!(matches!(
-            parse(&tier_only, NOW, true),
-            Err(WireError::Shape(_))
-        ));
-        let past = json!({"config": {"currentPeriod": {"type": "USAGE_PERIOD_TYPE_WEEKLY", "end": "2026-11-30T00:00:00Z"}}});
-        assert!(parse(&past, NOW, true).is_err());
+        assert!(matches!(parse(&tier_only, true), Err(WireError::Shape(_))));
         for body in [
             json!([]),
             json!({"config": 3}),
@@ -405,7 +384,7 @@ mod tests {
             json!({"config": {"monthlyLimit": {"val": "3000"}}}),
             json!({"config": {"creditUsagePercent": "lots"}}),
         ] {
-            assert!(parse(&body, NOW, false).is_err(), "{body}");
+            assert!(parse(&body, false).is_err(), "{body}");
         }
     }
 
