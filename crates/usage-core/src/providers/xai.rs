@@ -8,8 +8,8 @@
 use serde_json::Value;
 
 use super::shape::{
-    calendar_quota, finish, instant_ms, length_id, number, percent_ratio, push_extra, push_pct,
-    SEVEN_DAYS,
+    beside_plan, calendar_quota, finish, instant_ms, length_id, number, percent_ratio, push_extra,
+    push_pct, SEVEN_DAYS,
 };
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
@@ -149,8 +149,7 @@ fn monthly(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String
     outcome.snapshots.push(s);
 }
 
-/// On-demand spend against its cap (a cap of 0 is switched off) and the prepaid credit: drawn
-/// on once the plan's allowance is spent, so they sit beside it.
+/// On-demand spend against its cap (a cap of 0 is switched off) and the prepaid credit.
 fn extras(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
     let cap = val(config.get("onDemandCap"));
     if let Some(cap) = cap.filter(|c| *c > 0.0) {
@@ -217,7 +216,9 @@ pub fn parse(body: &Value, first: bool) -> Result<FetchOutcome, WireError> {
     if outcome.snapshots.is_empty() && config.get("monthlyLimit").is_some() {
         monthly(config, &mut outcome, &mut warnings);
     }
+    let plan_windows = outcome.snapshots.len();
     extras(config, &mut outcome, &mut warnings);
+    beside_plan(&mut outcome, plan_windows);
     if outcome.snapshots.is_empty() && warnings.is_empty() {
         let which = if first {
             "the credits form"
@@ -233,6 +234,7 @@ pub fn parse(body: &Value, first: bool) -> Result<FetchOutcome, WireError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::shape::EXTRA_MODEL;
     use super::*;
     use serde_json::json;
 
@@ -275,7 +277,7 @@ mod tests {
             let out = parse(&fixture("monthly"), first).unwrap();
             assert_eq!(
                 ids(&out),
-                [("monthly", "default"), ("on-demand", "default")]
+                [("monthly", "default"), ("on-demand", EXTRA_MODEL)]
             );
             let s = &out.snapshots[0];
             assert!((s.used_ratio.unwrap() - 0.58).abs() < 1e-9);
@@ -336,8 +338,8 @@ mod tests {
             ids(&out),
             [
                 ("7d", "default"),
-                ("on-demand", "default"),
-                ("prepaid", "default")
+                ("on-demand", EXTRA_MODEL),
+                ("prepaid", EXTRA_MODEL)
             ]
         );
         let od = &out.snapshots[1];
@@ -346,7 +348,7 @@ mod tests {
             (Some(1000.0), Some(250.5), Some(749.5))
         );
         assert_eq!(out.snapshots[2].remaining, Some(1200.0));
-        // On-demand alone is read too, with no second request.
+        // On-demand alone is the account's own, read with no second request.
         let alone =
             json!({"config": {"onDemandCap": {"val": 1000.0}, "onDemandUsed": {"val": 250.5}}});
         assert_eq!(
