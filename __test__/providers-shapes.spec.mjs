@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { useSandbox } from './sandbox.mjs'
+import { useSandbox, startSandbox } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
 const { UsageTracker } = require('../index.js')
@@ -193,19 +193,22 @@ test('minimax and minimax-cn: rows with counts but no percentage are read by hos
   }
 })
 
-test('xai: on-demand spend against its cap and the prepaid credit are shown beside the allowance; the top-level tier is the plan', async () => {
+test('xai: on-demand spend against its cap and the prepaid credit are shown on an extra entry beside the allowance; the top-level tier is the plan', async () => {
   const end = Date.now() + 3 * DAY
   sb.setFixture('xai', { subscriptionTier: 'SuperGrok Heavy', config: {
     creditUsagePercent: 40, currentPeriod: { type: 'USAGE_PERIOD_TYPE_WEEKLY', start: iso(end - 7 * DAY), end: iso(end) },
     billingPeriodEnd: iso(end + 10 * DAY), onDemandCap: { val: 1000 }, onDemandUsed: { val: 250 }, prepaidBalance: { val: 1200 } } })
-  const e = (await fetched('xai')).get('xai')
+  const tracker = await fetched('xai')
+  const e = tracker.get('xai')
   healthy(e, 'xai')
   assert.equal(e.plan, 'SuperGrok Heavy')
-  assert.deepEqual(ids(e), ['7d', 'on-demand', 'prepaid'])
-  const od = win(e, 'on-demand')
+  assert.deepEqual(ids(e), ['7d'])
+  const extra = tracker.get('xai', 'extra')
+  assert.deepEqual(ids(extra), ['on-demand', 'prepaid'], 'drawn on once the allowance is spent: beside it, not governing it')
+  const od = win(extra, 'on-demand')
   assert.equal(od.kind, 'amount')
   assert.deepEqual([od.total, od.used, od.remaining], [1000, 250, 750])
-  const prepaid = win(e, 'prepaid')
+  const prepaid = win(extra, 'prepaid')
   assert.equal(prepaid.kind, 'balance')
   assert.equal(prepaid.remaining, 1200)
 })
@@ -248,4 +251,70 @@ test('xai: config null is "no billing configured" (a provider error), even when 
   assert.equal(e.error?.kind, 'provider', JSON.stringify(e.error))
   assert.match(e.error.message, /^xai: no Grok billing is configured for this account/)
   assert.equal(requestsOf('xai', 'monthly').length, 1, 'the default form was asked and its 404 did not hide the reason')
+})
+
+// ---- more of the tracked accounts ----
+
+test('minimax and minimax-cn: a pay-as-you-go sk-api- key reads /account/query_balance, in dollars on the global host and yuan on the China host', async () => {
+  const tokens = { minimax: 'sk-api-test-minimax-global', 'minimax-cn': 'sk-api-test-minimax-china' }
+  const own = await startSandbox({ tokens })
+  try {
+    const tracker = newTracker()
+    for (const id of ['minimax', 'minimax-cn']) tracker.registerBuiltinProvider(id, { baseUrl: own.url, credentials: own.credentials(id) })
+    await tracker.refresh()
+    for (const [id, unit] of [['minimax', 'USD'], ['minimax-cn', 'CNY']]) {
+      const reqs = own.requests.filter((r) => r.providerId === id)
+      assert.deepEqual(reqs.map((r) => [r.path, r.status]), [['/account/query_balance', 200]], `${id}: only the balance is asked`)
+      assert.equal(reqs[0].headers.authorization, `Bearer ${tokens[id]}`)
+      const e = tracker.get(id)
+      healthy(e, id)
+      assert.deepEqual(ids(e), ['balance'])
+      const b = win(e, 'balance')
+      assert.equal(b.kind, 'balance')
+      assert.equal(b.unit, unit)
+      assert.equal(b.remaining, 12.5)
+      const text = JSON.stringify(tracker.entries())
+      assert.ok(!text.includes(tokens[id]), 'the key appears nowhere')
+    }
+  } finally {
+    await own.close()
+  }
+})
+
+test('kimi-coding: the Extra Usage wallet (what is left, the month\'s spend against its cap) beside the plan; the newer pools', async () => {
+  const reset = iso(Date.now() + 3 * HOUR)
+  sb.setFixture('kimi-coding', {
+    limits: [{ window: { duration: 300, timeUnit: 'TIME_UNIT_MINUTE' }, detail: { limit: '0', used: '0', remaining: '0', resetTime: reset } }],
+    usages: { limit_5h: { used_ratio: 0.3, reset_time: reset }, limit_month_total: { used_ratio: '0.5', reset_time: iso(Date.now() + 20 * DAY) } },
+    boosterWallet: {
+      balance: { type: 'BOOSTER', amount: '20000000000', amountLeft: '10000000000', unit: 'UNIT_CURRENCY' },
+      monthlyChargeLimitEnabled: true,
+      monthlyChargeLimit: { currency: 'USD', priceInCents: '20000' },
+      monthlyUsed: { currency: 'USD', priceInCents: '5000' },
+    },
+  })
+  const tracker = await fetched('kimi-coding')
+  const e = tracker.get('kimi-coding')
+  healthy(e, 'kimi')
+  assert.deepEqual(ids(e), ['5h', 'monthly'])
+  near(win(e, '5h').usedRatio, 0.3, '5h from the pool, not the zeroed row')
+  near(win(e, 'monthly').usedRatio, 0.5, 'monthly')
+  const extra = tracker.get('kimi-coding', 'extra')
+  healthy(extra, 'extra')
+  const wallet = win(extra, 'wallet')
+  assert.equal(wallet.kind, 'balance')
+  assert.equal(wallet.unit, 'USD')
+  assert.equal(wallet.remaining, 100)
+  const month = win(extra, 'wallet-month')
+  assert.deepEqual([month.kind, month.unit, month.total, month.used, month.remaining], ['amount', 'USD', 200, 50, 150])
+  // A spent wallet (the service drops amountLeft at 0) does not stop a plan that has room.
+  const body = sb.fixture('kimi-coding')
+  delete body.boosterWallet.balance.amountLeft
+  sb.setFixture('kimi-coding', body)
+  await tracker.refresh()
+  assert.equal(win(tracker.get('kimi-coding', 'extra'), 'wallet').remaining, 0)
+  const check = tracker.checkQuota('kimi-coding', 'kimi-for-coding')
+  assert.equal(check.decision, 'proceed')
+  assert.equal(check.windowId, 'monthly')
+  assert.ok(!check.windowIds.includes('wallet'), JSON.stringify(check))
 })

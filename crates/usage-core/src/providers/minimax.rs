@@ -1,20 +1,25 @@
 //! MiniMax Token/Coding Plan (`minimax` on api.minimax.io, `minimax-cn` on api.minimaxi.com):
-//! GET …/remains with Bearer. HTTP 200 even for a bad key: `base_resp.status_code` ≠ 0 is the
-//! error. Per bucket a 5-hour interval and a weekly window, read from the REMAINING
+//! GET …/remains with Bearer, or for a pay-as-you-go `sk-api-` key GET /account/query_balance.
+//! HTTP 200 even for a bad key: `base_resp.status_code` ≠ 0 is the error. Per bucket a 5-hour interval and a weekly window, read from the REMAINING
 //! percentages; the counts, which mean remaining on one host and used on the other, only where
 //! a percentage is missing.
 
 use serde_json::Value;
 
-use super::shape::{finish, instant_ms, number, push_pct, FIVE_HOURS, SEVEN_DAYS};
+use super::shape::{finish, instant_ms, number, push_extra, push_pct, FIVE_HOURS, SEVEN_DAYS};
 use super::{
     http, pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError,
 };
 use crate::credentials::AuthRule;
-use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition, UsageSnapshot};
+use crate::model::{
+    ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot,
+};
 
 const TOKEN_PLAN: &str = "/v1/token_plan/remains";
 const CODING_PLAN: &str = "/v1/api/openplatform/coding_plan/remains";
+/// The pay-as-you-go account's balance, which `sk-api-` keys read (plan keys read the remains).
+const BALANCE: &str = "/account/query_balance";
+const PAYG_KEY_PREFIX: &str = "sk-api-";
 
 const DECLARED: [&str; 2] = ["5h", "7d"];
 
@@ -53,10 +58,13 @@ impl Wire for MiniMax {
         }
     }
 
-    /// Token plan first; the older coding-plan path only on the global host (on the China
-    /// host it answers every key with an auth error).
+    /// A pay-as-you-go key reads its balance. A plan key: token plan first; the older
+    /// coding-plan path only on the global host (on the China host it answers every key with
+    /// an auth error).
     fn requests(&self, ctx: &RequestContext) -> Vec<HttpRequest> {
-        let paths: &[&str] = if self.cn {
+        let paths: &[&str] = if ctx.credentials.access_token.starts_with(PAYG_KEY_PREFIX) {
+            &[BALANCE]
+        } else if self.cn {
             &[TOKEN_PLAN]
         } else {
             &[TOKEN_PLAN, CODING_PLAN]
@@ -173,6 +181,27 @@ fn snapshot(bucket: &Value, w: &Window, now: i64, cn: bool) -> Option<UsageSnaps
     Some(s)
 }
 
+/// The pay-as-you-go balance: decimal strings in the host's currency (dollars on the global
+/// host, yuan on the China host).
+fn balance(root: &Value, cn: bool) -> Result<FetchOutcome, WireError> {
+    let available = number(root.get("available_amount"))
+        .ok_or_else(|| WireError::Shape("`available_amount` is not a number".into()))?;
+    let mut s = UsageSnapshot::new("balance");
+    s.remaining = Some(available);
+    let mut outcome = FetchOutcome::default();
+    push_extra(
+        &mut outcome,
+        &DECLARED,
+        QuotaDefinition::new("balance", QuotaKind::Balance).with_unit(if cn {
+            "CNY"
+        } else {
+            "USD"
+        }),
+    );
+    outcome.snapshots.push(s);
+    Ok(outcome)
+}
+
 pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError> {
     // Either top level or wrapped in `data` (with the plan's title beside it).
     let data = body.get("data").filter(|d| d.is_object());
@@ -183,6 +212,13 @@ pub fn parse(body: &Value, now: i64, cn: bool) -> Result<FetchOutcome, WireError
         if code != 0.0 {
             return Err(WireError::Service(status_error(code as i64, now)));
         }
+    }
+    if let Some(root) = [Some(body), data]
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("available_amount").is_some())
+    {
+        return balance(root, cn);
     }
     let root = data
         .filter(|d| d.get("model_remains").is_some())
@@ -440,6 +476,41 @@ mod tests {
             parse(&json!({"model_remains": {}}), 0, false),
             Err(WireError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn a_pay_as_you_go_key_reads_its_balance_in_the_hosts_currency() {
+        let body = json!({"available_amount": "12.50", "cash_balance": "10.00", "voucher_balance": "2.50",
+            "credit_balance": "0", "owed_amount": "0", "balance_alert_switch": false,
+            "balance_alert_threshold": "0", "base_resp": {"status_code": 0, "status_msg": ""}});
+        for (cn, unit) in [(false, "USD"), (true, "CNY")] {
+            let out = parse(&body, 0, cn).unwrap();
+            assert_eq!(out.snapshots.len(), 1);
+            assert_eq!(out.snapshots[0].id, "balance");
+            assert_eq!(out.snapshots[0].remaining, Some(12.5));
+            assert_eq!(out.extra_quotas[0].kind, QuotaKind::Balance);
+            assert_eq!(out.extra_quotas[0].unit.as_deref(), Some(unit));
+        }
+        assert!(matches!(
+            parse(&json!({"available_amount": "lots"}), 0, false),
+            Err(WireError::Shape(_))
+        ));
+        let creds = crate::credentials::Credentials::new(
+            "sk-api-abc",
+            crate::credentials::CredentialKind::ApiKey,
+        );
+        for cn in [false, true] {
+            let urls: Vec<String> = MiniMax { cn }
+                .requests(&RequestContext {
+                    base_url: "https://h",
+                    credentials: &creds,
+                    account: &Default::default(),
+                })
+                .into_iter()
+                .map(|r| r.url)
+                .collect();
+            assert_eq!(urls, [format!("https://h{BALANCE}")]);
+        }
     }
 
     #[test]
