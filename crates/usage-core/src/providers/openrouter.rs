@@ -69,16 +69,25 @@ fn next_reset(period: &str, now: i64) -> Option<(i64, Option<f64>)> {
 }
 
 /// What the key spent in its cap's period: `usage_daily` / `_weekly` / `_monthly`, or the
-/// lifetime `usage` of a cap without a period.
+/// lifetime `usage` of a cap without a period; with the key's own-provider (BYOK) spend added
+/// when the cap counts it.
 fn period_usage(data: &Value, period: Option<&str>) -> Option<f64> {
-    let key = match period {
-        Some("daily") => "usage_daily",
-        Some("weekly") => "usage_weekly",
-        Some("monthly") => "usage_monthly",
-        None => "usage",
+    let suffix = match period {
+        Some("daily") => "_daily",
+        Some("weekly") => "_weekly",
+        Some("monthly") => "_monthly",
+        None => "",
         Some(_) => return None,
     };
-    number(data.get(key)).filter(|u| *u >= 0.0)
+    let spent = number(data.get(format!("usage{suffix}"))).filter(|u| *u >= 0.0)?;
+    let byok = if data.get("include_byok_in_limit").and_then(Value::as_bool) == Some(true) {
+        number(data.get(format!("byok_usage{suffix}")))
+            .filter(|u| *u >= 0.0)
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Some(spent + byok)
 }
 
 pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
@@ -212,6 +221,13 @@ mod tests {
         assert!((s.used.unwrap() - 45.457405021).abs() < 1e-9);
         assert!((s.remaining.unwrap() - 454.542594979).abs() < 1e-9);
         assert!(s.warnings.is_empty());
+        // A cap that counts BYOK spend adds it.
+        let byok = json!({"data": {"limit": 100, "limit_reset": "weekly", "include_byok_in_limit": true,
+            "usage_weekly": 10, "byok_usage_weekly": 5}});
+        assert_eq!(
+            parse(&byok, NOW).unwrap().snapshots[0].remaining,
+            Some(85.0)
+        );
         // A lifetime cap (no period) counts the key's lifetime usage.
         let lifetime = parse(&json!({"data": {"limit": 20, "usage": 5}}), NOW).unwrap();
         assert_eq!(lifetime.snapshots[0].remaining, Some(15.0));
