@@ -85,6 +85,11 @@ export interface BuiltinProviderInfo {
   id: string
   /** Short name for footers and tables ('claude'). */
   label: string
+  /**
+   * `false`: the service has no usage endpoint pi's credential can read; its windows come
+   * only from the rate-limit headers of pi's model responses (`observeResponse`).
+   */
+  polled: boolean
 }
 
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
@@ -222,6 +227,11 @@ export interface ResolvedUsageWindow {
   status?: 'disabled' | 'limit_reached'
   /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
   billing?: 'extra_usage'
+  /**
+   * A window too short to matter between two looks (a per-minute rate limit from response
+   * headers): `/usage-store` lists it, the footer leaves it out.
+   */
+  viewOnly: boolean
   /** How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses). */
   level?: 'ok' | 'warn' | 'critical' | 'exhausted'
   /** Usage, in the quota's unit. */

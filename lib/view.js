@@ -273,7 +273,8 @@ function windowsOf(group, mode) {
   const { shown, included } = fmt.foldMultiplierViews(active)
   const all = fmt.sortEntries(shown).flatMap((e) => (e.windows || []).map((w) => ({ e, w })))
   if (mode === 'all') return { rows: all, hidden: 0, included: [...included.values()].flat() }
-  const rows = fmt.pickWindows(active, 'compact')
+  // What the footer shows, then what the addon keeps out of the footer for the view (per-minute limits).
+  const rows = [...fmt.pickWindows(active, 'compact'), ...all.filter(({ w }) => w.viewOnly)]
   return { rows, hidden: Math.max(0, all.length - rows.length), included: [] }
 }
 

@@ -124,6 +124,7 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         status: None,
         billing: None,
         warnings: Vec::new(),
+        view_only: false,
     }
 }
 
@@ -145,6 +146,7 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         unit: w.unit,
         status: w.status,
         billing: w.billing,
+        view_only: w.view_only,
         level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
         used: w.used,

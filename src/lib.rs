@@ -18,6 +18,7 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
         .map(|b| types::BuiltinProviderInfo {
             id: b.id.to_string(),
             label: b.label.to_string(),
+            polled: b.wire.polls(),
         })
         .collect()
 }

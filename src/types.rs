@@ -105,6 +105,9 @@ pub struct ResolvedUsageWindow {
     /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
     #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
+    /// A window too short to matter between two looks (a per-minute rate limit from response
+    /// headers): `/usage-store` lists it, the footer leaves it out.
+    pub view_only: bool,
     /// How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses).
     #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
     pub level: Option<String>,
@@ -295,6 +298,9 @@ pub struct BuiltinProviderInfo {
     pub id: String,
     /// Short name for footers and tables ('claude').
     pub label: String,
+    /// `false`: the service has no usage endpoint pi's credential can read; its windows come
+    /// only from the rate-limit headers of pi's model responses (`observeResponse`).
+    pub polled: bool,
 }
 
 /// One error code the addon throws.

@@ -66,6 +66,20 @@ interface Format {
 	formatDuration(ms: number): string;
 	providerLabel(providerId: string): string;
 }
+/** lib/guard.js: what happens before a prompt to a model whose quota is used up. */
+interface Guard {
+	guardExhausted(
+		tracker: Tracker,
+		model: { provider: string; id: string },
+		available: Array<{ provider: string; id: string }>,
+		options: { whenExhausted: "ask" | "switch" | "warn"; hasUI: boolean },
+		io: {
+			confirm(title: string, text: string): Promise<boolean>;
+			switchTo(provider: string, id: string): Promise<boolean>;
+			notify(message: string, type: "info" | "warning"): void;
+		},
+	): Promise<string>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Loading. Node's own require (not jiti) so the addon and its .node binary load once per
@@ -74,12 +88,14 @@ interface Format {
 let addon: Addon | undefined;
 let format: Format | undefined;
 let view: View | undefined;
+let guard: Guard | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
 	addon = load("../../index.js") as Addon;
 	format = load("../../lib/format.js") as Format;
 	view = load("../../lib/view.js") as View;
+	guard = load("../../lib/guard.js") as Guard;
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -334,49 +350,21 @@ function onThreshold(session: Session, e: ThresholdEvent): void {
 // ---------------------------------------------------------------------------------------------
 // The current model: its quota before a prompt, and what its responses say
 
-/** The best model pi has credentials for other than the current one, as the tracker ranks them. */
-function bestAlternative(session: Session, ctx: ExtensionContext): { provider: string; id: string; why: string } | undefined {
-	const registry = ctx.modelRegistry as { getAvailable?: () => Array<{ provider: string; id: string }> } | undefined;
-	const available = registry?.getAvailable?.() ?? [];
-	const current = session.model;
-	const candidates = available
-		.filter((m) => !(current && m.provider === current.provider && m.id === current.id))
-		.map((m) => ({ providerId: m.provider, modelId: m.id }));
-	if (candidates.length === 0) return undefined;
-	const best = session.tracker.selectBestModel(candidates);
-	if (!best.providerId || !best.modelId || best.decision === "exhausted") return undefined;
-	return { provider: best.providerId, id: best.modelId, why: best.reason };
-}
-
-/** Before a prompt reaches a model whose quota is used up: say so, with when it resets and the
- *  best alternative, then ask, switch or warn as configured. Never blocks silently. */
+/** Before a prompt reaches a model whose quota is used up: lib/guard.js decides (say so, then
+ *  ask, switch or warn as configured); pi's dialog, model switch and notifications carry it out. */
 async function guardPrompt(session: Session, pi: ExtensionAPI, ctx: ExtensionContext): Promise<void> {
 	const model = session.model;
-	if (!model || !format) return;
-	const check = session.tracker.checkQuota(model.provider, model.id);
-	if (check.decision !== "exhausted") return;
-	const label = format.providerLabel(model.provider);
-	const resets = check.resetsAt ? `; resets in ${format.formatDuration(check.resetsAt - Date.now())}` : "";
-	const what = `${label} ${check.windowId ?? ""}`.trim();
-	const alt = bestAlternative(session, ctx);
-	const message = `Usage: ${what} is used up for ${model.id}${resets}.`;
-	if (!alt) {
-		notify(ctx, `${message} No other model with room was found; the prompt goes ahead.`, "warning");
-		return;
-	}
-	const target = `${alt.provider}/${alt.id}`;
-	const mode = session.settings.whenExhausted;
-	let doSwitch = mode === "switch";
-	if (mode === "ask" && ctx.hasUI) {
-		doSwitch = await ctx.ui.confirm("Quota used up", `${message}\nSwitch to ${target} for this prompt and after?`);
-	}
-	if (!doSwitch) {
-		notify(ctx, mode === "warn" ? `${message} ${target} has room.` : `${message} Staying on ${model.id}.`, "warning");
-		return;
-	}
-	const found = ctx.modelRegistry.find(alt.provider, alt.id);
-	const ok = found ? await pi.setModel(found) : false;
-	notify(ctx, ok ? `${message} Switched to ${target}.` : `${message} Could not switch to ${target}.`, ok ? "info" : "warning");
+	if (!model || !guard) return;
+	const registry = ctx.modelRegistry as { getAvailable?: () => Array<{ provider: string; id: string }> } | undefined;
+	const options = { whenExhausted: session.settings.whenExhausted, hasUI: ctx.hasUI };
+	await guard.guardExhausted(session.tracker, model, registry?.getAvailable?.() ?? [], options, {
+		confirm: (title, text) => ctx.ui.confirm(title, text),
+		switchTo: async (provider, id) => {
+			const found = ctx.modelRegistry.find(provider, id);
+			return found ? await pi.setModel(found) : false;
+		},
+		notify: (message, type) => notify(ctx, message, type),
+	});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -207,9 +207,11 @@ impl Inner {
                 return cached.1.clone();
             }
         }
+        // A failed read is not kept: the next fetch asks again rather than going an hour
+        // without what the usage request may need (Fireworks' account slug).
         let account = match self.send(request, creds.kind).await {
             Ok(body) => self.spec.wire.parse_account(&body),
-            Err(_) => Account::default(),
+            Err(_) => return Account::default(),
         };
         *self.account.lock().unwrap_or_else(|e| e.into_inner()) = (now, account.clone());
         account
@@ -341,6 +343,10 @@ impl UsageProvider for BuiltinProvider {
             .wire
             .parse_headers(status, &super::Headers(headers), now_ms)
             .filter(|o| !o.snapshots.is_empty())
+    }
+
+    fn polls(&self) -> bool {
+        self.inner.spec.wire.polls()
     }
 
     fn account_fingerprint(&self) -> Option<String> {
