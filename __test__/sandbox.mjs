@@ -57,6 +57,8 @@ const FIXTURE_FILES = {
 const ENDPOINT_FIXTURE_FILES = {
   'xai:monthly': 'current/xai-grok-billing-monthly.json',
   'minimax:codingPlan': 'current/minimax-coding-plan-remains.json',
+  'minimax:balance': 'minimax-query-balance.json',
+  'minimax-cn:balance': 'minimax-query-balance.json',
 }
 /** The instant the fixtures under current/ were written against. */
 export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
@@ -90,6 +92,8 @@ const ROUTES = {
   '/coding/v1/usages': { method: 'GET', providerId: 'kimi-coding', endpoint: 'usage' },
   '/v1/token_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'usage' },
   '/v1/api/openplatform/coding_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'codingPlan' },
+  // A pay-as-you-go (sk-api-) key's balance on either MiniMax host.
+  '/account/query_balance': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'balance' },
   '/api/v1/key': { method: 'GET', providerId: 'openrouter', endpoint: 'usage' },
   '/zen/go/v1/usage': { method: 'GET', providerId: 'opencode-go', endpoint: 'usage' },
   '/user/balance': { method: 'GET', providerId: 'deepseek', endpoint: 'usage' },
@@ -581,7 +585,7 @@ export async function startSandbox(opts = {}) {
     /** Queue an override for the next `times` valid requests (default 1; Infinity = until reset).
      *  { status?, body?: string (raw) | object (JSON), headers?, delayMs?, hang?: true | 'body',
      *    drop?: true (destroy the socket), times?,
-     *    endpoint?: 'usage' | 'loadCodeAssist' | 'codingPlan' (MiniMax) | 'monthly' (xAI) } */
+     *    endpoint?: 'usage' | 'loadCodeAssist' | 'codingPlan' | 'balance' (MiniMax) | 'monthly' (xAI) } */
     script(providerId, override = {}) {
       checkProvider(providerId)
       const key = keyOf(providerId, override.endpoint)

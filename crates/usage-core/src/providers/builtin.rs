@@ -278,6 +278,7 @@ impl Inner {
             ErrorKind::Provider,
             format!("{}: nothing to request", self.id),
         );
+        let mut service_said: Option<FetchError> = None;
         for (attempt, request) in requests.into_iter().enumerate() {
             let body = match self.send(request, creds.kind).await {
                 Ok(body) => body,
@@ -303,10 +304,15 @@ impl Inner {
                     }
                     return Ok(outcome);
                 }
+                // The service's own word ("no billing configured") outlives a fallback's 404.
+                Err(e @ WireError::Service(_)) => {
+                    let e = self.wire_error(body.len(), e);
+                    service_said.get_or_insert(e);
+                }
                 Err(e) => last_error = self.wire_error(body.len(), e),
             }
         }
-        Err(last_error)
+        Err(service_said.unwrap_or(last_error))
     }
 }
 

@@ -19,6 +19,8 @@ pub mod huggingface;
 pub mod kimi;
 pub mod minimax;
 pub mod moonshot;
+#[cfg(test)]
+mod mutate;
 pub mod opencode_go;
 pub mod openrouter;
 pub mod ratelimit;
