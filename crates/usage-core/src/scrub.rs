@@ -26,8 +26,9 @@ impl Secrets {
         Self::except(secrets, [])
     }
 
-    /// Like [`Secrets::new`], but runs that are part of `public` (the provider's own id and
-    /// name, which our messages quote and a test key may contain) are not secret.
+    /// Like [`Secrets::new`], but runs that are part of `public` or hold one of its names
+    /// whole (the provider's own id and name, which our messages and its model ids quote and
+    /// a key may contain) are not secret.
     pub fn except<'a, 'b>(
         secrets: impl IntoIterator<Item = &'a str>,
         public: impl IntoIterator<Item = &'b str>,
@@ -45,7 +46,9 @@ impl Secrets {
             }
             for run in chars.windows(MIN_RUN) {
                 let text: String = run.iter().collect();
-                if !public.iter().any(|p| p.contains(&text)) {
+                let named =
+                    |p: &String| p.contains(&text) || (p.len() >= 3 && text.contains(p.as_str()));
+                if !public.iter().any(named) {
                     runs.insert(run.to_vec());
                 }
             }
@@ -202,6 +205,13 @@ mod tests {
             "deepseek: check $DEEPSEEK_API_KEY; got [hidden]k",
             "the provider's own name is not a secret"
         );
+        let model = Secrets::except(["test-minimax-token"], ["minimax"]);
+        assert_eq!(
+            model.scrub("MiniMax-M2.7"),
+            "MiniMax-M2.7",
+            "nor a model named after it"
+        );
+        assert_eq!(model.scrub("key test-minimax-token"), "key [hidden]");
     }
 
     #[test]
