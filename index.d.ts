@@ -189,7 +189,8 @@ export declare const BUILTIN_PROVIDERS: readonly Readonly<BuiltinProviderInfo>[]
 export declare const BUILTIN_PROVIDER_IDS: readonly BuiltinProviderId[]
 /** pi's agent dir as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded). */
 export declare function agentDir(): string
-/** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the token. */
+/** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the
+ *  token. Runs nothing: a `!command` key is described (`keyCommand: true`), not executed. */
 export declare function credentialsFromPiAuth(providerId: BuiltinProviderId, entry: unknown): PiCredentialInfo | null
 /** The pi extension's settings file as the addon reads it: every key's value, and each bad value in words (its default used). */
 export declare function readSettings(): SettingsRead
