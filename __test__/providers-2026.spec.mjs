@@ -117,7 +117,7 @@ test('anthropic: the old fixture untouched (extra usage never on) reads as an ex
   const e = tracker.get('anthropic')
   assertHealthy(e)
   const extra = win(e, 'extra')
-  assert.deepEqual([extra.status, extra.remainingRatio, extra.unit], ['disabled', 0, undefined])
+  assert.deepEqual([extra.status, extra.remainingRatio, extra.unit], ['disabled', 0, 'USD'], 'an older answer without a currency is in US dollars')
   assert.equal(e.billing, 'extra_usage')
   const check = tracker.checkQuota('anthropic')
   assert.deepEqual([check.decision, check.windowId], ['exhausted', 'extra'])
@@ -144,16 +144,18 @@ test('anthropic: extra usage used up → limit_reached; no cap → spend shown, 
   assert.deepEqual(tracker.checkQuota('anthropic', 'claude-opus-4-7').windowIds, ['7d_opus'], "the model's own weekly cap still governs it")
 })
 
-test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows', async () => {
+test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows; Claude Design\'s key is hidden', async () => {
   const body = sb.fixture('anthropic')
   delete body.limits
+  body.tangelo = { utilization: 4, resets_at: null }
   sb.setFixture('anthropic', body)
   const e = (await fetched('anthropic')).get('anthropic')
   assertHealthy(e)
-  assert.deepEqual(ids(e), ['5h', '7d', '7d_opus', 'seven_day_omelette', 'extra'])
-  const omelette = win(e, 'seven_day_omelette')
-  near(omelette.usedRatio, 0.03, 'omelette')
-  assert.equal(omelette.resetsAt, undefined, 'null resets_at stays unknown')
+  assert.ok(body.seven_day_omelette, 'the served body still has seven_day_omelette')
+  assert.deepEqual(ids(e), ['5h', '7d', '7d_opus', 'tangelo', 'extra'])
+  const tangelo = win(e, 'tangelo')
+  near(tangelo.usedRatio, 0.04, 'tangelo')
+  assert.equal(tangelo.resetsAt, undefined, 'null resets_at stays unknown')
 })
 
 test('anthropic: an error inside an HTTP 200 is that error, not empty usage', async () => {

@@ -21,6 +21,15 @@ const PATH: &str = "/backend-api/wham/usage";
 const CREDITS: &str = "credits";
 const CREDITS_UNIT: &str = "credits";
 const SPEND_INDIVIDUAL: &str = "spend_individual";
+/// Window ids `quotas` declares; any other a response names is added as it comes.
+const DECLARED: &[&str] = &[
+    "5h",
+    "7d",
+    "primary",
+    "secondary",
+    CREDITS,
+    SPEND_INDIVIDUAL,
+];
 
 pub struct Codex;
 
@@ -91,19 +100,45 @@ fn obj<'a>(v: Option<&'a Value>, what: &str, warnings: &mut Vec<String>) -> Opti
 
 /// `reset_after_seconds` (relative, immune to clock skew between us and the service) wins
 /// over `reset_at` (epoch seconds) when both are there.
+/// An Enterprise seat's limit spells the latter `resets_at`.
 fn reset(w: &Map, now: i64) -> Option<i64> {
     shape::number(w.get("reset_after_seconds"))
         .and_then(|secs| time::ms_after(now, secs))
-        .or_else(|| shape::number(w.get("reset_at")).and_then(time::epoch_secs_to_ms))
+        .or_else(|| {
+            shape::number(w.get("reset_at").or_else(|| w.get("resets_at")))
+                .and_then(time::epoch_secs_to_ms)
+        })
 }
 
-/// A window's id from its length: `5h`, `7d`, else the slot it came in.
-fn window_id(length_secs: Option<f64>, slot: &'static str) -> &'static str {
-    match length_secs.map(|s| s.round() as i64) {
-        Some(18_000) => "5h",
-        Some(604_800) => "7d",
-        _ => slot,
+/// A window's id and length. The id comes from the length the answer names (`5h`, `7d`,
+/// `24h`, …); a window sent without one is named by its slot the way Codex's own client labels
+/// it (primary = 5 h, secondary = weekly), so the id stays the same from poll to poll.
+fn window_id(length_secs: Option<f64>, slot: &str) -> (String, Option<f64>) {
+    if let Some(id) = length_secs.and_then(shape::length_id) {
+        return (id, length_secs);
     }
+    match (length_secs, slot) {
+        (None, "primary") => ("5h".into(), Some(shape::FIVE_HOURS)),
+        (None, "secondary") => ("7d".into(), Some(shape::SEVEN_DAYS)),
+        _ => (slot.to_string(), length_secs),
+    }
+}
+
+/// The id of one slot's window under `prefix` (`spark_5h`), and its length; when an earlier
+/// window already has the id its length gives, the slot names it instead.
+fn unique_id(
+    prefix: Option<&str>,
+    length: Option<f64>,
+    slot: &str,
+    outcome: &FetchOutcome,
+) -> (String, Option<f64>) {
+    let named = |base: &str| prefix.map_or(base.to_string(), |p| format!("{p}_{base}"));
+    let (base, length) = window_id(length, slot);
+    let id = named(&base);
+    if outcome.snapshots.iter().any(|s| s.id == id) {
+        return (named(slot), length);
+    }
+    (id, length)
 }
 
 /// The two windows of one `rate_limit` object, named by their length (`5h`, `7d`) rather than
@@ -131,17 +166,8 @@ fn windows(
             continue;
         };
         let length = shape::number(w.get("limit_window_seconds")).filter(|d| *d > 0.0);
-        let base = window_id(length, slot);
-        let id = match prefix {
-            Some(p) => {
-                let id = format!("{p}_{base}");
-                if !outcome.extra_quotas.iter().any(|q| q.id == id) {
-                    outcome.extra_quotas.push(pct_quota(&id, length));
-                }
-                id
-            }
-            None => base.to_string(),
-        };
+        let (id, length) = unique_id(prefix, length, slot, outcome);
+        shape::push_extra(outcome, DECLARED, pct_quota(&id, length));
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(used_percent / 100.0);
         s.duration_secs = length;
@@ -207,11 +233,19 @@ fn additional(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut V
 /// windows. A 429 marks the fullest window used up.
 fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
     let mut outcome = FetchOutcome::default();
-    let families: Vec<String> = h
+    // A family is named by what precedes `-primary-` or `-secondary-used-percent`: a response
+    // may carry its secondary window alone, and that is still the `x-codex-` family.
+    let mut families: Vec<String> = h
         .names_with_prefix("x-")
-        .filter_map(|n| n.strip_suffix("-primary-used-percent"))
+        .filter_map(|n| {
+            n.strip_suffix("-primary-used-percent")
+                .or_else(|| n.strip_suffix("-secondary-used-percent"))
+        })
+        .filter(|p| p.len() > 2 && !p.ends_with("-primary") && !p.ends_with("-secondary"))
         .map(|p| format!("{p}-"))
         .collect();
+    families.sort();
+    families.dedup();
     for family in &families {
         let prefix = if family == "x-codex-" {
             None
@@ -231,15 +265,8 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
                 .number(&format!("{family}{slot}-window-minutes"))
                 .filter(|m| *m > 0.0)
                 .map(|m| m * 60.0);
-            let base = window_id(length, slot);
-            let id = match &prefix {
-                Some(p) => {
-                    let id = format!("{p}_{base}");
-                    outcome.extra_quotas.push(pct_quota(&id, length));
-                    id
-                }
-                None => base.to_string(),
-            };
+            let (id, length) = unique_id(prefix.as_deref(), length, slot, &outcome);
+            shape::push_extra(&mut outcome, DECLARED, pct_quota(&id, length));
             let mut s = UsageSnapshot::new(id);
             s.used_ratio = Some((used / 100.0).min(1.0));
             s.duration_secs = length;
@@ -350,8 +377,16 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
         s.limit = shape::number(l.get("limit")).filter(|v| *v >= 0.0);
         s.used = shape::number(l.get("used")).filter(|v| *v >= 0.0);
         s.remaining = shape::number(l.get("remaining"));
-        if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() {
-            s.used_ratio = shape::number(l.get("used_percent")).map(|p| p / 100.0);
+        // A Business or Enterprise seat may send only percentages: `used_percent`, or
+        // `remaining_percent` alone (what is left, as the service's own clients read it).
+        let used_percent = shape::number(l.get("used_percent"))
+            .or_else(|| shape::number(l.get("remaining_percent")).map(|left| 100.0 - left));
+        match (s.limit, s.used, s.remaining) {
+            (Some(limit), None, None) => {
+                s.remaining = used_percent.map(|p| limit * (1.0 - shape::percent_ratio(p)));
+            }
+            (None, None, None) => s.used_ratio = used_percent.map(shape::percent_ratio),
+            _ => {}
         }
         if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() && s.used_ratio.is_none()
         {
@@ -397,10 +432,8 @@ pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, WireError> {
         ..Default::default()
     };
     let mut warnings = Vec::new();
-    match body.get("rate_limit") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(rl)) => windows(rl, None, now, &mut outcome, &mut warnings),
-        Some(_) => return Err(WireError::Shape("`rate_limit` is not an object".into())),
+    if let Some(rl) = obj(body.get("rate_limit"), "rate_limit", &mut warnings) {
+        windows(rl, None, now, &mut outcome, &mut warnings);
     }
     additional(body, now, &mut outcome, &mut warnings);
     credits(body, &mut outcome, &mut warnings);
@@ -567,7 +600,8 @@ mod tests {
         let out = parse(body, NOW).unwrap();
         assert_eq!(
             ids(&out),
-            ["spark_5h", "turbo_mode_5h", "turbo_mode_3_secondary"]
+            ["spark_5h", "turbo_mode_5h", "turbo_mode_3_24h"],
+            "ids from the lengths, whatever the slot"
         );
         assert_eq!(
             out.snapshots[0].warnings,
@@ -612,13 +646,15 @@ mod tests {
         let body = br#"{"rate_limit":{"primary_window":{"used_percent":50,"limit_window_seconds":3600,"reset_at":61},"secondary_window":null}}"#;
         let out = parse(body, 1_000).unwrap();
         assert_eq!(out.snapshots.len(), 1);
-        assert_eq!(out.snapshots[0].id, "primary");
+        assert_eq!(out.snapshots[0].id, "1h", "named by its length");
         assert_eq!(
             out.snapshots[0].resets_at,
             Some(61_000),
             "absolute reset_at when alone"
         );
-        assert!(parse(br#"{"rate_limit": 5}"#, 0).is_err());
+        assert!(
+            matches!(parse(br#"{"rate_limit": 5}"#, 0), Err(WireError::Shape(m)) if m == "rate_limit: not an object")
+        );
         assert!(parse(br#"{"plan_type": "pro"}"#, 0)
             .unwrap()
             .snapshots

@@ -218,6 +218,8 @@ fn pool(
             return Ok(None);
         }
         s.unlimited = true;
+        // What the user spent this cycle, when the pool counts it (a token-billed seat).
+        s.used = shape::number(p.get("credits_used")).filter(|u| *u >= 0.0);
         return Ok(Some(s));
     }
     match entitlement {
@@ -356,13 +358,35 @@ pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
             None
         }
     };
-    for (key, id) in POOLS {
-        let Some(v) = pools.and_then(|p| p.get(key)).filter(|v| !v.is_null()) else {
+    // The known pools in their order, then any key the service added (a window of its own).
+    let unknown: Vec<(String, String)> = pools
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .filter(|k| !POOLS.iter().any(|(known, _)| known == k))
+        .filter_map(|k| Some((k.clone(), shape::sanitize_id(k)?)))
+        .collect();
+    let all = POOLS
+        .iter()
+        .map(|(k, id)| (k.to_string(), id.to_string()))
+        .chain(unknown);
+    // Lanes the older Free counters may fill: absent here, or sent but unreadable.
+    let mut open_lanes: Vec<&str> = vec!["chat", "completions"];
+    let mut lane_warnings: Vec<(String, String)> = Vec::new();
+    for (key, id) in all {
+        let Some(v) = pools
+            .and_then(|p| p.get(&key))
+            .filter(|v| !v.is_null() && !v.as_object().is_some_and(|o| o.is_empty()))
+        else {
             continue;
         };
+        let id = id.as_str();
         let credit_billed = root_credit_billed
             || v.get("token_based_billing").and_then(Value::as_bool) == Some(true);
-        match pool(key, id, v, credit_billed) {
+        let read = pool(&key, id, v, credit_billed);
+        if read.is_ok() {
+            open_lanes.retain(|l| *l != id);
+        }
+        match read {
             Ok(Some(s)) => {
                 if id == PREMIUM {
                     // Per-model views only where a request is what a model's multiplier counts.
@@ -374,16 +398,39 @@ pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
                     } else {
                         multiplier_pool(s.limit.unwrap_or(300.0), default_multipliers())
                     });
+                } else if !matches!(id, "chat" | "completions") {
+                    shape::push_extra(
+                        &mut outcome,
+                        &[],
+                        monthly(
+                            QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 })
+                                .with_unit(REQUESTS),
+                        ),
+                    );
                 }
                 outcome.snapshots.push(s);
             }
             Ok(None) => {}
-            Err(w) => warnings.push(w),
+            Err(w) => lane_warnings.push((id.to_string(), w)),
         }
     }
-    if outcome.snapshots.is_empty() {
-        outcome.snapshots = legacy_free(body, resets_at, &mut warnings);
-    }
+    let legacy = legacy_free(body, resets_at, &mut warnings);
+    let filled: Vec<String> = legacy
+        .into_iter()
+        .filter(|s| open_lanes.contains(&s.id.as_str()))
+        .map(|s| {
+            let id = s.id.clone();
+            outcome.snapshots.push(s);
+            id
+        })
+        .collect();
+    // A lane the older counters filled is read; its unreadable direct form is no warning.
+    warnings.extend(
+        lane_warnings
+            .into_iter()
+            .filter(|(id, _)| !filled.contains(id))
+            .map(|(_, w)| w),
+    );
     for s in &mut outcome.snapshots {
         if s.resets_at.is_none() {
             s.resets_at = resets_at;
