@@ -726,6 +726,186 @@ mod tests {
         assert_eq!(out.snapshots[0].used_ratio, Some(0.01));
     }
 
+    fn hdrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn observe(status: u16, pairs: &[(&str, &str)]) -> Option<FetchOutcome> {
+        Anthropic.parse_headers(status, &Headers(&hdrs(pairs)), NOW)
+    }
+
+    /// 2026-12-01T03:00:00Z and 2026-12-05T00:00:00Z in epoch seconds.
+    const FIVE_RESET: &str = "1796094000";
+    const WEEK_RESET: &str = "1796428800";
+
+    #[test]
+    fn unified_headers_of_a_subscription_call() {
+        // Fractions 0–1 and epoch-second resets, the window spelled `7d` (headers.md §1).
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-status", "allowed"),
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "five_hour",
+                ),
+                (
+                    "anthropic-ratelimit-unified-5h-utilization",
+                    "0.7370692663445869",
+                ),
+                ("anthropic-ratelimit-unified-5h-reset", FIVE_RESET),
+                ("anthropic-ratelimit-unified-5h-surpassed-threshold", "0.75"),
+                ("anthropic-ratelimit-unified-7d-utilization", "0.42"),
+                ("anthropic-ratelimit-unified-7d-reset", WEEK_RESET),
+                ("anthropic-ratelimit-unified-overage-status", "allowed"),
+                ("anthropic-ratelimit-unified-overage-utilization", "0.0"),
+                (
+                    "anthropic-ratelimit-unified-upgrade-paths",
+                    "upgrade_plan,overage",
+                ),
+            ],
+        )
+        .expect("windows");
+        assert_eq!(ids(&out), ["5h", "7d", "extra"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.7370692663445869));
+        assert_eq!(by(&out, "5h").resets_at, Some(1_796_094_000_000));
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.42));
+        assert_eq!(by(&out, "7d").resets_at, Some(1_796_428_800_000));
+        let extra = by(&out, "extra");
+        assert_eq!(
+            (extra.used_ratio, extra.status.as_deref()),
+            (Some(0.0), None)
+        );
+        assert_eq!(
+            extra.resets_at,
+            iso_to_ms("2027-01-01T00:00:00Z"),
+            "no overage reset sent: the next month"
+        );
+    }
+
+    #[test]
+    fn unified_headers_partial_sets_and_limits_hit() {
+        // Only the 5 h utilization (a reply that carries no reset).
+        let out = observe(
+            200,
+            &[("anthropic-ratelimit-unified-5h-utilization", "0.42")],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.42), None)
+        );
+        // Extra usage switched off for lack of credits: used up, reason kept as status.
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-overage-status", "rejected"),
+                (
+                    "anthropic-ratelimit-unified-overage-disabled-reason",
+                    "out_of_credits",
+                ),
+            ],
+        )
+        .unwrap();
+        let extra = by(&out, "extra");
+        assert_eq!(
+            (extra.used_ratio, extra.status.as_deref()),
+            (Some(1.0), Some("limit_reached"))
+        );
+        let out = observe(
+            200,
+            &[(
+                "anthropic-ratelimit-unified-overage-disabled-reason",
+                "org_level_disabled",
+            )],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "extra").status.as_deref(), Some("disabled"));
+        // A 429 on the weekly claim: that window is used up until the claim's reset.
+        let out = observe(
+            429,
+            &[
+                ("anthropic-ratelimit-unified-status", "rejected"),
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "seven_day",
+                ),
+                ("anthropic-ratelimit-unified-reset", WEEK_RESET),
+                ("anthropic-ratelimit-unified-5h-utilization", "0.3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h", "7d"]);
+        assert_eq!(by(&out, "7d").used_ratio, Some(1.0));
+        assert_eq!(by(&out, "7d").resets_at, Some(1_796_428_800_000));
+        assert_eq!(
+            by(&out, "5h").used_ratio,
+            Some(0.3),
+            "the other window as sent"
+        );
+        // Rejected without a reset header: retry-after from now.
+        let out = observe(
+            429,
+            &[
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "five_hour",
+                ),
+                ("retry-after", "120"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "5h").resets_at, Some(NOW + 120_000));
+    }
+
+    #[test]
+    fn unified_headers_garbage_is_skipped_never_an_error() {
+        assert!(observe(200, &[]).is_none());
+        assert!(observe(200, &[("content-type", "application/json")]).is_none());
+        let garbage = [
+            ("anthropic-ratelimit-unified-5h-utilization", "lots"),
+            ("anthropic-ratelimit-unified-7d-utilization", "-0.5"),
+            ("anthropic-ratelimit-unified-7d_oi-utilization", "NaN"),
+            ("anthropic-ratelimit-unified-overage-utilization", "1e308"),
+            ("anthropic-ratelimit-unified-status", "allowed"),
+            (
+                "anthropic-ratelimit-unified-representative-claim",
+                "mystery",
+            ),
+        ];
+        assert!(
+            observe(200, &garbage).is_none(),
+            "nothing readable, nothing observed"
+        );
+        // A readable window beside garbage: the window alone, its bad reset unknown.
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-5h-utilization", " 0.5 "),
+                ("anthropic-ratelimit-unified-5h-reset", "tomorrow"),
+                ("anthropic-ratelimit-unified-7d-utilization", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.5), None)
+        );
+        // Over 1 (but sane) is capped at used up; absurd values are dropped.
+        let out = observe(
+            200,
+            &[("anthropic-ratelimit-unified-5h-utilization", "1.2")],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "5h").used_ratio, Some(1.0));
+        assert!(observe(200, &[("anthropic-ratelimit-unified-5h-utilization", "42")]).is_none());
+    }
+
     #[test]
     fn nulls_missing_odd_values_and_errors_in_a_200() {
         let body = json!({

@@ -633,6 +633,132 @@ mod tests {
         );
     }
 
+    fn observe(status: u16, pairs: &[(&str, &str)]) -> Option<FetchOutcome> {
+        let h: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Codex.parse_headers(status, &Headers(&h), NOW)
+    }
+
+    #[test]
+    fn codex_headers_name_windows_by_their_minutes() {
+        // The names and units codex-rs reads (headers.md §2): percent, minutes, epoch seconds.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "12.5"),
+                ("x-codex-primary-window-minutes", "300"),
+                ("x-codex-primary-reset-at", "1796094000"),
+                ("x-codex-secondary-used-percent", "44"),
+                ("x-codex-secondary-window-minutes", "10080"),
+                ("x-codex-secondary-reset-after-seconds", "3600"),
+                ("x-codex-credits-has-credits", "True"),
+                ("x-codex-credits-unlimited", "false"),
+                ("x-codex-credits-balance", "212.5"),
+                ("x-codex-bengalfox-primary-used-percent", "8"),
+                ("x-codex-bengalfox-primary-window-minutes", "300"),
+                ("x-codex-bengalfox-limit-name", "GPT-5.3-Codex-Spark"),
+                ("x-codex-plan-type", "pro"),
+            ],
+        )
+        .expect("windows");
+        assert_eq!(ids(&out), ["5h", "7d", "spark_5h", "credits"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.125));
+        assert_eq!(by(&out, "5h").resets_at, Some(1_796_094_000_000));
+        assert_eq!(by(&out, "7d").resets_at, Some(NOW + 3_600_000));
+        assert_eq!(by(&out, "7d").duration_secs, Some(604_800.0));
+        assert_eq!(by(&out, "spark_5h").used_ratio, Some(0.08));
+        assert_eq!(by(&out, "credits").remaining, Some(212.5));
+        assert_eq!(out.plan.as_deref(), Some("pro"));
+        assert!(out.extra_quotas.iter().any(|q| q.id == "spark_5h"));
+    }
+
+    #[test]
+    fn codex_headers_partial_sets_keep_their_ids() {
+        // The secondary family alone is still `x-codex-`: its window is `7d`, never a limit
+        // named `codex-secondary`.
+        let out = observe(200, &[("x-codex-secondary-used-percent", "50")]).unwrap();
+        assert_eq!(ids(&out), ["7d"]);
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.5));
+        assert!(out.extra_quotas.is_empty());
+        // No minutes: named by slot the way Codex labels them (openusage's header test).
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "25"),
+                ("x-codex-secondary-used-percent", "50"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h", "7d"]);
+        // A lone weekly window in the primary slot, and a length we know only by its minutes.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "5"),
+                ("x-codex-primary-window-minutes", "10080"),
+                ("x-codex-secondary-used-percent", "7"),
+                ("x-codex-secondary-window-minutes", "1440"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["7d", "24h"]);
+        // A 429 with oh-my-pi's recorded set (99 % of a 60-minute window): used up.
+        let out = observe(
+            429,
+            &[
+                ("x-codex-primary-used-percent", "99"),
+                ("x-codex-primary-window-minutes", "60"),
+                ("x-codex-primary-reset-at", "1796083800"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["1h"]);
+        assert_eq!(by(&out, "1h").used_ratio, Some(1.0));
+        assert_eq!(by(&out, "1h").resets_at, Some(NOW + 600_000));
+        // Credits alone: unlimited, or a balance; an empty balance without credits is nothing.
+        let out = observe(200, &[("x-codex-credits-unlimited", "1")]).unwrap();
+        assert!(by(&out, "credits").unlimited);
+        assert!(observe(
+            200,
+            &[
+                ("x-codex-credits-has-credits", "false"),
+                ("x-codex-credits-balance", "0")
+            ]
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn codex_headers_garbage_is_skipped_never_an_error() {
+        assert!(observe(200, &[]).is_none());
+        assert!(observe(200, &[("x-request-id", "abc")]).is_none());
+        let garbage = [
+            ("x-codex-primary-used-percent", "n/a"),
+            ("x-codex-secondary-used-percent", "-3"),
+            ("x-codex-credits-balance", "lots"),
+            ("x--primary-used-percent", "5"),
+            ("x-codex-secondary-primary-used-percent", "5"),
+        ];
+        assert!(observe(200, &garbage).is_none());
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "10"),
+                ("x-codex-primary-window-minutes", "soon"),
+                ("x-codex-primary-reset-at", "never"),
+                ("x-codex-secondary-used-percent", "1e9"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"], "the bad secondary is skipped");
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.1), None)
+        );
+    }
+
     #[test]
     fn unlimited_credits_and_an_error_in_a_200() {
         let out = parse(br#"{"credits": {"unlimited": true, "balance": null}}"#, NOW).unwrap();
