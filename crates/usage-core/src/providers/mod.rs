@@ -8,6 +8,8 @@ pub mod antigravity;
 mod builtin;
 pub mod codex;
 pub mod copilot;
+#[cfg(test)]
+mod corpus_tests;
 pub mod deepseek;
 pub mod gemini;
 pub mod google;
