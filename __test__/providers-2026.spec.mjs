@@ -168,12 +168,16 @@ test('anthropic: an error inside an HTTP 200 is that error, not empty usage', as
 
 // ---- Codex ----
 
-test('openai-codex 2026: 5h/7d, Spark windows of their own, credits balance (a string) in credits', async () => {
+test('openai-codex 2026: 5h/7d, Spark windows of their own, earned resets, credits balance (a string) in credits', async () => {
   sb.serveCurrent('codex-usage-2026')
-  const e = (await fetched('openai-codex')).get('openai-codex')
+  const tracker = await fetched('openai-codex')
+  const e = tracker.get('openai-codex')
   assertHealthy(e)
   assert.equal(e.plan, 'pro')
-  assert.deepEqual(ids(e), ['5h', '7d', 'spark_5h', 'spark_7d', 'credits'])
+  assert.deepEqual(ids(e), ['5h', '7d', 'spark_5h', 'spark_7d', 'resets', 'credits'])
+  const resets = win(e, 'resets')
+  assert.deepEqual([resets.kind, resets.unit, resets.remaining, resets.total, resets.remainingRatio], ['amount', 'resets', 1, 1, 1], 'one earned reset available')
+  assert.equal(tracker.checkQuota('openai-codex').windowId, '7d', 'a count of resets never decides')
   const approx = (w, secs) => assert.ok(Math.abs(w.resetsAt - Date.now() - secs * 1000) < 5000, `${w.id} resets in ~${secs} s`)
   for (const [id, used, duration, resetIn] of [
     ['5h', 0.27, 18000, 9900],

@@ -21,6 +21,8 @@ const PATH: &str = "/backend-api/wham/usage";
 const CREDITS: &str = "credits";
 const CREDITS_UNIT: &str = "credits";
 const SPEND_INDIVIDUAL: &str = "spend_individual";
+/// Usage-limit resets the account has earned and not yet redeemed.
+const RESETS: &str = "resets";
 /// Window ids `quotas` declares; any other a response names is added as it comes.
 const DECLARED: &[&str] = &[
     "5h",
@@ -29,6 +31,7 @@ const DECLARED: &[&str] = &[
     "secondary",
     CREDITS,
     SPEND_INDIVIDUAL,
+    RESETS,
 ];
 
 pub struct Codex;
@@ -42,6 +45,7 @@ impl Wire for Codex {
             pct_quota("secondary", None),
             QuotaDefinition::new(CREDITS, QuotaKind::Balance).with_unit(CREDITS_UNIT),
             spend_quota(SPEND_INDIVIDUAL),
+            QuotaDefinition::new(RESETS, QuotaKind::Amount { amount: 0.0 }).with_unit(RESETS),
         ]
     }
 
@@ -410,6 +414,31 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
     }
 }
 
+/// Earned usage-limit resets still available (`rate_limit_reset_credits.available_count`):
+/// shown as that many of that many, so a count is never a limit running low; none left is
+/// no window. Redeeming one is the user's business in Codex itself.
+fn earned_resets(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    let what = "rate_limit_reset_credits";
+    let Some(r) = obj(body.get(what), what, warnings) else {
+        return;
+    };
+    match r.get("available_count") {
+        None | Some(Value::Null) => {}
+        Some(v) => match shape::number(Some(v)).filter(|n| *n >= 0.0 && n.fract() == 0.0) {
+            Some(0.0) => {}
+            Some(n) => {
+                let mut s = UsageSnapshot::new(RESETS);
+                s.unit = Some(RESETS.into());
+                s.limit = Some(n);
+                s.remaining = Some(n);
+                s.used = Some(0.0);
+                outcome.snapshots.push(s);
+            }
+            None => warnings.push(format!("{what}.available_count: not a count")),
+        },
+    }
+}
+
 fn spend_quota(id: &str) -> QuotaDefinition {
     QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 })
         .with_window(WindowType::Fixed, ResetBehavior::Calendar)
@@ -436,6 +465,7 @@ pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, WireError> {
         windows(rl, None, now, &mut outcome, &mut warnings);
     }
     additional(body, now, &mut outcome, &mut warnings);
+    earned_resets(body, &mut outcome, &mut warnings);
     credits(body, &mut outcome, &mut warnings);
     spend_control(body, now, &mut outcome, &mut warnings);
     shape::finish(outcome, warnings)
@@ -488,7 +518,11 @@ mod tests {
     fn fixture_2026_spark_windows_and_credit_balance() {
         let out = parse(FIXTURE_2026, NOW).unwrap();
         assert_eq!(out.plan.as_deref(), Some("pro"));
-        assert_eq!(ids(&out), ["5h", "7d", "spark_5h", "spark_7d", "credits"]);
+        assert_eq!(
+            ids(&out),
+            ["5h", "7d", "spark_5h", "spark_7d", "resets", "credits"]
+        );
+        assert_eq!(by(&out, "resets").remaining, Some(1.0), "one earned reset");
         assert_eq!(by(&out, "5h").used_ratio, Some(0.27));
         assert_eq!(by(&out, "5h").resets_at, Some(NOW + 9_900_000));
         assert_eq!(by(&out, "7d").used_ratio, Some(0.44));
@@ -756,6 +790,44 @@ mod tests {
         assert_eq!(
             (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
             (Some(0.1), None)
+        );
+    }
+
+    #[test]
+    fn earned_resets_are_shown_as_what_is_available() {
+        let body =
+            br#"{"rate_limit_reset_credits": {"available_count": 2}, "credits": {"balance": 100}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["resets", "credits"]);
+        let r = by(&out, "resets");
+        assert_eq!(
+            (r.limit, r.remaining, r.used),
+            (Some(2.0), Some(2.0), Some(0.0))
+        );
+        let res = resolve_snapshots(&Codex.quotas(&WireConfig::default()), &out.snapshots, NOW);
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "resets")
+            .unwrap();
+        assert_eq!(
+            (w.kind.as_str(), w.unit.as_deref()),
+            ("amount", Some("resets"))
+        );
+        assert_eq!(w.remaining_ratio, 1.0, "a count of resets never runs low");
+        assert!(parse(
+            br#"{"rate_limit_reset_credits": {"available_count": 0}}"#,
+            NOW
+        )
+        .unwrap()
+        .snapshots
+        .is_empty());
+        let odd = br#"{"rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 18000}},
+            "rate_limit_reset_credits": {"available_count": "many"}}"#;
+        let out = parse(odd, NOW).unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            out.snapshots[0].warnings,
+            ["rate_limit_reset_credits.available_count: not a count"]
         );
     }
 
