@@ -168,6 +168,26 @@ test('anthropic: an error inside an HTTP 200 is that error, not empty usage', as
 
 // ---- Codex ----
 
+test('openai-codex Business: a spend limit with only remaining_percent is read; the seat keeps its 5h, 7d and plan', async () => {
+  sb.setFixture('openai-codex', {
+    plan_type: 'business',
+    rate_limit: {
+      primary_window: { used_percent: 30, limit_window_seconds: 18000, reset_after_seconds: 3600 },
+      secondary_window: { used_percent: 12, limit_window_seconds: 604800, reset_after_seconds: 86400 },
+    },
+    spend_control: { reached: false, individual_limit: { remaining_percent: 96, reset_after_seconds: 2105558 } },
+  })
+  const e = (await fetched('openai-codex')).get('openai-codex')
+  assertHealthy(e)
+  assert.equal(e.plan, 'business')
+  assert.deepEqual(ids(e), ['5h', '7d', 'spend_individual'])
+  near(win(e, '5h').usedRatio, 0.3, '5h')
+  const spend = win(e, 'spend_individual')
+  assert.deepEqual([spend.kind, spend.unit], ['percentage', undefined], 'a share of the limit, no amount of 0')
+  near(spend.usedRatio, 0.04, 'spend')
+  assert.equal(e.warnings, undefined)
+})
+
 test('openai-codex 2026: 5h/7d, Spark windows of their own, earned resets, credits balance (a string) in credits', async () => {
   sb.serveCurrent('codex-usage-2026')
   const tracker = await fetched('openai-codex')

@@ -794,6 +794,37 @@ mod tests {
     }
 
     #[test]
+    fn a_business_spend_limit_with_only_remaining_percent_is_read() {
+        // A Business seat whose individual limit carries nothing but remaining_percent used
+        // to fail the whole provider ("no usable numbers"): no 5 h, no weekly, no plan.
+        let body = br#"{"plan_type": "business",
+            "rate_limit": {"primary_window": {"used_percent": 30, "limit_window_seconds": 18000},
+                           "secondary_window": {"used_percent": 12, "limit_window_seconds": 604800}},
+            "spend_control": {"reached": false, "individual_limit": {"remaining_percent": 96, "reset_at": 1798761600}}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("business"));
+        assert_eq!(ids(&out), ["5h", "7d", "spend_individual"]);
+        let spend = by(&out, "spend_individual");
+        assert_eq!((spend.used_ratio, spend.limit), (Some(0.04), None));
+        assert!(spend.warnings.is_empty());
+        let res = resolve_snapshots(
+            &out.quotas_with(&Codex.quotas(&WireConfig::default())),
+            &out.snapshots,
+            NOW,
+        );
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "spend_individual")
+            .unwrap();
+        assert_eq!(w.kind, "percentage", "a share, not an amount of 0 credits");
+        assert!((w.used_ratio - 0.04).abs() < 1e-9);
+        // With the limit: what is left of it.
+        let body = br#"{"spend_control": {"individual_limit": {"limit": "1000", "remaining_percent": 96}}}"#;
+        let s = by(&parse(body, NOW).unwrap(), "spend_individual").clone();
+        assert_eq!((s.limit, s.remaining), (Some(1000.0), Some(960.0)));
+    }
+
+    #[test]
     fn earned_resets_are_shown_as_what_is_available() {
         let body =
             br#"{"rate_limit_reset_credits": {"available_count": 2}, "credits": {"balance": 100}}"#;
