@@ -112,9 +112,17 @@ fn bucket_snapshot(
         warnings.push(format!("{at}: no modelId"));
         return None;
     };
-    let fraction = shape::number(b.get("remainingFraction"));
-    let Some(fraction) = fraction.filter(|f| (0.0..=1.0).contains(f)) else {
-        warnings.push(format!("{at}: no readable remainingFraction"));
+    let raw = b.get("remainingFraction").filter(|v| !v.is_null());
+    let Some(fraction) = shape::number(raw).filter(|f| (0.0..=1.0).contains(f)) else {
+        // Named by position and type, never quoted: the value may be anything.
+        warnings.push(match raw {
+            None => format!("{at}: no remainingFraction"),
+            Some(v) if v.is_number() => format!("{at}.remainingFraction: out of range"),
+            Some(v) => format!(
+                "{at}.remainingFraction: expected a number, found {}",
+                shape::type_name(v)
+            ),
+        });
         return None;
     };
     let mut s = UsageSnapshot::new("daily");

@@ -21,6 +21,19 @@ pub(crate) fn number(v: Option<&Value>) -> Option<f64> {
     n.is_finite().then_some(n)
 }
 
+/// What kind of JSON value `v` is, for messages that must not quote it.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(s) if s.trim().parse::<f64>().is_ok() => "a numeric string out of range",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A window id from a name the service chose: lower-case, `[a-z0-9_.-]` only, other runs
 /// folded into one `_`. `None` when nothing is left.
 pub(crate) fn sanitize_id(name: &str) -> Option<String> {
