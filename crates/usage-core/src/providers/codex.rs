@@ -238,14 +238,15 @@ fn additional(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut V
 fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
     let mut outcome = FetchOutcome::default();
     // A family is named by what precedes `-primary-` or `-secondary-used-percent`: a response
-    // may carry its secondary window alone, and that is still the `x-codex-` family.
+    // may carry its secondary window alone, and that is still the `x-codex-` family, while
+    // `x-codex-secondary-primary-used-percent` is the primary window of a limit of its own.
     let mut families: Vec<String> = h
         .names_with_prefix("x-")
         .filter_map(|n| {
             n.strip_suffix("-primary-used-percent")
                 .or_else(|| n.strip_suffix("-secondary-used-percent"))
         })
-        .filter(|p| p.len() > 2 && !p.ends_with("-primary") && !p.ends_with("-secondary"))
+        .filter(|p| p.len() > 2)
         .map(|p| format!("{p}-"))
         .collect();
     families.sort();
@@ -254,9 +255,14 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
         let prefix = if family == "x-codex-" {
             None
         } else {
+            // The limit's id as Codex forms it (`x-codex-secondary-` is `codex_secondary`);
+            // a limit-name the server sends names it instead.
             let name = h.get(&format!("{family}limit-name"));
-            let raw = family.trim_start_matches("x-").trim_end_matches('-');
-            limit_id_prefix(name.or(Some(raw)), Some(raw))
+            let raw = family
+                .trim_start_matches("x-")
+                .trim_end_matches('-')
+                .replace('-', "_");
+            limit_id_prefix(name.or(Some(&raw)), name.is_none().then_some(raw.as_str()))
         };
         for slot in ["primary", "secondary"] {
             let Some(used) = h
@@ -716,6 +722,33 @@ mod tests {
         assert_eq!(ids(&out), ["7d"]);
         assert_eq!(by(&out, "7d").used_ratio, Some(0.5));
         assert!(out.extra_quotas.is_empty());
+        // A metered limit of its own (codex-rs `parse_rate_limit_for_limit_reads_secondary_
+        // headers`): limit id codex_secondary, its window named by its minutes.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-secondary-primary-used-percent", "80"),
+                ("x-codex-secondary-primary-window-minutes", "1440"),
+                ("x-codex-secondary-primary-reset-at", "1796094000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["codex_secondary_24h"]);
+        assert_eq!(by(&out, "codex_secondary_24h").used_ratio, Some(0.8));
+        assert!(out
+            .extra_quotas
+            .iter()
+            .any(|q| q.id == "codex_secondary_24h"));
+        // A limit-name names the limit (not its code name).
+        let out = observe(
+            200,
+            &[
+                ("x-codex-bengalfox-primary-used-percent", "80"),
+                ("x-codex-bengalfox-limit-name", "gpt-5.2-codex-sonic"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["gpt-5.2-codex-sonic_5h"]);
         // No minutes: named by slot the way Codex labels them (openusage's header test).
         let out = observe(
             200,
@@ -773,7 +806,6 @@ mod tests {
             ("x-codex-secondary-used-percent", "-3"),
             ("x-codex-credits-balance", "lots"),
             ("x--primary-used-percent", "5"),
-            ("x-codex-secondary-primary-used-percent", "5"),
         ];
         assert!(observe(200, &garbage).is_none());
         let out = observe(
