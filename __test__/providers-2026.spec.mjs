@@ -188,6 +188,19 @@ test('openai-codex Business: a spend limit with only remaining_percent is read; 
   assert.equal(e.warnings, undefined)
 })
 
+test('openai-codex: an empty credits balance is no window, so a plan with room is not called exhausted', async () => {
+  sb.setFixture('openai-codex', {
+    rate_limit: { primary_window: { used_percent: 12, limit_window_seconds: 18000, reset_after_seconds: 3600 }, secondary_window: null },
+    credits: { has_credits: true, unlimited: false, balance: '0' },
+  })
+  const tracker = await fetched('openai-codex')
+  const e = tracker.get('openai-codex')
+  assertHealthy(e)
+  assert.deepEqual(ids(e), ['5h'])
+  const check = tracker.checkQuota('openai-codex')
+  assert.deepEqual([check.decision, check.windowId], ['proceed', '5h'])
+})
+
 test('openai-codex 2026: 5h/7d, Spark windows of their own, earned resets, credits balance (a string) in credits', async () => {
   sb.serveCurrent('codex-usage-2026')
   const tracker = await fetched('openai-codex')

@@ -299,13 +299,11 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
         s.unit = Some(CREDITS_UNIT.into());
         s.unlimited = true;
         outcome.snapshots.push(s);
-    } else if let Some(balance) = h.number("x-codex-credits-balance") {
-        if flag("x-codex-credits-has-credits") != Some(false) || balance > 0.0 {
-            let mut s = UsageSnapshot::new(CREDITS);
-            s.unit = Some(CREDITS_UNIT.into());
-            s.remaining = Some(balance);
-            outcome.snapshots.push(s);
-        }
+    } else if let Some(balance) = h.number("x-codex-credits-balance").filter(|b| *b > 0.0) {
+        let mut s = UsageSnapshot::new(CREDITS);
+        s.unit = Some(CREDITS_UNIT.into());
+        s.remaining = Some(balance);
+        outcome.snapshots.push(s);
     }
     if status == 429 {
         if let Some(fullest) = outcome
@@ -327,8 +325,7 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
     (!outcome.snapshots.is_empty()).then_some(outcome)
 }
 
-/// The prepaid credits balance (a decimal string). Shown when the account has credits or an
-/// unlimited allowance; a zero balance of an account without credits is no window.
+/// The prepaid credits balance (a decimal string), or an unlimited allowance.
 fn credits(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
     let Some(c) = obj(body.get("credits"), "credits", warnings) else {
         return;
@@ -340,15 +337,12 @@ fn credits(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
         outcome.snapshots.push(s);
         return;
     }
-    let balance = shape::number(c.get("balance"));
-    let has = c.get("has_credits").and_then(Value::as_bool) == Some(true);
-    match balance {
-        Some(b) if has || b > 0.0 => {
-            s.remaining = Some(b);
-            outcome.snapshots.push(s);
-        }
-        // Credits without a readable balance: unknown, not zero.
-        _ => {}
+    // Credits pay only once the plan's windows are used up, so an empty balance is no window:
+    // a balance at 0 would read as exhausted and stop a plan that still has room. Without a
+    // readable balance the credits are unknown, not zero.
+    if let Some(b) = shape::number(c.get("balance")).filter(|b| *b > 0.0) {
+        s.remaining = Some(b);
+        outcome.snapshots.push(s);
     }
 }
 
@@ -854,6 +848,23 @@ mod tests {
         let body = br#"{"spend_control": {"individual_limit": {"limit": "1000", "remaining_percent": 96}}}"#;
         let s = by(&parse(body, NOW).unwrap(), "spend_individual").clone();
         assert_eq!((s.limit, s.remaining), (Some(1000.0), Some(960.0)));
+    }
+
+    #[test]
+    fn an_empty_credits_balance_is_no_window() {
+        // CodexBar's recorded answer: 12 % of the 5 h window used, credits "0".
+        let body = br#"{"rate_limit": {"primary_window": {"used_percent": 12, "reset_at": 1766948068, "limit_window_seconds": 18000}, "secondary_window": null},
+            "credits": {"has_credits": true, "unlimited": false, "balance": "0"}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["5h"], "a 0 balance would read as exhausted");
+        assert!(observe(
+            200,
+            &[
+                ("x-codex-credits-has-credits", "true"),
+                ("x-codex-credits-balance", "0")
+            ]
+        )
+        .is_none());
     }
 
     #[test]
