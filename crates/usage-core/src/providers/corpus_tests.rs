@@ -108,12 +108,17 @@ fn corpus_bodies_read_through_the_parsers() {
     assert!(cases.len() >= 60, "{} body cases", cases.len());
     for c in &cases {
         let at = format!("{}/{}", c.provider, c.name);
-        // A case an earlier endpoint's answer sends on to the next request is no parse
-        // result of its own; none is in the corpus.
-        match (
-            parse(&c.provider, &c.body, NOW),
-            c.expect["error"].is_null(),
-        ) {
+        let result = parse(&c.provider, &c.body, NOW);
+        // A summary with nothing readable sends the client on to the per-model endpoint:
+        // the windows expected are that endpoint's (the addon test checks them).
+        if c.expect["endpoint"] == "summary" && result.is_err() {
+            assert!(
+                !keys(&c.expect["models"]).is_empty(),
+                "{at}: falls back, so it expects the fallback's models"
+            );
+            continue;
+        }
+        match (result, c.expect["error"].is_null()) {
             (Ok(out), true) => {
                 assert_eq!(default_ids(&out), keys(&c.expect["windows"]), "{at}: ids");
                 assert_eq!(models(&out), keys(&c.expect["models"]), "{at}: models");
