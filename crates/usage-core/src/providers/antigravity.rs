@@ -173,6 +173,60 @@ fn remaining_fraction(bucket: &Value) -> Option<f64> {
         })
 }
 
+/// One bucket of the summary as a window (named by its `bucketId`), or a warning when it
+/// cannot be read. A disabled bucket or one without a fraction is unknown: no window, and
+/// no warning unless a fraction was sent but cannot be read.
+fn read_bucket(at: &str, bucket: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    if !bucket.is_object() {
+        warnings.push(format!("{at}: not an object"));
+        return;
+    }
+    let Some(id) = bucket
+        .get("bucketId")
+        .and_then(Value::as_str)
+        .and_then(shape::sanitize_id)
+    else {
+        warnings.push(format!("{at}: no bucketId"));
+        return;
+    };
+    // A switched-off bucket is unknown, whatever fraction it still carries.
+    if bucket.get("disabled").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let Some(fraction) = remaining_fraction(bucket) else {
+        if bucket
+            .get("remainingFraction")
+            .is_some_and(|v| !v.is_null())
+        {
+            warnings.push(format!("{at}: remainingFraction is not a number"));
+        }
+        return;
+    };
+    if !(0.0..=1.0).contains(&fraction) {
+        warnings.push(format!("{at}: remainingFraction out of range"));
+        return;
+    }
+    let length = bucket_length(&id, bucket.get("window").and_then(Value::as_str));
+    if !BUCKETS.iter().any(|(known, _)| *known == id)
+        && !outcome.extra_quotas.iter().any(|q| q.id == id)
+    {
+        outcome.extra_quotas.push(pct_quota(&id, length));
+    }
+    let mut s = UsageSnapshot::new(id);
+    s.remaining_ratio = Some(fraction);
+    s.duration_secs = length;
+    s.resets_at = bucket
+        .get("resetTime")
+        .and_then(Value::as_str)
+        .and_then(iso_to_ms);
+    // The same bucket twice: the more constrained reading stands.
+    match outcome.snapshots.iter_mut().find(|x| x.id == s.id) {
+        Some(old) if old.remaining_ratio <= s.remaining_ratio => {}
+        Some(old) => *old = s,
+        None => outcome.snapshots.push(s),
+    }
+}
+
 pub fn parse_summary(body: &Value) -> Result<FetchOutcome, WireError> {
     let groups = body
         .get("groups")
@@ -181,81 +235,38 @@ pub fn parse_summary(body: &Value) -> Result<FetchOutcome, WireError> {
     let mut outcome = FetchOutcome::default();
     let mut warnings = Vec::new();
     let mut buckets_seen = 0;
-    // The groups' buckets; then, when they give nothing, the top-level `buckets` some
-    // answers carry beside them.
-    let mut lists: Vec<(String, &Vec<Value>)> = Vec::new();
     for (g, group) in groups.iter().enumerate() {
-        match group.get("buckets").and_then(Value::as_array) {
-            Some(buckets) => lists.push((format!("groups[{g}]."), buckets)),
-            None => warnings.push(format!("groups[{g}]: no bucket list")),
+        let Some(buckets) = group.get("buckets").and_then(Value::as_array) else {
+            warnings.push(format!("groups[{g}]: no bucket list"));
+            continue;
+        };
+        for (b, bucket) in buckets.iter().enumerate() {
+            buckets_seen += 1;
+            read_bucket(
+                &format!("groups[{g}].buckets[{b}]"),
+                bucket,
+                &mut outcome,
+                &mut warnings,
+            );
         }
     }
-    let top = body.get("buckets").and_then(Value::as_array);
-    for (pass, list) in [
-        lists,
-        top.map(|b| vec![(String::new(), b)]).unwrap_or_default(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if pass == 1 && !outcome.snapshots.is_empty() {
-            break;
-        }
-        for (where_, buckets) in list {
-            for (b, bucket) in buckets.iter().enumerate() {
-                buckets_seen += 1;
-                let at = format!("{where_}buckets[{b}]");
-                if !bucket.is_object() {
-                    warnings.push(format!("{at}: not an object"));
-                    continue;
-                }
-                let Some(id) = bucket
-                    .get("bucketId")
-                    .and_then(Value::as_str)
-                    .and_then(shape::sanitize_id)
-                else {
-                    warnings.push(format!("{at}: no bucketId"));
-                    continue;
-                };
-                // A switched-off bucket is unknown, whatever fraction it still carries.
-                if bucket.get("disabled").and_then(Value::as_bool) == Some(true) {
-                    continue;
-                }
-                let Some(fraction) = remaining_fraction(bucket) else {
-                    // Absent: unknown (exhausted or off), never a made-up 0 or 100 %. Sent but
-                    // unreadable: worth a warning.
-                    let sent = bucket
-                        .get("remainingFraction")
-                        .is_some_and(|v| !v.is_null());
-                    if sent {
-                        warnings.push(format!("{at}: remainingFraction is not a number"));
-                    }
-                    continue;
-                };
-                if !(0.0..=1.0).contains(&fraction) {
-                    warnings.push(format!("{at}: remainingFraction out of range"));
-                    continue;
-                }
-                let length = bucket_length(&id, bucket.get("window").and_then(Value::as_str));
-                if !BUCKETS.iter().any(|(known, _)| *known == id)
-                    && !outcome.extra_quotas.iter().any(|q| q.id == id)
-                {
-                    outcome.extra_quotas.push(pct_quota(&id, length));
-                }
-                let mut s = UsageSnapshot::new(id);
-                s.remaining_ratio = Some(fraction);
-                s.duration_secs = length;
-                s.resets_at = bucket
-                    .get("resetTime")
-                    .and_then(Value::as_str)
-                    .and_then(iso_to_ms);
-                // The same bucket twice: the more constrained reading stands.
-                match outcome.snapshots.iter_mut().find(|x| x.id == s.id) {
-                    Some(old) if old.remaining_ratio <= s.remaining_ratio => {}
-                    Some(old) => *old = s,
-                    None => outcome.snapshots.push(s),
-                }
-            }
+    // Some answers carry top-level `buckets` beside the groups: read when the groups give
+    // nothing.
+    if outcome.snapshots.is_empty() {
+        for (b, bucket) in body
+            .get("buckets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            buckets_seen += 1;
+            read_bucket(
+                &format!("buckets[{b}]"),
+                bucket,
+                &mut outcome,
+                &mut warnings,
+            );
         }
     }
     // Buckets, none of them readable: the per-model endpoint is asked instead. No bucket at
@@ -377,9 +388,9 @@ mod tests {
         assert_eq!(
             out.snapshots[0].warnings,
             [
-                "groups[1]: no bucket list",
                 "groups[0].buckets[4]: remainingFraction out of range",
-                "groups[0].buckets[5]: no bucketId"
+                "groups[0].buckets[5]: no bucketId",
+                "groups[1]: no bucket list"
             ]
         );
         assert!(matches!(
