@@ -347,6 +347,22 @@ fn legacy_free(
     out
 }
 
+/// How a pool this answer read is declared: `premium` as billing makes it (per-model views
+/// only where a request is what a model's multiplier counts), a pool the service added as
+/// a count of requests; chat and completions are declared already.
+fn pool_quota(s: &UsageSnapshot, credit_billed: bool) -> Option<QuotaDefinition> {
+    let amount = |id: &str| monthly(QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 }));
+    match s.id.as_str() {
+        "chat" | "completions" => None,
+        PREMIUM if credit_billed || s.unlimited => Some(amount(PREMIUM)),
+        PREMIUM => Some(multiplier_pool(
+            s.limit.unwrap_or(300.0),
+            default_multipliers(),
+        )),
+        other => Some(amount(other).with_unit(REQUESTS)),
+    }
+}
+
 pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
     let body: Value = serde_json::from_slice(body)?;
     if let Some(e) = shape::error_in_body(&body) {
@@ -401,25 +417,8 @@ pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
         }
         match read {
             Ok(Some(s)) => {
-                if id == PREMIUM {
-                    // Per-model views only where a request is what a model's multiplier counts.
-                    outcome.extra_quotas.push(if credit_billed || s.unlimited {
-                        monthly(QuotaDefinition::new(
-                            PREMIUM,
-                            QuotaKind::Amount { amount: 0.0 },
-                        ))
-                    } else {
-                        multiplier_pool(s.limit.unwrap_or(300.0), default_multipliers())
-                    });
-                } else if !matches!(id, "chat" | "completions") {
-                    shape::push_extra(
-                        &mut outcome,
-                        &[],
-                        monthly(
-                            QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 })
-                                .with_unit(REQUESTS),
-                        ),
-                    );
+                if let Some(q) = pool_quota(&s, credit_billed) {
+                    shape::push_extra(&mut outcome, &["chat", "completions"], q);
                 }
                 outcome.snapshots.push(s);
             }
