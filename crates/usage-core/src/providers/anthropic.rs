@@ -8,8 +8,8 @@ use serde_json::Value;
 use std::path::Path;
 
 use super::{
-    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
-    WireConfig, WireError,
+    pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
@@ -106,11 +106,7 @@ fn window(value: &Value, known: bool) -> Option<(f64, Option<i64>)> {
     if !known && !obj.contains_key("resets_at") {
         return None;
     }
-    let resets_at = obj
-        .get("resets_at")
-        .and_then(Value::as_str)
-        .and_then(iso_to_ms);
-    Some((utilization, resets_at))
+    Some((utilization, shape::instant_ms(obj.get("resets_at"))))
 }
 
 fn percent_snapshot(id: &str, percent: f64, resets_at: Option<i64>) -> UsageSnapshot {
@@ -159,10 +155,7 @@ fn limits(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) {
                 (id, secs)
             }
         };
-        let resets_at = row
-            .get("resets_at")
-            .and_then(Value::as_str)
-            .and_then(iso_to_ms);
+        let resets_at = shape::instant_ms(row.get("resets_at"));
         if !KNOWN.iter().any(|(_, known, _)| *known == id)
             && !outcome.extra_quotas.iter().any(|q| q.id == id)
         {
@@ -442,6 +435,7 @@ pub fn parse(body: &Value, now_ms: i64, oauth: bool) -> Result<FetchOutcome, Wir
 
 #[cfg(test)]
 mod tests {
+    use super::super::iso_to_ms;
     use super::*;
     use crate::resolve::resolve_snapshots;
     use serde_json::json;
