@@ -66,7 +66,12 @@ fn cases() -> Vec<Case> {
 fn parse(provider: &str, body: &[u8], now_ms: i64) -> Result<FetchOutcome, WireError> {
     let spec = builtin(provider).unwrap_or_else(|| panic!("{provider}: not a built-in"));
     let credentials = Credentials::new("t", CredentialKind::OAuth);
-    let account = Account::default();
+    // The account request has been answered (a project or account slug known), as it is
+    // whenever the usage endpoint is asked; the corpus holds the usage answers.
+    let account = Account {
+        plan: None,
+        project: Some("corpus-account".into()),
+    };
     spec.wire.parse(
         body,
         &ParseContext {
@@ -236,6 +241,11 @@ fn mistypes(v: &Value) -> Vec<Value> {
     all.into_iter().filter(|w| !same(w)).collect()
 }
 
+/// Answers that are one spend figure, where an absent part means nothing was spent but an
+/// unreadable one must not read as $0: their own property tests (`spend::single_field_mutations`)
+/// name the one part everything rests on.
+const SPEND_ONLY: [&str; 2] = ["baseten", "fireworks"];
+
 fn readable(provider: &str, v: &Value) -> bool {
     let body = serde_json::to_vec(v).unwrap();
     parse(provider, &body, NOW).is_ok_and(|o| !o.snapshots.is_empty())
@@ -290,12 +300,13 @@ fn fixture_cases() -> Vec<Case> {
 #[test]
 fn deleting_or_mistyping_one_field_never_fails_a_provider_that_has_more_to_read() {
     let mut checked = 0;
+    let mut failures = Vec::new();
     let mut providers = BTreeSet::new();
     for c in cases().into_iter().chain(fixture_cases()) {
         let Ok(body) = serde_json::from_slice::<Value>(&c.body) else {
             continue;
         };
-        if !readable(&c.provider, &body) {
+        if !readable(&c.provider, &body) || SPEND_ONLY.contains(&c.provider.as_str()) {
             continue;
         }
         providers.insert(c.provider.clone());
@@ -326,20 +337,19 @@ fn deleting_or_mistyping_one_field_never_fails_a_provider_that_has_more_to_read(
                 let bytes = serde_json::to_vec(&variant).unwrap();
                 let result = parse(&c.provider, &bytes, NOW);
                 checked += 1;
-                if rest_readable {
-                    let ok = result.as_ref().is_ok_and(|o| !o.snapshots.is_empty());
-                    assert!(
-                        ok,
+                if rest_readable && !result.as_ref().is_ok_and(|o| !o.snapshots.is_empty()) {
+                    failures.push(format!(
                         "{}/{} with {:?} changed: {:?}",
                         c.provider,
                         c.name,
                         path,
                         result.map(|o| default_ids(&o))
-                    );
+                    ));
                 }
             }
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked > 1000, "{checked} mutations");
     for p in [
         "anthropic",
