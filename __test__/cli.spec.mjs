@@ -86,7 +86,7 @@ test('table shows every provider from the fixtures', async () => {
   assert.match(byKey.get('anthropic 5h')[4], /^(1h59m|2h)$/) // fixture resets 2 h after "now"
   assert.deepEqual(byKey.get('anthropic 7d').slice(2, 4), ['64%', '36%'])
   assert.deepEqual(byKey.get('anthropic 7d_opus').slice(2, 4), ['12%', '88%'])
-  // limits[] is authoritative: the legacy-only seven_day_omelette key is not shown; extra
+  // seven_day_omelette (Claude Design, drawn from the main limit) is not shown; extra
   // usage is the money window `extra` (the sandbox's account spent $12.50 of $50)
   assert.equal(byKey.get('anthropic seven_day_omelette'), undefined)
   assert.equal(byKey.get('anthropic extra')[2], '25%')

@@ -125,7 +125,7 @@ test('anthropic: the old fixture untouched (extra usage never on) reads as an ex
   const e = tracker.get('anthropic')
   assertHealthy(e)
   const extra = win(e, 'extra')
-  assert.deepEqual([extra.status, extra.remainingRatio, extra.unit], ['disabled', 0, undefined])
+  assert.deepEqual([extra.status, extra.remainingRatio, extra.unit], ['disabled', 0, 'USD'], 'an older answer without a currency is in US dollars')
   assert.equal(e.billing, 'extra_usage')
   const check = tracker.checkQuota('anthropic')
   assert.deepEqual([check.decision, check.windowId], ['exhausted', 'extra'])
@@ -152,7 +152,7 @@ test('anthropic: extra usage used up → limit_reached; no cap → spend shown, 
   assert.deepEqual(tracker.checkQuota('anthropic', 'claude-opus-4-7').windowIds, ['7d_opus'], "the model's own weekly cap still governs it")
 })
 
-test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows', async () => {
+test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows; Claude Design\'s key is hidden', async () => {
   const body = sb.fixture('anthropic')
   delete body.limits
   // values the limits[] rows of the recorded fixture do not have (37, 64, 12), so the windows
@@ -160,15 +160,17 @@ test('anthropic: without limits[] the legacy keys (and unknown ones) are the win
   Object.assign(body.five_hour, { utilization: 55 })
   Object.assign(body.seven_day, { utilization: 20 })
   Object.assign(body.seven_day_opus, { utilization: 90 })
+  body.tangelo = { utilization: 4, resets_at: null }
   sb.setFixture('anthropic', body)
   const e = (await fetched('anthropic')).get('anthropic')
   assertHealthy(e)
-  assert.deepEqual(ids(e), ['5h', '7d', '7d_opus', 'seven_day_omelette', 'extra'])
+  assert.ok(body.seven_day_omelette, 'the served body still has seven_day_omelette')
+  assert.deepEqual(ids(e), ['5h', '7d', '7d_opus', 'tangelo', 'extra'])
   assert.deepEqual(['5h', '7d', '7d_opus'].map((id) => Math.round(win(e, id).usedRatio * 100)), [55, 20, 90], 'from five_hour, seven_day, seven_day_opus')
   assert.equal(win(e, '5h').resetsAt, Date.parse(body.five_hour.resets_at))
-  const omelette = win(e, 'seven_day_omelette')
-  near(omelette.usedRatio, 0.03, 'omelette')
-  assert.equal(omelette.resetsAt, undefined, 'null resets_at stays unknown')
+  const tangelo = win(e, 'tangelo')
+  near(tangelo.usedRatio, 0.04, 'tangelo')
+  assert.equal(tangelo.resetsAt, undefined, 'null resets_at stays unknown')
 })
 
 test('anthropic: an error inside an HTTP 200 is that error, not empty usage', async () => {
@@ -181,12 +183,49 @@ test('anthropic: an error inside an HTTP 200 is that error, not empty usage', as
 
 // ---- Codex ----
 
-test('openai-codex 2026: 5h/7d, Spark windows of their own, credits balance (a string) in credits', async () => {
-  sb.serveCurrent('codex-usage-2026')
+test('openai-codex Business: a spend limit with only remaining_percent is read; the seat keeps its 5h, 7d and plan', async () => {
+  sb.setFixture('openai-codex', {
+    plan_type: 'business',
+    rate_limit: {
+      primary_window: { used_percent: 30, limit_window_seconds: 18000, reset_after_seconds: 3600 },
+      secondary_window: { used_percent: 12, limit_window_seconds: 604800, reset_after_seconds: 86400 },
+    },
+    spend_control: { reached: false, individual_limit: { remaining_percent: 96, reset_after_seconds: 2105558 } },
+  })
   const e = (await fetched('openai-codex')).get('openai-codex')
   assertHealthy(e)
+  assert.equal(e.plan, 'business')
+  assert.deepEqual(ids(e), ['5h', '7d', 'spend_individual'])
+  near(win(e, '5h').usedRatio, 0.3, '5h')
+  const spend = win(e, 'spend_individual')
+  assert.deepEqual([spend.kind, spend.unit], ['percentage', undefined], 'a share of the limit, no amount of 0')
+  near(spend.usedRatio, 0.04, 'spend')
+  assert.equal(e.warnings, undefined)
+})
+
+test('openai-codex: an empty credits balance is no window, so a plan with room is not called exhausted', async () => {
+  sb.setFixture('openai-codex', {
+    rate_limit: { primary_window: { used_percent: 12, limit_window_seconds: 18000, reset_after_seconds: 3600 }, secondary_window: null },
+    credits: { has_credits: true, unlimited: false, balance: '0' },
+  })
+  const tracker = await fetched('openai-codex')
+  const e = tracker.get('openai-codex')
+  assertHealthy(e)
+  assert.deepEqual(ids(e), ['5h'])
+  const check = tracker.checkQuota('openai-codex')
+  assert.deepEqual([check.decision, check.windowId], ['proceed', '5h'])
+})
+
+test('openai-codex 2026: 5h/7d, Spark windows of their own, earned resets, credits balance (a string) in credits', async () => {
+  sb.serveCurrent('codex-usage-2026')
+  const tracker = await fetched('openai-codex')
+  const e = tracker.get('openai-codex')
+  assertHealthy(e)
   assert.equal(e.plan, 'pro')
-  assert.deepEqual(ids(e), ['5h', '7d', 'spark_5h', 'spark_7d', 'credits'])
+  assert.deepEqual(ids(e), ['5h', '7d', 'spark_5h', 'spark_7d', 'resets', 'credits'])
+  const resets = win(e, 'resets')
+  assert.deepEqual([resets.kind, resets.unit, resets.remaining, resets.total, resets.remainingRatio], ['amount', 'resets', 1, 1, 1], 'one earned reset available')
+  assert.equal(tracker.checkQuota('openai-codex').windowId, '7d', 'a count of resets never decides')
   const approx = (w, secs) => assert.ok(Math.abs(w.resetsAt - Date.now() - secs * 1000) < 5000, `${w.id} resets in ~${secs} s`)
   for (const [id, used, duration, resetIn] of [
     ['5h', 0.27, 18000, 9900],

@@ -137,9 +137,11 @@ test('proxy variables are honoured for a remote https base URL (asked with CONNE
 
 // Gemini's buckets are read strictly (a typed body), so a wrong type fails the whole answer;
 // lenient readers (Codex) skip the field, which must not leak either.
+// Every bucket wrong-typed, so nothing is readable and the fetch fails (one bad bucket beside
+// good ones is a warning).
 function leakyGeminiBody(pad = '') {
   const b = sb.fixture('google-gemini-cli')
-  b.buckets[0].remainingFraction = `leak:SECRET-value${pad}`
+  for (const bucket of b.buckets) bucket.remainingFraction = `leak:SECRET-value${pad}`
   return b
 }
 
@@ -156,7 +158,7 @@ test('a wrong-typed field is described by type and position; the value reaches n
   await t.refresh()
   const e = t.entries().find((x) => x.providerId === 'google-gemini-cli')
   assert.equal(e.error?.kind, 'parse')
-  assert.match(e.error.message, /^google-gemini-cli: could not read the response \(\d+ bytes\): expected a number, found a string at line 1 column \d+$/)
+  assert.match(e.error.message, /^google-gemini-cli: could not read the response \(\d+ bytes\): buckets\[0\]\.remainingFraction: expected a number, found a string; buckets\[1\]\.remainingFraction: expected a number, found a string$/)
   assertNothingLeaks(JSON.stringify(t.entries()), 'entries()')
   assert.ok(existsSync(cachePath), 'the failure was shared through the cache')
   assertNothingLeaks(readFileSync(cachePath, 'utf8'), 'the cache file')

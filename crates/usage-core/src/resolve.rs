@@ -40,6 +40,15 @@ fn default_total(quota: &QuotaDefinition, model_id: &str) -> f64 {
     }
 }
 
+fn share_only(quota: &QuotaDefinition, s: &UsageSnapshot) -> bool {
+    matches!(quota.kind, QuotaKind::Amount { amount } if amount <= 0.0)
+        && !s.unlimited
+        && s.limit.is_none()
+        && s.used.is_none()
+        && s.remaining.is_none()
+        && (s.used_ratio.is_some() || s.remaining_ratio.is_some())
+}
+
 fn window_length(quota: &QuotaDefinition, snapshot: &UsageSnapshot) -> Option<f64> {
     if let Some(d) = snapshot.duration_secs {
         return Some(d);
@@ -115,6 +124,20 @@ pub fn resolve_window(
 ) -> ResolvedWindow {
     if quota.kind == QuotaKind::Balance {
         return resolve_balance(quota, snapshot, now_ms);
+    }
+    if share_only(quota, snapshot) {
+        // An amount the response sizes, sent this time with only a share: a percent window,
+        // not an amount of a total of 0 (nothing is counted, so no unit either).
+        let quota = QuotaDefinition {
+            kind: QuotaKind::Percentage,
+            unit: None,
+            ..quota.clone()
+        };
+        let snapshot = UsageSnapshot {
+            unit: None,
+            ..snapshot.clone()
+        };
+        return resolve_window(&quota, &snapshot, now_ms);
     }
     let model_id = snapshot.model_id();
     let total = snapshot

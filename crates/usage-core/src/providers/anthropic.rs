@@ -8,8 +8,8 @@ use serde_json::Value;
 use std::path::Path;
 
 use super::{
-    iso_to_ms, pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire,
-    WireConfig, WireError,
+    pct_quota, shape, Headers, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
+    WireError,
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
@@ -90,17 +90,23 @@ impl Wire for Anthropic {
     }
 }
 
-fn window(value: &Value) -> Option<(f64, Option<i64>)> {
+/// Keys the service still sends that its own clients no longer show: Claude Design's weekly
+/// limit now draws from the main one.
+const HIDDEN: [&str; 2] = ["seven_day_omelette", "seven_day_design"];
+
+/// Two spellings of the routines window; the first populated one is read, under the newer id.
+const ROUTINES: [&str; 2] = ["seven_day_routines", "seven_day_cowork"];
+
+/// `{utilization, resets_at}`. A key we know is read without `resets_at` (the per-model
+/// weekly keys often come without one: the reset is then unknown); an unknown key needs it
+/// present, even `null`, to count as a window rather than some other object.
+fn window(value: &Value, known: bool) -> Option<(f64, Option<i64>)> {
     let obj = value.as_object()?;
-    let utilization = obj.get("utilization")?.as_f64()?;
-    if !obj.contains_key("resets_at") {
+    let utilization = shape::number(obj.get("utilization"))?;
+    if !known && !obj.contains_key("resets_at") {
         return None;
     }
-    let resets_at = obj
-        .get("resets_at")
-        .and_then(Value::as_str)
-        .and_then(iso_to_ms);
-    Some((utilization, resets_at))
+    Some((utilization, shape::instant_ms(obj.get("resets_at"))))
 }
 
 fn percent_snapshot(id: &str, percent: f64, resets_at: Option<i64>) -> UsageSnapshot {
@@ -112,11 +118,12 @@ fn percent_snapshot(id: &str, percent: f64, resets_at: Option<i64>) -> UsageSnap
 
 /// The windows of `limits[]`: `session` → `5h`, `weekly_all` → `7d`, each `weekly_scoped`
 /// row → `7d_<model>`. Every row counts, not only the `is_active` one (that flag marks the
-/// row binding right now). `None` when there is no such array or no row in it can be read,
-/// so a service mid-rollout that sends `[]` does not blank the legacy keys.
-fn limits(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) -> Option<()> {
-    let rows = obj.get("limits")?.as_array()?;
-    let mut found = false;
+/// row binding right now). A row replaces the legacy key's window of the same id; an empty
+/// or unreadable array (a service mid-rollout) leaves the legacy keys as they are.
+fn limits(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) {
+    let Some(rows) = obj.get("limits").and_then(Value::as_array) else {
+        return;
+    };
     for row in rows {
         let Some(percent) = row.get("percent").and_then(|p| shape::number(Some(p))) else {
             continue;
@@ -148,37 +155,50 @@ fn limits(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) -> O
                 (id, secs)
             }
         };
-        let resets_at = row
-            .get("resets_at")
-            .and_then(Value::as_str)
-            .and_then(iso_to_ms);
+        let resets_at = shape::instant_ms(row.get("resets_at"));
         if !KNOWN.iter().any(|(_, known, _)| *known == id)
             && !outcome.extra_quotas.iter().any(|q| q.id == id)
         {
             outcome.extra_quotas.push(pct_quota(&id, secs));
         }
-        outcome.snapshots.retain(|s| s.id != id);
-        outcome
-            .snapshots
-            .push(percent_snapshot(&id, percent, resets_at));
-        found = true;
+        let mut s = percent_snapshot(&id, percent, resets_at);
+        match outcome.snapshots.iter_mut().find(|old| old.id == id) {
+            Some(old) => {
+                s.resets_at = s.resets_at.or(old.resets_at);
+                *old = s;
+            }
+            None => outcome.snapshots.push(s),
+        }
     }
-    found.then_some(())
 }
 
 /// The keys of the older shape: known windows first, in their usual order; then whatever
 /// `{utilization, resets_at}` key the service added.
 fn legacy(obj: &serde_json::Map<String, Value>, outcome: &mut FetchOutcome) {
     let known = KNOWN.iter().map(|(k, id, _)| (*k, Some(*id)));
+    let routines = ROUTINES
+        .iter()
+        .find(|k| obj.get(**k).and_then(|v| window(v, true)).is_some())
+        .map(|k| (*k, Some(ROUTINES[0])));
     let unknown = obj
         .keys()
-        .filter(|k| !KNOWN.iter().any(|(known, _, _)| known == k))
+        .filter(|k| {
+            !KNOWN.iter().any(|(known, _, _)| known == k)
+                && !HIDDEN.contains(&k.as_str())
+                && !ROUTINES.contains(&k.as_str())
+        })
         .map(|k| (k.as_str(), None));
-    for (key, known_id) in known.chain(unknown) {
-        let Some((utilization, resets_at)) = obj.get(key).and_then(window) else {
+    for (key, known_id) in known.chain(routines).chain(unknown) {
+        let Some((utilization, resets_at)) =
+            obj.get(key).and_then(|v| window(v, known_id.is_some()))
+        else {
             continue;
         };
         let id = match known_id {
+            Some(id) if id == ROUTINES[0] => {
+                outcome.extra_quotas.push(pct_quota(id, Some(SEVEN_DAYS)));
+                id.to_string()
+            }
             Some(id) => id.to_string(),
             None => {
                 let secs = if key.starts_with("seven_day") {
@@ -268,9 +288,11 @@ fn extra(obj: &serde_json::Map<String, Value>, now_ms: i64) -> Option<UsageSnaps
         return None;
     }
     let mut s = UsageSnapshot::new(EXTRA);
+    // Older answers carry no currency: they are in US dollars, as the service's clients read them.
     s.unit = spend_used_cur
         .or(spend_limit_cur)
-        .or_else(|| currency(get(legacy, "currency").as_ref()));
+        .or_else(|| currency(get(legacy, "currency").as_ref()))
+        .or_else(|| legacy.map(|_| "USD".to_string()));
     if let Some((next_month, length)) = shape::month_window(now_ms) {
         s.resets_at = Some(next_month);
         s.duration_secs = Some(length);
@@ -397,10 +419,11 @@ pub fn parse(body: &Value, now_ms: i64, oauth: bool) -> Result<FetchOutcome, Wir
     let obj = body
         .as_object()
         .ok_or_else(|| WireError::Shape("expected a JSON object".into()))?;
+    // The older keys first; `limits[]` rows then replace the windows they name and add
+    // their own (a service that sends only the scoped row keeps the legacy 5 h and 7 d).
     let mut outcome = FetchOutcome::default();
-    if limits(obj, &mut outcome).is_none() {
-        legacy(obj, &mut outcome);
-    }
+    legacy(obj, &mut outcome);
+    limits(obj, &mut outcome);
     if let Some(mut s) = extra(obj, now_ms) {
         if oauth {
             s.billing = Some("extra_usage".into());
@@ -412,6 +435,7 @@ pub fn parse(body: &Value, now_ms: i64, oauth: bool) -> Result<FetchOutcome, Wir
 
 #[cfg(test)]
 mod tests {
+    use super::super::iso_to_ms;
     use super::*;
     use crate::resolve::resolve_snapshots;
     use serde_json::json;
@@ -482,7 +506,8 @@ mod tests {
         let out = parse(&legacy_only(&old_fixture()), NOW, true).unwrap();
         assert_eq!(
             ids(&out),
-            ["5h", "7d", "7d_opus", "seven_day_omelette", "extra"]
+            ["5h", "7d", "7d_opus", "extra"],
+            "seven_day_omelette (Claude Design, drawn from the main limit) is hidden"
         );
         let five = by(&out, "5h");
         assert_eq!(five.used_ratio, Some(0.37));
@@ -490,13 +515,7 @@ mod tests {
             five.resets_at,
             iso_to_ms("2026-11-23T21:00:00.123456+00:00")
         );
-        assert_eq!(
-            by(&out, "seven_day_omelette").resets_at,
-            None,
-            "null resets_at is kept as unknown"
-        );
-        assert_eq!(out.extra_quotas.len(), 1);
-        assert_eq!(out.extra_quotas[0].duration_secs, Some(SEVEN_DAYS));
+        assert!(out.extra_quotas.is_empty());
         // The 2026 body without limits: the same windows from five_hour/seven_day.
         let out = parse(&legacy_only(&fixture_2026()), NOW, true).unwrap();
         assert_eq!(ids(&out), ["5h", "7d", "extra"]);
@@ -576,7 +595,11 @@ mod tests {
         let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 100, "used_credits": 50, "decimal_places": 99}});
         let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
         assert_eq!(e.limit, Some(1.0), "an absurd exponent falls back to cents");
-        assert_eq!(e.unit, None, "no currency given, none invented");
+        assert_eq!(
+            e.unit.as_deref(),
+            Some("USD"),
+            "older answers without a currency are in US dollars"
+        );
     }
 
     #[test]
@@ -660,18 +683,242 @@ mod tests {
     }
 
     #[test]
+    fn design_hidden_routines_under_one_id_and_limits_merge_with_the_legacy_keys() {
+        let body = json!({
+            "five_hour": {"utilization": 12.5, "resets_at": "2026-12-01T03:00:00Z"},
+            "seven_day": {"utilization": 30, "resets_at": "2026-12-05T00:00:00Z"},
+            "seven_day_design": {"utilization": 44, "resets_at": "2026-12-05T00:00:00Z"},
+            "seven_day_omelette": {"utilization": 29, "resets_at": null},
+            "seven_day_routines": null,
+            "seven_day_cowork": {"utilization": 14, "resets_at": "2026-12-06T00:00:00Z"},
+            "limits": [{"kind": "weekly_scoped", "group": "weekly", "percent": 29,
+                        "scope": {"model": {"display_name": "Fable"}}},
+                       {"kind": "session", "group": "session", "percent": 11}]
+        });
+        let out = parse(&body, NOW, true).unwrap();
+        assert_eq!(ids(&out), ["5h", "7d", "seven_day_routines", "7d_fable"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.11), "the limits row wins");
+        assert_eq!(
+            by(&out, "5h").resets_at,
+            iso_to_ms("2026-12-01T03:00:00Z"),
+            "a row without a reset keeps the legacy key's"
+        );
+        assert_eq!(by(&out, "seven_day_routines").used_ratio, Some(0.14));
+        let routines = out
+            .extra_quotas
+            .iter()
+            .find(|q| q.id == "seven_day_routines")
+            .unwrap();
+        assert_eq!(routines.duration_secs, Some(SEVEN_DAYS));
+        // The newer spelling wins when both are populated.
+        let both = json!({
+            "seven_day_routines": {"utilization": 1, "resets_at": null},
+            "seven_day_cowork": {"utilization": 2, "resets_at": null}
+        });
+        let out = parse(&both, NOW, true).unwrap();
+        assert_eq!(ids(&out), ["seven_day_routines"]);
+        assert_eq!(out.snapshots[0].used_ratio, Some(0.01));
+    }
+
+    fn hdrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn observe(status: u16, pairs: &[(&str, &str)]) -> Option<FetchOutcome> {
+        Anthropic.parse_headers(status, &Headers(&hdrs(pairs)), NOW)
+    }
+
+    /// 2026-12-01T03:00:00Z and 2026-12-05T00:00:00Z in epoch seconds.
+    const FIVE_RESET: &str = "1796094000";
+    const WEEK_RESET: &str = "1796428800";
+
+    #[test]
+    fn unified_headers_of_a_subscription_call() {
+        // Fractions 0–1 and epoch-second resets, the window spelled `7d` (headers.md §1).
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-status", "allowed"),
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "five_hour",
+                ),
+                (
+                    "anthropic-ratelimit-unified-5h-utilization",
+                    "0.7370692663445869",
+                ),
+                ("anthropic-ratelimit-unified-5h-reset", FIVE_RESET),
+                ("anthropic-ratelimit-unified-5h-surpassed-threshold", "0.75"),
+                ("anthropic-ratelimit-unified-7d-utilization", "0.42"),
+                ("anthropic-ratelimit-unified-7d-reset", WEEK_RESET),
+                ("anthropic-ratelimit-unified-overage-status", "allowed"),
+                ("anthropic-ratelimit-unified-overage-utilization", "0.0"),
+                (
+                    "anthropic-ratelimit-unified-upgrade-paths",
+                    "upgrade_plan,overage",
+                ),
+            ],
+        )
+        .expect("windows");
+        assert_eq!(ids(&out), ["5h", "7d", "extra"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.7370692663445869));
+        assert_eq!(by(&out, "5h").resets_at, Some(1_796_094_000_000));
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.42));
+        assert_eq!(by(&out, "7d").resets_at, Some(1_796_428_800_000));
+        let extra = by(&out, "extra");
+        assert_eq!(
+            (extra.used_ratio, extra.status.as_deref()),
+            (Some(0.0), None)
+        );
+        assert_eq!(
+            extra.resets_at,
+            iso_to_ms("2027-01-01T00:00:00Z"),
+            "no overage reset sent: the next month"
+        );
+    }
+
+    #[test]
+    fn unified_headers_partial_sets_and_limits_hit() {
+        // Only the 5 h utilization (a reply that carries no reset).
+        let out = observe(
+            200,
+            &[("anthropic-ratelimit-unified-5h-utilization", "0.42")],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.42), None)
+        );
+        // Extra usage switched off for lack of credits: used up, reason kept as status.
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-overage-status", "rejected"),
+                (
+                    "anthropic-ratelimit-unified-overage-disabled-reason",
+                    "out_of_credits",
+                ),
+            ],
+        )
+        .unwrap();
+        let extra = by(&out, "extra");
+        assert_eq!(
+            (extra.used_ratio, extra.status.as_deref()),
+            (Some(1.0), Some("limit_reached"))
+        );
+        let out = observe(
+            200,
+            &[(
+                "anthropic-ratelimit-unified-overage-disabled-reason",
+                "org_level_disabled",
+            )],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "extra").status.as_deref(), Some("disabled"));
+        // A 429 on the weekly claim: that window is used up until the claim's reset.
+        let out = observe(
+            429,
+            &[
+                ("anthropic-ratelimit-unified-status", "rejected"),
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "seven_day",
+                ),
+                ("anthropic-ratelimit-unified-reset", WEEK_RESET),
+                ("anthropic-ratelimit-unified-5h-utilization", "0.3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h", "7d"]);
+        assert_eq!(by(&out, "7d").used_ratio, Some(1.0));
+        assert_eq!(by(&out, "7d").resets_at, Some(1_796_428_800_000));
+        assert_eq!(
+            by(&out, "5h").used_ratio,
+            Some(0.3),
+            "the other window as sent"
+        );
+        // Rejected without a reset header: retry-after from now.
+        let out = observe(
+            429,
+            &[
+                (
+                    "anthropic-ratelimit-unified-representative-claim",
+                    "five_hour",
+                ),
+                ("retry-after", "120"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "5h").resets_at, Some(NOW + 120_000));
+    }
+
+    #[test]
+    fn unified_headers_garbage_is_skipped_never_an_error() {
+        assert!(observe(200, &[]).is_none());
+        assert!(observe(200, &[("content-type", "application/json")]).is_none());
+        let garbage = [
+            ("anthropic-ratelimit-unified-5h-utilization", "lots"),
+            ("anthropic-ratelimit-unified-7d-utilization", "-0.5"),
+            ("anthropic-ratelimit-unified-7d_oi-utilization", "NaN"),
+            ("anthropic-ratelimit-unified-overage-utilization", "1e308"),
+            ("anthropic-ratelimit-unified-status", "allowed"),
+            (
+                "anthropic-ratelimit-unified-representative-claim",
+                "mystery",
+            ),
+        ];
+        assert!(
+            observe(200, &garbage).is_none(),
+            "nothing readable, nothing observed"
+        );
+        // A readable window beside garbage: the window alone, its bad reset unknown.
+        let out = observe(
+            200,
+            &[
+                ("anthropic-ratelimit-unified-5h-utilization", " 0.5 "),
+                ("anthropic-ratelimit-unified-5h-reset", "tomorrow"),
+                ("anthropic-ratelimit-unified-7d-utilization", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.5), None)
+        );
+        // Over 1 (but sane) is capped at used up; absurd values are dropped.
+        let out = observe(
+            200,
+            &[("anthropic-ratelimit-unified-5h-utilization", "1.2")],
+        )
+        .unwrap();
+        assert_eq!(by(&out, "5h").used_ratio, Some(1.0));
+        assert!(observe(200, &[("anthropic-ratelimit-unified-5h-utilization", "42")]).is_none());
+    }
+
+    #[test]
     fn nulls_missing_odd_values_and_errors_in_a_200() {
         let body = json!({
             "five_hour": null,
             "seven_day": {"utilization": 10},
+            "seven_day_sonnet": {"utilization": "7"},
             "tangelo": {"utilization": 5, "resets_at": null},
+            "mystery": {"utilization": 5},
             "limits": []
         });
+        let out = parse(&body, NOW, true).unwrap();
         assert_eq!(
-            ids(&parse(&body, NOW, true).unwrap()),
-            ["tangelo"],
-            "a window without resets_at is not a window shape"
+            ids(&out),
+            ["7d", "7d_sonnet", "tangelo"],
+            "a known key without resets_at is a window; an unknown one needs the key"
         );
+        assert_eq!(by(&out, "7d").resets_at, None, "unknown, not invented");
+        assert_eq!(by(&out, "7d_sonnet").used_ratio, Some(0.07));
+        assert_eq!(by(&out, "tangelo").resets_at, None);
         assert!(matches!(
             parse(&json!([1, 2]), NOW, true),
             Err(WireError::Shape(_))

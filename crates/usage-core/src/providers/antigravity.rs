@@ -123,20 +123,108 @@ impl Wire for Antigravity {
     }
 }
 
-/// A bucket's length: from its id (`…-5h`, `…-weekly`), else from `window`, whose spelling
-/// peers disagree on ("5h", "FIVE_HOUR", "weekly", "WEEKLY").
+/// The length a name gives: its last words (a trailing "limit" aside) must be a cadence —
+/// `5h`, `session`, `5 hour`, `five hour` for 5 h; `weekly`, `week`, `7d` for 7 d. A cadence
+/// word inside other words (`session-history`) names nothing.
+fn cadence(name: &str) -> Option<f64> {
+    let lower = name.to_ascii_lowercase();
+    let mut words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.last() == Some(&"limit") {
+        words.pop();
+    }
+    let n = words.len();
+    let last = *words.last()?;
+    let pair = (n >= 2).then(|| (words[n - 2], last));
+    if matches!(last, "5h" | "session") || matches!(pair, Some(("5" | "five", "hour"))) {
+        Some(FIVE_HOURS)
+    } else if matches!(last, "weekly" | "week" | "7d") {
+        Some(SEVEN_DAYS)
+    } else {
+        None
+    }
+}
+
+/// A bucket's length: the known ids first, then a cadence in the id, then in `window` (whose
+/// spelling peers disagree on: "5h", "FIVE_HOUR", "weekly", "WEEKLY").
 fn bucket_length(id: &str, window: Option<&str>) -> Option<f64> {
-    let guess = |s: &str| {
-        let s = s.to_ascii_lowercase();
-        if s.ends_with("5h") || s.contains("five_hour") {
-            Some(FIVE_HOURS)
-        } else if s.contains("week") {
-            Some(SEVEN_DAYS)
-        } else {
-            None
-        }
+    BUCKETS
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map(|(_, secs)| *secs)
+        .or_else(|| cadence(id))
+        .or_else(|| window.and_then(cadence))
+}
+
+/// The fraction left: `remainingFraction` at the bucket, or nested in `remaining` — plainly
+/// (the local language server) or as the protobuf oneof `{"case": "remainingFraction",
+/// "value": …}`.
+fn remaining_fraction(bucket: &Value) -> Option<f64> {
+    let remaining = bucket.get("remaining");
+    shape::number(bucket.get("remainingFraction"))
+        .or_else(|| shape::number(remaining.and_then(|r| r.get("remainingFraction"))))
+        .or_else(|| {
+            let r = remaining?;
+            (r.get("case").and_then(Value::as_str) == Some("remainingFraction"))
+                .then(|| shape::number(r.get("value")))
+                .flatten()
+        })
+}
+
+/// One bucket of the summary as a window (named by its `bucketId`), or a warning when it
+/// cannot be read. A disabled bucket or one without a fraction is unknown: no window, and
+/// no warning unless a fraction was sent but cannot be read.
+fn read_bucket(at: &str, bucket: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    if !bucket.is_object() {
+        warnings.push(format!("{at}: not an object"));
+        return;
+    }
+    let Some(id) = bucket
+        .get("bucketId")
+        .and_then(Value::as_str)
+        .and_then(shape::sanitize_id)
+    else {
+        warnings.push(format!("{at}: no bucketId"));
+        return;
     };
-    guess(id).or_else(|| window.and_then(guess))
+    // A switched-off bucket is unknown, whatever fraction it still carries.
+    if bucket.get("disabled").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let Some(fraction) = remaining_fraction(bucket) else {
+        if bucket
+            .get("remainingFraction")
+            .is_some_and(|v| !v.is_null())
+        {
+            warnings.push(format!("{at}: remainingFraction is not a number"));
+        }
+        return;
+    };
+    if !(0.0..=1.0).contains(&fraction) {
+        warnings.push(format!("{at}: remainingFraction out of range"));
+        return;
+    }
+    let length = bucket_length(&id, bucket.get("window").and_then(Value::as_str));
+    if !BUCKETS.iter().any(|(known, _)| *known == id)
+        && !outcome.extra_quotas.iter().any(|q| q.id == id)
+    {
+        outcome.extra_quotas.push(pct_quota(&id, length));
+    }
+    let mut s = UsageSnapshot::new(id);
+    s.remaining_ratio = Some(fraction);
+    s.duration_secs = length;
+    s.resets_at = bucket
+        .get("resetTime")
+        .and_then(Value::as_str)
+        .and_then(iso_to_ms);
+    // The same bucket twice: the more constrained reading stands.
+    match outcome.snapshots.iter_mut().find(|x| x.id == s.id) {
+        Some(old) if old.remaining_ratio <= s.remaining_ratio => {}
+        Some(old) => *old = s,
+        None => outcome.snapshots.push(s),
+    }
 }
 
 pub fn parse_summary(body: &Value) -> Result<FetchOutcome, WireError> {
@@ -146,51 +234,50 @@ pub fn parse_summary(body: &Value) -> Result<FetchOutcome, WireError> {
         .ok_or_else(|| WireError::Shape("`groups` is not a list".into()))?;
     let mut outcome = FetchOutcome::default();
     let mut warnings = Vec::new();
+    let mut buckets_seen = 0;
     for (g, group) in groups.iter().enumerate() {
         let Some(buckets) = group.get("buckets").and_then(Value::as_array) else {
             warnings.push(format!("groups[{g}]: no bucket list"));
             continue;
         };
         for (b, bucket) in buckets.iter().enumerate() {
-            let at = format!("groups[{g}].buckets[{b}]");
-            let Some(id) = bucket
-                .get("bucketId")
-                .and_then(Value::as_str)
-                .and_then(shape::sanitize_id)
-            else {
-                warnings.push(format!("{at}: no bucketId"));
-                continue;
-            };
-            // The local language server nests it as `remaining: {remainingFraction}`.
-            let fraction = shape::number(bucket.get("remainingFraction"))
-                .or_else(|| shape::number(bucket.pointer("/remaining/remainingFraction")));
-            let Some(fraction) = fraction else {
-                continue;
-            };
-            if !(0.0..=1.0).contains(&fraction) {
-                warnings.push(format!("{at}: remainingFraction out of range"));
-                continue;
-            }
-            let length = BUCKETS
-                .iter()
-                .find(|(known, _)| *known == id)
-                .map(|(_, secs)| *secs)
-                .or_else(|| bucket_length(&id, bucket.get("window").and_then(Value::as_str)));
-            if !BUCKETS.iter().any(|(known, _)| *known == id)
-                && !outcome.extra_quotas.iter().any(|q| q.id == id)
-            {
-                outcome.extra_quotas.push(pct_quota(&id, length));
-            }
-            let mut s = UsageSnapshot::new(id);
-            s.remaining_ratio = Some(fraction);
-            s.duration_secs = length;
-            s.resets_at = bucket
-                .get("resetTime")
-                .and_then(Value::as_str)
-                .and_then(iso_to_ms);
-            outcome.snapshots.retain(|x| x.id != s.id);
-            outcome.snapshots.push(s);
+            buckets_seen += 1;
+            read_bucket(
+                &format!("groups[{g}].buckets[{b}]"),
+                bucket,
+                &mut outcome,
+                &mut warnings,
+            );
         }
+    }
+    // Some answers carry top-level `buckets` beside the groups: read when the groups give
+    // nothing.
+    if outcome.snapshots.is_empty() {
+        for (b, bucket) in body
+            .get("buckets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            buckets_seen += 1;
+            read_bucket(
+                &format!("buckets[{b}]"),
+                bucket,
+                &mut outcome,
+                &mut warnings,
+            );
+        }
+    }
+    // Buckets, none of them readable: the per-model endpoint is asked instead. No bucket at
+    // all is the summary's own answer (an account without limits to show).
+    if outcome.snapshots.is_empty() && buckets_seen > 0 {
+        let why = if warnings.is_empty() {
+            "no bucket has a usable remainingFraction".to_string()
+        } else {
+            warnings.join("; ")
+        };
+        return Err(WireError::Shape(why));
     }
     shape::finish(outcome, warnings)
 }
@@ -310,6 +397,39 @@ mod tests {
             parse_body(br#"{"groups": 3}"#),
             Err(WireError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn cadences_oneof_fractions_and_disabled_buckets() {
+        for (id, secs) in [
+            ("gemini_session", Some(FIVE_HOURS)),
+            ("gemini-5h limit", Some(FIVE_HOURS)),
+            ("gemini-five-hour", Some(FIVE_HOURS)),
+            ("gemini 5-hour", Some(FIVE_HOURS)),
+            ("3p_weekly", Some(SEVEN_DAYS)),
+            ("gemini-session-history", None),
+            ("weekly-report", None),
+        ] {
+            assert_eq!(bucket_length(id, None), secs, "{id}");
+        }
+        assert_eq!(bucket_length("x", Some("FIVE_HOUR")), Some(FIVE_HOURS));
+        let body = serde_json::json!({"groups": [{"buckets": [
+            {"bucketId": "gemini-weekly", "remaining": {"case": "remainingFraction", "value": 0.5}},
+            {"bucketId": "gemini-5h", "disabled": true, "remaining": {"remainingFraction": 0.5}},
+            {"bucketId": "3p-5h", "remaining": {"case": "somethingElse", "value": 0.5}}
+        ]}]});
+        let out = parse_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let ids: Vec<_> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["gemini-weekly"], "disabled is unknown, not 50 %");
+        assert_eq!(out.snapshots[0].remaining_ratio, Some(0.5));
+        // Buckets but nothing readable: an error, so the per-model endpoint is asked next.
+        let none = br#"{"groups": [{"buckets": [{"bucketId": "gemini-5h", "disabled": true, "remaining": {"remainingFraction": 0.5}}]}]}"#;
+        assert!(matches!(parse_body(none), Err(WireError::Shape(_))));
+        // No bucket at all is an answer of its own.
+        assert!(parse_body(br#"{"groups": []}"#)
+            .unwrap()
+            .snapshots
+            .is_empty());
     }
 
     #[test]

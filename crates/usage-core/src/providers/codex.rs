@@ -21,6 +21,18 @@ const PATH: &str = "/backend-api/wham/usage";
 const CREDITS: &str = "credits";
 const CREDITS_UNIT: &str = "credits";
 const SPEND_INDIVIDUAL: &str = "spend_individual";
+/// Usage-limit resets the account has earned and not yet redeemed.
+const RESETS: &str = "resets";
+/// Window ids `quotas` declares; any other a response names is added as it comes.
+const DECLARED: &[&str] = &[
+    "5h",
+    "7d",
+    "primary",
+    "secondary",
+    CREDITS,
+    SPEND_INDIVIDUAL,
+    RESETS,
+];
 
 pub struct Codex;
 
@@ -33,6 +45,7 @@ impl Wire for Codex {
             pct_quota("secondary", None),
             QuotaDefinition::new(CREDITS, QuotaKind::Balance).with_unit(CREDITS_UNIT),
             spend_quota(SPEND_INDIVIDUAL),
+            QuotaDefinition::new(RESETS, QuotaKind::Amount { amount: 0.0 }).with_unit(RESETS),
         ]
     }
 
@@ -91,19 +104,45 @@ fn obj<'a>(v: Option<&'a Value>, what: &str, warnings: &mut Vec<String>) -> Opti
 
 /// `reset_after_seconds` (relative, immune to clock skew between us and the service) wins
 /// over `reset_at` (epoch seconds) when both are there.
+/// An Enterprise seat's limit spells the latter `resets_at`.
 fn reset(w: &Map, now: i64) -> Option<i64> {
     shape::number(w.get("reset_after_seconds"))
         .and_then(|secs| time::ms_after(now, secs))
-        .or_else(|| shape::number(w.get("reset_at")).and_then(time::epoch_secs_to_ms))
+        .or_else(|| {
+            shape::number(w.get("reset_at").or_else(|| w.get("resets_at")))
+                .and_then(time::epoch_secs_to_ms)
+        })
 }
 
-/// A window's id from its length: `5h`, `7d`, else the slot it came in.
-fn window_id(length_secs: Option<f64>, slot: &'static str) -> &'static str {
-    match length_secs.map(|s| s.round() as i64) {
-        Some(18_000) => "5h",
-        Some(604_800) => "7d",
-        _ => slot,
+/// A window's id and length. The id comes from the length the answer names (`5h`, `7d`,
+/// `24h`, …); a window sent without one is named by its slot the way Codex's own client labels
+/// it (primary = 5 h, secondary = weekly), so the id stays the same from poll to poll.
+fn window_id(length_secs: Option<f64>, slot: &str) -> (String, Option<f64>) {
+    if let Some(id) = length_secs.and_then(shape::length_id) {
+        return (id, length_secs);
     }
+    match (length_secs, slot) {
+        (None, "primary") => ("5h".into(), Some(shape::FIVE_HOURS)),
+        (None, "secondary") => ("7d".into(), Some(shape::SEVEN_DAYS)),
+        _ => (slot.to_string(), length_secs),
+    }
+}
+
+/// The id of one slot's window under `prefix` (`spark_5h`), and its length; when an earlier
+/// window already has the id its length gives, the slot names it instead.
+fn unique_id(
+    prefix: Option<&str>,
+    length: Option<f64>,
+    slot: &str,
+    outcome: &FetchOutcome,
+) -> (String, Option<f64>) {
+    let named = |base: &str| prefix.map_or(base.to_string(), |p| format!("{p}_{base}"));
+    let (base, length) = window_id(length, slot);
+    let id = named(&base);
+    if outcome.snapshots.iter().any(|s| s.id == id) {
+        return (named(slot), length);
+    }
+    (id, length)
 }
 
 /// The two windows of one `rate_limit` object, named by their length (`5h`, `7d`) rather than
@@ -131,17 +170,8 @@ fn windows(
             continue;
         };
         let length = shape::number(w.get("limit_window_seconds")).filter(|d| *d > 0.0);
-        let base = window_id(length, slot);
-        let id = match prefix {
-            Some(p) => {
-                let id = format!("{p}_{base}");
-                if !outcome.extra_quotas.iter().any(|q| q.id == id) {
-                    outcome.extra_quotas.push(pct_quota(&id, length));
-                }
-                id
-            }
-            None => base.to_string(),
-        };
+        let (id, length) = unique_id(prefix, length, slot, outcome);
+        shape::push_extra(outcome, DECLARED, pct_quota(&id, length));
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(used_percent / 100.0);
         s.duration_secs = length;
@@ -207,18 +237,32 @@ fn additional(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mut V
 /// windows. A 429 marks the fullest window used up.
 fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
     let mut outcome = FetchOutcome::default();
-    let families: Vec<String> = h
+    // A family is named by what precedes `-primary-` or `-secondary-used-percent`: a response
+    // may carry its secondary window alone, and that is still the `x-codex-` family, while
+    // `x-codex-secondary-primary-used-percent` is the primary window of a limit of its own.
+    let mut families: Vec<String> = h
         .names_with_prefix("x-")
-        .filter_map(|n| n.strip_suffix("-primary-used-percent"))
+        .filter_map(|n| {
+            n.strip_suffix("-primary-used-percent")
+                .or_else(|| n.strip_suffix("-secondary-used-percent"))
+        })
+        .filter(|p| p.len() > 2)
         .map(|p| format!("{p}-"))
         .collect();
+    families.sort();
+    families.dedup();
     for family in &families {
         let prefix = if family == "x-codex-" {
             None
         } else {
+            // The limit's id as Codex forms it (`x-codex-secondary-` is `codex_secondary`);
+            // a limit-name the server sends names it instead.
             let name = h.get(&format!("{family}limit-name"));
-            let raw = family.trim_start_matches("x-").trim_end_matches('-');
-            limit_id_prefix(name.or(Some(raw)), Some(raw))
+            let raw = family
+                .trim_start_matches("x-")
+                .trim_end_matches('-')
+                .replace('-', "_");
+            limit_id_prefix(name.or(Some(&raw)), name.is_none().then_some(raw.as_str()))
         };
         for slot in ["primary", "secondary"] {
             let Some(used) = h
@@ -231,15 +275,8 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
                 .number(&format!("{family}{slot}-window-minutes"))
                 .filter(|m| *m > 0.0)
                 .map(|m| m * 60.0);
-            let base = window_id(length, slot);
-            let id = match &prefix {
-                Some(p) => {
-                    let id = format!("{p}_{base}");
-                    outcome.extra_quotas.push(pct_quota(&id, length));
-                    id
-                }
-                None => base.to_string(),
-            };
+            let (id, length) = unique_id(prefix.as_deref(), length, slot, &outcome);
+            shape::push_extra(&mut outcome, DECLARED, pct_quota(&id, length));
             let mut s = UsageSnapshot::new(id);
             s.used_ratio = Some((used / 100.0).min(1.0));
             s.duration_secs = length;
@@ -262,13 +299,11 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
         s.unit = Some(CREDITS_UNIT.into());
         s.unlimited = true;
         outcome.snapshots.push(s);
-    } else if let Some(balance) = h.number("x-codex-credits-balance") {
-        if flag("x-codex-credits-has-credits") != Some(false) || balance > 0.0 {
-            let mut s = UsageSnapshot::new(CREDITS);
-            s.unit = Some(CREDITS_UNIT.into());
-            s.remaining = Some(balance);
-            outcome.snapshots.push(s);
-        }
+    } else if let Some(balance) = h.number("x-codex-credits-balance").filter(|b| *b > 0.0) {
+        let mut s = UsageSnapshot::new(CREDITS);
+        s.unit = Some(CREDITS_UNIT.into());
+        s.remaining = Some(balance);
+        outcome.snapshots.push(s);
     }
     if status == 429 {
         if let Some(fullest) = outcome
@@ -290,8 +325,7 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
     (!outcome.snapshots.is_empty()).then_some(outcome)
 }
 
-/// The prepaid credits balance (a decimal string). Shown when the account has credits or an
-/// unlimited allowance; a zero balance of an account without credits is no window.
+/// The prepaid credits balance (a decimal string), or an unlimited allowance.
 fn credits(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
     let Some(c) = obj(body.get("credits"), "credits", warnings) else {
         return;
@@ -303,15 +337,12 @@ fn credits(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
         outcome.snapshots.push(s);
         return;
     }
-    let balance = shape::number(c.get("balance"));
-    let has = c.get("has_credits").and_then(Value::as_bool) == Some(true);
-    match balance {
-        Some(b) if has || b > 0.0 => {
-            s.remaining = Some(b);
-            outcome.snapshots.push(s);
-        }
-        // Credits without a readable balance: unknown, not zero.
-        _ => {}
+    // Credits pay only once the plan's windows are used up, so an empty balance is no window:
+    // a balance at 0 would read as exhausted and stop a plan that still has room. Without a
+    // readable balance the credits are unknown, not zero.
+    if let Some(b) = shape::number(c.get("balance")).filter(|b| *b > 0.0) {
+        s.remaining = Some(b);
+        outcome.snapshots.push(s);
     }
 }
 
@@ -350,8 +381,16 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
         s.limit = shape::number(l.get("limit")).filter(|v| *v >= 0.0);
         s.used = shape::number(l.get("used")).filter(|v| *v >= 0.0);
         s.remaining = shape::number(l.get("remaining"));
-        if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() {
-            s.used_ratio = shape::number(l.get("used_percent")).map(|p| p / 100.0);
+        // A Business or Enterprise seat may send only percentages: `used_percent`, or
+        // `remaining_percent` alone (what is left, as the service's own clients read it).
+        let used_percent = shape::number(l.get("used_percent"))
+            .or_else(|| shape::number(l.get("remaining_percent")).map(|left| 100.0 - left));
+        match (s.limit, s.used, s.remaining) {
+            (Some(limit), None, None) => {
+                s.remaining = used_percent.map(|p| limit * (1.0 - shape::percent_ratio(p)));
+            }
+            (None, None, None) => s.used_ratio = used_percent.map(shape::percent_ratio),
+            _ => {}
         }
         if s.limit.is_none() && s.used.is_none() && s.remaining.is_none() && s.used_ratio.is_none()
         {
@@ -372,6 +411,31 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
     let new = &mut outcome.snapshots[first_new..];
     if reached && new.len() == 1 && new[0].status.is_none() {
         new[0].status = Some("limit_reached".into());
+    }
+}
+
+/// Earned usage-limit resets still available (`rate_limit_reset_credits.available_count`):
+/// shown as that many of that many, so a count is never a limit running low; none left is
+/// no window. Redeeming one is the user's business in Codex itself.
+fn earned_resets(body: &Map, outcome: &mut FetchOutcome, warnings: &mut Vec<String>) {
+    let what = "rate_limit_reset_credits";
+    let Some(r) = obj(body.get(what), what, warnings) else {
+        return;
+    };
+    match r.get("available_count") {
+        None | Some(Value::Null) => {}
+        Some(v) => match shape::number(Some(v)).filter(|n| *n >= 0.0 && n.fract() == 0.0) {
+            Some(0.0) => {}
+            Some(n) => {
+                let mut s = UsageSnapshot::new(RESETS);
+                s.unit = Some(RESETS.into());
+                s.limit = Some(n);
+                s.remaining = Some(n);
+                s.used = Some(0.0);
+                outcome.snapshots.push(s);
+            }
+            None => warnings.push(format!("{what}.available_count: not a count")),
+        },
     }
 }
 
@@ -397,12 +461,11 @@ pub fn parse(body: &[u8], now: i64) -> Result<FetchOutcome, WireError> {
         ..Default::default()
     };
     let mut warnings = Vec::new();
-    match body.get("rate_limit") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(rl)) => windows(rl, None, now, &mut outcome, &mut warnings),
-        Some(_) => return Err(WireError::Shape("`rate_limit` is not an object".into())),
+    if let Some(rl) = obj(body.get("rate_limit"), "rate_limit", &mut warnings) {
+        windows(rl, None, now, &mut outcome, &mut warnings);
     }
     additional(body, now, &mut outcome, &mut warnings);
+    earned_resets(body, &mut outcome, &mut warnings);
     credits(body, &mut outcome, &mut warnings);
     spend_control(body, now, &mut outcome, &mut warnings);
     shape::finish(outcome, warnings)
@@ -455,7 +518,11 @@ mod tests {
     fn fixture_2026_spark_windows_and_credit_balance() {
         let out = parse(FIXTURE_2026, NOW).unwrap();
         assert_eq!(out.plan.as_deref(), Some("pro"));
-        assert_eq!(ids(&out), ["5h", "7d", "spark_5h", "spark_7d", "credits"]);
+        assert_eq!(
+            ids(&out),
+            ["5h", "7d", "spark_5h", "spark_7d", "resets", "credits"]
+        );
+        assert_eq!(by(&out, "resets").remaining, Some(1.0), "one earned reset");
         assert_eq!(by(&out, "5h").used_ratio, Some(0.27));
         assert_eq!(by(&out, "5h").resets_at, Some(NOW + 9_900_000));
         assert_eq!(by(&out, "7d").used_ratio, Some(0.44));
@@ -567,7 +634,8 @@ mod tests {
         let out = parse(body, NOW).unwrap();
         assert_eq!(
             ids(&out),
-            ["spark_5h", "turbo_mode_5h", "turbo_mode_3_secondary"]
+            ["spark_5h", "turbo_mode_5h", "turbo_mode_3_24h"],
+            "ids from the lengths, whatever the slot"
         );
         assert_eq!(
             out.snapshots[0].warnings,
@@ -599,6 +667,244 @@ mod tests {
         );
     }
 
+    fn observe(status: u16, pairs: &[(&str, &str)]) -> Option<FetchOutcome> {
+        let h: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Codex.parse_headers(status, &Headers(&h), NOW)
+    }
+
+    #[test]
+    fn codex_headers_name_windows_by_their_minutes() {
+        // The names and units codex-rs reads (headers.md §2): percent, minutes, epoch seconds.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "12.5"),
+                ("x-codex-primary-window-minutes", "300"),
+                ("x-codex-primary-reset-at", "1796094000"),
+                ("x-codex-secondary-used-percent", "44"),
+                ("x-codex-secondary-window-minutes", "10080"),
+                ("x-codex-secondary-reset-after-seconds", "3600"),
+                ("x-codex-credits-has-credits", "True"),
+                ("x-codex-credits-unlimited", "false"),
+                ("x-codex-credits-balance", "212.5"),
+                ("x-codex-bengalfox-primary-used-percent", "8"),
+                ("x-codex-bengalfox-primary-window-minutes", "300"),
+                ("x-codex-bengalfox-limit-name", "GPT-5.3-Codex-Spark"),
+                ("x-codex-plan-type", "pro"),
+            ],
+        )
+        .expect("windows");
+        assert_eq!(ids(&out), ["5h", "7d", "spark_5h", "credits"]);
+        assert_eq!(by(&out, "5h").used_ratio, Some(0.125));
+        assert_eq!(by(&out, "5h").resets_at, Some(1_796_094_000_000));
+        assert_eq!(by(&out, "7d").resets_at, Some(NOW + 3_600_000));
+        assert_eq!(by(&out, "7d").duration_secs, Some(604_800.0));
+        assert_eq!(by(&out, "spark_5h").used_ratio, Some(0.08));
+        assert_eq!(by(&out, "credits").remaining, Some(212.5));
+        assert_eq!(out.plan.as_deref(), Some("pro"));
+        assert!(out.extra_quotas.iter().any(|q| q.id == "spark_5h"));
+    }
+
+    #[test]
+    fn codex_headers_partial_sets_keep_their_ids() {
+        // The secondary family alone is still `x-codex-`: its window is `7d`, never a limit
+        // named `codex-secondary`.
+        let out = observe(200, &[("x-codex-secondary-used-percent", "50")]).unwrap();
+        assert_eq!(ids(&out), ["7d"]);
+        assert_eq!(by(&out, "7d").used_ratio, Some(0.5));
+        assert!(out.extra_quotas.is_empty());
+        // A metered limit of its own (codex-rs `parse_rate_limit_for_limit_reads_secondary_
+        // headers`): limit id codex_secondary, its window named by its minutes.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-secondary-primary-used-percent", "80"),
+                ("x-codex-secondary-primary-window-minutes", "1440"),
+                ("x-codex-secondary-primary-reset-at", "1796094000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["codex_secondary_24h"]);
+        assert_eq!(by(&out, "codex_secondary_24h").used_ratio, Some(0.8));
+        assert!(out
+            .extra_quotas
+            .iter()
+            .any(|q| q.id == "codex_secondary_24h"));
+        // A limit-name names the limit (not its code name).
+        let out = observe(
+            200,
+            &[
+                ("x-codex-bengalfox-primary-used-percent", "80"),
+                ("x-codex-bengalfox-limit-name", "gpt-5.2-codex-sonic"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["gpt-5.2-codex-sonic_5h"]);
+        // No minutes: named by slot the way Codex labels them (openusage's header test).
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "25"),
+                ("x-codex-secondary-used-percent", "50"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h", "7d"]);
+        // A lone weekly window in the primary slot, and a length we know only by its minutes.
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "5"),
+                ("x-codex-primary-window-minutes", "10080"),
+                ("x-codex-secondary-used-percent", "7"),
+                ("x-codex-secondary-window-minutes", "1440"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["7d", "24h"]);
+        // A 429 with oh-my-pi's recorded set (99 % of a 60-minute window): used up.
+        let out = observe(
+            429,
+            &[
+                ("x-codex-primary-used-percent", "99"),
+                ("x-codex-primary-window-minutes", "60"),
+                ("x-codex-primary-reset-at", "1796083800"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["1h"]);
+        assert_eq!(by(&out, "1h").used_ratio, Some(1.0));
+        assert_eq!(by(&out, "1h").resets_at, Some(NOW + 600_000));
+        // Credits alone: unlimited, or a balance; an empty balance without credits is nothing.
+        let out = observe(200, &[("x-codex-credits-unlimited", "1")]).unwrap();
+        assert!(by(&out, "credits").unlimited);
+        assert!(observe(
+            200,
+            &[
+                ("x-codex-credits-has-credits", "false"),
+                ("x-codex-credits-balance", "0")
+            ]
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn codex_headers_garbage_is_skipped_never_an_error() {
+        assert!(observe(200, &[]).is_none());
+        assert!(observe(200, &[("x-request-id", "abc")]).is_none());
+        let garbage = [
+            ("x-codex-primary-used-percent", "n/a"),
+            ("x-codex-secondary-used-percent", "-3"),
+            ("x-codex-credits-balance", "lots"),
+            ("x--primary-used-percent", "5"),
+        ];
+        assert!(observe(200, &garbage).is_none());
+        let out = observe(
+            200,
+            &[
+                ("x-codex-primary-used-percent", "10"),
+                ("x-codex-primary-window-minutes", "soon"),
+                ("x-codex-primary-reset-at", "never"),
+                ("x-codex-secondary-used-percent", "1e9"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ids(&out), ["5h"], "the bad secondary is skipped");
+        assert_eq!(
+            (by(&out, "5h").used_ratio, by(&out, "5h").resets_at),
+            (Some(0.1), None)
+        );
+    }
+
+    #[test]
+    fn a_business_spend_limit_with_only_remaining_percent_is_read() {
+        // A Business seat whose individual limit carries nothing but remaining_percent used
+        // to fail the whole provider ("no usable numbers"): no 5 h, no weekly, no plan.
+        let body = br#"{"plan_type": "business",
+            "rate_limit": {"primary_window": {"used_percent": 30, "limit_window_seconds": 18000},
+                           "secondary_window": {"used_percent": 12, "limit_window_seconds": 604800}},
+            "spend_control": {"reached": false, "individual_limit": {"remaining_percent": 96, "reset_at": 1798761600}}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(out.plan.as_deref(), Some("business"));
+        assert_eq!(ids(&out), ["5h", "7d", "spend_individual"]);
+        let spend = by(&out, "spend_individual");
+        assert_eq!((spend.used_ratio, spend.limit), (Some(0.04), None));
+        assert!(spend.warnings.is_empty());
+        let res = resolve_snapshots(
+            &out.quotas_with(&Codex.quotas(&WireConfig::default())),
+            &out.snapshots,
+            NOW,
+        );
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "spend_individual")
+            .unwrap();
+        assert_eq!(w.kind, "percentage", "a share, not an amount of 0 credits");
+        assert!((w.used_ratio - 0.04).abs() < 1e-9);
+        // With the limit: what is left of it.
+        let body = br#"{"spend_control": {"individual_limit": {"limit": "1000", "remaining_percent": 96}}}"#;
+        let s = by(&parse(body, NOW).unwrap(), "spend_individual").clone();
+        assert_eq!((s.limit, s.remaining), (Some(1000.0), Some(960.0)));
+    }
+
+    #[test]
+    fn an_empty_credits_balance_is_no_window() {
+        // CodexBar's recorded answer: 12 % of the 5 h window used, credits "0".
+        let body = br#"{"rate_limit": {"primary_window": {"used_percent": 12, "reset_at": 1766948068, "limit_window_seconds": 18000}, "secondary_window": null},
+            "credits": {"has_credits": true, "unlimited": false, "balance": "0"}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["5h"], "a 0 balance would read as exhausted");
+        assert!(observe(
+            200,
+            &[
+                ("x-codex-credits-has-credits", "true"),
+                ("x-codex-credits-balance", "0")
+            ]
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn earned_resets_are_shown_as_what_is_available() {
+        let body =
+            br#"{"rate_limit_reset_credits": {"available_count": 2}, "credits": {"balance": 100}}"#;
+        let out = parse(body, NOW).unwrap();
+        assert_eq!(ids(&out), ["resets", "credits"]);
+        let r = by(&out, "resets");
+        assert_eq!(
+            (r.limit, r.remaining, r.used),
+            (Some(2.0), Some(2.0), Some(0.0))
+        );
+        let res = resolve_snapshots(&Codex.quotas(&WireConfig::default()), &out.snapshots, NOW);
+        let w = res.windows_by_model["default"]
+            .iter()
+            .find(|w| w.id == "resets")
+            .unwrap();
+        assert_eq!(
+            (w.kind.as_str(), w.unit.as_deref()),
+            ("amount", Some("resets"))
+        );
+        assert_eq!(w.remaining_ratio, 1.0, "a count of resets never runs low");
+        assert!(parse(
+            br#"{"rate_limit_reset_credits": {"available_count": 0}}"#,
+            NOW
+        )
+        .unwrap()
+        .snapshots
+        .is_empty());
+        let odd = br#"{"rate_limit": {"primary_window": {"used_percent": 1, "limit_window_seconds": 18000}},
+            "rate_limit_reset_credits": {"available_count": "many"}}"#;
+        let out = parse(odd, NOW).unwrap();
+        assert_eq!(ids(&out), ["5h"]);
+        assert_eq!(
+            out.snapshots[0].warnings,
+            ["rate_limit_reset_credits.available_count: not a count"]
+        );
+    }
+
     #[test]
     fn unlimited_credits_and_an_error_in_a_200() {
         let out = parse(br#"{"credits": {"unlimited": true, "balance": null}}"#, NOW).unwrap();
@@ -612,13 +918,15 @@ mod tests {
         let body = br#"{"rate_limit":{"primary_window":{"used_percent":50,"limit_window_seconds":3600,"reset_at":61},"secondary_window":null}}"#;
         let out = parse(body, 1_000).unwrap();
         assert_eq!(out.snapshots.len(), 1);
-        assert_eq!(out.snapshots[0].id, "primary");
+        assert_eq!(out.snapshots[0].id, "1h", "named by its length");
         assert_eq!(
             out.snapshots[0].resets_at,
             Some(61_000),
             "absolute reset_at when alone"
         );
-        assert!(parse(br#"{"rate_limit": 5}"#, 0).is_err());
+        assert!(
+            matches!(parse(br#"{"rate_limit": 5}"#, 0), Err(WireError::Shape(m)) if m == "rate_limit: not an object")
+        );
         assert!(parse(br#"{"plan_type": "pro"}"#, 0)
             .unwrap()
             .snapshots

@@ -218,6 +218,8 @@ fn pool(
             return Ok(None);
         }
         s.unlimited = true;
+        // What the user spent this cycle, when the pool counts it (a token-billed seat).
+        s.used = shape::number(p.get("credits_used")).filter(|u| *u >= 0.0);
         return Ok(Some(s));
     }
     match entitlement {
@@ -244,8 +246,8 @@ fn pool(
 
 /// One `x-quota-snapshot-*` / `x-usage-ratelimit-*` value: a URL-encoded query of `ent`
 /// (entitlement, −1 = unlimited), `rem` (percent REMAINING), `rst` (reset time), `ov`
-/// (overage used). Only the share and the reset travel: the merge with the last polled result
-/// keeps the pool's size and unit.
+/// (overage used). A positive `ent` sizes the pool, so the first response already makes a
+/// window with its amounts; the merge with the last polled result keeps the pool's unit.
 fn header_pool(value: &str, id: &str) -> Option<UsageSnapshot> {
     let fields: BTreeMap<String, String> = url::form_urlencoded::parse(value.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -261,7 +263,14 @@ fn header_pool(value: &str, id: &str) -> Option<UsageSnapshot> {
         s.unlimited = true;
         return Some(s);
     }
-    s.remaining_ratio = Some(num("rem")?.clamp(0.0, 100.0) / 100.0);
+    let share = num("rem")?.clamp(0.0, 100.0) / 100.0;
+    match num("ent").filter(|e| *e > 0.0) {
+        Some(ent) => {
+            s.limit = Some(ent);
+            s.remaining = Some(share * ent);
+        }
+        None => s.remaining_ratio = Some(share),
+    }
     s.resets_at = fields
         .get("rst")
         .and_then(|r| iso_to_ms(r).or_else(|| iso_to_ms(&format!("{r}T00:00:00Z"))));
@@ -276,6 +285,12 @@ fn from_headers(_status: u16, h: &Headers, _now_ms: i64) -> Option<FetchOutcome>
         .get("x-quota-snapshot-premium_models")
         .or_else(|| h.get("x-quota-snapshot-premium_interactions"));
     if let Some(s) = premium.and_then(|v| header_pool(v, PREMIUM)) {
+        // Declared as the poll would declare it, so a first response has a window to fill;
+        // a pool a poll already declared (with its multipliers) keeps that declaration.
+        outcome.extra_quotas.push(monthly(QuotaDefinition::new(
+            PREMIUM,
+            QuotaKind::Amount { amount: 0.0 },
+        )));
         outcome.snapshots.push(s);
     }
     if let Some(s) = h
@@ -332,6 +347,22 @@ fn legacy_free(
     out
 }
 
+/// How a pool this answer read is declared: `premium` as billing makes it (per-model views
+/// only where a request is what a model's multiplier counts), a pool the service added as
+/// a count of requests; chat and completions are declared already.
+fn pool_quota(s: &UsageSnapshot, credit_billed: bool) -> Option<QuotaDefinition> {
+    let amount = |id: &str| monthly(QuotaDefinition::new(id, QuotaKind::Amount { amount: 0.0 }));
+    match s.id.as_str() {
+        "chat" | "completions" => None,
+        PREMIUM if credit_billed || s.unlimited => Some(amount(PREMIUM)),
+        PREMIUM => Some(multiplier_pool(
+            s.limit.unwrap_or(300.0),
+            default_multipliers(),
+        )),
+        other => Some(amount(other).with_unit(REQUESTS)),
+    }
+}
+
 pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
     let body: Value = serde_json::from_slice(body)?;
     if let Some(e) = shape::error_in_body(&body) {
@@ -356,34 +387,62 @@ pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
             None
         }
     };
-    for (key, id) in POOLS {
-        let Some(v) = pools.and_then(|p| p.get(key)).filter(|v| !v.is_null()) else {
+    // The known pools in their order, then any key the service added (a window of its own).
+    let unknown: Vec<(String, String)> = pools
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .filter(|k| !POOLS.iter().any(|(known, _)| known == k))
+        .filter_map(|k| Some((k.clone(), shape::sanitize_id(k)?)))
+        .collect();
+    let all = POOLS
+        .iter()
+        .map(|(k, id)| (k.to_string(), id.to_string()))
+        .chain(unknown);
+    // Lanes the older Free counters may fill: absent here, or sent but unreadable.
+    let mut open_lanes: Vec<&str> = vec!["chat", "completions"];
+    let mut lane_warnings: Vec<(String, String)> = Vec::new();
+    for (key, id) in all {
+        let Some(v) = pools
+            .and_then(|p| p.get(&key))
+            .filter(|v| !v.is_null() && !v.as_object().is_some_and(|o| o.is_empty()))
+        else {
             continue;
         };
+        let id = id.as_str();
         let credit_billed = root_credit_billed
             || v.get("token_based_billing").and_then(Value::as_bool) == Some(true);
-        match pool(key, id, v, credit_billed) {
+        let read = pool(&key, id, v, credit_billed);
+        if read.is_ok() {
+            open_lanes.retain(|l| *l != id);
+        }
+        match read {
             Ok(Some(s)) => {
-                if id == PREMIUM {
-                    // Per-model views only where a request is what a model's multiplier counts.
-                    outcome.extra_quotas.push(if credit_billed || s.unlimited {
-                        monthly(QuotaDefinition::new(
-                            PREMIUM,
-                            QuotaKind::Amount { amount: 0.0 },
-                        ))
-                    } else {
-                        multiplier_pool(s.limit.unwrap_or(300.0), default_multipliers())
-                    });
+                if let Some(q) = pool_quota(&s, credit_billed) {
+                    shape::push_extra(&mut outcome, &["chat", "completions"], q);
                 }
                 outcome.snapshots.push(s);
             }
             Ok(None) => {}
-            Err(w) => warnings.push(w),
+            Err(w) => lane_warnings.push((id.to_string(), w)),
         }
     }
-    if outcome.snapshots.is_empty() {
-        outcome.snapshots = legacy_free(body, resets_at, &mut warnings);
-    }
+    let legacy = legacy_free(body, resets_at, &mut warnings);
+    let filled: Vec<String> = legacy
+        .into_iter()
+        .filter(|s| open_lanes.contains(&s.id.as_str()))
+        .map(|s| {
+            let id = s.id.clone();
+            outcome.snapshots.push(s);
+            id
+        })
+        .collect();
+    // A lane the older counters filled is read; its unreadable direct form is no warning.
+    warnings.extend(
+        lane_warnings
+            .into_iter()
+            .filter(|(id, _)| !filled.contains(id))
+            .map(|(_, w)| w),
+    );
     for s in &mut outcome.snapshots {
         if s.resets_at.is_none() {
             s.resets_at = resets_at;
@@ -568,6 +627,99 @@ mod tests {
         let bad = br#"{"quota_snapshots":[1]}"#;
         assert!(
             matches!(parse(bad), Err(WireError::Shape(m)) if m == "quota_snapshots: not an object")
+        );
+    }
+
+    fn observe(pairs: &[(&str, &str)]) -> Option<FetchOutcome> {
+        let h: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Copilot.parse_headers(200, &Headers(&h), NOW)
+    }
+
+    #[test]
+    fn quota_snapshot_headers_size_the_pool_on_first_contact() {
+        // The URL-encoded form VS Code's own client reads (headers.md §3).
+        let out = observe(&[(
+            "x-quota-snapshot-premium_models",
+            "ent=300&ov=0.0&ovPerm=true&rem=75.5&rst=2026-12-01T00%3A00%3A00Z",
+        )])
+        .expect("a window before any poll");
+        assert_eq!(ids(&out), ["premium"]);
+        let p = &out.snapshots[0];
+        assert_eq!((p.limit, p.remaining), (Some(300.0), Some(226.5)));
+        assert_eq!(p.resets_at, iso_to_ms("2026-12-01T00:00:00Z"));
+        // Declared, so the store has a quota to resolve it against.
+        let res = resolve(&out, None);
+        let w = &res.windows_by_model["default"][0];
+        assert_eq!((w.id.as_str(), w.total), ("premium", 300.0));
+        assert!((w.remaining - 226.5).abs() < 1e-9);
+        // The older name, a date-only reset, and Free's chat pool.
+        let out = observe(&[
+            (
+                "x-quota-snapshot-premium_interactions",
+                "ent=50&rem=10&rst=2026-12-01",
+            ),
+            ("x-quota-snapshot-chat", "ent=500&rem=42&rst=2026-12-01"),
+        ])
+        .unwrap();
+        assert_eq!(ids(&out), ["premium", "chat"]);
+        assert_eq!(out.snapshots[1].remaining, Some(210.0));
+        assert_eq!(
+            out.snapshots[0].resets_at,
+            iso_to_ms("2026-12-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn quota_snapshot_headers_partial_unlimited_and_rate_limits() {
+        // A share without a size: a share (the merge with a poll brings the amounts).
+        let out = observe(&[("x-quota-snapshot-premium_models", "rem=40")]).unwrap();
+        assert_eq!(out.snapshots[0].remaining_ratio, Some(0.4));
+        assert_eq!(out.snapshots[0].limit, None);
+        let out = observe(&[("x-quota-snapshot-premium_models", "ent=-1&rem=100")]).unwrap();
+        assert!(out.snapshots[0].unlimited);
+        assert!(
+            observe(&[("x-quota-snapshot-chat", "ent=-1&rem=100")]).is_none(),
+            "unlimited chat is no window"
+        );
+        let out = observe(&[
+            (
+                "x-usage-ratelimit-session",
+                "rem=80&rst=2026-12-01T05%3A00%3A00Z",
+            ),
+            ("x-usage-ratelimit-weekly", "rem=12.5"),
+        ])
+        .unwrap();
+        assert_eq!(ids(&out), ["session", "weekly"]);
+        assert_eq!(out.snapshots[1].remaining_ratio, Some(0.125));
+        let weekly = out.extra_quotas.iter().find(|q| q.id == "weekly").unwrap();
+        assert_eq!(weekly.duration_secs, Some(604_800.0));
+    }
+
+    #[test]
+    fn quota_snapshot_garbage_is_skipped_never_an_error() {
+        assert!(observe(&[]).is_none());
+        assert!(observe(&[("x-copilot-service-request-id", "abc")]).is_none());
+        for bad in [
+            "",
+            "garbage",
+            "ent=300",
+            "rem=lots&ent=300",
+            "rem=NaN",
+            "%%%=&&&",
+        ] {
+            assert!(
+                observe(&[("x-quota-snapshot-premium_models", bad)]).is_none(),
+                "{bad:?}"
+            );
+        }
+        // Out-of-range shares are clamped; a bad reset is unknown.
+        let out = observe(&[("x-quota-snapshot-premium_models", "rem=140&rst=someday")]).unwrap();
+        assert_eq!(
+            (out.snapshots[0].remaining_ratio, out.snapshots[0].resets_at),
+            (Some(1.0), None)
         );
     }
 

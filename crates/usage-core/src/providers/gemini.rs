@@ -2,9 +2,9 @@
 //! `remainingAmount` a string, `remainingFraction` 0..1, daily reset. Consumer accounts
 //! have been refused since 2026-06 (`unsupported`); Workspace/Cloud projects still answer.
 
-use serde::Deserialize;
-
 use std::path::Path;
+
+use serde_json::Value;
 
 use super::{
     google, iso_to_ms, shape, Account, HttpRequest, ParseContext, RequestContext, Wire, WireConfig,
@@ -83,30 +83,13 @@ impl Wire for Gemini {
                 return Err(WireError::Service(e));
             }
         }
-        Ok(parse(body)?)
+        parse(body)
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Body {
-    #[serde(default)]
-    buckets: Vec<Bucket>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Bucket {
-    model_id: Option<String>,
-    token_type: Option<String>,
-    remaining_amount: Option<serde_json::Value>,
-    remaining_fraction: Option<f64>,
-    reset_time: Option<String>,
 }
 
 fn quotas() -> Vec<QuotaDefinition> {
     vec![
-        // The request bucket (`tokenType` REQUESTS) is the one kept.
+        // Sized by each bucket (remaining ÷ fraction); a bucket with only a fraction is a share.
         QuotaDefinition::new("daily", QuotaKind::Amount { amount: 0.0 })
             .with_unit("requests")
             .with_duration(86_400.0)
@@ -114,39 +97,97 @@ fn quotas() -> Vec<QuotaDefinition> {
     ]
 }
 
-fn amount(v: &serde_json::Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_str()?.trim().parse().ok())
+/// One bucket as a window of its model: the fraction left, and the amounts when
+/// `remainingAmount` sizes it (a `TOKENS` bucket counts tokens).
+fn bucket_snapshot(
+    at: &str,
+    b: &serde_json::Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Option<UsageSnapshot> {
+    let model = b
+        .get("modelId")
+        .and_then(Value::as_str)
+        .filter(|m| !m.trim().is_empty());
+    let Some(model) = model else {
+        warnings.push(format!("{at}: no modelId"));
+        return None;
+    };
+    let raw = b.get("remainingFraction").filter(|v| !v.is_null());
+    let Some(fraction) = shape::number(raw).filter(|f| (0.0..=1.0).contains(f)) else {
+        // Named by position and type, never quoted: the value may be anything.
+        warnings.push(match raw {
+            None => format!("{at}: no remainingFraction"),
+            Some(v) if v.is_number() => format!("{at}.remainingFraction: out of range"),
+            Some(v) => format!(
+                "{at}.remainingFraction: expected a number, found {}",
+                shape::type_name(v)
+            ),
+        });
+        return None;
+    };
+    let mut s = UsageSnapshot::new("daily");
+    s.model_id = Some(model.to_string());
+    s.remaining_ratio = Some(fraction);
+    if let Some(rem) = shape::number(b.get("remainingAmount")).filter(|r| *r >= 0.0) {
+        s.remaining = Some(rem);
+        if fraction > 0.0 {
+            s.limit = Some((rem / fraction).round());
+        } else {
+            // Used up: the amount left is 0, the size unknown; the share says it all.
+            s.remaining = None;
+        }
+        let tokens = b.get("tokenType").and_then(Value::as_str) == Some("TOKENS");
+        s.unit = Some(if tokens { "tokens" } else { "requests" }.into());
+    }
+    s.resets_at = b
+        .get("resetTime")
+        .and_then(Value::as_str)
+        .and_then(iso_to_ms);
+    Some(s)
 }
 
-pub fn parse(body: &[u8]) -> Result<FetchOutcome, serde_json::Error> {
-    let body: Body = serde_json::from_slice(body)?;
+/// One window per model. When a model has several buckets (one per `tokenType`), the
+/// `REQUESTS` one is kept; a model whose only bucket counts `TOKENS` keeps that one.
+pub fn parse(body: &[u8]) -> Result<FetchOutcome, WireError> {
+    let body: Value = serde_json::from_slice(body)?;
+    let buckets = match body.get("buckets") {
+        None | Some(Value::Null) => return Ok(FetchOutcome::default()),
+        Some(Value::Array(b)) => b,
+        Some(_) => return Err(WireError::Shape("buckets: not a list".into())),
+    };
     let mut outcome = FetchOutcome::default();
-    for bucket in body.buckets {
-        let Some(model) = bucket.model_id else {
+    let mut warnings = Vec::new();
+    let mut requests_bucket: Vec<bool> = Vec::new();
+    for (i, b) in buckets.iter().enumerate() {
+        let at = format!("buckets[{i}]");
+        let Some(b) = b.as_object() else {
+            warnings.push(format!("{at}: not an object"));
             continue;
         };
-        // One window per model: the request bucket when several token types are listed.
-        if bucket
-            .token_type
-            .as_deref()
-            .is_some_and(|t| t != "REQUESTS")
-        {
+        let Some(s) = bucket_snapshot(&at, b, &mut warnings) else {
             continue;
-        }
-        let mut s = UsageSnapshot::new("daily");
-        s.model_id = Some(model);
-        s.remaining_ratio = bucket.remaining_fraction;
-        let remaining = bucket.remaining_amount.as_ref().and_then(amount);
-        if let (Some(rem), Some(frac)) = (remaining, bucket.remaining_fraction) {
-            s.remaining = Some(rem);
-            if frac > 0.0 {
-                s.limit = Some((rem / frac).round());
+        };
+        let is_requests = b
+            .get("tokenType")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t == "REQUESTS");
+        match outcome
+            .snapshots
+            .iter()
+            .position(|o| o.model_id == s.model_id)
+        {
+            Some(at) if is_requests && !requests_bucket[at] => {
+                outcome.snapshots[at] = s;
+                requests_bucket[at] = true;
+            }
+            Some(_) => {}
+            None => {
+                outcome.snapshots.push(s);
+                requests_bucket.push(is_requests);
             }
         }
-        s.resets_at = bucket.reset_time.as_deref().and_then(iso_to_ms);
-        outcome.snapshots.push(s);
     }
-    Ok(outcome)
+    shape::finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -172,13 +213,56 @@ mod tests {
             {"remainingFraction":0.5}]}"#;
         let out = parse(body).unwrap();
         assert_eq!(out.snapshots.len(), 2);
+        let m = &out.snapshots[0];
         assert_eq!(
-            (out.snapshots[0].remaining, out.snapshots[0].limit),
-            (Some(0.0), None)
+            (m.remaining, m.limit, m.remaining_ratio),
+            (None, None, Some(0.0)),
+            "used up: a share of 0, no invented size"
         );
         assert_eq!(out.snapshots[1].remaining_ratio, Some(0.5));
         assert_eq!(out.snapshots[1].remaining, None);
-        assert!(parse(br#"{"buckets": {}}"#).is_err());
+        assert_eq!(m.warnings, ["buckets[3]: no modelId"]);
+        assert!(matches!(
+            parse(br#"{"buckets": {}}"#),
+            Err(WireError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn a_tokens_only_model_is_kept_and_requests_win_when_both_come() {
+        let body = br#"{"buckets":[
+            {"modelId":"pro","tokenType":"TOKENS","remainingAmount":"50","remainingFraction":0.2},
+            {"modelId":"flash","tokenType":"TOKENS","remainingAmount":"9","remainingFraction":0.9},
+            {"modelId":"flash","tokenType":"REQUESTS","remainingAmount":"30","remainingFraction":0.3},
+            {"modelId":"lite","remainingFraction":0.7}]}"#;
+        let out = parse(body).unwrap();
+        let by = |m: &str| {
+            out.snapshots
+                .iter()
+                .find(|s| s.model_id.as_deref() == Some(m))
+                .unwrap()
+        };
+        assert_eq!(out.snapshots.len(), 3);
+        assert_eq!(
+            (by("pro").limit, by("pro").unit.as_deref()),
+            (Some(250.0), Some("tokens"))
+        );
+        assert_eq!(
+            (by("flash").limit, by("flash").unit.as_deref()),
+            (Some(100.0), Some("requests"))
+        );
+        let lite = by("lite");
+        assert_eq!((lite.limit, lite.remaining_ratio), (None, Some(0.7)));
+        let res = crate::resolve::resolve_snapshots(&quotas(), &out.snapshots, 0);
+        let w = &res.windows_by_model["lite"][0];
+        assert_eq!(
+            (w.kind.as_str(), w.total, w.unit.as_deref()),
+            ("percentage", 100.0, None)
+        );
+        assert!(
+            (w.used_ratio - 0.3).abs() < 1e-9,
+            "a share, not an amount of 0"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod baseten;
 mod builtin;
 pub mod codex;
 pub mod copilot;
+#[cfg(test)]
+mod corpus_tests;
 pub mod deepseek;
 pub mod fireworks;
 pub mod gemini;

@@ -21,6 +21,19 @@ pub(crate) fn number(v: Option<&Value>) -> Option<f64> {
     n.is_finite().then_some(n)
 }
 
+/// What kind of JSON value `v` is, for messages that must not quote it.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(s) if s.trim().parse::<f64>().is_ok() => "a numeric string out of range",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A window id from a name the service chose: lower-case, `[a-z0-9_.-]` only, other runs
 /// folded into one `_`. `None` when nothing is left.
 pub(crate) fn sanitize_id(name: &str) -> Option<String> {
@@ -174,12 +187,17 @@ pub(crate) const SEVEN_DAYS: f64 = 604_800.0;
 /// Sent where a service wants a client name and none is known to be required.
 pub(crate) const USER_AGENT: &str = concat!("pi-usage-tracker/", env!("CARGO_PKG_VERSION"));
 
-/// Epoch milliseconds from an ISO-8601 string or an epoch number. Numbers below 1e11 are
-/// read as seconds: no reset lies before 1973 in milliseconds or after 5138 in seconds.
+/// Epoch milliseconds from an ISO-8601 string (one without an offset is UTC, as the
+/// services' own clients read it) or an epoch number. Numbers below 1e11 are read as
+/// seconds: no reset lies before 1973 in milliseconds or after 5138 in seconds.
 pub(crate) fn instant_ms(v: Option<&Value>) -> Option<i64> {
     if let Some(s) = v?.as_str() {
-        if let Some(ms) = iso_to_ms(s.trim()) {
+        let s = s.trim();
+        if let Some(ms) = iso_to_ms(s) {
             return Some(ms);
+        }
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+            return Some(naive.and_utc().timestamp_millis());
         }
     }
     let n = number(v)?;
@@ -353,6 +371,11 @@ mod tests {
         assert_eq!(instant_ms(Some(&json!(1_796_083_200))), Some(ms));
         assert_eq!(instant_ms(Some(&json!(ms))), Some(ms));
         assert_eq!(instant_ms(Some(&json!("1796083200000"))), Some(ms));
+        assert_eq!(
+            instant_ms(Some(&json!("2026-12-01T00:00:00.123456"))),
+            Some(ms + 123),
+            "no offset: UTC"
+        );
         assert_eq!(instant_ms(Some(&json!(0))), None);
         assert_eq!(instant_ms(Some(&json!("soon"))), None);
     }
