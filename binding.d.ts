@@ -28,10 +28,11 @@ export declare class NativeUsageTracker {
    */
   refresh(providerId: string | undefined | null, done: (arg: Failure | undefined | null) => void): void
   /**
-   * Feeds one model response (status, headers) of `providerId` to the tracker; returns
-   * whether its headers changed the store. Never throws for what the headers hold.
+   * Feeds one model response (status, headers as `[name, value, name, value, …]`, at most
+   * `limits().maxResponseHeaders` of them) of `providerId` to the tracker; returns whether
+   * its headers changed the store. Never throws for what the headers hold.
    */
-  observeResponse(providerId: string, status: number, headers: Record<string, any>): boolean
+  observeResponse(providerId: string, status: number, headers: Array<string>): boolean
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
@@ -48,8 +49,11 @@ export declare class NativeUsageTracker {
   /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
   selectBestModel(candidates: Array<ModelCandidate>): Selection
   stats(): TrackerStats
-  /** The recorded course of one window, oldest first (empty without a history). */
-  history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Array<HistoryPoint>
+  /**
+   * The recorded course of one window, oldest first (empty without a history): a promise;
+   * the file is read and parsed off the JS thread. A bad argument throws at once.
+   */
+  history(providerId: string, windowId: string, options?: HistoryOptions | undefined | null): Promise<Array<HistoryPoint>>
   /** Why the shared cache or the usage history is not working as it should; empty when fine. */
   warnings(): Array<string>
   /** Window ids a provider declares (per-model windows appear in the store after a fetch). */
@@ -111,7 +115,8 @@ export declare function builtinProviders(): Array<BuiltinProviderInfo>
 /**
  * What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
  * `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
- * nothing usable. The token itself never comes back.
+ * nothing usable. The token itself never comes back, and nothing is run: a `!command` key is
+ * described (`keyCommand: true`), not executed.
  */
 export declare function credentialsFromPiAuth(providerId: string, entry: any): PiCredentialInfo | null
 
@@ -214,6 +219,11 @@ export interface PiCredentialInfo {
   baseUrl?: string
   /** Why the entry cannot be used here, and what to do. */
   reason?: string
+  /**
+   * `true` when the key is the output of a command (`"!…"`), which describing it does
+   * not run; the tracker runs it off the JS thread, once per process, before the first fetch.
+   */
+  keyCommand?: boolean
 }
 
 /** Answer of `checkQuota`. */
@@ -371,6 +381,10 @@ export interface TrackerLimits {
   maxSnapshotsPerFetch: number
   /** Shortest `intervalMs`. */
   minIntervalMs: number
+  /** Headers of one response `observeResponse` reads (the first ones); the rest are ignored. */
+  maxResponseHeaders: number
+  /** Longest header value `observeResponse` reads; longer ones are ignored. */
+  maxHeaderValueChars: number
 }
 
 /** Options of `new UsageTracker(options)`. */

@@ -127,7 +127,7 @@ export declare class UsageTracker<Ctx = unknown> {
   /** Throws `TypeError` naming the field (`TrackerOptions.intervalMs: expected a number, got a string`);
    *  whole-number options must be whole numbers, `intervalMs` at least `limits.minIntervalMs`. */
   constructor(options?: TrackerOptions)
-  /** What the tracker enforces: `{ maxSnapshotsPerFetch: 10000, minIntervalMs: 1000 }`. */
+  /** What the tracker enforces: `{ maxSnapshotsPerFetch: 10000, minIntervalMs: 1000, maxResponseHeaders: 128, maxHeaderValueChars: 512 }`. */
   static readonly limits: Readonly<TrackerLimits>
   /** Throws TypeError naming the field for a bad strategy, quota or a duplicate id. */
   registerProvider(strategy: ProviderStrategy<Ctx>): void
@@ -170,10 +170,12 @@ export declare class UsageTracker<Ctx = unknown> {
   /**
    * The recorded course of one window of the provider's current account, oldest first
    * (`since`: epoch ms). Empty without a history: `cachePath: null`, `history: false`, or a
-   * provider written in JS. A per-model view of a shared pool reads the pool's ratios.
-   * Throws `ERR_UNKNOWN_PROVIDER` for an id that is not registered.
+   * provider written in JS. A per-model view of a shared pool reads the pool's ratios; a point
+   * stamped in the future (beyond five minutes of clock skew) is dropped. The file is read
+   * and parsed off the JS thread. Rejects with `ERR_UNKNOWN_PROVIDER` for an id that is not
+   * registered, with a `TypeError` for a bad argument.
    */
-  history(providerId: string, windowId: string, options?: HistoryOptions): HistoryPoint[]
+  history(providerId: string, windowId: string, options?: HistoryOptions): Promise<HistoryPoint[]>
   /** Why the shared cache or the usage history is not working as it should; empty when fine. */
   warnings(): string[]
   providerIds(): string[]
@@ -187,7 +189,8 @@ export declare const BUILTIN_PROVIDERS: readonly Readonly<BuiltinProviderInfo>[]
 export declare const BUILTIN_PROVIDER_IDS: readonly BuiltinProviderId[]
 /** pi's agent dir as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded). */
 export declare function agentDir(): string
-/** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the token. */
+/** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the
+ *  token. Runs nothing: a `!command` key is described (`keyCommand: true`), not executed. */
 export declare function credentialsFromPiAuth(providerId: BuiltinProviderId, entry: unknown): PiCredentialInfo | null
 /** The pi extension's settings file as the addon reads it: every key's value, and each bad value in words (its default used). */
 export declare function readSettings(): SettingsRead

@@ -499,7 +499,7 @@ test('async methods reject, they never throw', async () => {
 
 test('a JS strategy returning 1 000 000 snapshots is refused before conversion: the loop never stalls, last values stay', async () => {
   const max = UsageTracker.limits.maxSnapshotsPerFetch
-  assert.deepEqual(UsageTracker.limits, { maxSnapshotsPerFetch: 10_000, minIntervalMs: 1000 })
+  assert.deepEqual(UsageTracker.limits, { maxSnapshotsPerFetch: 10_000, minIntervalMs: 1000, maxResponseHeaders: 128, maxHeaderValueChars: 512 })
   const one = { id: 'q', used: 1 }
   let count = 1
   const t = tracker()

@@ -601,10 +601,10 @@ async function benchHistory(sb) {
   // Reading it back: the first history() parses the file, the next ones reuse the parse.
   const reader = make(dirs[0], true)
   let t0 = nowMs()
-  const pts = reader.history('anthropic', '5h')
+  const pts = await reader.history('anthropic', '5h')
   const firstRead = nowMs() - t0
   t0 = nowMs()
-  for (const w of windows) reader.history('anthropic', w.id)
+  for (const w of windows) await reader.history('anthropic', w.id)
   const rest = (nowMs() - t0) / windows.length
   row('6 history', `tracker.history(): first window / each further window (${pts.length} points in 5h)`, `${fmtMs(firstRead)} / ${fmtMs(rest)}`)
   for (const t of [on, off, reader]) await t.stop()

@@ -149,7 +149,19 @@ const useColor = () => !!process.stdout.isTTY && !process.env.NO_COLOR
 
 /** Every window of the providers with a recorded course: from the store (seeded from the cache,
  *  so per-model windows are known) and the windows each provider declares. */
-function historyRows(tracker, ids, windowFilter) {
+/** Every window's recorded course (the addon reads the files off this thread), for the view's
+ *  synchronous `history` lookup: `providerId/modelId#windowId` → points. */
+async function recordedCourses(tracker, entries) {
+  const courses = new Map()
+  for (const e of entries) {
+    for (const w of e.windows) {
+      courses.set(`${e.providerId}/${e.modelId}#${w.id}`, await tracker.history(e.providerId, w.id, { modelId: e.modelId }).catch(() => []))
+    }
+  }
+  return courses
+}
+
+async function historyRows(tracker, ids, windowFilter) {
   const rows = []
   for (const providerId of ids) {
     const seen = new Set()
@@ -164,7 +176,7 @@ function historyRows(tracker, ids, windowFilter) {
       const key = `${c.modelId}#${c.windowId}`
       if (seen.has(key) || (windowFilter && !windowFilter.includes(c.windowId))) continue
       seen.add(key)
-      const points = tracker.history(providerId, c.windowId, { modelId: c.modelId })
+      const points = await tracker.history(providerId, c.windowId, { modelId: c.modelId })
       if (points.length) rows.push({ providerId, ...c, points })
     }
   }
@@ -202,7 +214,7 @@ async function historyCommand(addon, opts) {
   try {
     for (const id of ids) tracker.registerBuiltinProvider(id, opts.baseUrl ? { baseUrl: opts.baseUrl } : {})
     const now = Date.now()
-    const rows = historyRows(tracker, ids, opts.windows)
+    const rows = await historyRows(tracker, ids, opts.windows)
     if (opts.json) {
       const windows = rows.map((r) => ({
         providerId: r.providerId,
@@ -271,10 +283,11 @@ async function main(argv) {
     // A broken auth.json is named as such: logging in again would not mend it.
     authProblem = addon.piAuthProblem()
     if (opts.command === 'view') {
+      const courses = await recordedCourses(tracker, entries)
       const lines = renderView(entries, {
         width: terminalWidth(),
         mode: opts.all ? 'all' : 'compact',
-        history: (providerId, windowId, modelId) => tracker.history(providerId, windowId, { modelId }),
+        history: (providerId, windowId, modelId) => courses.get(`${providerId}/${modelId}#${windowId}`),
         paint: useColor() ? paintAnsi : undefined,
         warnings: tracker.warnings(),
         authProblem: authProblem?.message,

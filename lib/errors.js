@@ -75,4 +75,14 @@ function callNative(fn) {
   }
 }
 
-module.exports = { toJsError, fromFailure, callNative, argTypeError }
+/** A caller's value as an error message quotes it: escape sequences, control and invisible
+ *  formatting characters removed, at most 40 characters (the addon's own errors do the same). */
+function excerpt(value) {
+  const text = String(value)
+    .slice(0, 400)
+    .replace(/\u001b(\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(\u0007|\u001b\\)?|.)?/g, '')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g, '')
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text
+}
+
+module.exports = { toJsError, fromFailure, callNative, argTypeError, excerpt }

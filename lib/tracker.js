@@ -9,7 +9,7 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
-const { fromFailure, callNative, toJsError, argTypeError } = require('./errors.js')
+const { fromFailure, callNative, toJsError, argTypeError, excerpt } = require('./errors.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
@@ -51,6 +51,23 @@ function reportListenerError(err) {
     type: 'UsageTrackerListenerError',
     detail: err instanceof Error ? err.stack : undefined,
   })
+}
+
+/** The part of a response's headers the addon reads (`limits`), flat as `[name, value, …]`:
+ *  the first `maxResponseHeaders` of them, values no longer than `maxHeaderValueChars`
+ *  (repeated values joined by ", "). Copied before the call, so a response with thousands of
+ *  headers costs the JS thread no conversion. */
+function readableHeaders(headers) {
+  const out = []
+  let n = 0
+  for (const name in headers) {
+    if (n++ >= LIMITS.maxResponseHeaders) break
+    let value = headers[name]
+    if (typeof value === 'number') value = String(value)
+    else if (Array.isArray(value) && value.length <= 8 && value.every((v) => typeof v === 'string')) value = value.join(', ')
+    if (typeof value === 'string' && value.length <= LIMITS.maxHeaderValueChars) out.push(name, value)
+  }
+  return out
 }
 
 const typeName = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
@@ -116,8 +133,8 @@ class UsageTracker {
   #registrations = 0
 
   constructor(options) {
-    if (options != null && typeof options !== 'object') {
-      throw argTypeError('UsageTracker options must be an object')
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw argTypeError(`UsageTracker options must be an object, got ${typeName(options)}`)
     }
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
@@ -192,17 +209,17 @@ class UsageTracker {
       throw argTypeError('registerProvider: strategy.id must be a non-empty string')
     }
     if (typeof fetchUsage !== 'function') {
-      throw argTypeError(`registerProvider('${id}'): strategy.fetchUsage must be a function`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.fetchUsage must be a function`)
     }
     if (hasAuthentication !== undefined && typeof hasAuthentication !== 'function') {
-      throw argTypeError(`registerProvider('${id}'): strategy.hasAuthentication must be a function`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.hasAuthentication must be a function`)
     }
     if (!Array.isArray(quotas)) {
-      throw argTypeError(`registerProvider('${id}'): strategy.quotas must be an array`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.quotas must be an array`)
     }
     const notObject = quotas.findIndex((q) => q === null || typeof q !== 'object')
     if (notObject !== -1) {
-      throw argTypeError(`registerProvider('${id}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
+      throw argTypeError(`registerProvider('${excerpt(id)}'): strategy.quotas[${notObject}] must be an object, got ${typeName(quotas[notObject])}`)
     }
     const max = LIMITS.maxSnapshotsPerFetch
     const registration = ++this.#registrations
@@ -243,6 +260,9 @@ class UsageTracker {
 
   registerBuiltinProvider(id, options) {
     checkString(id, 'registerBuiltinProvider: id')
+    if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw argTypeError(`registerBuiltinProvider('${excerpt(id)}'): options must be an object, got ${typeName(options)}`)
+    }
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
     this.#resync() // last known values from the shared cache show at once
     return instanceId
@@ -282,7 +302,7 @@ class UsageTracker {
     if (scope?.running && scope.tracker === this) {
       // The cycle waits for this very callback, so the refresh would wait for itself.
       const err = new Error(
-        `refresh() called from inside ${scope.name} of provider '${scope.id}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
+        `refresh() called from inside ${scope.name} of provider '${excerpt(scope.id)}': the running cycle waits for that callback, so this refresh would wait for itself; call it after the callback has returned`,
       )
       err.code = 'ERR_REENTRANT_REFRESH'
       return Promise.reject(err)
@@ -295,7 +315,13 @@ class UsageTracker {
    *  store and published at once. Returns whether anything changed; never throws for bad headers. */
   observeResponse(providerId, status, headers) {
     if (typeof providerId !== 'string' || headers == null || typeof headers !== 'object') return false
-    return this.#native.observeResponse(providerId, Number.isInteger(status) && status >= 0 ? status : 0, headers)
+    let read
+    try {
+      read = readableHeaders(headers)
+    } catch {
+      return false // a throwing getter or Proxy: nothing usable
+    }
+    return this.#native.observeResponse(providerId, Number.isInteger(status) && status >= 0 ? status : 0, read)
   }
 
   onUpdate(listener) {
@@ -360,8 +386,10 @@ class UsageTracker {
     return this.#native.stats()
   }
 
-  /** The recorded course of one window, oldest first: `[{ at, usedRatio, used?, remaining? }]`. */
-  history(providerId, windowId, options) {
+  /** The recorded course of one window, oldest first: a promise of
+   *  `[{ at, usedRatio, used?, remaining? }]`. The file is read off the JS thread; a bad
+   *  argument rejects. */
+  async history(providerId, windowId, options) {
     checkString(providerId, 'history: providerId')
     checkString(windowId, 'history: windowId')
     if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
@@ -371,7 +399,11 @@ class UsageTracker {
     if (options?.since != null && typeof options.since !== 'number') {
       throw argTypeError(`history: options.since must be a number (epoch ms), got ${typeName(options.since)}`)
     }
-    return callNative(() => this.#native.history(providerId, windowId, options ?? undefined))
+    try {
+      return await this.#native.history(providerId, windowId, options ?? undefined)
+    } catch (err) {
+      throw toJsError(err)
+    }
   }
 
   /** Every reason the shared cache (`cacheWarning`) or the usage history is not working as it

@@ -38,14 +38,21 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
     value
         .as_ref()
         .map(|v| {
-            serde_json::from_value(serde_json::Value::String(v.clone()))
-                .map_err(|_| invalid(format!("{field}: '{v}' is not one of {allowed}")))
+            serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                invalid(format!(
+                    "{field}: '{}' is not one of {allowed}",
+                    usage_core::error::excerpt(v)
+                ))
+            })
         })
         .transpose()
 }
 
 pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
-    let at = format!("quotas[{index}] (id '{}')", q.id);
+    let at = format!(
+        "quotas[{index}] (id '{}')",
+        usage_core::error::excerpt(&q.id)
+    );
     let kind = if q.percentage_only == Some(true) {
         core::QuotaKind::Percentage
     } else if q.multipliers.is_some() || q.base_amount.is_some() {
@@ -336,7 +343,8 @@ pub fn credentials_from_js(
         Some("api_key") => CredentialKind::ApiKey,
         Some(other) => {
             return Err(invalid(format!(
-                "credentials.kind must be 'oauth' or 'api_key', got '{other}'"
+                "credentials.kind must be 'oauth' or 'api_key', got '{}'",
+                usage_core::error::excerpt(other)
             )))
         }
     };
@@ -346,27 +354,16 @@ pub fn credentials_from_js(
     Ok(creds)
 }
 
-/// Response headers from JS (`Record<string, string | string[]>`, any case) as lower-cased
-/// name/value pairs; values of other types are dropped.
-pub fn headers_from_js(
-    headers: serde_json::Map<String, serde_json::Value>,
-) -> Vec<(String, String)> {
-    headers
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                _ => return None,
-            };
-            Some((name.to_ascii_lowercase(), value))
-        })
-        .collect()
+/// Response headers from JS as flat `[name, value, …]` (lib/tracker.js flattens the record and
+/// joins repeated values), as lower-cased name/value pairs; a trailing name without a value
+/// is dropped.
+pub fn header_pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(flat.len() / 2);
+    let mut items = flat.into_iter();
+    while let (Some(name), Some(value)) = (items.next(), items.next()) {
+        pairs.push((name.to_ascii_lowercase(), value));
+    }
+    pairs
 }
 
 pub fn auth_problem_to_js(p: usage_core::credentials::AuthFileProblem) -> AuthFileProblem {

@@ -97,7 +97,8 @@ pub fn agent_dir() -> String {
 
 /// What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
 /// `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
-/// nothing usable. The token itself never comes back.
+/// nothing usable. The token itself never comes back, and nothing is run: a `!command` key is
+/// described (`keyCommand: true`), not executed.
 #[napi_derive::napi(catch_unwind)]
 pub fn credentials_from_pi_auth(
     provider_id: String,
@@ -107,6 +108,7 @@ pub fn credentials_from_pi_auth(
         convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
     })?;
     let rule = spec.wire.auth();
+    let key_command = usage_core::credentials::is_key_command(&entry).then_some(true);
     if let Some(problem) = usage_core::credentials::entry_problem(&entry) {
         return Ok(Some(types::PiCredentialInfo {
             usable: false,
@@ -115,6 +117,7 @@ pub fn credentials_from_pi_auth(
             reason: Some(format!(
                 "{provider_id}: the auth.json entry is broken: {problem}"
             )),
+            key_command,
         }));
     }
     Ok(
@@ -125,12 +128,21 @@ pub fn credentials_from_pi_auth(
                     kind: Some(c.kind.as_str().to_string()),
                     base_url: c.base_url,
                     reason: None,
+                    key_command,
+                },
+                usage_core::credentials::Found::Pending(_) => types::PiCredentialInfo {
+                    usable: true,
+                    kind: Some("api_key".to_string()),
+                    base_url: None,
+                    reason: None,
+                    key_command,
                 },
                 usage_core::credentials::Found::Unusable(reason) => types::PiCredentialInfo {
                     usable: false,
                     kind: None,
                     base_url: None,
                     reason: Some(reason),
+                    key_command,
                 },
             },
         ),

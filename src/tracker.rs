@@ -174,16 +174,12 @@ impl NativeUsageTracker {
         Ok(())
     }
 
-    /// Feeds one model response (status, headers) of `providerId` to the tracker; returns
-    /// whether its headers changed the store. Never throws for what the headers hold.
+    /// Feeds one model response (status, headers as `[name, value, name, value, …]`, at most
+    /// `limits().maxResponseHeaders` of them) of `providerId` to the tracker; returns whether
+    /// its headers changed the store. Never throws for what the headers hold.
     #[napi(catch_unwind)]
-    pub fn observe_response(
-        &self,
-        provider_id: String,
-        status: u32,
-        headers: serde_json::Map<String, serde_json::Value>,
-    ) -> bool {
-        let headers = headers_from_js(headers);
+    pub fn observe_response(&self, provider_id: String, status: u32, headers: Vec<String>) -> bool {
+        let headers = header_pairs(headers);
         let status = u16::try_from(status).unwrap_or(0);
         self.core
             .observe_response(&runtime_handle(), &provider_id, status, &headers)
@@ -235,6 +231,8 @@ impl NativeUsageTracker {
         TrackerLimits {
             max_snapshots_per_fetch: usage_core::validate::MAX_SNAPSHOTS_PER_FETCH as u32,
             min_interval_ms: usage_core::validate::MIN_INTERVAL_MS as u32,
+            max_response_headers: usage_core::validate::MAX_RESPONSE_HEADERS as u32,
+            max_header_value_chars: usage_core::validate::MAX_HEADER_VALUE_CHARS as u32,
         }
     }
 
@@ -269,22 +267,31 @@ impl NativeUsageTracker {
         stats_to_js(self.core.stats())
     }
 
-    /// The recorded course of one window, oldest first (empty without a history).
-    #[napi(catch_unwind)]
-    pub fn history(
+    /// The recorded course of one window, oldest first (empty without a history): a promise;
+    /// the file is read and parsed off the JS thread. A bad argument throws at once.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<HistoryPoint>>")]
+    pub fn history<'env>(
         &self,
+        env: &'env napi::Env,
         provider_id: String,
         window_id: String,
         options: Option<HistoryOptions>,
-    ) -> Result<Vec<HistoryPoint>, CodedError> {
+    ) -> Result<napi::bindgen_prelude::PromiseRaw<'env, Vec<HistoryPoint>>, CodedError> {
         let o = options.unwrap_or_default();
         let since = since_from_js(o.since)?;
         let model_id = o.model_id.as_deref().unwrap_or(DEFAULT_MODEL);
-        let points = self
+        let read = self
             .core
-            .history(&provider_id, &window_id, model_id, since)
+            .history_reader(&provider_id, &window_id, model_id, since)
             .map_err(core_error)?;
-        Ok(points.into_iter().map(history_point_to_js).collect())
+        env.spawn_future(async move {
+            Ok(read
+                .await
+                .into_iter()
+                .map(history_point_to_js)
+                .collect::<Vec<_>>())
+        })
+        .map_err(internal)
     }
 
     /// Why the shared cache or the usage history is not working as it should; empty when fine.

@@ -321,6 +321,9 @@ pub struct PiCredentialInfo {
     pub base_url: Option<String>,
     /// Why the entry cannot be used here, and what to do.
     pub reason: Option<String>,
+    /// `true` when the key is the output of a command (`"!…"`), which describing it does
+    /// not run; the tracker runs it off the JS thread, once per process, before the first fetch.
+    pub key_command: Option<bool>,
 }
 
 /// Limits the tracker enforces, for callers that want to stay within them.
@@ -330,6 +333,10 @@ pub struct TrackerLimits {
     pub max_snapshots_per_fetch: u32,
     /// Shortest `intervalMs`.
     pub min_interval_ms: u32,
+    /// Headers of one response `observeResponse` reads (the first ones); the rest are ignored.
+    pub max_response_headers: u32,
+    /// Longest header value `observeResponse` reads; longer ones are ignored.
+    pub max_header_value_chars: u32,
 }
 
 /// An error as data, for async methods (index.js throws it with its code).

@@ -476,7 +476,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 				const uiMode = (ctx as { mode?: string }).mode;
 				const interactive = arg !== "refresh" && (uiMode === undefined || uiMode === "tui");
 				const shown = interactive ? await openView(session.tracker, ctx, view, mode) : false;
-				if (!shown) notify(ctx, viewText(view, session.tracker, entries, mode), "info");
+				if (!shown) notify(ctx, await viewText(view, session.tracker, entries, mode), "info");
 			} catch (err) {
 				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
 			}

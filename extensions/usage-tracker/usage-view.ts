@@ -41,29 +41,47 @@ function errorMessage(err: unknown): string {
 }
 
 /** Each window's recorded course, read at most once per reader (the addon reads a file per
- *  account); a new reader after each change of the data. */
-function historyReader(tracker: Tracker): (providerId: string, windowId: string, modelId: string) => Points {
-	const read = new Map<string, Points>();
-	return (providerId, windowId, modelId) => {
+ *  account, off the JS thread); a new reader after each change of the data. A course not yet
+ *  read shows what `shown` held (the previous reader's, or nothing) until it arrives, then
+ *  `loaded()` runs (a redraw). */
+type HistoryReader = ((providerId: string, windowId: string, modelId: string) => Points) & { read: Map<string, Points> };
+function historyReader(tracker: Tracker, loaded: () => void = () => {}, shown: Map<string, Points> = new Map(), read: Map<string, Points> = new Map()): HistoryReader {
+	const reader = (providerId: string, windowId: string, modelId: string) => {
 		const key = `${providerId}/${modelId}#${windowId}`;
-		let points = read.get(key);
-		if (!points) {
-			try {
-				points = tracker.history(providerId, windowId, { modelId });
-			} catch {
-				points = []; // unregistered meanwhile
-			}
-			read.set(key, points);
-		}
-		return points;
+		const points = read.get(key);
+		if (points) return points;
+		read.set(key, shown.get(key) ?? []);
+		tracker
+			.history(providerId, windowId, { modelId })
+			.then((course) => {
+				read.set(key, course);
+				loaded();
+			})
+			.catch(() => {}); // unregistered meanwhile
+		return read.get(key) ?? [];
 	};
+	return Object.assign(reader, { read });
+}
+
+/** Every shown window's recorded course, read before a render (keys as historyReader's). */
+async function readCourses(tracker: Tracker, entries: UsageEntry[]): Promise<Map<string, Points>> {
+	const read = new Map<string, Points>();
+	for (const e of entries) {
+		for (const w of e.windows) {
+			const course = await tracker.history(e.providerId, w.id, { modelId: e.modelId }).catch(() => []);
+			read.set(`${e.providerId}/${e.modelId}#${w.id}`, course);
+		}
+	}
+	return read;
 }
 
 /** The view as plain text, as wide as the terminal (stdout's, else $COLUMNS, else 80). */
-export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): string {
+export async function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): Promise<string> {
 	const fromEnv = Number(process.env.COLUMNS);
 	const width = process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80);
-	return view.renderView(entries, { width, mode, history: historyReader(tracker), warnings: tracker.warnings() }).join("\n");
+	const courses = await readCourses(tracker, entries);
+	const history = historyReader(tracker, undefined, courses, courses);
+	return view.renderView(entries, { width, mode, history, warnings: tracker.warnings() }).join("\n");
 }
 
 /** Rows pi keeps for itself under a component (footer, status line). */
@@ -79,11 +97,13 @@ const PI_ROWS = 6;
  */
 export async function openView(tracker: Tracker, ctx: ExtensionContext, view: View, initial: Mode): Promise<boolean> {
 	let drawn = false;
+	// The first frame has its courses; later ones read theirs as they change.
+	const courses = await readCourses(tracker, tracker.entries());
 	await ctx.ui.custom<void>((tui, theme: Theme, keybindings, done) => {
 		drawn = true;
 		let mode = initial;
 		let entries = tracker.entries();
-		let history = historyReader(tracker);
+		let history: HistoryReader;
 		let status = "";
 		let refreshing = false;
 		let closed = false;
@@ -98,9 +118,10 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 		};
 		const reload = () => {
 			entries = tracker.entries();
-			history = historyReader(tracker);
+			history = historyReader(tracker, redraw, history.read);
 			redraw();
 		};
+		history = historyReader(tracker, redraw, courses, courses);
 		const unsubscribe = tracker.onUpdate(reload);
 		const close = () => {
 			closed = true;
@@ -202,7 +223,7 @@ export async function printView(tracker: Tracker, ids: string[], view: View, for
 		let text: string;
 		if (arg === "json") text = JSON.stringify(format.toJson(entries), null, 2);
 		else if (arg === "table") text = format.renderTable(entries, { color: false });
-		else text = viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
+		else text = await viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
 		process.stdout.write(`${text}\n`);
 	} finally {
 		// pi's exit must never wait on a hung fetch

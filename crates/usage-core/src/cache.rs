@@ -347,6 +347,13 @@ impl SharedCache {
         *self.warning.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
     }
 
+    fn warn_read_only(&self) {
+        self.warn(format!(
+            "cache file '{}' is read-only; it is read but not written (make it writable to share results)",
+            self.shown_path()
+        ));
+    }
+
     fn sibling(&self, suffix: &str) -> PathBuf {
         let mut name = self
             .path
@@ -420,6 +427,9 @@ impl SharedCache {
             }
             Err(OpenError::Io) => return FileRead::Empty,
         };
+        if file.metadata().is_ok_and(|m| m.permissions().readonly()) {
+            self.warn_read_only();
+        }
         let mut bytes = Vec::new();
         if file
             .take(MAX_CACHE_BYTES + 1)
@@ -594,6 +604,11 @@ impl SharedCache {
             FileRead::Empty => CacheFile::default(),
             FileRead::Refused => return Ok(()),
         };
+        // A file its owner made read-only is read, never replaced by a writable one.
+        if fs::symlink_metadata(&self.path).is_ok_and(|m| m.permissions().readonly()) {
+            self.warn_read_only();
+            return Ok(());
+        }
         file.version = VERSION;
         change(&mut file);
         file.prune(now);

@@ -131,6 +131,9 @@ pub enum Found {
     Usable(Credentials),
     /// There is a login, but not one this endpoint takes; the reason says what to do.
     Unusable(String),
+    /// The key comes from a command that has not run in this process yet; the provider runs
+    /// it on the runtime ([`crate::key_command::resolve`]) before it fetches.
+    Pending(KeyCommand),
 }
 
 pub fn home_dir() -> Option<PathBuf> {
@@ -177,14 +180,15 @@ pub(crate) fn num_at(v: &Value, path: &[&str]) -> Option<i64> {
 }
 
 /// `$NAME` / `${NAME}` replaced from `env` (the entry's own map) then the process; `$$` is a
-/// literal `$`. An unset variable makes the whole value unset, as in pi.
-fn interpolate(value: &str, env: Option<&Value>) -> Option<String> {
+/// literal `$`. An unset variable makes the whole value unset, as in pi: `Err(name)`.
+fn interpolate(value: &str, env: Option<&Value>) -> Result<String, String> {
     let lookup = |name: &str| {
         env.and_then(|e| e.get(name))
             .and_then(Value::as_str)
             .map(String::from)
             .or_else(|| std::env::var(name).ok())
             .filter(|v| !v.is_empty())
+            .ok_or_else(|| name.to_string())
     };
     let mut out = String::new();
     let mut chars = value.chars().peekable();
@@ -217,64 +221,54 @@ fn interpolate(value: &str, env: Option<&Value>) -> Option<String> {
             _ => out.push('$'),
         }
     }
-    Some(out)
+    Ok(out)
 }
 
-const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A `!command` key whose command has not run in this process yet. The command text stays
+/// out of `Debug`: it may hold a secret of its own.
+#[derive(Clone, PartialEq)]
+pub struct KeyCommand(pub String);
 
-/// `!command`: its trimmed stdout, run once per process like pi does (a password manager
-/// must not be asked on every poll). Failures and timeouts give nothing.
-fn run_key_command(command: &str) -> Option<String> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<String, Option<String>>>> = Mutex::new(None);
-    if let Some(hit) = CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .get(command)
-    {
-        return hit.clone();
+impl std::fmt::Debug for KeyCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCommand(<hidden>)")
     }
-    let result = (|| {
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-        loop {
-            match child.try_wait().ok()? {
-                Some(status) if status.success() => break,
-                Some(_) => return None,
-                None if std::time::Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    return None;
-                }
-                None => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
-        Some(out.trim().to_string()).filter(|s| !s.is_empty())
-    })();
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(HashMap::new)
-        .insert(command.to_string(), result.clone());
-    result
 }
 
-/// An `api_key` entry's `key` as pi resolves it: literal, `!command`, or `$ENV` interpolation.
-pub fn resolve_key_value(raw: &str, env: Option<&Value>) -> Option<String> {
+/// An `api_key` entry's `key` as pi resolves it, without running anything: literal, `$ENV`
+/// interpolation, or a `!command`'s result once [`crate::key_command::resolve`] has run it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValue {
+    Key(String),
+    /// A command that has not run yet.
+    Pending(KeyCommand),
+    /// Why there is no key (an unset variable, a failed command); never the key or the
+    /// command's output.
+    Missing(String),
+}
+
+pub fn resolve_key_value(raw: &str, env: Option<&Value>) -> KeyValue {
     match raw.strip_prefix('!') {
-        Some(command) => run_key_command(command),
-        None => interpolate(raw, env).filter(|k| !k.is_empty()),
+        Some(command) => match crate::key_command::peek(command) {
+            None => KeyValue::Pending(KeyCommand(command.to_string())),
+            Some(Ok(key)) => KeyValue::Key(key),
+            Some(Err(failure)) => KeyValue::Missing(format!("its key command {failure}")),
+        },
+        None => match interpolate(raw, env) {
+            Ok(key) if !key.is_empty() => KeyValue::Key(key),
+            Ok(_) => KeyValue::Missing("its key is empty".into()),
+            Err(name) => KeyValue::Missing(format!(
+                "its key names ${}, which is not set",
+                crate::sanitize::clean_text(&name, 40)
+            )),
+        },
     }
+}
+
+/// Whether an `auth.json` entry's key is a `!command`.
+pub fn is_key_command(entry: &Value) -> bool {
+    str_at(entry, &["type"]) == Some("api_key")
+        && str_at(entry, &["key"]).is_some_and(|k| k.starts_with('!'))
 }
 
 /// Whether `rule` lets these credentials reach the usage endpoint; a kind it does not take is
@@ -309,7 +303,15 @@ pub fn from_pi_entry(provider_id: &str, entry: &Value, rule: &AuthRule) -> Optio
         if !rule.api_key && !raw.trim_start().starts_with('{') {
             return Some(key_not_taken(provider_id));
         }
-        let key = resolve_key_value(raw, entry.get("env"))?;
+        let key = match resolve_key_value(raw, entry.get("env")) {
+            KeyValue::Key(key) => key,
+            KeyValue::Pending(command) => return Some(Found::Pending(command)),
+            KeyValue::Missing(why) => {
+                return Some(Found::Unusable(format!(
+                    "{provider_id}: pi's auth.json entry for {provider_id} gives no API key: {why}; fix the entry's key"
+                )))
+            }
+        };
         let mut creds = Credentials::new(key, CredentialKind::ApiKey);
         // Google providers' API key is the JSON string {"token","projectId"}.
         if let Ok(parsed) = serde_json::from_str::<Value>(&creds.access_token) {
@@ -653,8 +655,8 @@ mod tests {
         assert!(!reason.contains("secret"));
     }
 
-    #[test]
-    fn api_keys_literal_env_and_command() {
+    #[tokio::test]
+    async fn api_keys_literal_env_and_command() {
         std::env::set_var("PIUT_TEST_KEY", "from-env");
         let lit = usable(from_pi_entry(
             "zai",
@@ -677,28 +679,36 @@ mod tests {
             &AuthRule::API_KEY,
         ));
         assert_eq!(braces.access_token, "entry-x", "the entry's env wins");
-        assert_eq!(resolve_key_value("a$$b", None).as_deref(), Some("a$b"));
-        assert_eq!(
-            from_pi_entry(
-                "zai",
-                &json!({"type": "api_key", "key": "$PIUT_UNSET_VAR"}),
-                &AuthRule::API_KEY
-            ),
-            None
-        );
-        let cmd = usable(from_pi_entry(
+        assert_eq!(resolve_key_value("a$$b", None), KeyValue::Key("a$b".into()));
+        let unset = from_pi_entry(
             "zai",
-            &json!({"type": "api_key", "key": "!echo ' from-cmd '"}),
+            &json!({"type": "api_key", "key": "$PIUT_UNSET_VAR"}),
             &AuthRule::API_KEY,
+        );
+        assert!(
+            matches!(&unset, Some(Found::Unusable(r)) if r.contains("auth.json entry for zai") && r.contains("$PIUT_UNSET_VAR, which is not set")),
+            "{unset:?}"
+        );
+        // A command is only described until the runtime has run it.
+        let entry = json!({"type": "api_key", "key": "!echo ' from-cmd '"});
+        assert!(matches!(
+            from_pi_entry("zai", &entry, &AuthRule::API_KEY),
+            Some(Found::Pending(_))
         ));
+        crate::key_command::resolve("echo ' from-cmd '")
+            .await
+            .unwrap();
+        let cmd = usable(from_pi_entry("zai", &entry, &AuthRule::API_KEY));
         assert_eq!(cmd.access_token, "from-cmd");
-        assert_eq!(
-            from_pi_entry(
-                "zai",
-                &json!({"type": "api_key", "key": "!exit 3"}),
-                &AuthRule::API_KEY
-            ),
-            None
+        let _ = crate::key_command::resolve("echo cmd-out; exit 3").await;
+        let failed = from_pi_entry(
+            "zai",
+            &json!({"type": "api_key", "key": "!echo cmd-out; exit 3"}),
+            &AuthRule::API_KEY,
+        );
+        assert!(
+            matches!(&failed, Some(Found::Unusable(r)) if r.contains("key command failed (exit status 3)") && !r.contains("cmd-out")),
+            "{failed:?}"
         );
         // Google providers store {"token","projectId"} as the key.
         let gem = usable(from_pi_entry(

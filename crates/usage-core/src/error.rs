@@ -6,22 +6,30 @@ use thiserror::Error;
 pub enum CoreError {
     #[error("invalid option `{field}`: {reason}")]
     InvalidOption { field: &'static str, reason: String },
-    #[error("invalid quota at quotas[{index}] (id '{id}'): {reason}")]
+    #[error("invalid quota at quotas[{index}] (id '{}'): {reason}", excerpt(id))]
     InvalidQuota {
         index: usize,
         id: String,
         reason: String,
     },
-    #[error("invalid provider `id` '{0}': must be a non-empty string without '/'")]
+    #[error("invalid provider `id` '{}': must be a non-empty string without '/'", excerpt(.0))]
     InvalidProviderId(String),
-    #[error("a provider with id '{0}' is already registered")]
+    #[error("a provider with id '{}' is already registered", excerpt(.0))]
     DuplicateProvider(String),
-    #[error("no provider with id '{0}' is registered")]
+    #[error("no provider with id '{}' is registered", excerpt(.0))]
     UnknownProvider(String),
-    #[error("unknown built-in provider '{0}'; expected one of {ids}", ids = crate::providers::BUILTINS.iter().map(|b| b.id).collect::<Vec<_>>().join(", "))]
+    #[error("unknown built-in provider '{}'; expected one of {ids}", excerpt(.0), ids = crate::providers::BUILTINS.iter().map(|b| b.id).collect::<Vec<_>>().join(", "))]
     UnknownBuiltin(String),
-    #[error("refusing base URL '{url}': {reason}")]
+    #[error("refusing base URL '{}': {reason}", excerpt(url))]
     InvalidBaseUrl { url: String, reason: &'static str },
+}
+
+/// Longest excerpt of a caller's value an error quotes.
+pub const MAX_EXCERPT_CHARS: usize = 40;
+
+/// A caller's value as an error quotes it: printable, at most [`MAX_EXCERPT_CHARS`].
+pub fn excerpt(value: &str) -> String {
+    crate::sanitize::clean_text(value, MAX_EXCERPT_CHARS)
 }
 
 impl CoreError {
@@ -85,5 +93,20 @@ mod tests {
         assert_eq!(codes, CoreError::CODES);
         assert!(!CoreError::is_argument_error("ERR_UNKNOWN_PROVIDER"));
         assert!(CoreError::is_argument_error("ERR_INVALID_OPTION"));
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn errors_quote_a_short_clean_excerpt_of_the_caller_s_value() {
+        let huge = "x".repeat(10_000_000);
+        let shown = CoreError::UnknownBuiltin(huge).to_string();
+        assert!(shown.len() < 600, "{} bytes", shown.len());
+        let shown =
+            CoreError::UnknownProvider("evil\u{1b}]0;title\u{7}\u{202e}id".into()).to_string();
+        assert_eq!(shown, "no provider with id 'evilid' is registered");
     }
 }

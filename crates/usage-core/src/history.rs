@@ -53,6 +53,9 @@ const MAX_KEEP_MS: i64 = 400 * DAY_MS;
 pub const COMPACT_EVERY_MS: i64 = 3_600_000;
 /// Points stamped further ahead than this are dropped (clock steps).
 const FUTURE_SKEW_MS: i64 = 5 * 60_000;
+/// Most points one `points()` call returns (each becomes an object on the JS thread); a longer
+/// course is thinned evenly, its first and last points kept. A compacted week has ~2 000.
+pub const MAX_POINTS: usize = 4_096;
 /// The largest history file read; a larger one is set aside.
 pub const MAX_HISTORY_BYTES: u64 = 32 * 1024 * 1024;
 /// What an append reads back to find the last point of each window it writes: a little
@@ -567,6 +570,14 @@ impl History {
             return;
         }
         let Some(lock_file) = open_lock_file(&account.lock) else {
+            // Something other than a regular file in its place (a symlink) is never followed;
+            // the point stays in memory only, and the caller hears why.
+            if std::fs::symlink_metadata(&account.lock).is_ok_and(|m| !m.file_type().is_file()) {
+                self.warn(format!(
+                    "history lock '{}' is not a regular file; history is not written for this account until it is removed",
+                    Self::shown(&account.lock)
+                ));
+            }
             return;
         };
         if !try_lock_until_async(&lock_file, Instant::now() + LOCK_WAIT).await {
@@ -874,11 +885,14 @@ impl History {
     ) -> Vec<HistoryPoint> {
         let account = self.account(provider_id, fp);
         let lines = self.read_parsed(&account.data);
+        // A point stamped ahead of now (beyond a clock's skew) is not a recorded one.
+        let latest = self.clock.now_ms().saturating_add(FUTURE_SKEW_MS);
         let mut seen = HashSet::new();
         let mut out: Vec<HistoryPoint> = lines
             .iter()
             .rev()
             .filter(|l| l.is_series(window_id, model_id) && since.is_none_or(|s| l.t >= s))
+            .filter(|l| l.t <= latest)
             .filter(|l| seen.insert(l.t))
             .map(|l| HistoryPoint {
                 at: l.t,
@@ -888,8 +902,26 @@ impl History {
             })
             .collect();
         out.sort_by_key(|p| p.at);
-        out
+        thin(out, MAX_POINTS)
     }
+}
+
+/// At most `max` of `points`, evenly spread, the first and the last among them.
+fn thin(points: Vec<HistoryPoint>, max: usize) -> Vec<HistoryPoint> {
+    let n = points.len();
+    if n <= max || max < 2 {
+        return points;
+    }
+    let step = (n - 1) as f64 / (max - 1) as f64;
+    let wanted: Vec<usize> = (0..max)
+        .map(|i| (i as f64 * step).round() as usize)
+        .collect();
+    points
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| wanted.binary_search(i).is_ok())
+        .map(|(_, p)| p)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1076,6 +1108,24 @@ mod tests {
             a.points("anthropic", "fp", "7d", DEFAULT_MODEL, None).len(),
             3
         );
+    }
+
+    #[test]
+    fn a_long_course_is_thinned_evenly_keeping_its_ends() {
+        let points: Vec<HistoryPoint> = (0..10_000)
+            .map(|i| HistoryPoint {
+                at: i,
+                used_ratio: 0.0,
+                used: None,
+                remaining: None,
+            })
+            .collect();
+        let kept = thin(points, MAX_POINTS);
+        assert_eq!(kept.len(), MAX_POINTS);
+        assert_eq!((kept[0].at, kept.last().unwrap().at), (0, 9_999));
+        assert!(kept
+            .windows(2)
+            .all(|w| (2..=3).contains(&(w[1].at - w[0].at))));
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub trait UsageProvider: Send + Sync + 'static {
     fn quotas(&self) -> &[QuotaDefinition];
     fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>>;
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>>;
+    /// Work that must not run on the caller's thread before the account is known (a built-in's
+    /// `!command` key); the cycle awaits it before reading `account_keys`.
+    fn prepare(&self) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
     /// A non-reversible fingerprint of the account, for the shared cache. `None` keeps the
     /// provider out of the cache (JS strategies: we cannot know whose data they return).
     fn account_fingerprint(&self) -> Option<String> {

@@ -11,6 +11,11 @@ pub const MIN_INTERVAL_MS: u64 = 1_000;
 /// Most snapshots one fetch may hand over. Real providers return a few dozen; each one costs
 /// a conversion on the JS thread and memory in the store, so a million would stall the host.
 pub const MAX_SNAPSHOTS_PER_FETCH: usize = 10_000;
+/// Headers of one model response taken from JS (a real one has a few dozen); the rest are
+/// not looked at, so no response can make `observeResponse` slow.
+pub const MAX_RESPONSE_HEADERS: usize = 128;
+/// Longest header value read (quota headers hold a number or a short name).
+pub const MAX_HEADER_VALUE_CHARS: usize = 512;
 
 /// Largest whole number a JS number carries exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;

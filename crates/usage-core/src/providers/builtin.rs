@@ -14,6 +14,7 @@ use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
 use crate::provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
+use crate::scrub::Secrets;
 
 /// How long a Google account's tier and project are trusted before they are re-read.
 const ACCOUNT_TTL_MS: i64 = 60 * 60_000;
@@ -82,6 +83,7 @@ pub fn create_builtin(
             quotas: spec.wire.quotas(&config.wire),
             fixed_credentials: config.credentials,
             account: Mutex::new((0, Account::default())),
+            secrets: Mutex::new(None),
         }),
     }))
 }
@@ -133,17 +135,70 @@ struct Inner {
     fixed_credentials: Option<Credentials>,
     /// (fetched at, account), for wires with an account request.
     account: Mutex<(i64, Account)>,
+    /// What the scrubber hides, from the credentials of the last fetch (read once more only
+    /// when there was none, so a response's headers do not re-read auth.json each time).
+    secrets: Mutex<Option<Arc<Secrets>>>,
 }
 
 impl Inner {
     fn found(&self) -> Option<Found> {
-        match &self.fixed_credentials {
+        let found = match &self.fixed_credentials {
             Some(c) => Some(credentials::checked(
                 &self.id,
                 c.clone(),
                 &self.spec.wire.auth(),
             )),
             None => discover(self.spec, &self.id),
+        };
+        match found {
+            // An API key of a provider pi routes elsewhere belongs to that host: it is not
+            // sent here, and its command is not run. A login the service minted is its own.
+            Some(Found::Pending(_)) => self.routed_away().or(found),
+            Some(Found::Usable(ref c)) if c.kind == CredentialKind::ApiKey => {
+                self.routed_away().or(found)
+            }
+            other => other,
+        }
+    }
+
+    fn routed_away(&self) -> Option<Found> {
+        let host = crate::routing::routed_host(&self.id, self.spec.default_base_url)?;
+        Some(Found::Unusable(format!(
+            "{}: pi sends this provider's models to {host} (models.json), so its API key is for that host; it is not sent to {}'s usage endpoint",
+            self.id, self.spec.label
+        )))
+    }
+
+    fn secrets_of(&self, creds: &Credentials) -> Secrets {
+        Secrets::except(
+            [creds.access_token.as_str()],
+            [self.id.as_str(), self.spec.id, self.spec.label],
+        )
+    }
+
+    fn secrets(&self) -> Arc<Secrets> {
+        let mut known = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get_or_insert_with(|| {
+                Arc::new(match self.found() {
+                    Some(Found::Usable(c)) => self.secrets_of(&c),
+                    _ => Secrets::new([]),
+                })
+            })
+            .clone()
+    }
+
+    /// Runs the `!command` the credentials wait for, if any (once per process; the result
+    /// is kept by `key_command`), so `found()` can read them without running anything.
+    async fn prepare(&self) {
+        // An entry holds one command; a few rounds cover an alias entry after a failed one.
+        for _ in 0..4 {
+            match self.found() {
+                Some(Found::Pending(command)) => {
+                    let _ = crate::key_command::resolve(&command.0).await;
+                }
+                _ => return,
+            }
         }
     }
 
@@ -236,10 +291,11 @@ impl Inner {
     }
 
     async fn fetch(&self) -> Result<FetchOutcome, FetchError> {
+        self.prepare().await;
         let creds = match self.found() {
             Some(Found::Usable(c)) => c,
             Some(Found::Unusable(reason)) => return Err(FetchError::new(ErrorKind::Auth, reason)),
-            None => {
+            Some(Found::Pending(_)) | None => {
                 return Err(FetchError::new(
                     ErrorKind::Auth,
                     format!("{}: no credentials found", self.id),
@@ -266,6 +322,17 @@ impl Inner {
                 ));
             }
         }
+        // Whatever the service wrote back passes the scrubber before it is kept anywhere.
+        let secrets = Arc::new(self.secrets_of(&creds));
+        *self.secrets.lock().unwrap_or_else(|e| e.into_inner()) = Some(secrets.clone());
+        self.fetch_as(&creds)
+            .await
+            .map(|o| secrets.outcome(o))
+            .map_err(|e| secrets.error(e))
+    }
+
+    async fn fetch_as(&self, creds: &Credentials) -> Result<FetchOutcome, FetchError> {
+        let creds = creds.clone();
         let base = self.base_url(&creds)?;
         let account = self.account(&base, &creds).await;
         let wire = self.spec.wire;
@@ -326,12 +393,20 @@ impl UsageProvider for BuiltinProvider {
     }
 
     fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
-        let auth = match self.inner.found() {
-            Some(Found::Usable(_)) => Authentication::Ready,
-            Some(Found::Unusable(reason)) => Authentication::Unusable(reason),
-            None => Authentication::Missing,
-        };
-        Box::pin(async move { Ok(auth) })
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner.prepare().await;
+            Ok(match inner.found() {
+                Some(Found::Usable(_)) => Authentication::Ready,
+                Some(Found::Unusable(reason)) => Authentication::Unusable(reason),
+                Some(Found::Pending(_)) | None => Authentication::Missing,
+            })
+        })
+    }
+
+    fn prepare(&self) -> BoxFuture<()> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.prepare().await })
     }
 
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
@@ -345,11 +420,13 @@ impl UsageProvider for BuiltinProvider {
         headers: &[(String, String)],
         now_ms: i64,
     ) -> Option<FetchOutcome> {
-        self.inner
+        let outcome = self
+            .inner
             .spec
             .wire
             .parse_headers(status, &super::Headers(headers), now_ms)
-            .filter(|o| !o.snapshots.is_empty())
+            .filter(|o| !o.snapshots.is_empty())?;
+        Some(self.inner.secrets().outcome(outcome))
     }
 
     fn polls(&self) -> bool {

@@ -90,7 +90,8 @@ impl Inner {
             .iter()
             .map(|p| async move {
                 // Read once per fetch: the cache's key for its lock and record, the history's
-                // for what is recorded.
+                // for what is recorded (after a key command, if any, has run).
+                p.prepare().await;
                 let keys = p.account_keys();
                 let result = self
                     .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)
@@ -200,6 +201,8 @@ impl Inner {
             .store
             .apply_success(&id, windows, outcome.plan.clone(), fetched_at);
         slot.last_outcome = Some(outcome);
+        // A poll's answer replaces whatever headers taught since the last one.
+        slot.learned.clear();
         recorded
     }
 

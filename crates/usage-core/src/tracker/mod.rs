@@ -101,6 +101,8 @@ struct Slot {
     schedule: Schedule,
     /// The last full result (fetched, cached or seeded) that observed headers merge into.
     last_outcome: Option<FetchOutcome>,
+    /// Windows only headers have reported since that result (`observe.rs` bounds them).
+    learned: Vec<observe::Learned>,
     /// When a model response last brought this provider's values.
     observed_at: Option<i64>,
     /// The history key of the last result's account, for observed values (reading it again
@@ -211,6 +213,7 @@ impl Tracker {
                 provider,
                 schedule: Schedule::default(),
                 last_outcome: seeded,
+                learned: Vec::new(),
                 observed_at: None,
                 history_key,
             },
@@ -399,14 +402,30 @@ impl Tracker {
     /// The recorded course of one window of a provider's current account, oldest first,
     /// from `since` on; empty without a history (no cache, `history: false`, a JS provider).
     /// A per-model view of a multiplier pool reads the pool's course, ratios only (its amounts
-    /// would be in another unit).
-    pub fn history(
+    /// would be in another unit). The file is read and parsed on a blocking thread: a history
+    /// can be tens of MiB and the caller's thread (pi's UI) must not wait for it.
+    pub async fn history(
         &self,
         provider_id: &str,
         window_id: &str,
         model_id: &str,
         since: Option<i64>,
     ) -> Result<Vec<HistoryPoint>, CoreError> {
+        Ok(self
+            .history_reader(provider_id, window_id, model_id, since)?
+            .await)
+    }
+
+    /// `history()` in two steps: what the caller got wrong is known at once (an unknown
+    /// provider); the returned future reads the file.
+    pub fn history_reader(
+        &self,
+        provider_id: &str,
+        window_id: &str,
+        model_id: &str,
+        since: Option<i64>,
+    ) -> Result<impl std::future::Future<Output = Vec<HistoryPoint>> + Send + 'static, CoreError>
+    {
         let (provider, pooled) = {
             let state = lock(&self.inner.state);
             let slot = state
@@ -423,21 +442,33 @@ impl Tracker {
                 });
             (slot.provider.clone(), pooled)
         };
-        let Some(history) = &self.inner.history else {
-            return Ok(Vec::new());
+        let inner = self.inner.clone();
+        let (provider_id, window_id) = (provider_id.to_string(), window_id.to_string());
+        let model_id = if pooled { DEFAULT_MODEL } else { model_id }.to_string();
+        let read = move || {
+            let Some(history) = &inner.history else {
+                return Vec::new();
+            };
+            // Reading the account reads pi's auth.json: also off the caller's thread.
+            let Some(fp) = provider.account_keys().history else {
+                return Vec::new();
+            };
+            let mut points = history.points(&provider_id, &fp, &window_id, &model_id, since);
+            if pooled {
+                for p in &mut points {
+                    p.used = None;
+                    p.remaining = None;
+                }
+            }
+            points
         };
-        let Some(fp) = provider.account_keys().history else {
-            return Ok(Vec::new());
-        };
-        if !pooled {
-            return Ok(history.points(provider_id, &fp, window_id, model_id, since));
-        }
-        let mut points = history.points(provider_id, &fp, window_id, DEFAULT_MODEL, since);
-        for p in &mut points {
-            p.used = None;
-            p.remaining = None;
-        }
-        Ok(points)
+        let wanted = self.inner.history.is_some();
+        Ok(async move {
+            if !wanted {
+                return Vec::new();
+            }
+            tokio::task::spawn_blocking(read).await.unwrap_or_default()
+        })
     }
 
     /// Why the shared cache or the history is not doing its job, for the caller to show once.

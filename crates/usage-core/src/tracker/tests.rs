@@ -445,21 +445,25 @@ async fn pace_comes_from_the_measured_rate_once_the_history_allows() {
     // 3 h in, 0.75 used: the straight line (0.25/h) says 1 h left, the last hour (0.4/h) 37.5 min.
     let out = w.runs_out_at.unwrap() - clock.now_ms();
     assert!((out - 2_250_000).abs() < 60_000, "{out}");
-    let points = t.history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    let points = t.history("a", "5h", DEFAULT_MODEL, None).await.unwrap();
     assert_eq!(points.len(), 181);
     assert!(points
         .windows(2)
         .all(|p| p[1].at - p[0].at == INTERVAL as i64));
     let recent = t
         .history("a", "5h", DEFAULT_MODEL, Some(clock.now_ms() - 600_000))
+        .await
         .unwrap();
     assert_eq!(recent.len(), 11);
     assert!(t
         .history("a", "7d", DEFAULT_MODEL, None)
+        .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        t.history("nope", "5h", DEFAULT_MODEL, None).unwrap_err(),
+        t.history("nope", "5h", DEFAULT_MODEL, None)
+            .await
+            .unwrap_err(),
         CoreError::UnknownProvider("nope".into())
     );
     assert!(t.warnings().is_empty());
@@ -487,7 +491,10 @@ async fn processes_sharing_a_cache_record_each_result_once() {
         }
         clock.advance(INTERVAL as i64);
     }
-    let points = trackers[2].history("a", "5h", DEFAULT_MODEL, None).unwrap();
+    let points = trackers[2]
+        .history("a", "5h", DEFAULT_MODEL, None)
+        .await
+        .unwrap();
     assert_eq!(points.len(), 10, "one point per fetch, whoever stored it");
     let file = std::fs::read_dir(dir.path())
         .unwrap()
@@ -518,6 +525,7 @@ async fn no_history_without_a_cache_or_when_turned_off() {
         t.tick().await;
         assert!(t
             .history("a", "5h", DEFAULT_MODEL, None)
+            .await
             .unwrap()
             .is_empty());
     }
@@ -689,7 +697,7 @@ async fn observed_values_join_the_history_and_its_burn_rate() {
         // The record runs on the runtime after the store is updated.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let points = t.history("p", "q", DEFAULT_MODEL, None).unwrap();
+    let points = t.history("p", "q", DEFAULT_MODEL, None).await.unwrap();
     assert_eq!(points.len(), 21, "the fetch and every observed response");
     assert_eq!(points.last().unwrap().used, Some(30.0));
     let w = t.get_window("p", "q", DEFAULT_MODEL).unwrap();
@@ -847,4 +855,86 @@ async fn a_cached_result_over_the_snapshot_cap_is_neither_seeded_nor_used() {
         "fetched, not taken from the file"
     );
     assert_eq!(t.get("p", "default").unwrap().windows[0].used, 1.0);
+}
+
+/// Reports one window named by `x-win`, `x-len` seconds long, on every response.
+struct Naming {
+    inner: Fake,
+}
+
+impl UsageProvider for Naming {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn quotas(&self) -> &[QuotaDefinition] {
+        self.inner.quotas()
+    }
+    fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>> {
+        self.inner.authentication()
+    }
+    fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        self.inner.fetch_usage()
+    }
+    fn observe(&self, _: u16, headers: &[(String, String)], _: i64) -> Option<FetchOutcome> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut s = UsageSnapshot::new(get("x-win")?);
+        s.used_ratio = Some(0.5);
+        s.duration_secs = get("x-len").and_then(|l| l.parse().ok());
+        Some(FetchOutcome {
+            extra_quotas: vec![QuotaDefinition::new(s.id.clone(), QuotaKind::Percentage)],
+            snapshots: vec![s],
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn header_windows_stay_within_the_bound_are_forgotten_unseen_and_yield_to_a_poll() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    let (fake, _) = fake("p", Box::new(|_| Box::pin(async { ok_used(1.0) })));
+    let fake = Arc::into_inner(fake).unwrap();
+    t.register(Arc::new(Naming { inner: fake })).unwrap();
+    t.tick().await;
+    let handle = Handle::current();
+    let ids = |t: &Tracker| -> Vec<String> {
+        let mut ids: Vec<String> = t.entries()[0]
+            .windows
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let hdr = |win: &str, len: &str| {
+        vec![
+            ("x-win".to_string(), win.to_string()),
+            ("x-len".to_string(), len.to_string()),
+        ]
+    };
+    for i in 0..2_000 {
+        t.observe_response(&handle, "p", 200, &hdr(&format!("fam{i}"), "3600"));
+        clock.advance(10);
+    }
+    let now = ids(&t);
+    assert_eq!(now.len(), 1 + observe::MAX_HEADER_WINDOWS, "{now:?}");
+    assert!(now.contains(&"q".to_string()), "the poll's window stays");
+    assert!(now.contains(&"fam1999".to_string()), "the newest are kept");
+    // The polled window updated by headers is not a learned one.
+    t.observe_response(&handle, "p", 200, &hdr("q", "3600"));
+    assert_eq!(ids(&t).len(), 1 + observe::MAX_HEADER_WINDOWS);
+
+    // Unseen for their own length (an hour): forgotten at the next response.
+    clock.advance(3_600_001);
+    t.observe_response(&handle, "p", 200, &hdr("short", "60"));
+    assert_eq!(ids(&t), ["q", "short"]);
+
+    // A poll's answer replaces what headers taught.
+    t.refresh(None).await.unwrap();
+    assert_eq!(ids(&t), ["q"]);
 }
