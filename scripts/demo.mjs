@@ -4,7 +4,7 @@
 // every cycle and the view is redrawn like pi's footer would be (plain lines when piped).
 //
 //   node scripts/demo.mjs [--cycles N] [--watch] [--interval MS]
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -29,23 +29,41 @@ function parseArgs(argv) {
       process.exit(2)
     }
   }
-  const { minIntervalMs } = require(join(root, 'index.js')).UsageTracker.limits
-  if (!(args.cycles > 0) || !(args.intervalMs >= minIntervalMs)) {
-    console.error(`--cycles must be > 0 and --interval >= ${minIntervalMs}`)
+  if (!(args.cycles > 0)) {
+    console.error('--cycles must be a number > 0')
     process.exit(2)
   }
   return args
 }
 const args = parseArgs(process.argv.slice(2))
 
-// Build the addon once if this checkout has none yet.
+const elapsed = (since) => {
+  const s = Math.round((Date.now() - since) / 1000)
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+}
+
+// Build the addon before anything loads it: a fresh clone has no binary yet. The release build
+// is the one `npm test` runs, so it finds this one up to date.
 if (!readdirSync(root).some((f) => /^usage-tracker\..+\.node$/.test(f))) {
-  console.log('no usage-tracker.*.node at the repo root: running `npm run build` first')
-  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
-  if (r.status !== 0) {
-    console.error('build failed')
+  const started = Date.now()
+  console.log('demo: no native addon in this checkout yet (usage-tracker.*.node)')
+  console.log('demo: step 1/2, building it: `npm run build` (release build of the Rust addon; cargo prints its progress below)')
+  // cargo shows a progress bar on a terminal only; a log gets a line every 30 s
+  const beat = process.stderr.isTTY ? null : setInterval(() => console.log(`demo: still building… ${elapsed(started)}`), 30_000)
+  const child = spawn('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  const status = await new Promise((resolve) => {
+    child.on('error', (err) => {
+      console.error(`demo: could not start npm: ${err.message}`)
+      resolve(1)
+    })
+    child.on('exit', (code, signal) => resolve(signal ? 1 : code))
+  })
+  clearInterval(beat)
+  if (status !== 0) {
+    console.error(`demo: the build failed after ${elapsed(started)} (cargo's output above says why). The demo needs the native addon: install Rust 1.88+, then run \`npm run build\` or \`npm run demo\` again.`)
     process.exit(1)
   }
+  console.log(`demo: built in ${elapsed(started)}; step 2/2, starting the demo`)
 }
 
 // Point pi's agent dir at an empty temp dir: the demo must never read or write the user's files.
@@ -56,6 +74,12 @@ const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
 const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
 const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
+
+const { minIntervalMs } = UsageTracker.limits
+if (!(args.intervalMs >= minIntervalMs)) {
+  console.error(`--interval must be >= ${minIntervalMs} ms`)
+  process.exit(2)
+}
 
 const tty = Boolean(process.stdout.isTTY)
 const color = tty && !process.env.NO_COLOR
