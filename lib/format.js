@@ -218,6 +218,38 @@ function formatPace(w, now = Date.now()) {
   return text
 }
 
+// What each kind of failure means and what to do about it; the message says the details.
+const ERROR_WORDS = {
+  auth: ['login not accepted', 'log in again in pi (/login)'],
+  rate_limited: ['rate limited by the service', ''],
+  network: ['service not reachable', 'check the network'],
+  timeout: ['no answer in time', ''],
+  server: ['the service failed', ''],
+  parse: ['unexpected answer', 'update pi-usage-tracker if it persists'],
+  provider: ['provider error', ''],
+  unsupported: ['not served for this login', ''],
+}
+// Kinds that pass by themselves: worth another try.
+const TRANSIENT = new Set(['rate_limited', 'network', 'timeout', 'server', 'provider'])
+
+/** An entry's error in words: what happened, what to do, when it is tried again, then the
+ *  message. `retries: false` for a one-shot fetch (the CLI): nothing tries again by itself. */
+function errorText(error, now = Date.now(), { inactive = false, retries = true } = {}) {
+  const [what, todo] = ERROR_WORDS[error.kind] || ['error', '']
+  const parts = [inactive ? 'cannot be used' : what]
+  const message = String(error.message || '')
+  // An unusable login's reason already says what to do.
+  if (todo && !inactive && !message.includes('/login')) parts.push(todo)
+  const waits = Number.isFinite(error.retryAt) && error.retryAt > now
+  if (retries) {
+    if (waits) parts.push(`next try in ${formatDuration(error.retryAt - now)}`)
+    else if (!inactive && error.kind !== 'auth' && error.kind !== 'unsupported') parts.push('retrying')
+  } else if (!inactive && TRANSIENT.has(error.kind)) {
+    parts.push(waits ? `try again in ${formatDuration(error.retryAt - now)}` : 'try again later')
+  }
+  return `${parts.join('; ')}: ${message}`
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 const pad2 = (n) => String(n).padStart(2, '0')
 
@@ -497,6 +529,7 @@ module.exports = {
   formatPace,
   formatResetAt,
   formatAgo,
+  errorText,
   windowLevel,
   LEVEL_COLORS,
   paintAnsi,

@@ -72,6 +72,8 @@ process.env.PI_CODING_AGENT_DIR = agentDir
 
 const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
+const { terminalWidth } = require(join(root, 'lib/terminal.js'))
+const { wrapToWidth } = require(join(root, 'lib/view.js'))
 const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
 const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
 
@@ -114,13 +116,20 @@ function providerLine(providerId, group, now) {
   if (!def) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
   const parts = windows.map(([e, w]) => windowText(e, w, now))
   const plan = group.find((e) => e.plan)?.plan
-  const err = group.find((e) => e.error)?.error
   // plan and status first: the windows are what gets cut on a narrow terminal
   let head = ''
   if (plan) head += paint(36, `[${plan}] `)
-  if (err) head += paint(31, `! ${err.kind} `)
   if (group.some((e) => e.stale)) head += paint(2, '(stale) ')
   return `${label}${head}${parts.join('  ') || paint(2, 'waiting…')}`
+}
+
+// A failure in words under its provider: what happened, what to do, the service's message.
+function errorLines(group, now, width) {
+  const err = group.find((e) => e.active && e.error)?.error
+  if (!err) return []
+  const text = fmt.errorText(err, now)
+  const lines = width ? wrapToWidth(text, Math.max(20, width - 14), 3) : [text]
+  return lines.map((l, i) => paint('error', `${i ? '            ' : '          ! '}${l}`))
 }
 
 // Cut a line to the terminal width without counting ANSI escapes.
@@ -151,13 +160,13 @@ function render(entries, cycle, total, sandboxUrl) {
     groups.get(e.providerId).push(e)
   }
   const head = `pi-usage-tracker demo · sandbox ${sandboxUrl} · cycle ${cycle}${total ? `/${total}` : ''} · ${new Date(now).toLocaleTimeString()}`
-  const lines = [paint(1, head), ...[...groups].map(([id, g]) => providerLine(id, g, now))]
+  const width = tty ? terminalWidth() : 0
+  const lines = [paint(1, head), ...[...groups].flatMap(([id, g]) => [providerLine(id, g, now), ...errorLines(g, now, width)])]
   lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now })}`))
   if (!tty) {
     console.log(lines.join('\n') + '\n')
     return
   }
-  const width = process.stdout.columns || 0
   // move up over the previous frame and clear it, then draw the new one
   const up = drawn ? `\x1b[${drawn}A\x1b[J` : ''
   process.stdout.write(up + lines.map((l) => fit(l, width)).join('\n') + '\n')
