@@ -202,17 +202,23 @@ const PACE_WORDS = {
   'far-behind': 'far behind',
 }
 
-// "+12 ahead" / "on track" / "-8 behind", then ", runs out in 1h20m" when projected.
-function formatPace(w, now = Date.now()) {
+// Shorter words for a stage: how far ahead or behind is in the points already.
+const PACE_SHORT = { 'slightly-ahead': 'ahead', 'far-ahead': 'ahead', 'slightly-behind': 'behind', 'far-behind': 'behind' }
+
+/** The pace in words, in one of three lengths for narrow places (the run-out time is in all):
+ *  'full' "+30 far ahead, runs out in 1h20m", 'short' "+30 ahead, out in 1h20m",
+ *  'runout' "runs out in 1h20m" (empty when the window does not run out before its reset). */
+function formatPace(w, now = Date.now(), form = 'full') {
   let text = ''
-  if (Number.isFinite(w.pace)) {
+  if (Number.isFinite(w.pace) && form !== 'runout') {
     const points = Math.round(w.pace * 100)
     const stage = w.paceStage || (points > 0 ? 'ahead' : points < 0 ? 'behind' : 'on-track')
+    const words = form === 'short' ? PACE_SHORT[stage] || PACE_WORDS[stage] : PACE_WORDS[stage]
     if (stage === 'on-track') text = 'on track'
-    else text = `${points > 0 ? '+' : ''}${points} ${PACE_WORDS[stage] || stage}`
+    else text = `${points > 0 ? '+' : ''}${points} ${words || stage}`
   }
   if (Number.isFinite(w.runsOutAt)) {
-    const out = `runs out in ${formatDuration(w.runsOutAt - now)}`
+    const out = `${form === 'short' ? 'out' : 'runs out'} in ${formatDuration(w.runsOutAt - now)}`
     text = text ? `${text}, ${out}` : out
   }
   return text
@@ -417,59 +423,181 @@ function foldMultiplierViews(entries) {
   return { shown, included }
 }
 
+// The table's columns, and the order in which a narrow terminal gives them up (TABLE_FITS).
+const TABLE_HEADERS = {
+  name: 'provider',
+  window: 'window',
+  used: 'used',
+  remaining: 'remaining',
+  value: 'used / left',
+  resetsIn: 'resets in',
+  resets: 'resets',
+  runsOut: 'runs out in',
+  resetsAt: 'resets at',
+  pace: 'pace',
+  plan: 'plan',
+  updated: 'updated',
+}
+/**
+ * Narrower and narrower forms of the table; the first that fits the width is used. In order:
+ * drop `resets at` (the countdown says it), move plan and update time into lines under the
+ * table, put a provider's models under its name, shorten the pace words, keep only the
+ * run-out time (a column of its own), merge used and remaining into one column. Only then is
+ * a line cut.
+ */
+const TABLE_FITS = [
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'resetsAt', 'pace', 'plan', 'updated'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'pace', 'plan', 'updated'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'pace'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'pace'], pace: 'full', grouped: true },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'pace'], pace: 'short', grouped: true },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'runsOut'], grouped: true },
+  { columns: ['name', 'window', 'value', 'resets', 'runsOut'], grouped: true },
+]
+
+/** A window's value in one cell: used % for a percent window, what is left for an amount. */
+function valueCell(w) {
+  if (!isAmountWindow(w)) return formatPercent(usedRatio(w))
+  return `${formatAmount(w)}${isCurrency(w.unit) && w.kind !== 'balance' ? '' : ' left'}`
+}
+
+/**
+ * The store as a table, `width` columns wide at most (default: no limit, the full table).
+ * Errors and notes follow the table as lines of their own, in words.
+ */
 function renderTable(entries, opts = {}) {
   const { now = Date.now(), color = false } = opts
-  const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
-  const rows = [] // { cells, level }
+  const width = Number.isFinite(opts.width) && opts.width > 0 ? Math.floor(opts.width) : Infinity
+  const rows = [] // { providerId, modelId, cells, level, stale }
+  const errors = []
   const { shown, included } = foldMultiplierViews(entries)
   const idle = []
   for (const e of sortEntries(shown)) {
-    const name = e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`
-    const updated = formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '')
-    const error = e.error ? `${e.error.kind}: ${e.error.message}` : ''
+    const base = {
+      providerId: e.providerId,
+      modelId: e.modelId,
+      level: e.stale ? 'stale' : 'muted',
+      cells: { window: '-', plan: e.plan || '', updated: formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '') },
+    }
+    if (e.error) errors.push(`${e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`}: ${errorText(e.error, now, { inactive: !e.active, retries: false })}`)
     if (!e.active) {
-      // A login that cannot be used says why; a provider with nothing set up is one name in
-      // the closing line, not a row.
-      if (e.error) rows.push({ cells: [name, '-', '', '', '', '', '', '', '', e.error.message], level: 'error' })
-      else idle.push(providerLabel(e.providerId))
+      // A login that cannot be used is named with its error below; a provider with nothing set
+      // up is one name in the closing line, not a row.
+      if (!e.error) idle.push(providerLabel(e.providerId))
       continue
     }
     if (!e.windows || !e.windows.length) {
-      rows.push({ cells: [name, '-', '', '', '', '', '', e.plan || '', updated, error], level: e.error ? 'error' : 'muted' })
+      rows.push({ ...base, level: e.error ? 'error' : 'muted', cells: { ...base.cells, updated: e.error ? '' : base.cells.updated } })
       continue
     }
     for (const w of e.windows) {
-      const remaining = isAmountWindow(w) ? formatAmount(w) : formatPercent(remainingRatio(w))
       const hasReset = Number.isFinite(w.resetsAt)
       rows.push({
-        cells: [
-          name,
-          w.id,
-          formatPercent(usedRatio(w)),
-          remaining,
-          hasReset ? formatDuration(w.resetsAt - now) : '',
-          hasReset ? formatResetAt(w.resetsAt, now) : '',
-          formatPace(w, now),
-          e.plan || '',
-          updated,
-          error,
-        ],
+        ...base,
         level: e.stale ? 'stale' : windowLevel(w),
+        cells: {
+          ...base.cells,
+          window: w.id,
+          // a balance has no share used: what is left is the value
+          used: w.kind === 'balance' ? '' : formatPercent(usedRatio(w)),
+          remaining: isAmountWindow(w) ? formatAmount(w) : formatPercent(remainingRatio(w)),
+          value: valueCell(w),
+          resetsIn: hasReset ? formatDuration(w.resetsAt - now) : '',
+          resets: hasReset ? formatDuration(w.resetsAt - now) : '',
+          runsOut: Number.isFinite(w.runsOutAt) ? formatDuration(w.runsOutAt - now) : '',
+          resetsAt: hasReset ? formatResetAt(w.resetsAt, now) : '',
+          pace: { full: formatPace(w, now), short: formatPace(w, now, 'short') },
+        },
       })
     }
   }
   for (const [provider, models] of included) {
-    rows.push({ cells: [`${provider}/…`, 'included (0×)', '', 'unlimited', '', '', '', '', '', models.join(', ')], level: 'muted' })
+    rows.push({ providerId: provider, modelId: '…', level: 'muted', cells: { window: 'included (0×)', remaining: 'unlimited', value: 'unlimited', note: models.join(', ') } })
   }
-  if (!rows.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)))
-  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
+  if (!rows.length && !errors.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
+
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
-  const out = [paint(line(header), 'header')]
-  for (const r of rows) out.push(paint(line(r.cells), r.level))
-  for (const note of billingNotes(entries)) out.push(paint(note, 'muted'))
-  if (idle.length) out.push(paint(`no credentials: ${idle.join(', ')}`, 'muted'))
+  const { visibleWidth, truncateToWidth } = require('./terminal.js')
+  const layout = (fit) => {
+    const nameOf = (r) => {
+      const model = r.modelId === 'default' ? '' : r.modelId
+      if (!fit.grouped) return model ? `${r.providerId}/${model}` : r.providerId
+      return model ? `  ${model}` : r.providerId
+    }
+    const lines = [] // { cells: string[], level }
+    let lastProvider = null
+    for (const r of rows) {
+      // grouped: a provider's models under a line with its name (its own row when it has a `default`)
+      if (fit.grouped && r.modelId !== 'default' && r.providerId !== lastProvider) lines.push({ cells: [r.providerId], level: 'muted' })
+      lastProvider = r.providerId
+      const cell = (c) => {
+        if (c === 'name') return nameOf(r)
+        if (c === 'pace') return r.cells.pace ? r.cells.pace[fit.pace] : r.cells.note || ''
+        if ((c === 'updated' || c === 'plan') && r.modelId === '…') return ''
+        return r.cells[c] ?? ''
+      }
+      lines.push({ cells: fit.columns.map(cell), level: r.level })
+    }
+    const head = fit.columns.map((c) => (c === 'name' && fit.grouped ? 'provider / model' : TABLE_HEADERS[c]))
+    const widths = head.map((h, i) => Math.max(visibleWidth(h), ...lines.filter((l) => l.cells.length > 1).map((l) => visibleWidth(l.cells[i]))))
+    const text = (cells) =>
+      cells.length === 1 ? cells[0] : cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i] - visibleWidth(c)))).join('  ').trimEnd()
+    return [{ text: text(head), level: 'header' }, ...lines.map((l) => ({ text: text(l.cells), level: l.level }))]
+  }
+  let fit = TABLE_FITS[TABLE_FITS.length - 1]
+  let table = null
+  for (const f of TABLE_FITS) {
+    const t = layout(f)
+    if (t.every((l) => visibleWidth(l.text) <= width)) {
+      fit = f
+      table = t
+      break
+    }
+  }
+  if (!table) table = layout(fit).map((l) => ({ ...l, text: truncateToWidth(l.text, width) }))
+
+  // What the table left out, as lines under it, wrapped to the width.
+  const notes = []
+  if (!fit.columns.includes('plan')) {
+    const plans = new Map()
+    for (const e of sortEntries(shown)) if (e.active && e.plan && !plans.has(e.providerId)) plans.set(e.providerId, e.plan)
+    if (plans.size) notes.push({ text: `plans: ${[...plans].map(([id, plan]) => `${id} ${plan}`).join(', ')}`, level: 'muted' })
+  }
+  if (!fit.columns.includes('updated')) {
+    const seen = new Map()
+    for (const e of sortEntries(shown)) {
+      if (!e.active || !e.windows?.length || seen.has(e.providerId)) continue
+      seen.set(e.providerId, formatAgo(e.updated, now) + (e.stale ? ' (stale: the last good values)' : ''))
+    }
+    const values = [...new Set(seen.values())]
+    if (values.length === 1) notes.push({ text: `updated ${values[0]}`, level: 'muted' })
+    else if (values.length) notes.push({ text: `updated: ${[...seen].map(([id, ago]) => `${id} ${ago}`).join(', ')}`, level: 'muted' })
+  }
+  for (const err of errors) notes.push({ text: err, level: 'error' })
+  for (const note of billingNotes(entries)) notes.push({ text: note, level: 'muted' })
+  if (idle.length) notes.push({ text: `no credentials: ${idle.join(', ')}`, level: 'muted' })
+  const out = (rows.length ? table : []).map((l) => paint(l.text, l.level))
+  for (const n of notes) for (const part of wrapText(n.text, width)) out.push(paint(part, n.level))
   return out.join('\n')
+}
+
+/** Plain text in lines of at most `width` columns, broken between words, the lines after the
+ *  first indented by two (a word longer than a line is cut). */
+function wrapText(text, width) {
+  const { visibleWidth, truncateToWidth } = require('./terminal.js')
+  if (!Number.isFinite(width) || visibleWidth(text) <= width) return [text]
+  const lines = []
+  let current = ''
+  for (const word of text.split(' ')) {
+    const next = current ? `${current} ${word}` : `${lines.length ? '  ' : ''}${word}`
+    if (visibleWidth(next) <= width || !current) current = truncateToWidth(next, width)
+    else {
+      lines.push(current)
+      current = truncateToWidth(`  ${word}`, width)
+    }
+  }
+  if (current) lines.push(current)
+  return lines
 }
 
 // ------------------------------------------------------------------ json ----
