@@ -149,13 +149,15 @@ function valueText(w) {
 }
 
 /** "+12 ahead, runs out in 1h20m", saying when the last hour's rate was used; or the window's
- *  status when it has one. */
-function paceText(w, now) {
+ *  status when it has one. Narrower forms for a narrow view (PACE_FORMS), the run-out time in all. */
+function paceText(w, now, form = 'measured') {
   if (STATUS_WORDS[w.status]) return STATUS_WORDS[w.status]
-  const text = fmt.formatPace(w, now)
+  const text = fmt.formatPace(w, now, form === 'measured' ? 'full' : form)
   if (!text) return ''
-  return w.paceSource === 'measured' ? `${text} at the last hour's rate` : text
+  return form === 'measured' && w.paceSource === 'measured' ? `${text} at the last hour's rate` : text
 }
+/** From the widest to the narrowest: what a narrow view gives up first is the pace's words. */
+const PACE_FORMS = ['measured', 'full', 'short', 'runout']
 
 /** A window's state that its numbers do not tell. */
 const STATUS_WORDS = { disabled: 'switched off', limit_reached: 'spend cap reached' }
@@ -226,10 +228,17 @@ function renderView(entries, opts = {}) {
   const courses = history && width >= 100 ? allRows.map(({ e, w }) => history(e.providerId, w.id, e.modelId) || []) : []
   const sparkW = courses.some((c) => c.length) ? Math.max(12, Math.min(24, Math.floor(width * 0.15))) : 0
   const fixed = 2 + labelW + 1 + valueW + 1 + (resetW ? resetW + 1 : 0) + (sparkW ? sparkW + 1 : 0)
-  // The bar takes what the pace words leave, between 8 (10 from 80 columns) and 30 cells.
-  const paceW = Math.min(60, Math.max(0, ...allRows.map(({ w }) => visibleWidth(paceText(w, now)))))
+  // The run-out time is never cut: the pace's words go first (shorter, then only the run-out
+  // time), then the bar's cells (from 10, or 8 under 80 columns, down to 3, then none); what
+  // still does not fit goes on a line of its own under the row.
   const rest = width - fixed
-  const barW = Math.max(width >= 80 ? 10 : 8, Math.min(30, Math.floor(rest * 0.4), rest - paceW - 1))
+  const barMin = width >= 80 ? 10 : 8
+  const paceWidth = (form) => Math.max(0, ...allRows.map(({ w }) => visibleWidth(paceText(w, now, form))))
+  const paceForm = PACE_FORMS.find((form) => rest - barMin - 1 >= paceWidth(form)) ?? 'runout'
+  const paceW = paceWidth(paceForm)
+  let barW = Math.max(barMin, Math.min(30, Math.floor(rest * 0.4), rest - paceW - 1))
+  if (rest - barW - 1 < paceW) barW = rest - paceW - 1 >= 3 ? rest - paceW - 1 : 0
+  const paceBelow = paceW > 0 && rest - (barW ? barW + 1 : 0) < paceW
 
   const lines = []
   const line = (pieces) => lines.push(fitLine(pieces, width, paint))
@@ -259,8 +268,7 @@ function renderView(entries, opts = {}) {
         { text: '  ', color: 'text' },
         { text: padEnd(windowLabel(e, w, labelW), labelW), color: e.stale ? 'dim' : 'text' },
         { text: ' ', color: 'text' },
-        ...barPieces(w, barW, color),
-        { text: ' ', color: 'text' },
+        ...(barW ? [...barPieces(w, barW, color), { text: ' ', color: 'text' }] : []),
         { text: padEnd(truncateToWidth(valueText(w), valueW), valueW), color },
         { text: ' ', color: 'text' },
       ]
@@ -269,10 +277,12 @@ function renderView(entries, opts = {}) {
         const length = Number.isFinite(w.duration) && w.duration > 0 ? w.duration * 1000 : DAY_MS
         pieces.push({ text: sparkline(course, { from: now - length, to: now, cells: sparkW }) + ' ', color: 'dim' })
       }
-      const pace = paceText(w, now)
+      const pace = paceText(w, now, paceForm)
       const hurried = w.paceStage === 'ahead' || w.paceStage === 'far-ahead' || Number.isFinite(w.runsOutAt)
-      pieces.push({ text: pace, color: STATUS_WORDS[w.status] ? color : hurried ? 'warning' : 'muted' })
+      const paceColor = STATUS_WORDS[w.status] ? color : hurried ? 'warning' : 'muted'
+      if (!paceBelow) pieces.push({ text: pace, color: paceColor })
       line(pieces)
+      if (paceBelow && pace) line([{ text: ' '.repeat(Math.max(4, width - visibleWidth(pace))), color: 'text' }, { text: pace, color: paceColor }])
     }
     const skipped = [...new Set(b.group.flatMap((e) => (e.active && e.warnings) || []))]
     for (const text of skipped) line([{ text: `  skipped: ${text}`, color: 'dim' }])
@@ -283,7 +293,8 @@ function renderView(entries, opts = {}) {
     line([{ text: noCredentials.length ? 'no usage data: no provider has credentials' : 'no usage data yet', color: 'dim' }])
   }
   if (noCredentials.length) {
-    line([{ text: `no credentials: ${noCredentials.join(', ')} — log in with pi (/login)`, color: 'dim' }])
+    const text = `no credentials: ${noCredentials.join(', ')} — log in with pi (/login)`
+    wrapToWidth(text, width - 2, 4).forEach((part, i) => line([{ text: i ? `  ${part}` : part, color: 'dim' }]))
   }
   for (const warning of warnings) line([{ text: `! ${warning}`, color: 'warning' }])
   return lines
