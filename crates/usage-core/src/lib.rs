@@ -18,6 +18,7 @@ pub mod sanitize;
 pub mod store;
 pub mod time;
 pub mod tracker;
+pub mod urgency;
 pub mod validate;
 
 pub use clock::{Clock, SystemClock};
