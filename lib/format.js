@@ -9,8 +9,10 @@
  * Exports
  *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
  *   providerLabel(providerId) -> short label ("anthropic-work" -> "claude-work")
- *   footerParts(entries, { now, providers, style, lead: { providerId, modelId, windowIds } })
- *     -> [{ providerId, label, segments: [{ text, level, kind }] }]
+ *   footerParts(entries, { now, providers, style, lead: { providerId, modelId, windowIds },
+ *     pressing, width }) -> [{ providerId, label, segments: [{ text, level, kind }] }]
+ *     (with `pressing`, the addon's tracker.mostPressing(): the footer by urgency, fitted to
+ *     `width`; see footerByUrgency)
  *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
  *   renderTable(entries, { now, color }) -> multi-line string
  *   renderFooterParts(parts, paint?) -> the footer line (one join rule; paint colours pieces)
@@ -326,11 +328,82 @@ function leadWindows(group, lead, style) {
       if (w && !found.some((f) => f.w === w)) found.push({ e, w })
     }
   }
+  if (style === 'governing') return found
   const rest = pickWindows(group, style).filter(({ w }) => !found.some((f) => f.w === w))
   return [...found, ...rest]
 }
 
+/** One compact cell per provider: the window the addon named as its most pressing. */
+function pressingWindows(group, pressing) {
+  for (const e of group) {
+    if (e.modelId !== pressing.modelId) continue
+    const w = e.windows.find((x) => x.id === pressing.windowId)
+    if (w) return [{ e, w }]
+  }
+  return []
+}
+
+/**
+ * The footer by urgency (`pressing`: the addon's `tracker.mostPressing()`): the lead provider
+ * with the windows that govern its model (the binding one with its reset countdown), then one
+ * compact cell per other provider with data, most urgent first, then providers that only
+ * failed. Fitted to `width` columns: the lead gives up its other windows first, then the other
+ * cells their window's or model's name ("antigravity 100%"), then the lead its reset
+ * countdown; then the last cells make room for "…".
+ */
+function footerByUrgency(entries, opts) {
+  const { now = Date.now(), providers, lead, pressing, width = Infinity } = opts
+  const groups = groupByProvider(entries)
+  const allowed = (id) => groups.has(id) && (!Array.isArray(providers) || providers.includes(id))
+  const order = []
+  if (lead && allowed(lead.providerId)) order.push(lead.providerId)
+  for (const p of pressing) if (allowed(p.providerId) && !order.includes(p.providerId)) order.push(p.providerId)
+  for (const id of groups.keys()) if (allowed(id) && !order.includes(id)) order.push(id)
+  const build = (leadAll, named = true, leadReset = true) => {
+    const parts = []
+    for (const providerId of order) {
+      const group = groups.get(providerId).filter((e) => e.active)
+      const isLead = Boolean(lead && lead.providerId === providerId)
+      const own = pressing.find((p) => p.providerId === providerId)
+      let picked = []
+      if (isLead) {
+        picked = leadWindows(group, { ...lead }, 'governing')
+        if (!leadAll) picked = picked.slice(0, 1)
+      }
+      if (!picked.length && own) picked = pressingWindows(group, own)
+      const hasError = group.some((e) => e.error)
+      if (!picked.length && !hasError) continue
+      const segments = []
+      picked.forEach(({ e, w }, i) => {
+        const modelId = e.modelId !== 'default' ? e.modelId : undefined
+        // a lone amount needs no name ("copilot 173/300"), a model's window its model only
+        const withId = !(picked.length === 1 && isAmountWindow(w)) && !modelId && (named || isLead)
+        const name = named || isLead ? modelId : undefined
+        segments.push({ text: valueText(w, { withId, modelId: name }), level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
+        if (isLead && leadReset && i === 0 && Number.isFinite(w.resetsAt)) segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
+      })
+      if (hasError) segments.push({ text: '!', level: 'error', kind: 'error' })
+      parts.push({ providerId, label: providerLabel(providerId), segments })
+    }
+    return parts
+  }
+  const { visibleWidth } = require('./terminal.js')
+  const fits = (parts) => visibleWidth(renderFooterParts(parts)) <= width
+  let parts = build(true)
+  if (fits(parts)) return parts
+  parts = build(false)
+  if (fits(parts)) return parts
+  parts = build(false, false)
+  if (fits(parts)) return parts
+  parts = build(false, false, false)
+  if (fits(parts)) return parts
+  const more = { providerId: '', label: '…', segments: [] }
+  while (parts.length > 1 && !fits([...parts, more])) parts.pop()
+  return [...parts, more]
+}
+
 function footerParts(entries, opts = {}) {
+  if (Array.isArray(opts.pressing) && opts.style !== 'full') return footerByUrgency(entries, opts)
   const { now = Date.now(), providers, style = 'compact', lead } = opts
   const groups = groupByProvider(entries)
   // A `providers` list filters and also orders the parts; the lead provider comes first.

@@ -162,7 +162,9 @@ function render(entries, cycle, total, sandboxUrl) {
   const head = `pi-usage-tracker demo · sandbox ${sandboxUrl} · cycle ${cycle}${total ? `/${total}` : ''} · ${new Date(now).toLocaleTimeString()}`
   const width = tty ? terminalWidth() : 0
   const lines = [paint(1, head), ...[...groups].flatMap(([id, g]) => [providerLine(id, g, now), ...errorLines(g, now, width)])]
-  lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now })}`))
+  // the footer as pi draws it at this width (80 columns when piped)
+  const footerWidth = (width || 80) - 'footer: '.length
+  lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now, pressing: tracker.mostPressing(), width: footerWidth })}`))
   if (!tty) {
     console.log(lines.join('\n') + '\n')
     return

@@ -1,7 +1,7 @@
 //! Which window of each provider tells its state in one compact cell, and which providers
 //! need attention first: the order of a footer too narrow for every window.
 
-use crate::model::{Level, ResolvedWindow, StoreEntry};
+use crate::model::{Level, ResolvedWindow, StoreEntry, DEFAULT_MODEL};
 
 /// A provider's most pressing window.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,13 @@ pub fn most_pressing(entries: &[StoreEntry]) -> Vec<Pressing> {
                     let better = match (slot.1, balance) {
                         (true, false) => true,
                         (false, true) => false,
-                        _ => more_pressing(&candidate, &slot.0).is_lt(),
+                        // on a tie the provider's own (`default`) window, not a model's view of it
+                        _ => more_pressing(&candidate, &slot.0)
+                            .then_with(|| {
+                                let own = |p: &Pressing| p.model_id != DEFAULT_MODEL;
+                                own(&candidate).cmp(&own(&slot.0))
+                            })
+                            .is_lt(),
                     };
                     if better {
                         *slot = (candidate, balance);
@@ -113,6 +119,26 @@ mod tests {
         p.iter()
             .map(|p| format!("{}/{}#{}", p.provider_id, p.model_id, p.window_id))
             .collect()
+    }
+
+    #[test]
+    fn a_pool_stands_for_itself_not_a_models_view_of_it() {
+        let entries = [
+            entry(
+                "github-copilot",
+                "gpt-5",
+                vec![window("premium", 0.58, Level::Ok)],
+            ),
+            entry(
+                "github-copilot",
+                "default",
+                vec![window("premium", 0.58, Level::Ok)],
+            ),
+        ];
+        assert_eq!(
+            ids(&most_pressing(&entries)),
+            ["github-copilot/default#premium"]
+        );
     }
 
     #[test]
