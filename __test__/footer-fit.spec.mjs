@@ -51,9 +51,9 @@ test('footer at 80 columns: the model\'s provider leads with its governing windo
     // a balance is its money, never a percent
     assert.match(line, /deepseek \$\d+\.\d\d(?: |$)/)
 
-    // with room, the cells name their window or model and the lead has its reset countdown
+    // with room, the lead has its reset countdown and the others what 'compact' shows
     const wide = footer(t, { provider: 'openai-codex', id: 'gpt-5.3-codex' }, 200)
-    assert.match(wide, /^codex (7d|5h) \d+% ↻\S+ · (7d|5h) \d+%.* │ antigravity claude-opus-4-5-thinking 100% │ /)
+    assert.match(wide, /^codex (7d|5h) \d+% ↻\S+ · (7d|5h) \d+%.* │ antigravity claude-opus-4-5-thinking 100% ↻\S+ │ claude extra \$12\.50\/\$50\.00 · 5h 37% │ /)
     assert.doesNotMatch(wide.split(' │ ')[0], /spark/)
     // the Spark model is governed by Spark's windows too
     const spark = footer(t, { provider: 'openai-codex', id: 'gpt-5.3-codex-spark' }, 200)

@@ -263,3 +263,16 @@ test('narrow views keep the run-out time and the reset countdown whole: pace wor
   assert.match(at40[i], /^ {2}5h +37% used +↻2h10m$/)
   assert.match(at40[i + 1], /^ +runs out in 1h20m$/)
 })
+
+test('refreshNote: r says at once what it did, or why it did not ask again and when it can', () => {
+  const at = (updated) => entry('anthropic', 'default', [pw('5h', 10)], { updated })
+  const startedAt = NOW
+  // a fresh fetch
+  assert.equal(view.refreshNote([at(NOW + 200), at(NOW - 40_000)], { startedAt, now: NOW + 300, holdMs: 30_000 }), 'refreshed')
+  // the shared cache answered: fetched 12 s ago, the hold is 30 s
+  assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 12s ago — next refresh possible in 18s')
+  assert.equal(view.refreshNote([at(NOW - 29_500)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 29s ago — press r again to fetch now')
+  // without a cache nothing holds a refresh back
+  assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 0 }), 'refreshed')
+  assert.equal(view.refreshNote([entry('zai', 'default', [], { active: false, updated: 0 })], { startedAt, now: NOW, holdMs: 30_000 }), 'refreshed: no provider has data')
+})

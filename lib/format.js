@@ -345,11 +345,12 @@ function pressingWindows(group, pressing) {
 
 /**
  * The footer by urgency (`pressing`: the addon's `tracker.mostPressing()`): the lead provider
- * with the windows that govern its model (the binding one with its reset countdown), then one
- * compact cell per other provider with data, most urgent first, then providers that only
- * failed. Fitted to `width` columns: the lead gives up its other windows first, then the other
- * cells their window's or model's name ("antigravity 100%"), then the lead its reset
- * countdown; then the last cells make room for "…".
+ * with the windows that govern its model (the binding one with its reset countdown), then the
+ * other providers with data, most urgent first, then providers that only failed. Fitted to
+ * `width` columns: the others show what 'compact' shows where there is room, else one cell
+ * each (the addon's most pressing window); then the lead keeps only its binding window, the
+ * other cells drop their window's or model's name ("antigravity 100%"), the lead its reset
+ * countdown; only then do the last cells make room for "…".
  */
 function footerByUrgency(entries, opts) {
   const { now = Date.now(), providers, lead, pressing, width = Infinity } = opts
@@ -359,7 +360,15 @@ function footerByUrgency(entries, opts) {
   if (lead && allowed(lead.providerId)) order.push(lead.providerId)
   for (const p of pressing) if (allowed(p.providerId) && !order.includes(p.providerId)) order.push(p.providerId)
   for (const id of groups.keys()) if (allowed(id) && !order.includes(id)) order.push(id)
-  const build = (leadAll, named = true, leadReset = true) => {
+  // step by step narrower; each step keeps what the ones before it gave up
+  const STEPS = [
+    { othersFull: true, leadAll: true, named: true, leadReset: true },
+    { othersFull: false, leadAll: true, named: true, leadReset: true },
+    { othersFull: false, leadAll: false, named: true, leadReset: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: false },
+  ]
+  const build = ({ othersFull, leadAll, named, leadReset }) => {
     const parts = []
     for (const providerId of order) {
       const group = groups.get(providerId).filter((e) => e.active)
@@ -369,18 +378,19 @@ function footerByUrgency(entries, opts) {
       if (isLead) {
         picked = leadWindows(group, { ...lead }, 'governing')
         if (!leadAll) picked = picked.slice(0, 1)
-      }
+      } else if (othersFull) picked = pickWindows(group, 'compact')
       if (!picked.length && own) picked = pressingWindows(group, own)
       const hasError = group.some((e) => e.error)
       if (!picked.length && !hasError) continue
       const segments = []
+      const showName = named || isLead
       picked.forEach(({ e, w }, i) => {
         const modelId = e.modelId !== 'default' ? e.modelId : undefined
         // a lone amount needs no name ("copilot 173/300"), a model's window its model only
-        const withId = !(picked.length === 1 && isAmountWindow(w)) && !modelId && (named || isLead)
-        const name = named || isLead ? modelId : undefined
-        segments.push({ text: valueText(w, { withId, modelId: name }), level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
-        if (isLead && leadReset && i === 0 && Number.isFinite(w.resetsAt)) segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
+        const withId = !(picked.length === 1 && isAmountWindow(w)) && !modelId && showName
+        segments.push({ text: valueText(w, { withId, modelId: showName ? modelId : undefined }), level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
+        const reset = isLead ? leadReset : othersFull && w.resetsAt - now < DAY_MS
+        if (reset && i === 0 && Number.isFinite(w.resetsAt)) segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
       })
       if (hasError) segments.push({ text: '!', level: 'error', kind: 'error' })
       parts.push({ providerId, label: providerLabel(providerId), segments })
@@ -389,14 +399,11 @@ function footerByUrgency(entries, opts) {
   }
   const { visibleWidth } = require('./terminal.js')
   const fits = (parts) => visibleWidth(renderFooterParts(parts)) <= width
-  let parts = build(true)
-  if (fits(parts)) return parts
-  parts = build(false)
-  if (fits(parts)) return parts
-  parts = build(false, false)
-  if (fits(parts)) return parts
-  parts = build(false, false, false)
-  if (fits(parts)) return parts
+  let parts = []
+  for (const step of STEPS) {
+    parts = build(step)
+    if (fits(parts)) return parts
+  }
   const more = { providerId: '', label: '…', segments: [] }
   while (parts.length > 1 && !fits([...parts, more])) parts.pop()
   return [...parts, more]

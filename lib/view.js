@@ -27,6 +27,7 @@
  *     history(providerId, windowId, modelId) -> [{ at, usedRatio }] (oldest first), optional
  *     paint(color, text) -> text: a semantic colour (LEVEL_COLORS values, 'accent', 'dim',
  *       'muted', 'text') applied to a piece; pi's theme.fg or format.paintAnsi
+ *   refreshNote(entries, { startedAt, now, holdMs }) -> what `r` did, in words
  *   sparkline(points, { from, to, cells }) -> string of `cells` columns
  *   visibleWidth(text), truncateToWidth(text, width)
  */
@@ -300,4 +301,20 @@ function renderView(entries, opts = {}) {
   return lines
 }
 
-module.exports = { renderView, sparkline, visibleWidth, truncateToWidth, wrapToWidth }
+/**
+ * What a refresh asked at `startedAt` did, for the view's title: "refreshed", or, when every
+ * provider's values are older than the request (the shared cache answered: a refresh within
+ * `holdMs` of the last fetch does not ask again), when they were fetched and when a refresh
+ * can next ask the services. `holdMs` is the tracker's `refreshHoldMs()`.
+ */
+function refreshNote(entries, { startedAt, now = Date.now(), holdMs = 0 }) {
+  const shown = (entries || []).filter((e) => e.active && e.updated > 0)
+  if (!shown.length) return 'refreshed: no provider has data'
+  const latest = Math.max(...shown.map((e) => e.updated))
+  if (latest >= startedAt || !(holdMs > 0)) return 'refreshed'
+  const wait = latest + holdMs - now
+  const ago = `fetched ${fmt.formatDuration(now - latest)} ago`
+  return wait >= 1000 ? `${ago} — next refresh possible in ${fmt.formatDuration(wait)}` : `${ago} — press r again to fetch now`
+}
+
+module.exports = { renderView, refreshNote, sparkline, visibleWidth, truncateToWidth, wrapToWidth }

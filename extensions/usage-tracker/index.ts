@@ -74,12 +74,14 @@ interface Format {
 let addon: Addon | undefined;
 let format: Format | undefined;
 let view: View | undefined;
+let terminal: { terminalWidth(): number } | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
 	addon = load("../../index.js") as Addon;
 	format = load("../../lib/format.js") as Format;
 	view = load("../../lib/view.js") as View;
+	terminal = load("../../lib/terminal.js") as { terminalWidth(): number };
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -298,9 +300,22 @@ function leadOf(session: Session): { providerId: string; modelId: string; window
 	return { providerId: model.provider, modelId: model.id, windowIds: check.windowIds };
 }
 
+/** pi's terminal width: the footer line is this wide. */
+const screenWidth = (): number => (terminal ? terminal.terminalWidth() : 80);
+/** pi draws a message in the chat (notify) with one column of padding on each side
+ *  (0.73 and 1.x alike), so text there is two columns narrower than the terminal. */
+const chatWidth = (): number => Math.max(20, screenWidth() - 2);
+
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {
 	if (!format) return undefined;
-	const parts = format.footerParts(entries, { style: session.settings.style, lead: leadOf(session) });
+	// Every provider with data gets a cell, the most urgent first, fitted to the line by the
+	// addon's order (mostPressing) rather than cut by pi.
+	const parts = format.footerParts(entries, {
+		style: session.settings.style,
+		lead: leadOf(session),
+		pressing: session.tracker.mostPressing(),
+		width: screenWidth(),
+	});
 	if (parts.length === 0) return undefined;
 	const theme = session.ctx.ui.theme;
 	return format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
@@ -423,7 +438,11 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	};
 	state().session = session;
 
+	// A resized terminal gets a footer fitted to its new width at once.
+	const onResize = () => show(session, session.entries);
+	process.stdout.on("resize", onResize);
 	session.unsubscribe.push(
+		() => process.stdout.off("resize", onResize),
 		session.tracker.onUpdate((entries) => {
 			show(session, entries);
 			void recheckCredentials(session, entries).catch(() => undefined);
@@ -527,14 +546,15 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 					const options: Record<string, unknown> = { intervalMs: settings.intervalMs, warnAt: settings.warnAt, criticalAt: settings.criticalAt };
 					if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
 					const ids = builtinIds().filter((id) => settings.providers[id] !== false);
-					await printView(new addon.UsageTracker(options), ids, view, format, arg);
+					await printView(new addon.UsageTracker(options), ids, view, format, arg, screenWidth());
 					return;
 				}
 				if (arg === "refresh") await session.tracker.refresh();
 				const entries = session.tracker.entries();
 				if (arg === "json" || arg === "table") {
 					// notify renders multi-line text in the chat (not sent to the model)
-					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false });
+					// pi wraps chat text itself: the table fits its width instead
+					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false, width: chatWidth() });
 					notify(ctx, text, "info");
 					return;
 				}
@@ -544,7 +564,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 				const uiMode = (ctx as { mode?: string }).mode;
 				const interactive = arg !== "refresh" && (uiMode === undefined || uiMode === "tui");
 				const shown = interactive ? await openView(session.tracker, ctx, view, mode) : false;
-				if (!shown) notify(ctx, viewText(view, session.tracker, entries, mode), "info");
+				if (!shown) notify(ctx, viewText(view, session.tracker, entries, mode, chatWidth()), "info");
 			} catch (err) {
 				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
 			}

@@ -4,7 +4,7 @@
  */
 import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
 // pi resolves this name for extensions in every version (1.x aliases it to its own package).
-import { truncateToWidth } from "@mariozechner/pi-tui";
+import { truncateToWidth, visibleWidth } from "@mariozechner/pi-tui";
 
 type Tracker = import("../../index").UsageTracker;
 type UsageEntry = import("../../index").UsageStoreEntry;
@@ -23,6 +23,7 @@ export interface View {
 			warnings?: string[];
 		},
 	): string[];
+	refreshNote(entries: UsageEntry[], opts: { startedAt: number; now?: number; holdMs?: number }): string;
 }
 
 /** What printView needs of lib/format.js. */
@@ -57,10 +58,9 @@ function historyReader(tracker: Tracker): (providerId: string, windowId: string,
 	};
 }
 
-/** The view as plain text, as wide as the terminal (stdout's, else $COLUMNS, else 80). */
-export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): string {
-	const fromEnv = Number(process.env.COLUMNS);
-	const width = process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80);
+/** The view as plain text, `width` columns wide (the terminal's for stdout, pi's chat width
+ *  for a message in the chat). */
+export function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode, width: number): string {
 	return view.renderView(entries, { width, mode, history: historyReader(tracker), warnings: tracker.warnings() }).join("\n");
 }
 
@@ -117,7 +117,10 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 				const scrolls = body.length > page;
 				const shown = scrolls ? body.slice(offset, offset + page) : body;
 				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
-				const title = `${paint("accent", "Usage")}${paint("dim", ` · ${status ? `${status} · ` : ""}${keys}`)}`;
+				// What `r` did leads the title; the keys follow when the line has room for them.
+				const said = status ? ` · ${status}` : "";
+				const withKeys = `Usage${said} · ${keys}`;
+				const title = visibleWidth(withKeys) <= width || !status ? `${paint("accent", "Usage")}${paint("dim", withKeys.slice(5))}` : `${paint("accent", "Usage")}${paint("warning", said)}`;
 				const more = body.length - offset - shown.length;
 				const lines = [title, ...shown];
 				if (scrolls) {
@@ -157,11 +160,13 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 					refreshing = true;
 					status = "refreshing…";
 					redraw();
+					const startedAt = Date.now();
 					tracker
 						.refresh()
 						.then(
 							() => {
-								status = "";
+								// what the refresh did, or why it did not ask the services again
+								status = view.refreshNote(tracker.entries(), { startedAt, holdMs: tracker.refreshHoldMs() });
 							},
 							(err: unknown) => {
 								status = `refresh failed: ${errorMessage(err)}`;
@@ -185,7 +190,7 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
  * Print and JSON mode start no tracker: `tracker` (new, with the settings' options) fetches the
  * `ids` once, the text goes to stdout (pi hands it to stderr while it owns stdout), then it stops.
  */
-export async function printView(tracker: Tracker, ids: string[], view: View, format: Format, arg: string): Promise<void> {
+export async function printView(tracker: Tracker, ids: string[], view: View, format: Format, arg: string, width: number): Promise<void> {
 	try {
 		for (const id of ids) {
 			try {
@@ -199,8 +204,8 @@ export async function printView(tracker: Tracker, ids: string[], view: View, for
 		const entries = tracker.entries();
 		let text: string;
 		if (arg === "json") text = JSON.stringify(format.toJson(entries), null, 2);
-		else if (arg === "table") text = format.renderTable(entries, { color: false });
-		else text = viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
+		else if (arg === "table") text = format.renderTable(entries, { color: false, width });
+		else text = viewText(view, tracker, entries, arg === "all" ? "all" : "compact", width);
 		process.stdout.write(`${text}\n`);
 	} finally {
 		// pi's exit must never wait on a hung fetch
