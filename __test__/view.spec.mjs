@@ -272,6 +272,7 @@ test('refreshNote: r says at once what it did, or why it did not ask again and w
   // the shared cache answered: fetched 12 s ago, the hold is 30 s
   assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 12s ago — next refresh possible in 18s')
   assert.equal(view.refreshNote([at(NOW - 29_500)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 29s ago — press r again to fetch now')
+  assert.equal(view.refreshNote([at(NOW - 300)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched just now — next refresh possible in 29s')
   // without a cache nothing holds a refresh back
   assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 0 }), 'refreshed')
   assert.equal(view.refreshNote([entry('zai', 'default', [], { active: false, updated: 0 })], { startedAt, now: NOW, holdMs: 30_000 }), 'refreshed: no provider has data')

@@ -349,8 +349,9 @@ function pressingWindows(group, pressing) {
  * other providers with data, most urgent first, then providers that only failed. Fitted to
  * `width` columns: the others show what 'compact' shows where there is room, else one cell
  * each (the addon's most pressing window); then the lead keeps only its binding window, the
- * other cells drop their window's or model's name ("antigravity 100%"), the lead its reset
- * countdown; only then do the last cells make room for "…".
+ * other cells drop their window's or model's name ("antigravity 100%") and then show counted
+ * amounts as the share used ("gemini 19%"), the lead drops its reset countdown; only then do
+ * the last cells make room for "…".
  */
 function footerByUrgency(entries, opts) {
   const { now = Date.now(), providers, lead, pressing, width = Infinity } = opts
@@ -366,9 +367,10 @@ function footerByUrgency(entries, opts) {
     { othersFull: false, leadAll: true, named: true, leadReset: true },
     { othersFull: false, leadAll: false, named: true, leadReset: true },
     { othersFull: false, leadAll: false, named: false, leadReset: true },
-    { othersFull: false, leadAll: false, named: false, leadReset: false },
+    { othersFull: false, leadAll: false, named: false, leadReset: true, shares: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: false, shares: true },
   ]
-  const build = ({ othersFull, leadAll, named, leadReset }) => {
+  const build = ({ othersFull, leadAll, named, leadReset, shares = false }) => {
     const parts = []
     for (const providerId of order) {
       const group = groups.get(providerId).filter((e) => e.active)
@@ -388,7 +390,10 @@ function footerByUrgency(entries, opts) {
         const modelId = e.modelId !== 'default' ? e.modelId : undefined
         // a lone amount needs no name ("copilot 173/300"), a model's window its model only
         const withId = !(picked.length === 1 && isAmountWindow(w)) && !modelId && showName
-        segments.push({ text: valueText(w, { withId, modelId: showName ? modelId : undefined }), level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
+        // counted amounts ("812/1000" left) as the share used, like the percent cells ("19%")
+        const asShare = shares && !isLead && isAmountWindow(w) && !isCurrency(w.unit) && w.kind !== 'balance'
+        const text = asShare ? formatPercent(usedRatio(w)) : valueText(w, { withId, modelId: showName ? modelId : undefined })
+        segments.push({ text, level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
         const reset = isLead ? leadReset : othersFull && w.resetsAt - now < DAY_MS
         if (reset && i === 0 && Number.isFinite(w.resetsAt)) segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
       })

@@ -313,7 +313,7 @@ function refreshNote(entries, { startedAt, now = Date.now(), holdMs = 0 }) {
   const latest = Math.max(...shown.map((e) => e.updated))
   if (latest >= startedAt || !(holdMs > 0)) return 'refreshed'
   const wait = latest + holdMs - now
-  const ago = `fetched ${fmt.formatDuration(now - latest)} ago`
+  const ago = `fetched ${fmt.formatAgo(latest, now)}`
   return wait >= 1000 ? `${ago} — next refresh possible in ${fmt.formatDuration(wait)}` : `${ago} — press r again to fetch now`
 }
 

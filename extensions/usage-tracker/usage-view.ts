@@ -116,9 +116,12 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 				offset = Math.max(0, Math.min(offset, body.length - page));
 				const scrolls = body.length > page;
 				const shown = scrolls ? body.slice(offset, offset + page) : body;
-				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
-				// What `r` did leads the title; the keys follow when the line has room for them.
+				const keysLong = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
+				const keysShort = `r · a ${mode === "all" ? "main" : "all"}${scrolls ? " · ↑↓" : ""} · esc`;
+				// What `r` did leads the title; the keys follow, in short on a narrow terminal, when
+				// the line has room for them.
 				const said = status ? ` · ${status}` : "";
+				const keys = visibleWidth(`Usage · ${keysLong}`) <= width ? keysLong : keysShort;
 				const withKeys = `Usage${said} · ${keys}`;
 				const title = visibleWidth(withKeys) <= width || !status ? `${paint("accent", "Usage")}${paint("dim", withKeys.slice(5))}` : `${paint("accent", "Usage")}${paint("warning", said)}`;
 				const more = body.length - offset - shown.length;
