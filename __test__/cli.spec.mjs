@@ -271,7 +271,9 @@ test('view: the /usage-store view, fitted to the terminal width', async () => {
     for (const line of lines) assert.ok(visibleWidth(line) <= columns, `${columns}: ${line}`)
     assert.match(lines[0], /^claude · updated just now|^claude · updated \d+s ago/)
     assert.ok(lines.some((l) => /^ {2}5h +[█░│]+ 37% used +↻(1h59m|2h)/.test(l)), r.stdout)
-    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 requests left/.test(l)), r.stdout)
+    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 requests left +↻\S+/.test(l)), r.stdout)
+    // the run-out time is whole, on the row or on a line of its own under it
+    assert.ok(lines.some((l) => / runs out in \d+d\d+h$/.test(l)), r.stdout)
     assert.ok(lines.some((l) => /^antigravity/.test(l)), r.stdout)
   }
   const all = await run(['view', '--all', '--provider', 'anthropic'], { env: { COLUMNS: '100' } })

@@ -252,7 +252,7 @@ test('narrow views keep the run-out time and the reset countdown whole: pace wor
     for (const name of ['gemini', 'zai', 'grok']) assert.match(text, new RegExp(`\\b${name}\\b`), `${name} at ${width}`)
   }
   // in order: shorter pace words, then the run-out time alone, then fewer bar cells, then none,
-  // then the run-out time on a line of its own
+  // then the run-out time on a line of its own (and the bar back in what room there is)
   assert.match(row(at(80), '5h'), /█.*↻2h10m +\+30 far ahead, runs out in 1h20m$/)
   assert.match(row(at(70), '5h'), /█.*↻2h10m +\+30 ahead, out in 1h20m$/)
   assert.match(row(at(60), '5h'), /[█░│]{8,} 37% used +↻2h10m +runs out in 1h20m$/)
@@ -260,7 +260,7 @@ test('narrow views keep the run-out time and the reset countdown whole: pace wor
   assert.match(row(at(50), '5h'), /^ {2}5h +37% used +↻2h10m +runs out in 1h20m$/)
   const at40 = at(40)
   const i = at40.indexOf(row(at40, '5h'))
-  assert.match(at40[i], /^ {2}5h +37% used +↻2h10m$/)
+  assert.match(at40[i], /^ {2}5h +([█░│]+ )?37% used +↻2h10m$/)
   assert.match(at40[i + 1], /^ +runs out in 1h20m$/)
 })
 

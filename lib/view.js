@@ -240,6 +240,8 @@ function renderView(entries, opts = {}) {
   let barW = Math.max(barMin, Math.min(30, Math.floor(rest * 0.4), rest - paceW - 1))
   if (rest - barW - 1 < paceW) barW = rest - paceW - 1 >= 3 ? rest - paceW - 1 : 0
   const paceBelow = paceW > 0 && rest - (barW ? barW + 1 : 0) < paceW
+  // the run-out time has a line of its own: the bar needs to give up nothing for it
+  if (paceBelow) barW = Math.max(0, Math.min(barMin, rest - 1))
 
   const lines = []
   const line = (pieces) => lines.push(fitLine(pieces, width, paint))
@@ -255,7 +257,7 @@ function renderView(entries, opts = {}) {
     // Why the provider leads with a metered window (Claude's extra usage), in its own words.
     for (const note of fmt.billingNotes(b.group)) {
       const own = note.slice(note.indexOf(': ') + 2)
-      for (const part of wrapToWidth(own, width - 2, 2)) line([{ text: `  ${part}`, color: 'dim' }])
+      for (const part of wrapToWidth(own, width - 2, 3)) line([{ text: `  ${part}`, color: 'dim' }])
     }
     for (const text of b.errors) {
       wrapToWidth(text, width - 4, 3).forEach((part, i) => line([{ text: i ? '    ' : '  ! ', color: 'error' }, { text: part, color: 'error' }]))
