@@ -72,7 +72,7 @@ process.env.PI_CODING_AGENT_DIR = agentDir
 
 const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
-const { terminalWidth } = require(join(root, 'lib/terminal.js'))
+const { terminalWidth, visibleWidth } = require(join(root, 'lib/terminal.js'))
 const { wrapToWidth } = require(join(root, 'lib/view.js'))
 const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
 const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
@@ -106,9 +106,11 @@ function windowText(entry, w, now) {
   return s
 }
 
-function providerLine(providerId, group, now) {
+/** A provider's lines: label, plan and its windows, the windows wrapped (never cut) onto lines
+ *  under the first when `width` is set. */
+function providerLines(providerId, group, now, width) {
   const label = fmt.providerLabel(providerId).padEnd(12)
-  if (!group.some((e) => e.active)) return `${label}${paint(2, 'no credentials')}`
+  if (!group.some((e) => e.active)) return [`${label}${paint('dim', 'no credentials')}`]
   // A provider with a `default` entry shows that one (copilot's per-model multiplier entries
   // only restate premium); per-model providers show every model, most used first.
   const def = group.find((e) => e.modelId === 'default')
@@ -116,11 +118,17 @@ function providerLine(providerId, group, now) {
   if (!def) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
   const parts = windows.map(([e, w]) => windowText(e, w, now))
   const plan = group.find((e) => e.plan)?.plan
-  // plan and status first: the windows are what gets cut on a narrow terminal
   let head = ''
-  if (plan) head += paint(36, `[${plan}] `)
-  if (group.some((e) => e.stale)) head += paint(2, '(stale) ')
-  return `${label}${head}${parts.join('  ') || paint(2, 'waiting…')}`
+  if (plan) head += `[${plan}] `
+  if (group.some((e) => e.stale)) head += paint('dim', '(stale) ')
+  if (!parts.length) return [`${label}${head}${paint('dim', 'waiting…')}`]
+  const lines = [`${label}${head}${parts[0]}`]
+  for (const part of parts.slice(1)) {
+    const joined = `${lines[lines.length - 1]}  ${part}`
+    if (!width || visibleWidth(joined) <= width) lines[lines.length - 1] = joined
+    else lines.push(`${' '.repeat(12)}${part}`)
+  }
+  return lines
 }
 
 // A failure in words under its provider: what happened, what to do, the service's message.
@@ -161,10 +169,10 @@ function render(entries, cycle, total, sandboxUrl) {
   }
   const head = `pi-usage-tracker demo · sandbox ${sandboxUrl} · cycle ${cycle}${total ? `/${total}` : ''} · ${new Date(now).toLocaleTimeString()}`
   const width = tty ? terminalWidth() : 0
-  const lines = [paint(1, head), ...[...groups].flatMap(([id, g]) => [providerLine(id, g, now), ...errorLines(g, now, width)])]
+  const lines = [head, ...[...groups].flatMap(([id, g]) => [...providerLines(id, g, now, width), ...errorLines(g, now, width)])]
   // the footer as pi draws it at this width (80 columns when piped)
   const footerWidth = (width || 80) - 'footer: '.length
-  lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now, pressing: tracker.mostPressing(), width: footerWidth })}`))
+  lines.push(paint('dim', `footer: ${fmt.formatFooterLine(entries, { now, pressing: tracker.mostPressing(), width: footerWidth })}`))
   if (!tty) {
     console.log(lines.join('\n') + '\n')
     return
