@@ -14,7 +14,9 @@
  *     (with `pressing`, the addon's tracker.mostPressing(): the footer by urgency, fitted to
  *     `width`; see footerByUrgency)
  *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
- *   renderTable(entries, { now, color }) -> multi-line string
+ *   renderTable(entries, { now, color, width }) -> multi-line string, at most `width` columns
+ *     wide by the narrower forms of TABLE_FITS (default: the full table)
+ *   errorText(error, now, { inactive, retries }) -> an entry's error in words
  *   renderFooterParts(parts, paint?) -> the footer line (one join rule; paint colours pieces)
  *   toJson(entries, { now }) -> object (shape below)
  *   also: formatPercent, formatAmount, formatPace, formatResetAt, formatAgo,
@@ -75,6 +77,7 @@ const BUILTIN_LABELS = Object.freeze(
   Object.fromEntries(require('./binding.js').builtinProviders().map((p) => [p.id, p.label])),
 )
 const BUILTIN_ORDER = Object.keys(BUILTIN_LABELS)
+const { visibleWidth, truncateToWidth } = require('./terminal.js')
 const DAY_MS = 86400000
 
 function formatDuration(ms) {
@@ -402,7 +405,6 @@ function footerByUrgency(entries, opts) {
     }
     return parts
   }
-  const { visibleWidth } = require('./terminal.js')
   const fits = (parts) => visibleWidth(renderFooterParts(parts)) <= width
   let parts = []
   for (const step of STEPS) {
@@ -602,7 +604,6 @@ function renderTable(entries, opts = {}) {
   if (!rows.length && !errors.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
 
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
-  const { visibleWidth, truncateToWidth } = require('./terminal.js')
   const layout = (fit) => {
     const nameOf = (r) => {
       const model = r.modelId === 'default' ? '' : r.modelId
@@ -669,7 +670,6 @@ function renderTable(entries, opts = {}) {
 /** Plain text in lines of at most `width` columns, broken between words, the lines after the
  *  first indented by two (a word longer than a line is cut). */
 function wrapText(text, width) {
-  const { visibleWidth, truncateToWidth } = require('./terminal.js')
   if (!Number.isFinite(width) || visibleWidth(text) <= width) return [text]
   const lines = []
   let current = ''
