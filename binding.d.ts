@@ -70,6 +70,19 @@ export declare class NativeUsageTracker {
 /** pi's agent dir, as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded). */
 export declare function agentDir(): string
 
+/** Why pi's `auth.json` cannot be used (never a value from the file). */
+export interface AuthFileProblem {
+  path: string
+  /** Where: `line 3, column 7`, or `entry "anthropic"`. */
+  place: string
+  /** What is wrong there. */
+  problem: string
+  /** The whole sentence, for the CLI and the view. */
+  message: string
+  /** One short line, for the footer. */
+  short: string
+}
+
 export interface BuiltinCredentials {
   accessToken: string
   /** What `accessToken` is; default `'oauth'`. */
@@ -95,6 +108,11 @@ export interface BuiltinProviderInfo {
   id: string
   /** Short name for footers and tables ('claude'). */
   label: string
+  /**
+   * `false`: the service has no usage endpoint pi's credential can read; its windows come
+   * only from the rate-limit headers of pi's model responses (`observeResponse`).
+   */
+  polled: boolean
 }
 
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
@@ -133,6 +151,27 @@ export interface ErrorCodeInfo {
 /** Error codes the addon throws, each with whether it means a bad argument (`TypeError`). */
 export declare function errorCodes(): Array<ErrorCodeInfo>
 
+/** What the pi extension's settings file says (`readSettings()`); every key has a value. */
+export interface ExtensionSettings {
+  /** Poll interval, ms. */
+  intervalMs: number
+  /** Every built-in provider id: tracked (`true`) or not. */
+  providers: Record<string, boolean>
+  /** Remaining ratio under which a window turns yellow. */
+  warnAt: number
+  /** Remaining ratio under which a window turns red. */
+  criticalAt: number
+  /** Money under which a prepaid balance is red. */
+  lowBalance: number
+  style: 'compact' | 'full'
+  /** Notifications when a window runs low, runs out or recovers. */
+  notify: boolean
+  /** A prompt to a model whose quota is used up. */
+  whenExhausted: 'ask' | 'switch' | 'warn'
+  /** The options for `new UsageTracker(...)` these settings make. */
+  tracker: TrackerOptions
+}
+
 /** An error as data, for async methods (index.js throws it with its code). */
 export interface Failure {
   code: string
@@ -170,6 +209,12 @@ export interface PerModelLimit {
   /** Seconds. */
   duration?: number
 }
+
+/**
+ * What the last read of pi's `auth.json` (by any tracker of this process) found wrong with
+ * the whole file; `null` when it was fine or absent. Reads nothing itself.
+ */
+export declare function piAuthProblem(): AuthFileProblem | null
 
 /** What a pi `auth.json` entry means for a provider's usage endpoint (never the token). */
 export interface PiCredentialInfo {
@@ -227,6 +272,12 @@ export interface QuotaDefinition {
   unit?: string
 }
 
+/**
+ * The pi extension's settings (`<agent dir>/usage-tracker.json`) by the addon's rules: a bad
+ * value is a problem in words and its default is used; no file is the defaults.
+ */
+export declare function readSettings(): SettingsRead
+
 /** One resolved window of a store entry. */
 export interface ResolvedUsageWindow {
   id: string
@@ -241,6 +292,11 @@ export interface ResolvedUsageWindow {
   status?: 'disabled' | 'limit_reached'
   /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
   billing?: 'extra_usage'
+  /**
+   * A window too short to matter between two looks (a per-minute rate limit from response
+   * headers): `/usage-store` lists it, the footer leaves it out.
+   */
+  viewOnly: boolean
   /** How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses). */
   level?: 'ok' | 'warn' | 'critical' | 'exhausted'
   /** Usage, in the quota's unit. */
@@ -279,6 +335,13 @@ export interface ResolvedUsageWindow {
 /** Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
 
+/**
+ * Changes the settings file: `changes` holds the keys to set (`providers` merged by id,
+ * `null` drops a key); the file is replaced atomically and keys not changed are kept. A
+ * change the rules refuse throws and leaves the file as it was. Returns the file as now read.
+ */
+export declare function saveSettings(changes: any): SettingsRead
+
 /** Answer of `selectBest`. */
 export interface Selection {
   /** The account to use; absent when none has usable data. */
@@ -298,6 +361,16 @@ export interface SelectionCandidate {
   remainingRatio?: number
   windowId?: string
   plan?: string
+}
+
+/**
+ * A settings file as the addon reads it: what it means, and each bad value in words (shown
+ * once; its default is used).
+ */
+export interface SettingsRead {
+  path: string
+  options: ExtensionSettings
+  problems: Array<string>
 }
 
 /** An edge-triggered threshold crossing. */

@@ -840,4 +840,7 @@ module.exports.agentDir = nativeBinding.agentDir
 module.exports.builtinProviders = nativeBinding.builtinProviders
 module.exports.credentialsFromPiAuth = nativeBinding.credentialsFromPiAuth
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.piAuthProblem = nativeBinding.piAuthProblem
+module.exports.readSettings = nativeBinding.readSettings
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow
+module.exports.saveSettings = nativeBinding.saveSettings

@@ -1,5 +1,6 @@
 // Package entry types: the generated binding's shapes plus the JS-side helpers under lib/.
 import type {
+  AuthFileProblem,
   BuiltinOptions,
   BuiltinProviderInfo,
   HistoryOptions,
@@ -9,6 +10,7 @@ import type {
   PressingWindow,
   ResolvedUsageWindow,
   Selection,
+  SettingsRead,
   ThresholdEvent,
   TrackerLimits,
   TrackerOptions,
@@ -18,6 +20,9 @@ import type {
 } from './binding'
 
 export type {
+  AuthFileProblem,
+  ExtensionSettings,
+  SettingsRead,
   BuiltinCredentials,
   BuiltinProviderInfo,
   PiCredentialInfo,
@@ -192,6 +197,12 @@ export declare const BUILTIN_PROVIDER_IDS: readonly BuiltinProviderId[]
 export declare function agentDir(): string
 /** What one of pi's auth.json entries means for a built-in provider's usage endpoint; never the token. */
 export declare function credentialsFromPiAuth(providerId: BuiltinProviderId, entry: unknown): PiCredentialInfo | null
+/** The pi extension's settings file as the addon reads it: every key's value, and each bad value in words (its default used). */
+export declare function readSettings(): SettingsRead
+/** Changes the settings file atomically, keeping keys not named; throws (TypeError) on a value the rules refuse, leaving the file as it was. */
+export declare function saveSettings(changes: Record<string, unknown>): SettingsRead
+/** What the last read of pi's auth.json in this process found wrong with the whole file; `null` when it was fine or absent. Reads nothing. */
+export declare function piAuthProblem(): AuthFileProblem | null
 
 /** Resolution of one snapshot by the addon's fallback chain (pure). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow

@@ -19,6 +19,12 @@ module.exports = {
   agentDir: () => binding.agentDir(),
   /** What a pi auth.json entry means for a built-in provider (never the token). */
   credentialsFromPiAuth: (providerId, entry) => callNative(() => binding.credentialsFromPiAuth(providerId, entry)),
+  /** The extension's settings file as the addon reads it: `{ path, options, problems }`. */
+  readSettings: () => binding.readSettings(),
+  /** Changes the settings file atomically (keys not named are kept); throws on a refused value. */
+  saveSettings: (changes) => callNative(() => binding.saveSettings(changes)),
+  /** What the last read of pi's auth.json found wrong with the file, or null. */
+  piAuthProblem: () => binding.piAuthProblem(),
   ...guards,
   ...contextProviders,
 }

@@ -13,6 +13,8 @@ import { startSandbox } from './sandbox.mjs'
 const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
 const { visibleWidth } = createRequire(import.meta.url)('../lib/view.js')
 const BUILTINS = createRequire(import.meta.url)('../index.js').BUILTIN_PROVIDER_IDS
+// Built-ins with a usage endpoint; the header-only ones have entries only after model traffic.
+const POLLED = createRequire(import.meta.url)('../index.js').BUILTIN_PROVIDERS.filter((p) => p.polled).map((p) => p.id)
 
 let sb
 let home
@@ -231,7 +233,9 @@ test('a failing provider shows its error; exit 2 when every provider failed', as
   assert.match(r.stdout.replace(/\n {2}/g, ' '), /^anthropic: login not accepted: anthropic: HTTP 401, the token was rejected; log in again in pi \(\/login\)$/m)
   r = await run(['--provider', 'anthropic'])
   assert.equal(r.code, 2)
-  const j = JSON.parse((await run(['--json', '--provider', 'anthropic'])).stdout)
+  const failed = await run(['--json', '--provider', 'anthropic'])
+  assert.equal(failed.code, 2, '--json exits 2 too when every provider failed')
+  const j = JSON.parse(failed.stdout)
   assert.equal(j.entries[0].error.kind, 'auth')
   assert.ok(j.entries[0].fails >= 1)
 })
@@ -251,6 +255,7 @@ test('no credentials: one quiet line, a message per provider named, no request m
   assert.equal(r.stdout, '')
   assert.equal(r.stderr, 'no credentials found for any provider (log in with pi /login, or see README)\n')
   const named = await run(['--provider', BUILTINS[0], '--provider', BUILTINS[1]], { agent: emptyAgentDir })
+  assert.equal(named.code, 0, named.stderr)
   for (const id of BUILTINS.slice(0, 2)) {
     assert.ok(named.stderr.includes(`no credentials found for ${id} (log in with pi /login, or see README)\n`), id)
   }
@@ -259,7 +264,7 @@ test('no credentials: one quiet line, a message per provider named, no request m
   assert.equal(j.code, 0)
   const parsed = JSON.parse(j.stdout)
   assert.deepEqual(parsed.entries.map((e) => [e.key, e.active, e.windows.length]).sort(),
-    BUILTINS.map((id) => [`${id}/default`, false, 0]).sort())
+    POLLED.map((id) => [`${id}/default`, false, 0]).sort())
   assert.ok(!j.stdout.includes('no credentials'))
 })
 
@@ -277,6 +282,7 @@ test('view: the /usage-store view, fitted to the terminal width', async () => {
     assert.ok(lines.some((l) => /^antigravity/.test(l)), r.stdout)
   }
   const all = await run(['view', '--all', '--provider', 'anthropic'], { env: { COLUMNS: '100' } })
+  assert.equal(all.code, 0, all.stderr)
   assert.ok(/7d_opus +[█░│]+ 12% used/.test(all.stdout), all.stdout)
   const none = await run(['view', '--provider', 'anthropic', '--provider', 'openai-codex'], { agent: emptyAgentDir, env: { COLUMNS: '80' } })
   assert.equal(none.code, 0)
@@ -321,7 +327,9 @@ test('history: what pi and usage-store recorded, as a table with sparklines or a
     assert.ok(lines.some((l) => /^github-copilot\s+premium\s+1\s/.test(l)), r.stdout)
     for (const line of lines) assert.ok(visibleWidth(line) <= 100, line)
 
-    const j = JSON.parse((await run(['history', '--json', '--provider', 'anthropic', '--window', '5h'], { agent, cache: true })).stdout)
+    const h = await run(['history', '--json', '--provider', 'anthropic', '--window', '5h'], { agent, cache: true })
+    assert.equal(h.code, 0, h.stderr)
+    const j = JSON.parse(h.stdout)
     assert.equal(j.version, 1)
     assert.deepEqual(j.windows.map((w) => [w.providerId, w.modelId, w.windowId, w.duration]), [['anthropic', 'default', '5h', 18000]])
     const points = j.windows[0].points
@@ -331,11 +339,14 @@ test('history: what pi and usage-store recorded, as a table with sparklines or a
     assert.ok(points.every((p, i) => i === 0 || p.at > points[i - 1].at))
     assert.equal(points[0].used, null, 'percent-only window')
 
-    const copilot = JSON.parse((await run(['history', '--json', '--provider', 'github-copilot'], { agent, cache: true })).stdout)
+    const c = await run(['history', '--json', '--provider', 'github-copilot'], { agent, cache: true })
+    assert.equal(c.code, 0, c.stderr)
+    const copilot = JSON.parse(c.stdout)
     const premium = copilot.windows.find((w) => w.windowId === 'premium' && w.modelId === 'default')
     assert.deepEqual([premium.points[0].used, premium.points[0].remaining], [127, 173])
 
     const none = await run(['history', '--provider', 'anthropic', '--window', 'nope'], { agent, cache: true })
+    assert.equal(none.code, 0, 'no history of a window is an answer, not an error')
     assert.equal(none.stdout, '')
     assert.match(none.stderr, /no usage history of window nope for claude yet/)
   } finally {

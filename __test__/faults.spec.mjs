@@ -92,7 +92,7 @@ function assertError(tracker, providerId, kind, messageRe, fails) {
     assert.match(e.error.message, messageRe, `${e.key} message`)
     assert.ok(e.error.message.startsWith(providerId), `message names the provider: ${e.error.message}`)
     for (const s of secrets) assert.ok(!e.error.message.includes(s), `secret in message: ${e.error.message}`)
-    if (fails !== undefined) assert.equal(e.fails, fails, `${e.key} fails`)
+    assert.equal(e.fails, fails, `${e.key} fails`)
   }
   assertNoSecrets(tracker)
   return entries[0].error
@@ -122,7 +122,7 @@ const HTTP_ROWS = [
   { name: 'HTTP 500', provider: 'openai-codex', script: () => ({ status: 500 }), kind: 'server', re: /HTTP 500/ },
   { name: 'HTTP 502', provider: 'github-copilot', script: () => ({ status: 502, body: '<html>Bad Gateway</html>', headers: { 'content-type': 'text/html' } }), kind: 'server', re: /HTTP 502/ },
   { name: 'HTTP 503', provider: 'google-antigravity', script: () => ({ status: 503 }), kind: 'server', re: /HTTP 503/ },
-  { name: 'socket dropped before any answer', provider: 'anthropic', script: () => ({ drop: true }), kind: 'network', re: /./ },
+  { name: 'socket dropped before any answer', provider: 'anthropic', script: () => ({ drop: true }), kind: 'network', re: /^anthropic: request failed\b/ },
 ]
 
 for (const row of HTTP_ROWS) {
@@ -145,7 +145,9 @@ for (const row of HTTP_ROWS) {
       assert.equal(e.error, undefined, e.key)
       assert.equal(e.fails, 0, e.key)
     }
-    for (const e of tracker.entries().filter((x) => x.providerId === row.provider)) assert.ok(e.updated > before[row.provider].updated, `${e.key} updated`)
+    const recovered = tracker.entries().filter((x) => x.providerId === row.provider)
+    assert.ok(recovered.length > 0, `${row.provider} has entries`)
+    for (const e of recovered) assert.ok(e.updated > before[row.provider].updated, `${e.key} updated`)
     assertNoSecrets(tracker)
   })
 }
@@ -558,16 +560,16 @@ test('a failing provider backs off on the scheduled loop but is forced by refres
 
 /** Runs `node -e` with the package loaded; kills it after 5 s. Async, so the sandbox in this
  *  process keeps serving the child. */
-function runChild(body) {
+function runChild(body, { nodeArgs = [], killAfterMs = 5000 } = {}) {
   const code = `const { UsageTracker } = require(${JSON.stringify(INDEX)});\n${body}`
   const t0 = Date.now()
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeArgs, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
     child.on('exit', (status, signal) => {
       clearTimeout(killer)
       resolve({ status, signal, stdout, stderr, took: Date.now() - t0 })
@@ -622,53 +624,79 @@ test('a pending refresh() holds the process only until requestTimeoutMs', async 
 
 // ---- soak ----
 
-test('soak: 2000 refresh cycles, one fetch in five throws; memory flat, store right', async () => {
-  const tracker = newTracker()
-  let n = 0
-  tracker.registerProvider({
-    id: 'soak',
-    quotas: [
-      { id: 'q', amount: 1000 },
-      { id: 'p', percentageOnly: true, duration: 3600 },
-    ],
-    fetchUsage() {
-      n++
-      if (n % 5 === 0) throw new Error(`flaky ${n}`)
-      return [
-        { id: 'q', used: n % 1000, resetsAt: Date.now() + 3600_000 },
-        ...['m0', 'm1', 'm2'].map((modelId, i) => ({ id: 'p', modelId, usedRatio: ((n + i) % 100) / 100 })),
-      ]
-    },
-  })
-  let updates = 0
-  tracker.onUpdate(() => updates++)
-  const cycle = async () => {
-    await tracker.refresh()
-    const e = tracker.get('soak')
-    if (n % 5 === 0) {
-      assert.equal(e.fails, 1, `fails after throw ${n}`)
-      assert.equal(e.error.message, `soak: fetchUsage failed: flaky ${n}`)
-    } else {
-      assert.equal(e.fails, 0, `fails reset after success ${n}`)
-      assert.equal(e.error, undefined)
-      assert.equal(e.windows.find((w) => w.id === 'q').used, n % 1000)
-      assert.equal(tracker.getWindow('soak', 'p', 'm2').usedRatio, ((n + 2) % 100) / 100)
+// In a child started with --expose-gc, so gc() really collects before each reading and the
+// bounds measure what the tracker keeps, not garbage not yet collected.
+test('soak: 2000 refresh cycles, one fetch in five throws; memory flat, store right', { timeout: 120_000 }, async () => {
+  const r = await runChild(`
+    const assert = require('node:assert/strict')
+    if (typeof global.gc !== 'function') throw new Error('run with --expose-gc')
+    const tracker = new UsageTracker({ cachePath: null, requestTimeoutMs: ${TIMEOUT_MS} })
+    let n = 0
+    tracker.registerProvider({
+      id: 'soak',
+      quotas: [
+        { id: 'q', amount: 1000 },
+        { id: 'p', percentageOnly: true, duration: 3600 },
+      ],
+      fetchUsage() {
+        n++
+        if (n % 5 === 0) throw new Error('flaky ' + n)
+        return [
+          { id: 'q', used: n % 1000, resetsAt: Date.now() + 3600_000 },
+          ...['m0', 'm1', 'm2'].map((modelId, i) => ({ id: 'p', modelId, usedRatio: ((n + i) % 100) / 100 })),
+        ]
+      },
+    })
+    let updates = 0
+    tracker.onUpdate(() => updates++)
+    const cycle = async () => {
+      await tracker.refresh()
+      const e = tracker.get('soak')
+      if (n % 5 === 0) {
+        assert.equal(e.fails, 1, 'fails after throw ' + n)
+        assert.equal(e.error.message, 'soak: fetchUsage failed: flaky ' + n)
+      } else {
+        assert.equal(e.fails, 0, 'fails reset after success ' + n)
+        assert.equal(e.error, undefined)
+        assert.equal(e.windows.find((w) => w.id === 'q').used, n % 1000)
+        assert.equal(tracker.getWindow('soak', 'p', 'm2').usedRatio, ((n + 2) % 100) / 100)
+      }
     }
-  }
-  for (let i = 0; i < 300; i++) await cycle() // warm-up
-  global.gc?.()
-  const rss0 = process.memoryUsage().rss
-  for (let i = 0; i < 2000; i++) await cycle()
-  global.gc?.()
-  const grew = (process.memoryUsage().rss - rss0) / 1e6
-  assert.ok(grew < 30, `rss grew ${grew.toFixed(1)} MB over 2000 cycles`)
-  assert.equal(updates, 2300)
-  // the final store: a success last (n = 2300 threw? then one more)
-  if (n % 5 === 0) await cycle()
-  const e = tracker.get('soak')
-  assert.deepEqual([e.fails, e.error, e.windows[0].used], [0, undefined, n % 1000])
-  assert.deepEqual(tracker.entries().map((x) => x.key).sort(), ['soak/default', 'soak/m0', 'soak/m1', 'soak/m2'])
-  const s = tracker.stats()
-  assert.equal(s.fetchOk + s.fetchErrors, n)
-  assert.equal(s.fetchErrors, Math.floor(n / 5))
+    const reading = () => {
+      global.gc()
+      const m = process.memoryUsage()
+      return { rss: m.rss, heap: m.heapUsed }
+    }
+    ;(async () => {
+      for (let i = 0; i < 300; i++) await cycle() // warm-up
+      const before = reading()
+      for (let i = 0; i < 2000; i++) await cycle()
+      const after = reading()
+      await cycle() // n = 2301: a success last
+      const e = tracker.get('soak')
+      const s = tracker.stats()
+      await tracker.stop()
+      console.log(JSON.stringify({ before, after, n, updates, last: [e.fails, e.error ?? null, e.windows[0].used],
+        keys: tracker.entries().map((x) => x.key).sort(), fetchOk: s.fetchOk, fetchErrors: s.fetchErrors }))
+    })().catch((err) => {
+      console.error(err.stack)
+      process.exit(1)
+    })
+  `, { nodeArgs: ['--expose-gc'], killAfterMs: 110_000 })
+  assert.equal(r.signal, null, `killed after ${r.took} ms`)
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  const mb = (bytes) => (bytes / 2 ** 20).toFixed(2)
+  console.log(`# soak: 2000 cycles in a child, after gc: heap ${mb(out.before.heap)} -> ${mb(out.after.heap)} MiB, rss ${mb(out.before.rss)} -> ${mb(out.after.rss)} MiB`)
+  // a leak of even 1 KiB per cycle would be 2 MiB of heap over the run
+  assert.ok(out.after.heap - out.before.heap < 2 * 2 ** 20, `heap grew ${mb(out.after.heap - out.before.heap)} MiB over 2000 cycles`)
+  // rss settles in steps of the allocator (about 12 MiB seen after the warm-up, then flat over
+  // 8000 cycles); a native leak of 12 KiB per cycle would cross this
+  assert.ok(out.after.rss - out.before.rss < 24 * 2 ** 20, `rss grew ${mb(out.after.rss - out.before.rss)} MiB over 2000 cycles`)
+  assert.equal(out.n, 2301)
+  assert.equal(out.updates, 2301)
+  assert.deepEqual(out.last, [0, null, 2301 % 1000])
+  assert.deepEqual(out.keys, ['soak/default', 'soak/m0', 'soak/m1', 'soak/m2'])
+  assert.equal(out.fetchOk + out.fetchErrors, 2301)
+  assert.equal(out.fetchErrors, Math.floor(2301 / 5))
 })

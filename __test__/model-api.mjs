@@ -1,7 +1,10 @@
 // Loopback stand-in for a model API, so a real pi can make a real model call in the e2e test:
 // Anthropic's POST /v1/messages answered with a short SSE stream and the quota headers the real
-// service sends on every response (see headers.md in the fixtures). Which headers go out is set
-// per test; every request is logged.
+// service sends on every response (see headers.md in the fixtures), and an OpenAI-compatible
+// POST …/chat/completions (Groq's /openai/v1 and the plain /v1) answered with a chat-completion
+// chunk stream and that service's rate-limit headers. Which headers go out is set per test
+// (`setHeaders` for Anthropic, `setChatHeaders` for the chat API); every request is logged, with
+// the model its body names.
 import http from 'node:http'
 
 /** Unified rate-limit headers: utilizations are 0–1 fractions, resets epoch seconds. */
@@ -43,19 +46,53 @@ export function anthropicStream(text, model = 'claude-test') {
   ])
 }
 
+/** A complete OpenAI chat-completion chunk stream that says `text`, ending with `[DONE]`. */
+export function chatCompletionStream(text, model = 'chat-test') {
+  const id = `chatcmpl-${Math.random().toString(36).slice(2, 10)}`
+  const created = Math.floor(Date.now() / 1000)
+  const chunk = (delta, finish, extra = {}) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })
+  return [
+    chunk({ role: 'assistant', content: '' }, null),
+    chunk({ content: text }, null),
+    chunk({}, 'stop', { usage: { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 } }),
+  ]
+    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
+    .join('') + 'data: [DONE]\n\n'
+}
+
+const CHAT_PATHS = new Set(['/openai/v1/chat/completions', '/v1/chat/completions'])
+
 export async function startModelApi() {
   const requests = []
   let headers = () => anthropicUnifiedHeaders()
+  let chatHeaders = () => ({})
   let reply = 'Hello from the loopback model.'
   const server = http.createServer((req, res) => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
       const url = new URL(req.url, 'http://127.0.0.1')
-      requests.push({ method: req.method, path: url.pathname, at: Date.now(), headers: { ...req.headers } })
+      let model // the model the call asked for, from the JSON body
+      let validJson = true
+      try {
+        model = JSON.parse(body).model
+      } catch {
+        validJson = false
+      }
+      requests.push({ method: req.method, path: url.pathname, at: Date.now(), headers: { ...req.headers }, model })
       if (req.method === 'POST' && url.pathname === '/v1/messages') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers() })
         res.end(anthropicStream(reply))
+        return
+      }
+      if (req.method === 'POST' && CHAT_PATHS.has(url.pathname)) {
+        if (!validJson) {
+          res.writeHead(400, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: { message: 'invalid JSON body', type: 'invalid_request_error' } }))
+          return
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...chatHeaders() })
+        res.end(chatCompletionStream(reply, model ?? 'chat-test'))
         return
       }
       res.writeHead(404, { 'content-type': 'application/json' })
@@ -70,6 +107,10 @@ export async function startModelApi() {
     /** The headers every following answer carries. */
     setHeaders(fn) {
       headers = typeof fn === 'function' ? fn : () => fn
+    },
+    /** The headers every following chat-completions answer carries. */
+    setChatHeaders(fn) {
+      chatHeaders = typeof fn === 'function' ? fn : () => fn
     },
     setReply(text) {
       reply = text

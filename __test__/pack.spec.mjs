@@ -4,9 +4,10 @@
 // from this checkout's node_modules), require the addon there, run the installed `usage-store`
 // CLI against the provider sandbox, and `pi install npm:pi-usage-tracker` in a real pi whose npm
 // (settings.json "npmCommand") serves those tarballs, asserting the footer appears.
-// Skipped when the release .node has not been built (npm run build) or this is not linux-x64-gnu;
-// the pi case also when tmux or pi cannot be had (like pi-e2e).
-import { test, before, after } from 'node:test'
+// Skipped when this is not linux-x64-gnu; when the release .node has not been built (npm run
+// build), and for the pi case also when tmux or pi cannot be had (like pi-e2e), skipped off CI
+// and failed on CI (helpers/ci.mjs).
+import { test as plainTest, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { piEnv } from './helpers/pi-env.mjs'
 import { startSandbox } from './sandbox.mjs'
 import { ensurePi, ensureTmux, PiSession } from './helpers/pi-tmux.mjs'
+import { testNeeding } from './helpers/ci.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PLATFORM = 'linux-x64-gnu'
@@ -24,12 +26,15 @@ const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 const PLATFORM_PKG = `${PKG.name}-${PLATFORM}`
 
 const isLinuxX64Gnu = process.platform === 'linux' && process.arch === 'x64' && Boolean(process.report?.getReport?.().header?.glibcVersionRuntime)
-const skip = !isLinuxX64Gnu
-  ? `this test packs the ${PLATFORM} package; this machine is ${process.platform}-${process.arch}`
-  : !existsSync(NODE_FILE)
-    ? `${relative(ROOT, NODE_FILE)} has not been built (run \`npm run build\`)`
-    : false
+const offPlatform = isLinuxX64Gnu ? false : `this test packs the ${PLATFORM} package; this machine is ${process.platform}-${process.arch}`
+const notBuilt = offPlatform || existsSync(NODE_FILE) ? false : `${relative(ROOT, NODE_FILE)} has not been built (run \`npm run build\`)`
+const skip = offPlatform || notBuilt
 if (skip) console.log(`# pack skipped: ${skip}`)
+
+/** A test of the packed package: skipped on another platform; without the build (or with
+ *  `missing` naming another thing it needs) skipped off CI, failed on CI. */
+const test = (name, options, fn, missing = false) =>
+  offPlatform ? plainTest(name, { ...options, skip: offPlatform }, fn) : testNeeding(name, notBuilt || missing, options, fn)
 
 let tmp
 let sb
@@ -93,7 +98,7 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })
 
-test('the main tarball holds only the loader, types, lib, extension, CLI and README', { skip }, () => {
+test('the main tarball holds only the loader, types, lib, extension, CLI and README', {}, () => {
   console.log(`# ${PKG.name} tarball: ${mainFiles.join(' ')}`)
   const top = new Set(['package.json', 'README.md', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib', 'extensions', 'bin'])
   for (const f of mainFiles) assert.ok(top.has(f.split('/')[0]), `unexpected file in the tarball: ${f}`)
@@ -103,13 +108,13 @@ test('the main tarball holds only the loader, types, lib, extension, CLI and REA
   assert.ok(!mainFiles.some((f) => /\.(node|rs|tgz)$|^__test__|fixtures|Cargo/.test(f)), 'no binaries, tests, fixtures or Rust sources')
 })
 
-test(`the ${PLATFORM} tarball holds the .node and its manifest`, { skip }, () => {
+test(`the ${PLATFORM} tarball holds the .node and its manifest`, {}, () => {
   assert.deepEqual(platformFiles, ['README.md', 'package.json', `usage-tracker.${PLATFORM}.node`])
   const mb = statSync(NODE_FILE).size / 2 ** 20
   console.log(`# ${PLATFORM_PKG}: usage-tracker.${PLATFORM}.node ${mb.toFixed(2)} MiB`)
 })
 
-test('both tarballs install offline into a fresh project', { skip, timeout: 60_000 }, async () => {
+test('both tarballs install offline into a fresh project', { timeout: 60_000 }, async () => {
   const t0 = Date.now()
   // --offline with an empty cache: the other platforms' optional packages cannot be fetched and are
   // skipped, as npm does for a foreign os/cpu; nothing is built (no install scripts exist to run).
@@ -123,7 +128,7 @@ test('both tarballs install offline into a fresh project', { skip, timeout: 60_0
   assert.ok(!existsSync(join(nm, PKG.name, 'node_modules')), 'nothing nested under the main package')
 })
 
-test('require(\'pi-usage-tracker\') in that project loads the platform package and tracks', { skip, timeout: 30_000 }, async () => {
+test('require(\'pi-usage-tracker\') in that project loads the platform package and tracks', { timeout: 30_000 }, async () => {
   const script = `
     const pkg = require('pi-usage-tracker')
     const binary = Object.keys(require.cache).find((k) => k.endsWith('.node'))
@@ -145,7 +150,7 @@ test('require(\'pi-usage-tracker\') in that project loads the platform package a
   assert.equal(out.check, 'proceed')
 })
 
-test('the installed usage-store CLI reads the sandbox', { skip, timeout: 30_000 }, async () => {
+test('the installed usage-store CLI reads the sandbox', { timeout: 30_000 }, async () => {
   const env = { PATH: process.env.PATH, HOME: home, PI_CODING_AGENT_DIR: agentDir, PI_USAGE_TRACKER_BASE_URL: sb.url, NO_COLOR: '1' }
   const cli = join(project, 'node_modules', '.bin', 'usage-store')
   const r = await run(cli, ['--no-cache', '--json'], { cwd: project, env })
@@ -174,10 +179,10 @@ process.exit(r.status ?? 1)
 
 const tmux = skip ? null : ensureTmux()
 const pi = tmux ? ensurePi() : null
-const skipPi = skip || (!tmux ? 'tmux not found and could not be installed' : !pi ? 'pi not found and could not be installed' : false)
-if (skipPi && !skip) console.log(`# pack: pi case skipped: ${skipPi}`)
+const missingPi = skip ? false : !tmux ? 'tmux not found and could not be installed' : !pi ? 'pi not found and could not be installed' : false
+if (missingPi) console.log(`# pack: pi case cannot run: ${missingPi}`)
 
-test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a real pi', { skip: skipPi, timeout: 60_000 }, async () => {
+test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a real pi', { timeout: 60_000 }, async () => {
   const prefix = join(tmp, 'npm-global')
   mkdirSync(prefix)
   writeFileSync(join(tmp, 'npm-wrapper.mjs'), NPM_WRAPPER)
@@ -211,4 +216,4 @@ test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a 
   } finally {
     session.kill()
   }
-})
+}, missingPi)

@@ -2,10 +2,13 @@
 // provider sandbox, with the same cases for each pinned pi version (helpers/pi-install.mjs: 0.73.1
 // on our Node, 1.6.0 on a Node 22). Checks the footer values, /usage-store, that /reload leaves one
 // poller, that a token rotated in auth.json is picked up, that pi quits promptly even with a
-// provider fetch hanging, and that `pi install <package dir>` loads the extension from package.json.
+// provider fetch hanging, that `pi install <package dir>` loads the extension from package.json,
+// and the exhausted-model guard in its "ask" (Escape) and "switch" settings (every branch of it
+// is driven directly in guard.spec).
 // pi runs offline (--offline) with a throwaway HOME and agent dir; nothing leaves 127.0.0.1.
-// A version is skipped only when tmux or that pi can neither be found nor installed.
-import { describe, test, before, after } from 'node:test'
+// A version is skipped only when tmux or that pi can neither be found nor installed, and then
+// only off CI: with CI=1 or CI=true (.ci/run) it fails instead (helpers/ci.mjs).
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,6 +20,7 @@ import { startModelApi, anthropicUnifiedHeaders } from './model-api.mjs'
 import { ensureTmux, PiSession, sleep } from './helpers/pi-tmux.mjs'
 import { pisToTest } from './helpers/pi-install.mjs'
 import { piEnv } from './helpers/pi-env.mjs'
+import { describeNeeding } from './helpers/ci.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // PI_E2E_EXTENSION: run the same test against another copy of the extension (e.g. an installed one)
@@ -29,10 +33,11 @@ const pis = tmux ? pisToTest() : [{ label: 'pi', skip: 'tmux not found and could
 /** The footer line our status lives on (pi joins extension statuses on one line). */
 const usageLine = (screen) => screen.split('\n').find((l) => l.includes('claude ')) ?? ''
 
-// one suite per pi, skipped (with the reason) when that pi cannot be had
-for (const pi of pis) describe(pi.label, { skip: pi.skip ?? false }, () => cases(pi))
-for (const pi of pis) describe(`${pi.label}: live from model traffic`, { skip: pi.skip ?? false }, () => trafficCases(pi))
-for (const pi of pis) describe(`${pi.label}: logins beyond the first five`, { skip: pi.skip ?? false }, () => newProviderCases(pi))
+// one suite per pi; when that pi cannot be had, skipped with the reason (a failure on CI)
+for (const pi of pis) describeNeeding(pi.label, pi.skip, () => cases(pi))
+for (const pi of pis) describeNeeding(`${pi.label}: live from model traffic`, pi.skip, () => trafficCases(pi))
+for (const pi of pis) describeNeeding(`${pi.label}: logins beyond the first five`, pi.skip, () => newProviderCases(pi))
+for (const pi of pis) describeNeeding(`${pi.label}: whenExhausted "switch"`, pi.skip, () => switchCases(pi))
 
 function cases(pi) {
   // the install case loads the package's own extension, so it means nothing for another copy
@@ -73,7 +78,8 @@ function cases(pi) {
     const line = usageLine(screen)
     console.log(`# footer: ${line.trim()}`)
     const startup = session.screen({ history: true })
-    if (/\[Extensions\]/.test(startup)) assert.match(startup, /\[Extensions\]\s*\n\s*usage-tracker\b/, 'pi lists the extension by a name a user recognises')
+    // both pis list their extensions at startup; ours by a name a user recognises
+    assert.match(startup, /\[Extensions\]\s*\n\s*usage-tracker\b/, 'pi lists the extension as usage-tracker')
     // pi's model is Claude Opus on a Claude login: extra usage (what pi's calls are billed to)
     // leads, then the Opus weekly cap; nothing else governs the model, so nothing else leads.
     assert.match(line, /^\s*claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% │/)
@@ -92,7 +98,7 @@ function cases(pi) {
     assert.match(screen, /github-copilot\s+premium\s+42%\s+173\/300/)
 
     await session.command('/usage-store json')
-    const json = await session.waitForTranscript((s) => /"providerId": "github-copilot"/.test(s) && /"providerId": "anthropic"/.test(s), { what: '/usage-store json' })
+    const json = await session.waitForTranscript((s) => /"providerId": "github-copilot"/.test(s) && /"providerId": "anthropic"/.test(s), { what: '/usage-store json', maxPages: 80 })
     assert.match(json, /"providerId": "openai-codex"/)
   })
 
@@ -252,6 +258,68 @@ function trafficCases(pi) {
     const until = Date.now() + 15_000
     while (api.count() === sent && Date.now() < until) await sleep(100)
     assert.equal(api.count(), sent + 1, 'the prompt went to the model the user kept')
+  })
+}
+
+// whenExhausted "switch": a prompt to a model whose quota is used up goes, without a dialog, to
+// the model the tracker ranks best, and pi shows and uses that model. Only a Claude login, and
+// every Claude model routed to the loopback API, so whichever model is picked the call stays
+// on 127.0.0.1 and the test reads which one it was.
+function switchCases(pi) {
+  const OPUS = 'anthropic/claude-opus-4-7'
+  let sb
+  let api
+  let session
+  let root
+
+  before(async () => {
+    sb = await startSandbox()
+    // Opus's weekly cap is used up (in the limits list and the legacy key alike); the plan's
+    // 5h and 7d windows have room, and there is no extra usage to bill pi's calls to.
+    const body = sb.fixture('anthropic')
+    body.extra_usage = null
+    body.seven_day_opus.utilization = 100
+    body.limits.find((l) => l.kind === 'weekly_scoped').percent = 100
+    sb.setFixture('anthropic', body)
+    api = await startModelApi()
+    api.setHeaders(() => anthropicUnifiedHeaders({ fiveHour: 0.4, sevenDay: 0.66 }))
+    root = mkdtempSync(join(tmpdir(), 'pi-e2e-switch-'))
+    const agentDir = join(root, 'agent')
+    const home = join(root, 'home')
+    const project = join(root, 'project')
+    for (const d of [agentDir, home, project]) mkdirSync(d, { recursive: true })
+    writeFileSync(join(agentDir, 'auth.json'), JSON.stringify({ anthropic: sb.authJson().anthropic }, null, 2), { mode: 0o600 })
+    writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: 60_000, cachePath: null, whenExhausted: 'switch' }))
+    writeFileSync(join(agentDir, 'models.json'), JSON.stringify({ providers: { anthropic: { baseUrl: api.url } } }))
+    const env = piEnv(pi, { home, agentDir, sandboxUrl: sb.url })
+    session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })
+    session.start([...pi.argv, '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills', '--model', OPUS, '-e', EXTENSION], { cwd: project, env })
+    await session.waitFor(/claude 7d_opus 100%/, { what: 'the used-up Opus cap leading the footer', timeoutMs: 25_000 })
+  })
+
+  after(async () => {
+    session?.kill()
+    await sb?.close()
+    await api?.close()
+    if (root) rmSync(root, { recursive: true, force: true })
+  })
+
+  test('the prompt goes to the best model with room, without a dialog', { timeout: 40_000 }, async () => {
+    assert.equal(api.count(), 0)
+    session.type('are you there?')
+    await sleep(200)
+    session.key('Enter')
+    const screen = await session.waitFor(/Switched to anthropic\/\S+\./, { what: 'the switch notice' })
+    assert.doesNotMatch(screen, /Quota used up/, 'no dialog in "switch" mode')
+    assert.match(screen, /Usage: claude 7d_opus is used up for claude-opus-4-7; resets in \S+\./)
+    const target = screen.match(/Switched to anthropic\/(\S+)\./)[1]
+    console.log(`# switched from claude-opus-4-7 to ${target}`)
+    assert.doesNotMatch(target, /opus/, `the tracker ranks a model outside the Opus cap best, not ${target}`)
+    await session.waitFor(/Hello from the loopback model/, { what: "the model's answer", timeoutMs: 25_000 })
+    assert.deepEqual(api.requests.filter((r) => r.path === '/v1/messages').map((r) => r.model), [target], 'the one call went to the model switched to')
+    // the footer follows: the new model's windows lead (no Opus cap), and pi shows its name
+    const after = await session.waitFor((s) => /^\s*claude 7d \d+%/m.test(s), { what: 'the new model leading the footer' })
+    assert.ok(after.includes(target), `pi shows ${target}:\n${after}`)
   })
 }
 

@@ -78,16 +78,24 @@ async function withEnv({ auth, home = {} }, fn) {
 
 test('anthropic 2026: limits[] windows (every row, 7d_fable from the scoped model) and extra usage in USD', async () => {
   sb.serveCurrent('anthropic-usage-2026')
+  // The recorded body has the same numbers in limits[] and the legacy keys; served with the
+  // legacy keys moved (five_hour 80 %, seven_day 5 %, an hour later) the windows name their source.
   const served = sb.fixture('anthropic')
+  assert.deepEqual([served.five_hour.utilization, served.seven_day.utilization], [served.limits[0].percent, served.limits[1].percent])
+  const later = (iso) => new Date(Date.parse(iso) + 3600_000).toISOString()
+  served.five_hour = { utilization: 80, resets_at: later(served.five_hour.resets_at) }
+  served.seven_day = { utilization: 5, resets_at: later(served.seven_day.resets_at) }
+  sb.setFixture('anthropic', served)
   const tracker = await fetched('anthropic')
   const e = tracker.get('anthropic')
   assertHealthy(e)
   assert.deepEqual(ids(e), ['5h', '7d', '7d_fable', '7d_sonnet', 'extra'])
   const five = win(e, '5h')
   assert.deepEqual([five.kind, five.unit, five.duration], ['percentage', undefined, 18000])
-  near(five.usedRatio, 0.34, '5h')
+  near(five.usedRatio, 0.34, '5h from the session row (five_hour says 80 %)')
   assert.equal(five.resetsAt, Date.parse(served.limits[0].resets_at))
-  near(win(e, '7d').usedRatio, 0.61, '7d')
+  near(win(e, '7d').usedRatio, 0.61, '7d from the weekly_all row (seven_day says 5 %)')
+  assert.equal(win(e, '7d').resetsAt, Date.parse(served.limits[1].resets_at))
   assert.equal(win(e, '7d').duration, 604800)
   const fable = win(e, '7d_fable')
   near(fable.usedRatio, 0.72, 'fable (the active row)')
@@ -147,10 +155,17 @@ test('anthropic: extra usage used up → limit_reached; no cap → spend shown, 
 test('anthropic: without limits[] the legacy keys (and unknown ones) are the windows', async () => {
   const body = sb.fixture('anthropic')
   delete body.limits
+  // values the limits[] rows of the recorded fixture do not have (37, 64, 12), so the windows
+  // below can only have come from the legacy keys
+  Object.assign(body.five_hour, { utilization: 55 })
+  Object.assign(body.seven_day, { utilization: 20 })
+  Object.assign(body.seven_day_opus, { utilization: 90 })
   sb.setFixture('anthropic', body)
   const e = (await fetched('anthropic')).get('anthropic')
   assertHealthy(e)
   assert.deepEqual(ids(e), ['5h', '7d', '7d_opus', 'seven_day_omelette', 'extra'])
+  assert.deepEqual(['5h', '7d', '7d_opus'].map((id) => Math.round(win(e, id).usedRatio * 100)), [55, 20, 90], 'from five_hour, seven_day, seven_day_opus')
+  assert.equal(win(e, '5h').resetsAt, Date.parse(body.five_hour.resets_at))
   const omelette = win(e, 'seven_day_omelette')
   near(omelette.usedRatio, 0.03, 'omelette')
   assert.equal(omelette.resetsAt, undefined, 'null resets_at stays unknown')

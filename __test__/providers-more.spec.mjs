@@ -260,11 +260,8 @@ test('xai: Bearer on /v1/billing?format=credits; weekly 38% used, plan SuperGrok
   resetsIn(w, 3 * DAY + 2 * HOUR + 24 * 60_000 + 983, '7d')
 })
 
-test('xai: a unified-billing account answers credits without a percent → the default form is read (58% of the month)', async () => {
-  const credits = sb.fixture('xai')
-  delete credits.config.creditUsagePercent
-  credits.config.isUnifiedBillingUser = true
-  sb.setFixture('xai', credits)
+test('xai: a credits answer with nothing to read (only the tier) → the default form is read (58% of the month)', async () => {
+  sb.setFixture('xai', { config: { onDemandCap: { val: 0 }, isUnifiedBillingUser: true }, subscriptionTier: 'SuperGrok' })
   const tracker = await fetched('xai')
   assert.equal(requestsOf('xai').length, 1)
   const r = onlyRequest('xai', '/v1/billing', 'monthly')

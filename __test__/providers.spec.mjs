@@ -28,6 +28,9 @@ const usageRequests = (id) => sb.requests.filter((r) => r.providerId === id && r
 const win = (entry, id) => entry.windows.find((w) => w.id === id)
 const near = (actual, expected, what) => assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} != ${expected}`)
 
+/** The providers with an entry, sorted (so a loop over the entries is known not to be empty). */
+const providersIn = (tracker) => [...new Set(tracker.entries().map((e) => e.providerId))].sort()
+
 /** Every window with a reset time has it in the future; the entry is fresh and error-free. */
 function assertHealthy(entry) {
   assert.ok(entry, 'entry exists')
@@ -43,7 +46,36 @@ function assertHealthy(entry) {
 
 // ---- per-provider: request on the wire and values in the store ----
 
+/** The served Claude body with its legacy keys moved off the values of limits[] (the recorded
+ *  fixture has the same numbers in both), so a test can name the source it read: five_hour
+ *  55 % (limits[] session: 37 %), seven_day 20 % (weekly_all: 64 %), seven_day_opus 90 %
+ *  (the Opus row: 12 %), each legacy reset an hour after its limits[] row's. */
+function claudeWithDistinctSources() {
+  const body = sb.fixture('anthropic')
+  const later = (iso) => new Date(Date.parse(iso) + 3600_000).toISOString()
+  for (const [key, utilization] of [['five_hour', 55], ['seven_day', 20], ['seven_day_opus', 90]]) {
+    body[key] = { utilization, resets_at: later(body[key].resets_at) }
+  }
+  const row = (kind) => body.limits.find((l) => l.kind === kind)
+  assert.deepEqual([row('session').percent, row('weekly_all').percent, row('weekly_scoped').percent], [37, 64, 12], 'the limits[] rows of the recorded fixture')
+  return body
+}
+
+test('anthropic: an empty limits[] (a service mid-rollout) leaves the legacy keys as the source', async () => {
+  const body = claudeWithDistinctSources()
+  body.limits = []
+  sb.setFixture('anthropic', body)
+  const e = (await fetched('anthropic')).get('anthropic')
+  assertHealthy(e)
+  near(win(e, '5h').usedRatio, 0.55, '5h from five_hour')
+  assert.equal(win(e, '5h').resetsAt, Date.parse(body.five_hour.resets_at))
+  near(win(e, '7d').usedRatio, 0.2, '7d from seven_day')
+  near(win(e, '7d_opus').usedRatio, 0.9, '7d_opus from seven_day_opus')
+})
+
 test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA; 5h/7d/7d_opus from limits[], extra in USD', async () => {
+  const body = claudeWithDistinctSources()
+  sb.setFixture('anthropic', body)
   const tracker = await fetched('anthropic')
   const reqs = usageRequests('anthropic')
   assert.equal(reqs.length, 1)
@@ -66,11 +98,14 @@ test('anthropic: GET /api/oauth/usage with Bearer, oauth beta and claude-code UA
   assert.equal(five.total, 100)
   assert.equal(five.duration, 18000)
   assert.ok(five.resetsAt > Date.now() && five.resetsAt <= Date.now() + 5 * 3600_000, '5h reset within 5 h')
+  // 37 % and its reset are the limits[] session row's (five_hour says 55 %, an hour later)
+  assert.equal(five.resetsAt, Date.parse(body.limits.find((l) => l.kind === 'session').resets_at))
   const seven = win(e, '7d')
-  near(seven.usedRatio, 0.64, '7d usedRatio')
+  near(seven.usedRatio, 0.64, '7d usedRatio (weekly_all; seven_day says 20 %)')
+  assert.equal(seven.resetsAt, Date.parse(body.limits.find((l) => l.kind === 'weekly_all').resets_at))
   assert.equal(seven.duration, 604800)
   assert.ok(seven.resetsAt > Date.now() && seven.resetsAt <= Date.now() + 7 * 86400_000, '7d reset within 7 d')
-  near(win(e, '7d_opus').usedRatio, 0.12, '7d_opus usedRatio')
+  near(win(e, '7d_opus').usedRatio, 0.12, '7d_opus usedRatio (the Opus row; seven_day_opus says 90 %)')
   // limits[] is authoritative: keys only the legacy shape has are not windows then
   // (without limits they are: providers-2026.spec)
   assert.equal(win(e, 'seven_day_omelette'), undefined)
@@ -200,10 +235,9 @@ test('google-antigravity: POST fetchAvailableModels with {"project"} and Bearer;
   near(ratio('gemini-3-pro-high'), 0.8, 'pro-high')
   near(ratio('claude-sonnet-4-5'), 0.25, 'sonnet')
   assert.equal(ratio('gemini-3-flash'), 1)
-  // the tier comes from loadCodeAssist (paidTier g1-pro-tier)
-  if (sb.count('google-antigravity', 'loadCodeAssist') > 0) {
-    assert.equal(tracker.get('google-antigravity', 'gemini-3-pro-high').plan, 'pro')
-  }
+  // the tier comes from loadCodeAssist (paidTier g1-pro-tier), asked once with the first fetch
+  assert.equal(sb.count('google-antigravity', 'loadCodeAssist'), 1)
+  assert.equal(tracker.get('google-antigravity', 'gemini-3-pro-high').plan, 'pro')
 })
 
 test('google-gemini-cli: POST retrieveUserQuota with {"project"} and Bearer; daily 812 of 1000 for gemini-2.5-pro', async () => {
@@ -231,7 +265,9 @@ test('google-gemini-cli: POST retrieveUserQuota with {"project"} and Bearer; dai
   const flash = win(tracker.get('google-gemini-cli', 'gemini-2.5-flash'), 'daily')
   assert.equal(flash.remaining, 1500)
   assert.equal(flash.total, 1500)
-  if (sb.count('google-gemini-cli', 'loadCodeAssist') > 0) assert.equal(pro.plan, 'free')
+  // the tier comes from loadCodeAssist (currentTier free-tier), asked once with the first fetch
+  assert.equal(sb.count('google-gemini-cli', 'loadCodeAssist'), 1)
+  assert.equal(pro.plan, 'free')
 })
 
 test('google providers: loadCodeAssist is asked at most once an hour, with the documented metadata', async () => {
@@ -255,6 +291,7 @@ test('all five on one tracker: one concurrent cycle fills every entry', async ()
   await tracker.refresh()
   assert.equal(seen.length, 1, 'listeners ran once, before refresh resolved')
   for (const id of PROVIDER_IDS) assert.equal(sb.count(id), 1, id)
+  assert.deepEqual(providersIn(tracker), [...PROVIDER_IDS].sort(), 'an entry for every provider')
   for (const e of tracker.entries()) assertHealthy(e)
   assert.equal(seen[0], tracker.entries().length)
   const s = tracker.stats()
@@ -307,6 +344,7 @@ test('discovery: without credentials every built-in finds its token in $PI_CODIN
     const tracker = newTracker()
     for (const id of PROVIDER_IDS) tracker.registerBuiltinProvider(id, { baseUrl: sb.url })
     await tracker.refresh()
+    assert.deepEqual(providersIn(tracker), [...PROVIDER_IDS].sort(), 'an entry for every provider')
     for (const e of tracker.entries()) assertHealthy(e)
     for (const id of PROVIDER_IDS) {
       const reqs = usageRequests(id)

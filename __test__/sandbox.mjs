@@ -14,9 +14,15 @@ export const PROVIDER_IDS = ['anthropic', 'openai-codex', 'github-copilot', 'goo
 
 /** Built-ins added later; kept apart so the suites written for the five keep meaning "the five". */
 export const MORE_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'kimi-coding', 'minimax', 'minimax-cn', 'openrouter', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn', 'xai']
-const ALL_IDS = [...PROVIDER_IDS, ...MORE_PROVIDER_IDS]
+/** Spend and balance services added with issue 23; their routes check the real request shape. */
+export const SPEND_PROVIDER_IDS = ['vercel-ai-gateway', 'huggingface', 'fireworks', 'baseten']
+/** Built-ins with no usage endpoint: only the rate-limit headers of model responses (no route). */
+export const HEADER_ONLY_PROVIDER_IDS = ['groq', 'cerebras', 'openai', 'mistral']
+const ALL_IDS = [...PROVIDER_IDS, ...MORE_PROVIDER_IDS, ...SPEND_PROVIDER_IDS, ...HEADER_ONLY_PROVIDER_IDS]
 /** Those of them whose usage endpoint takes an API key (the others take pi's OAuth `access`). */
-export const API_KEY_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'minimax', 'minimax-cn', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn']
+export const API_KEY_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'minimax', 'minimax-cn', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn', ...SPEND_PROVIDER_IDS, ...HEADER_ONLY_PROVIDER_IDS]
+/** The one account the sandbox's Fireworks key sees (GET /v1/accounts). */
+export const FIREWORKS_ACCOUNT = 'test-fireworks-account'
 
 export const DEFAULT_TOKENS = Object.freeze(Object.fromEntries(ALL_IDS.map((id) => [id, `test-${id}-token`])))
 export const DEFAULT_ACCOUNT_ID = 'test-openai-codex-account'
@@ -42,15 +48,21 @@ const FIXTURE_FILES = {
   moonshotai: 'current/moonshot-balance.json',
   'moonshotai-cn': 'current/moonshot-balance.json',
   xai: 'current/xai-grok-billing-credits.json',
+  'vercel-ai-gateway': 'current/vercel-ai-gateway-credits.json',
+  huggingface: 'current/huggingface-billing-usage.json',
+  fireworks: 'current/fireworks-billing-summary.json',
+  baseten: 'current/baseten-usage-summary.json',
 }
 // Second endpoints that serve a fixture of their own ("provider:endpoint").
 const ENDPOINT_FIXTURE_FILES = {
   'xai:monthly': 'current/xai-grok-billing-monthly.json',
   'minimax:codingPlan': 'current/minimax-coding-plan-remains.json',
+  'minimax:balance': 'minimax-query-balance.json',
+  'minimax-cn:balance': 'minimax-query-balance.json',
 }
 /** The instant the fixtures under current/ were written against. */
 export const CURRENT_FIXTURE_NOW_MS = Date.parse('2026-12-01T00:00:00Z')
-const fixtureNowMs = (providerId) => (MORE_PROVIDER_IDS.includes(providerId) ? CURRENT_FIXTURE_NOW_MS : FIXTURE_NOW_MS)
+const fixtureNowMs = (providerId) => (MORE_PROVIDER_IDS.includes(providerId) || SPEND_PROVIDER_IDS.includes(providerId) ? CURRENT_FIXTURE_NOW_MS : FIXTURE_NOW_MS)
 const FIXTURE_DIR = fileURLToPath(new URL('../crates/usage-core/fixtures/', import.meta.url))
 
 /** fixtures/current/ bodies of the five built-ins, by file name (without .json). */
@@ -80,6 +92,8 @@ const ROUTES = {
   '/coding/v1/usages': { method: 'GET', providerId: 'kimi-coding', endpoint: 'usage' },
   '/v1/token_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'usage' },
   '/v1/api/openplatform/coding_plan/remains': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'codingPlan' },
+  // A pay-as-you-go (sk-api-) key's balance on either MiniMax host.
+  '/account/query_balance': { method: 'GET', providerId: null, candidates: ['minimax', 'minimax-cn'], endpoint: 'balance' },
   '/api/v1/key': { method: 'GET', providerId: 'openrouter', endpoint: 'usage' },
   '/zen/go/v1/usage': { method: 'GET', providerId: 'opencode-go', endpoint: 'usage' },
   '/user/balance': { method: 'GET', providerId: 'deepseek', endpoint: 'usage' },
@@ -89,6 +103,50 @@ const ROUTES = {
   // Antigravity's quota summary: answered only when a test sets a body for it (setFixture(…,
   // 'summary') or serveCurrent); otherwise 404, and the client falls back to the models.
   '/v1internal:retrieveUserQuotaSummary': { method: 'POST', providerId: 'google-antigravity', endpoint: 'summary' },
+  '/v1/credits': { method: 'GET', providerId: 'vercel-ai-gateway', endpoint: 'usage' },
+  '/api/settings/billing/usage-v2': { method: 'GET', providerId: 'huggingface', endpoint: 'usage' },
+  '/v1/accounts': { method: 'GET', providerId: 'fireworks', endpoint: 'accounts' },
+  '/v1/billing/usage_summary': { method: 'GET', providerId: 'baseten', endpoint: 'usage' },
+}
+// Routes with a path parameter: Fireworks' summary names the account in its path.
+const PATTERN_ROUTES = [{ re: /^\/v1\/accounts\/([^/]+)\/billing\/summary$/, method: 'GET', providerId: 'fireworks', endpoint: 'usage' }]
+
+/** OpenAI-style rate-limit headers as each header-only service sends them with a model
+ *  response, `step` requests into the day (Groq: bare requests per day, tokens per minute, Go
+ *  durations; Cerebras: the period in the name, resets in seconds; OpenAI: bare names per
+ *  minute; Mistral: `req-minute` and `tokens-minute`). Values follow the services' docs. */
+export function rateLimitHeaders(providerId, step = 1) {
+  if (providerId === 'groq') {
+    return {
+      'x-ratelimit-limit-requests': '14400', 'x-ratelimit-remaining-requests': String(14400 - step),
+      'x-ratelimit-reset-requests': '2m59.56s',
+      'x-ratelimit-limit-tokens': '18000', 'x-ratelimit-remaining-tokens': String(18000 - 120 * step),
+      'x-ratelimit-reset-tokens': '7.66s',
+    }
+  }
+  if (providerId === 'cerebras') {
+    return {
+      'x-ratelimit-limit-requests-day': '14400', 'x-ratelimit-remaining-requests-day': String(14400 - 3 * step),
+      'x-ratelimit-reset-requests-day': '33011.382867097855',
+      'x-ratelimit-limit-tokens-minute': '60000', 'x-ratelimit-remaining-tokens-minute': String(60000 - 900 * step),
+      'x-ratelimit-reset-tokens-minute': '11.382867097855',
+    }
+  }
+  if (providerId === 'openai') {
+    return {
+      'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': String(500 - step),
+      'x-ratelimit-reset-requests': '120ms',
+      'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': String(30000 - 700 * step),
+      'x-ratelimit-reset-tokens': '1.4s',
+    }
+  }
+  if (providerId === 'mistral') {
+    return {
+      'x-ratelimit-limit-req-minute': '120', 'x-ratelimit-remaining-req-minute': String(120 - step),
+      'x-ratelimit-limit-tokens-minute': '60000', 'x-ratelimit-remaining-tokens-minute': String(60000 - 500 * step),
+    }
+  }
+  throw new Error(`no rate-limit headers for ${providerId}`)
 }
 
 /** A fresh, unshifted copy of a provider's fixture body. */
@@ -248,7 +306,46 @@ function errorBody(providerId, status, message) {
     return { error: { message, type } }
   }
   if (providerId === 'openrouter') return { error: { code: status, message } }
+  if (providerId === 'vercel-ai-gateway') {
+    const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_exceeded' : status === 403 ? 'permission_error' : 'internal_server_error'
+    return { error: { type, message } }
+  }
+  if (providerId === 'fireworks') return { error: { code: status, message } }
   return { error: message }
+}
+
+const DAY_MS = 86_400_000
+const isoMs = (v) => (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(v) ? Date.parse(v) : NaN)
+
+// The four spend services, checked like the real ones: the credential in the form each takes,
+// and the query each needs (Hugging Face: epoch SECONDS, milliseconds get HTTP 500; Fireworks:
+// the account of the key, an ISO range; Baseten: an ISO range of at most 31 days).
+function validateSpend(providerId, endpoint, auth, token, url, err) {
+  const q = url.searchParams
+  if (providerId === 'baseten') {
+    // every version of Baseten's docs accepts `Api-Key`; current ones take Bearer too
+    if (auth !== `Api-Key ${token}` && auth !== `Bearer ${token}`) return err(401, 'Invalid API key')
+    const start = isoMs(q.get('start_date'))
+    const end = isoMs(q.get('end_date'))
+    if (!(start <= end)) return err(400, 'start_date and end_date must be ISO 8601 UTC, start before end')
+    if (end - start > 31 * DAY_MS) return err(400, 'the range may span at most 31 days')
+    return null
+  }
+  if (auth !== `Bearer ${token}`) return err(401, providerId === 'vercel-ai-gateway' ? 'Invalid API key' : 'Invalid credentials in Authorization header')
+  if (providerId === 'huggingface') {
+    const start = Number(q.get('startDate'))
+    const end = Number(q.get('endDate'))
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start > end) return err(400, 'startDate and endDate are required')
+    if (end > 1e11) return err(500, 'Internal Error')
+    return null
+  }
+  if (providerId === 'fireworks' && endpoint === 'usage') {
+    if (url.pathParam !== FIREWORKS_ACCOUNT) return err(404, `account "${url.pathParam}" not found`)
+    const start = isoMs(q.get('startTime'))
+    const end = isoMs(q.get('endTime'))
+    if (!(start < end)) return err(400, 'startTime and endTime must be RFC 3339, start before end')
+  }
+  return null
 }
 
 const lowerKeys = (o) => Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
@@ -280,12 +377,13 @@ export async function startSandbox(opts = {}) {
     if (custom !== undefined) return structuredClone(custom)
     if (endpoint === 'loadCodeAssist') return defaultLoadCodeAssist(providerId, projects[providerId])
     if (endpoint === 'summary') return undefined
+    if (endpoint === 'accounts') return { accounts: [{ name: `accounts/${FIREWORKS_ACCOUNT}`, displayName: 'Test Fireworks account', state: 'READY' }] }
     const raw = loadFixture(providerId, endpoint)
     return shiftTimes ? shiftFixture(providerId, raw) : raw
   }
 
   // Validate a request like the real service. Returns null when valid, else the error response.
-  function validate(providerId, endpoint, h, body) {
+  function validate(providerId, endpoint, h, body, url) {
     const auth = h.authorization ?? ''
     const token = tokens[providerId]
     const err = (status, message, headers) => ({ status, body: errorBody(providerId, status, message), headers })
@@ -328,6 +426,7 @@ export async function startSandbox(opts = {}) {
       if (!bearer) return err(401, 'Invalid Authentication')
       return null
     }
+    if (SPEND_PROVIDER_IDS.includes(providerId)) return validateSpend(providerId, endpoint, auth, token, url, err)
     // Google providers (usage or loadCodeAssist)
     if (auth !== `Bearer ${token}`) return err(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.')
     let parsed
@@ -360,7 +459,16 @@ export async function startSandbox(opts = {}) {
 
   function handle(req, res, rawBody) {
     const url = new URL(req.url, 'http://127.0.0.1')
-    const route = ROUTES[url.pathname]
+    let route = ROUTES[url.pathname]
+    let pathParam = null
+    for (const r of route ? [] : PATTERN_ROUTES) {
+      const m = r.re.exec(url.pathname)
+      if (m) {
+        route = r
+        pathParam = decodeURIComponent(m[1])
+      }
+    }
+    url.pathParam = pathParam
     const routeEndpoint = typeof route?.endpoint === 'function' ? route.endpoint(url) : route?.endpoint
     const entry = { providerId: route?.providerId ?? null, endpoint: routeEndpoint ?? null, method: req.method, path: req.url, headers: { ...req.headers }, body: rawBody, at: Date.now(), status: 0 }
     requests.push(entry)
@@ -379,13 +487,13 @@ export async function startSandbox(opts = {}) {
       providerId = candidates.find((id) => auth === `Bearer ${tokens[id]}` || auth === tokens[id]) ?? null
       entry.providerId = providerId
       if (!providerId && route.candidates) {
-        const refused = validate(candidates[0], routeEndpoint, req.headers, rawBody)
+        const refused = validate(candidates[0], routeEndpoint, req.headers, rawBody, url)
         return reply(refused.status, refused.body, refused.headers)
       }
       if (!providerId) return reply(401, errorBody('google-gemini-cli', 401, 'Request had invalid authentication credentials.'))
     }
 
-    const invalid = validate(providerId, routeEndpoint, req.headers, rawBody)
+    const invalid = validate(providerId, routeEndpoint, req.headers, rawBody, url)
     if (invalid) return reply(invalid.status, invalid.body, invalid.headers)
 
     // A scripted override is used only by a request the real service would have accepted,
@@ -477,7 +585,7 @@ export async function startSandbox(opts = {}) {
     /** Queue an override for the next `times` valid requests (default 1; Infinity = until reset).
      *  { status?, body?: string (raw) | object (JSON), headers?, delayMs?, hang?: true | 'body',
      *    drop?: true (destroy the socket), times?,
-     *    endpoint?: 'usage' | 'loadCodeAssist' | 'codingPlan' (MiniMax) | 'monthly' (xAI) } */
+     *    endpoint?: 'usage' | 'loadCodeAssist' | 'codingPlan' | 'balance' (MiniMax) | 'monthly' (xAI) } */
     script(providerId, override = {}) {
       checkProvider(providerId)
       const key = keyOf(providerId, override.endpoint)

@@ -724,6 +724,7 @@ test('process.exit() mid-fetch exits cleanly with its code', async () => {
   assert.equal(r.signal, null, r.stderr)
   assert.equal(r.status, 7, r.stderr)
   assert.equal(r.stderr, '')
+  assert.equal(sb.count('anthropic'), 1, 'the exit came with the anthropic fetch in flight (the sandbox holds it)')
 })
 
 test('workers terminated mid-fetch take nothing down', async () => {

@@ -137,6 +137,9 @@ describe('two JS strategies against a loopback server', () => {
   })
 
   test('listeners ran once per cycle with every provider done', () => {
+    // the start's first tick and the refresh() above: the loop below has those two to check
+    assert.equal(updates.length, 2, `${updates.length} updates`)
+    assert.equal(tracker.stats().cycles, updates.length, 'one update per cycle')
     for (const entries of updates) {
       assert.equal(entries.filter((e) => e.providerId === 'claude-js').length, 1)
       assert.ok(entries.some((e) => e.providerId === 'copilot-js'))

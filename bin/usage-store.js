@@ -132,11 +132,11 @@ function parse(argv) {
 // remainingRatio as a percent without float noise (0.63 * 100 = 63.00000000000001).
 const remainingPct = (w) => Math.round(w.remainingRatio * 1e6) / 1e4
 
-function guardResult(entries, { providerId, modelId }, min) {
+function guardResult(entries, { providerId, modelId }, min, authProblem) {
   const key = `${providerId}/${modelId}`
   const e = entries.find((x) => x.providerId === providerId && x.modelId === modelId)
   if (!e) return { code: 2, line: `${key}: no data` }
-  if (!e.active) return { code: 2, line: `${key}: no credentials found` }
+  if (!e.active) return { code: 2, line: `${key}: ${authProblem?.message ?? 'no credentials found'}` }
   if (e.error) return { code: 2, line: `${key}: ${errorText(e.error, Date.now(), { retries: false })}` }
   if (!e.windows.length) return { code: 2, line: `${key}: no data` }
   const low = e.windows.filter((w) => remainingPct(w) < min)
@@ -263,6 +263,7 @@ async function main(argv) {
   if (opts.timeoutMs !== undefined) trackerOptions.requestTimeoutMs = opts.timeoutMs
 
   let entries
+  let authProblem = null
   let viewText = null
   const tracker = new addon.UsageTracker(trackerOptions)
   try {
@@ -270,6 +271,8 @@ async function main(argv) {
     // One fetch, no loop: a started loop's first tick would race the refresh into a second request.
     await tracker.refresh()
     entries = tracker.entries().filter((e) => ids.includes(e.providerId))
+    // A broken auth.json is named as such: logging in again would not mend it.
+    authProblem = addon.piAuthProblem()
     if (opts.command === 'view') {
       const lines = renderView(entries, {
         width: terminalWidth(),
@@ -277,6 +280,7 @@ async function main(argv) {
         history: (providerId, windowId, modelId) => tracker.history(providerId, windowId, { modelId }),
         paint: useColor() ? paintAnsi : undefined,
         warnings: tracker.warnings(),
+        authProblem: authProblem?.message,
       })
       viewText = lines.join('\n')
     }
@@ -286,7 +290,7 @@ async function main(argv) {
   const now = Date.now()
 
   if (opts.guard) {
-    const r = guardResult(entries, opts.guard, opts.minRemaining)
+    const r = guardResult(entries, opts.guard, opts.minRemaining, authProblem)
     if (opts.json) process.stdout.write(JSON.stringify({ ...toJson(entries, { now }), guard: { ...r, min: opts.minRemaining } }, null, 2) + '\n')
     else process.stdout.write(r.line + '\n')
     return r.code
@@ -298,9 +302,9 @@ async function main(argv) {
   })
   const active = entries.filter((e) => e.active)
   if (viewText !== null) {
-    // The view names providers without credentials itself.
+    // The view names providers without credentials, and a broken auth.json, itself.
     process.stdout.write(viewText + '\n')
-    return active.length && active.every((e) => e.error) ? 2 : 0
+    return (active.length && active.every((e) => e.error)) || (authProblem && !active.length) ? 2 : 0
   }
   if (opts.json) {
     process.stdout.write(JSON.stringify(toJson(entries, { now }), null, 2) + '\n')
@@ -310,13 +314,14 @@ async function main(argv) {
   // A login that cannot be used is always explained; a missing one only when asked for by name
   // (most users have a few of the many providers, the rest stay quiet).
   const named = Boolean(opts.providers)
-  let explained = 0
+  if (authProblem) process.stderr.write(`usage-store: ${authProblem.message}\n`)
+  let explained = authProblem ? 1 : 0
   for (const id of inactive) {
     const reason = entries.find((e) => e.providerId === id && e.error)?.error.message
     if (reason) {
       explained++
       process.stderr.write(`${reason}\n`)
-    } else if (named) {
+    } else if (named && !authProblem) {
       process.stderr.write(`no credentials found for ${id} (log in with pi /login, or see README)\n`)
     }
   }
@@ -328,7 +333,7 @@ async function main(argv) {
   const allFailed =
     providersTried.length > 0 &&
     providersTried.every((id) => active.filter((e) => e.providerId === id).every((e) => e.error))
-  return allFailed ? 2 : 0
+  return allFailed || (authProblem && !active.length) ? 2 : 0
 }
 
 main(process.argv.slice(2)).then(

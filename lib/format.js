@@ -38,6 +38,7 @@
  * values are 'stale'; reset countdowns are 'muted'; an entry with `error` adds
  * a trailing "!" segment at level 'error'. Segment `kind` ('value' | 'reset' |
  * 'error') tells a renderer how to join: " · " before a value, " " otherwise.
+ * Windows the addon marks `viewOnly` (per-minute rate limits) never reach the footer.
  *
  * JSON shape of toJson (version 1; `usage-store --json`, `/usage-store json`).
  * All times are epoch milliseconds; absent values are null, never missing.
@@ -296,16 +297,19 @@ function groupByProvider(entries) {
   return groups
 }
 
+// Windows the footer shows: the addon marks the ones only the view lists (per-minute limits).
+const footerWindows = (e) => (e.windows || []).filter((w) => !w.viewOnly)
+
 // Picks which (entry, window) pairs a part shows, in order.
 function pickWindows(group, style) {
-  const withWindows = group.filter((e) => e.active && e.windows && e.windows.length)
+  const withWindows = group.filter((e) => e.active && footerWindows(e).length)
   if (style === 'full') {
-    return withWindows.flatMap((e) => e.windows.map((w) => ({ e, w })))
+    return withWindows.flatMap((e) => footerWindows(e).map((w) => ({ e, w })))
   }
   const def = withWindows.find((e) => e.modelId === 'default')
   if (def) {
     // The window a meter bills pi's traffic to (Claude's extra usage) leads.
-    const ordered = [...def.windows.filter((w) => w.billing), ...def.windows.filter((w) => !w.billing)]
+    const ordered = [...footerWindows(def).filter((w) => w.billing), ...footerWindows(def).filter((w) => !w.billing)]
     return ordered
       .filter((w, i) => i < 2 || windowLevel(w) !== 'ok')
       .map((w) => ({ e: def, w }))
@@ -313,7 +317,7 @@ function pickWindows(group, style) {
   // Per-model provider: its most constrained model tells the story.
   let best = null
   for (const e of withWindows) {
-    for (const w of e.windows) {
+    for (const w of footerWindows(e)) {
       if (!best || remainingRatio(w) < remainingRatio(best.w)) best = { e, w }
     }
   }
@@ -327,7 +331,7 @@ function leadWindows(group, lead, style) {
   for (const id of lead.windowIds || []) {
     for (const e of group) {
       if (e.modelId !== 'default' && e.modelId !== lead.modelId) continue
-      const w = e.active && e.windows.find((x) => x.id === id)
+      const w = e.active && footerWindows(e).find((x) => x.id === id)
       if (w && !found.some((f) => f.w === w)) found.push({ e, w })
     }
   }

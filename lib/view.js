@@ -23,7 +23,9 @@
  * are not ok), 'all' every window of every model.
  *
  * Exports
- *   renderView(entries, { width, now, mode, history, paint, warnings }) -> string[]
+ *   renderView(entries, { width, now, mode, history, paint, warnings, authProblem }) -> string[]
+ *     authProblem: the message of a broken pi auth.json (`piAuthProblem()`): said instead of
+ *       "no credentials", since logging in again does not mend the file
  *     history(providerId, windowId, modelId) -> [{ at, usedRatio }] (oldest first), optional
  *     paint(color, text) -> text: a semantic colour (LEVEL_COLORS values, 'accent', 'dim',
  *       'muted', 'text') applied to a piece; pi's theme.fg or format.paintAnsi
@@ -175,7 +177,8 @@ function windowsOf(group, mode) {
   const { shown, included } = fmt.foldMultiplierViews(active)
   const all = fmt.sortEntries(shown).flatMap((e) => (e.windows || []).map((w) => ({ e, w })))
   if (mode === 'all') return { rows: all, hidden: 0, included: [...included.values()].flat() }
-  const rows = fmt.pickWindows(active, 'compact')
+  // What the footer shows, then what the addon keeps out of the footer for the view (per-minute limits).
+  const rows = [...fmt.pickWindows(active, 'compact'), ...all.filter(({ w }) => w.viewOnly)]
   return { rows, hidden: Math.max(0, all.length - rows.length), included: [] }
 }
 
@@ -193,7 +196,7 @@ function windowLabel(e, w, width = Infinity) {
  */
 function renderView(entries, opts = {}) {
   const width = Math.max(MIN_WIDTH, Math.floor(Number(opts.width) || 80))
-  const { now = Date.now(), mode = 'compact', history = null, paint = plain, warnings = [] } = opts
+  const { now = Date.now(), mode = 'compact', history = null, paint = plain, warnings = [], authProblem = null } = opts
   const groups = new Map()
   for (const e of fmt.sortEntries(entries)) {
     if (!groups.has(e.providerId)) groups.set(e.providerId, [])
@@ -293,9 +296,12 @@ function renderView(entries, opts = {}) {
     if (b.hidden) line([{ text: `  +${b.hidden} more window${b.hidden === 1 ? '' : 's'}`, color: 'dim' }])
   }
   if (!blocks.length) {
-    line([{ text: noCredentials.length ? 'no usage data: no provider has credentials' : 'no usage data yet', color: 'dim' }])
+    const why = authProblem ? ": pi's auth.json cannot be read" : noCredentials.length ? ': no provider has credentials' : ' yet'
+    line([{ text: `no usage data${why}`, color: 'dim' }])
   }
-  if (noCredentials.length) {
+  if (authProblem) {
+    wrapToWidth(authProblem, width - 2, 5).forEach((part, i) => line([{ text: `${i ? ' ' : '!'} ${part}`, color: 'error' }]))
+  } else if (noCredentials.length) {
     const text = `no credentials: ${noCredentials.join(', ')} — log in with pi (/login)`
     wrapToWidth(text, width - 2, 4).forEach((part, i) => line([{ text: i ? `  ${part}` : part, color: 'dim' }]))
   }

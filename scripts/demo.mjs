@@ -74,7 +74,7 @@ const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
 const { terminalWidth, visibleWidth } = require(join(root, 'lib/terminal.js'))
 const { wrapToWidth } = require(join(root, 'lib/view.js'))
-const { startSandbox, drift, PROVIDER_IDS } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
+const { startSandbox, drift, PROVIDER_IDS, rateLimitHeaders } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
 const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
 
 const { minIntervalMs } = UsageTracker.limits
@@ -214,14 +214,23 @@ const armWatchdog = () => {
   }, args.intervalMs * 10 + 10000)
 }
 
+// Services with no usage endpoint (never polled) show what a model response's headers say.
+const HEADER_ONLY = BUILTIN_PROVIDERS.filter((p) => !p.polled).map((p) => p.id)
+let polls = 0
 unsubscribe = tracker.onUpdate((entries) => {
   if (finishing) return
+  // A model response's headers publish too; only a finished poll cycle counts as one.
+  const cycles = tracker.stats().cycles
+  // (a terminal redraws in place; a log gets one frame per cycle)
+  if (cycles === polls) return void (tty && render(entries, cycle, args.watch ? 0 : args.cycles, sb.url))
+  polls = cycles
   cycle++
   armWatchdog()
   render(entries, cycle, args.watch ? 0 : args.cycles, sb.url)
   if (!args.watch && cycle >= args.cycles) return void finish(0)
   // Next cycle sees moved usage; once, a provider fails, to show an error and its recovery.
   for (const id of PROVIDER_IDS) sb.setFixture(id, drift(id, cycle))
+  for (const id of HEADER_ONLY) tracker.observeResponse(id, 200, rateLimitHeaders(id, cycle))
   if (cycle === 3) sb.script('github-copilot', { status: 503 })
 })
 process.on('SIGINT', () => finish(0))

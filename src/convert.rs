@@ -124,6 +124,7 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         status: None,
         billing: None,
         warnings: Vec::new(),
+        view_only: false,
     }
 }
 
@@ -145,6 +146,7 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
         unit: w.unit,
         status: w.status,
         billing: w.billing,
+        view_only: w.view_only,
         level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
         used: w.used,
@@ -375,4 +377,55 @@ pub fn headers_from_js(
             Some((name.to_ascii_lowercase(), value))
         })
         .collect()
+}
+
+pub fn auth_problem_to_js(p: usage_core::credentials::AuthFileProblem) -> AuthFileProblem {
+    AuthFileProblem {
+        path: p.path.to_string_lossy().into_owned(),
+        message: p.message(),
+        short: p.short(),
+        place: p.place,
+        problem: p.problem,
+    }
+}
+
+pub fn settings_to_js(r: usage_core::settings::SettingsRead) -> SettingsRead {
+    use usage_core::settings::{CachePath, Style, WhenExhausted};
+    let s = r.settings;
+    let cache_path = match s.cache_path {
+        CachePath::Default => None,
+        CachePath::Off => Some(napi::Either::B(napi::bindgen_prelude::Null)),
+        CachePath::At(path) => Some(napi::Either::A(path)),
+    };
+    SettingsRead {
+        path: r.path.to_string_lossy().into_owned(),
+        options: ExtensionSettings {
+            interval_ms: s.interval_ms as f64,
+            providers: s.providers.into_iter().collect(),
+            warn_at: s.warn_at,
+            critical_at: s.critical_at,
+            low_balance: s.low_balance,
+            style: match s.style {
+                Style::Compact => "compact",
+                Style::Full => "full",
+            }
+            .into(),
+            notify: s.notify,
+            when_exhausted: match s.when_exhausted {
+                WhenExhausted::Ask => "ask",
+                WhenExhausted::Switch => "switch",
+                WhenExhausted::Warn => "warn",
+            }
+            .into(),
+            tracker: TrackerOptions {
+                interval_ms: Some(s.interval_ms as f64),
+                warn_at: Some(s.warn_at),
+                critical_at: Some(s.critical_at),
+                low_balance: Some(s.low_balance),
+                cache_path,
+                ..Default::default()
+            },
+        },
+        problems: r.problems,
+    }
 }

@@ -18,6 +18,7 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
         .map(|b| types::BuiltinProviderInfo {
             id: b.id.to_string(),
             label: b.label.to_string(),
+            polled: b.wire.polls(),
         })
         .collect()
 }
@@ -51,6 +52,41 @@ pub fn error_codes() -> Vec<types::ErrorCodeInfo> {
         .collect()
 }
 
+/// What the last read of pi's `auth.json` (by any tracker of this process) found wrong with
+/// the whole file; `null` when it was fine or absent. Reads nothing itself.
+#[napi_derive::napi]
+pub fn pi_auth_problem() -> Option<types::AuthFileProblem> {
+    usage_core::credentials::last_auth_problem().map(convert::auth_problem_to_js)
+}
+
+fn builtin_ids() -> Vec<&'static str> {
+    usage_core::providers::BUILTINS
+        .iter()
+        .map(|b| b.id)
+        .collect()
+}
+
+/// The pi extension's settings (`<agent dir>/usage-tracker.json`) by the addon's rules: a bad
+/// value is a problem in words and its default is used; no file is the defaults.
+#[napi_derive::napi]
+pub fn read_settings() -> types::SettingsRead {
+    let path = usage_core::settings::default_path();
+    convert::settings_to_js(usage_core::settings::read(&path, &builtin_ids()))
+}
+
+/// Changes the settings file: `changes` holds the keys to set (`providers` merged by id,
+/// `null` drops a key); the file is replaced atomically and keys not changed are kept. A
+/// change the rules refuse throws and leaves the file as it was. Returns the file as now read.
+#[napi_derive::napi(catch_unwind)]
+pub fn save_settings(
+    changes: serde_json::Value,
+) -> Result<types::SettingsRead, convert::CodedError> {
+    let path = usage_core::settings::default_path();
+    usage_core::settings::update(&path, &changes, &builtin_ids())
+        .map(convert::settings_to_js)
+        .map_err(convert::invalid)
+}
+
 /// pi's agent dir, as the tracker resolves it (`$PI_CODING_AGENT_DIR`, `~` expanded).
 #[napi_derive::napi]
 pub fn agent_dir() -> String {
@@ -71,6 +107,16 @@ pub fn credentials_from_pi_auth(
         convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
     })?;
     let rule = spec.wire.auth();
+    if let Some(problem) = usage_core::credentials::entry_problem(&entry) {
+        return Ok(Some(types::PiCredentialInfo {
+            usable: false,
+            kind: None,
+            base_url: None,
+            reason: Some(format!(
+                "{provider_id}: the auth.json entry is broken: {problem}"
+            )),
+        }));
+    }
     Ok(
         usage_core::credentials::from_pi_entry(&provider_id, &entry, &rule).map(
             |found| match found {

@@ -105,6 +105,9 @@ pub struct ResolvedUsageWindow {
     /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
     #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
+    /// A window too short to matter between two looks (a per-minute rate limit from response
+    /// headers): `/usage-store` lists it, the footer leaves it out.
+    pub view_only: bool,
     /// How close to the wall, by the tracker's `warnAt`/`criticalAt` (the rule `checkQuota` uses).
     #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
     pub level: Option<String>,
@@ -306,6 +309,9 @@ pub struct BuiltinProviderInfo {
     pub id: String,
     /// Short name for footers and tables ('claude').
     pub label: String,
+    /// `false`: the service has no usage endpoint pi's credential can read; its windows come
+    /// only from the rate-limit headers of pi's model responses (`observeResponse`).
+    pub polled: bool,
 }
 
 /// One error code the addon throws.
@@ -371,4 +377,51 @@ pub struct HistoryPoint {
 pub struct ModelCandidate {
     pub provider_id: String,
     pub model_id: String,
+}
+
+/// Why pi's `auth.json` cannot be used (never a value from the file).
+#[napi(object)]
+pub struct AuthFileProblem {
+    pub path: String,
+    /// Where: `line 3, column 7`, or `entry "anthropic"`.
+    pub place: String,
+    /// What is wrong there.
+    pub problem: String,
+    /// The whole sentence, for the CLI and the view.
+    pub message: String,
+    /// One short line, for the footer.
+    pub short: String,
+}
+
+/// What the pi extension's settings file says (`readSettings()`); every key has a value.
+#[napi(object)]
+pub struct ExtensionSettings {
+    /// Poll interval, ms.
+    pub interval_ms: f64,
+    /// Every built-in provider id: tracked (`true`) or not.
+    pub providers: HashMap<String, bool>,
+    /// Remaining ratio under which a window turns yellow.
+    pub warn_at: f64,
+    /// Remaining ratio under which a window turns red.
+    pub critical_at: f64,
+    /// Money under which a prepaid balance is red.
+    pub low_balance: f64,
+    #[napi(ts_type = "'compact' | 'full'")]
+    pub style: String,
+    /// Notifications when a window runs low, runs out or recovers.
+    pub notify: bool,
+    /// A prompt to a model whose quota is used up.
+    #[napi(ts_type = "'ask' | 'switch' | 'warn'")]
+    pub when_exhausted: String,
+    /// The options for `new UsageTracker(...)` these settings make.
+    pub tracker: TrackerOptions,
+}
+
+/// A settings file as the addon reads it: what it means, and each bad value in words (shown
+/// once; its default is used).
+#[napi(object)]
+pub struct SettingsRead {
+    pub path: String,
+    pub options: ExtensionSettings,
+    pub problems: Vec<String>,
 }

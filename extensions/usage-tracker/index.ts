@@ -14,25 +14,16 @@
  *   /usage-store table     table of every store entry (provider/model × window)
  *   /usage-store json      the store as JSON (same shape as `usage-store --json`)
  *
+ *   /usage-store settings  the settings as a list, like pi's /settings: each change is checked and
+ *                          saved by the addon and applies at once
+ *
  * Settings: `<agentDir>/usage-tracker.json`, where agentDir is `$PI_CODING_AGENT_DIR` or
- * `~/.pi/agent`. The file is optional; every key is optional; these are the defaults:
- *
- *   {
- *     "intervalMs": 60000,        // poll period in ms (minimum 1000)
- *     "providers": {              // built-in providers to track (ids: the addon's BUILTIN_PROVIDERS);
- *       "<provider id>": false    // every one is on unless turned off here
- *     },
- *     "warnAt": 0.25,             // remaining ratio below which a footer value turns yellow
- *     "criticalAt": 0.1,          // ... turns red; crossing it also raises a "low" notification
- *     "style": "compact",         // "compact": main windows only; "full": every window and model
- *     "notify": true,             // notifications when a window runs low, runs out or recovers
- *     "whenExhausted": "ask",     // the current model's quota is used up at a prompt: "ask" to
- *                                 // switch to the best model with room, "switch" at once, or "warn"
- *     "cachePath": "..."          // shared cache file (omit: default under the agent dir; null: off)
- *   }
- *
- * A malformed file is reported once and the defaults are used (a single bad key falls back
- * to its default only). The file is read on every session start, so `/reload` applies edits.
+ * `~/.pi/agent`; optional, every key optional. What each key means, its default and its checks
+ * are the addon's (`readSettings`, `saveSettings`): intervalMs, providers ({ "<id>": false }
+ * turns one off), warnAt, criticalAt, lowBalance, style ("compact" | "full"), notify,
+ * whenExhausted ("ask" | "switch" | "warn"), cachePath (null: no shared cache). A bad value is
+ * named once and its default used; the file is read on every session start, so `/reload`
+ * applies a hand edit.
  *
  * Credentials: the addon reads pi's auth.json itself, with the one mapping of pi's entries
  * (`credentialsFromPiAuth`), then the environment variable pi reads, then the tool's own files.
@@ -44,6 +35,7 @@ import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-a
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { openSettings } from "./settings-view.js";
 import { openView, printView, type View, viewText } from "./usage-view.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +58,20 @@ interface Format {
 	formatDuration(ms: number): string;
 	providerLabel(providerId: string): string;
 }
+/** lib/guard.js: what happens before a prompt to a model whose quota is used up. */
+interface Guard {
+	guardExhausted(
+		tracker: Tracker,
+		model: { provider: string; id: string },
+		available: Array<{ provider: string; id: string }>,
+		options: { whenExhausted: "ask" | "switch" | "warn"; hasUI: boolean },
+		io: {
+			confirm(title: string, text: string): Promise<boolean>;
+			switchTo(provider: string, id: string): Promise<boolean>;
+			notify(message: string, type: "info" | "warning"): void;
+		},
+	): Promise<string>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Loading. Node's own require (not jiti) so the addon and its .node binary load once per
@@ -74,14 +80,22 @@ interface Format {
 let addon: Addon | undefined;
 let format: Format | undefined;
 let view: View | undefined;
-let terminal: { terminalWidth(): number } | undefined;
+let guard: Guard | undefined;
+let terminal: { terminalWidth(): number; visibleWidth(text: string): number } | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
 	addon = load("../../index.js") as Addon;
 	format = load("../../lib/format.js") as Format;
-	view = load("../../lib/view.js") as View;
-	terminal = load("../../lib/terminal.js") as { terminalWidth(): number };
+	const plainView = load("../../lib/view.js") as View;
+	// A broken auth.json is said in the view instead of "no credentials" (the addon remembers
+	// what its last read found, so this reads no file).
+	view = {
+		renderView: (entries, opts) => plainView.renderView(entries, { ...opts, authProblem: addon?.piAuthProblem()?.message }),
+		refreshNote: (entries, opts) => plainView.refreshNote(entries, opts),
+	};
+	guard = load("../../lib/guard.js") as Guard;
+	terminal = load("../../lib/terminal.js") as { terminalWidth(): number; visibleWidth(text: string): number };
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -92,92 +106,12 @@ try {
 /** Built-in provider ids, from the addon's one table. */
 const builtinIds = (): string[] => (addon ? addon.BUILTIN_PROVIDERS.map((p) => p.id) : []);
 
-interface Settings {
-	intervalMs: number;
-	providers: Record<string, boolean>;
-	warnAt: number;
-	criticalAt: number;
-	style: "compact" | "full";
-	notify: boolean;
-	/** Before a prompt goes to a model whose quota is used up: ask to switch, switch, or warn. */
-	whenExhausted: "ask" | "switch" | "warn";
-	cachePath?: string | null; // undefined = the addon's default location
-}
+type Settings = import("../../index").ExtensionSettings;
 
-function defaultSettings(): Settings {
-	return {
-		intervalMs: 60_000,
-		providers: Object.fromEntries(builtinIds().map((id) => [id, true])),
-		warnAt: 0.25,
-		criticalAt: 0.1,
-		style: "compact",
-		notify: true,
-		whenExhausted: "ask",
-	};
-}
-
-/** Reads the settings file; problems come back as messages, never as exceptions. */
+/** The settings file as the addon reads it; problems come back as messages, never as exceptions. */
 function readSettings(): { settings: Settings; problems: string[] } {
-	const settings = defaultSettings();
-	const file = join(addon ? addon.agentDir() : ".", "usage-tracker.json");
-	let raw: string;
-	try {
-		raw = readFileSync(file, "utf8");
-	} catch {
-		return { settings, problems: [] }; // no file: defaults
-	}
-	let data: unknown;
-	try {
-		data = JSON.parse(raw);
-	} catch (err) {
-		return { settings, problems: [`${file} is not valid JSON (${errorMessage(err)}); using defaults`] };
-	}
-	if (!data || typeof data !== "object" || Array.isArray(data)) {
-		return { settings, problems: [`${file} must hold a JSON object; using defaults`] };
-	}
-	const d = data as Record<string, unknown>;
-	const problems: string[] = [];
-	const bad = (key: string, want: string) => problems.push(`${file}: "${key}" must be ${want}; using the default`);
-	const ratio = (v: unknown) => typeof v === "number" && v >= 0 && v <= 1;
-
-	if (d.intervalMs !== undefined) {
-		if (typeof d.intervalMs === "number" && Number.isFinite(d.intervalMs) && d.intervalMs >= 1000) settings.intervalMs = d.intervalMs;
-		else bad("intervalMs", "a number of milliseconds >= 1000");
-	}
-	if (d.providers !== undefined) {
-		if (d.providers && typeof d.providers === "object" && !Array.isArray(d.providers)) {
-			for (const [id, on] of Object.entries(d.providers as Record<string, unknown>)) {
-				if (!builtinIds().includes(id)) problems.push(`${file}: unknown provider "${id}" ignored`);
-				else if (typeof on !== "boolean") bad(`providers.${id}`, "true or false");
-				else settings.providers[id] = on;
-			}
-		} else bad("providers", "an object like { \"anthropic\": true }");
-	}
-	if (d.warnAt !== undefined) {
-		if (ratio(d.warnAt)) settings.warnAt = d.warnAt as number;
-		else bad("warnAt", "a ratio between 0 and 1");
-	}
-	if (d.criticalAt !== undefined) {
-		if (ratio(d.criticalAt)) settings.criticalAt = d.criticalAt as number;
-		else bad("criticalAt", "a ratio between 0 and 1");
-	}
-	if (d.style !== undefined) {
-		if (d.style === "compact" || d.style === "full") settings.style = d.style;
-		else bad("style", '"compact" or "full"');
-	}
-	if (d.whenExhausted !== undefined) {
-		if (d.whenExhausted === "ask" || d.whenExhausted === "switch" || d.whenExhausted === "warn") settings.whenExhausted = d.whenExhausted;
-		else bad("whenExhausted", '"ask", "switch" or "warn"');
-	}
-	if (d.notify !== undefined) {
-		if (typeof d.notify === "boolean") settings.notify = d.notify;
-		else bad("notify", "true or false");
-	}
-	if (d.cachePath !== undefined) {
-		if (d.cachePath === null || (typeof d.cachePath === "string" && d.cachePath !== "")) settings.cachePath = d.cachePath;
-		else bad("cachePath", "a file path or null");
-	}
-	return { settings, problems };
+	const read = addon!.readSettings();
+	return { settings: read.options, problems: read.problems };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,17 +242,23 @@ const chatWidth = (): number => Math.max(20, screenWidth() - 2);
 
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {
 	if (!format) return undefined;
+	const theme = session.ctx.ui.theme;
+	// A broken auth.json leads, in one short line: no login of the file is read until it is fixed.
+	const broken = addon?.piAuthProblem();
+	const said = broken ? `usage: ${broken.short}` : undefined;
+	const lead = said ? theme.fg("error", said) : undefined;
 	// Every provider with data gets a cell, the most urgent first, fitted to the line by the
 	// addon's order (mostPressing) rather than cut by pi.
+	const room = screenWidth() - (said && terminal ? terminal.visibleWidth(said) + 2 : 0);
 	const parts = format.footerParts(entries, {
 		style: session.settings.style,
 		lead: leadOf(session),
 		pressing: session.tracker.mostPressing(),
-		width: screenWidth(),
+		width: room,
 	});
-	if (parts.length === 0) return undefined;
-	const theme = session.ctx.ui.theme;
-	return format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
+	if (parts.length === 0) return lead;
+	const text = format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
+	return lead ? `${lead}  ${text}` : text;
 }
 
 function show(session: Session, entries: UsageEntry[]): void {
@@ -349,49 +289,21 @@ function onThreshold(session: Session, e: ThresholdEvent): void {
 // ---------------------------------------------------------------------------------------------
 // The current model: its quota before a prompt, and what its responses say
 
-/** The best model pi has credentials for other than the current one, as the tracker ranks them. */
-function bestAlternative(session: Session, ctx: ExtensionContext): { provider: string; id: string; why: string } | undefined {
-	const registry = ctx.modelRegistry as { getAvailable?: () => Array<{ provider: string; id: string }> } | undefined;
-	const available = registry?.getAvailable?.() ?? [];
-	const current = session.model;
-	const candidates = available
-		.filter((m) => !(current && m.provider === current.provider && m.id === current.id))
-		.map((m) => ({ providerId: m.provider, modelId: m.id }));
-	if (candidates.length === 0) return undefined;
-	const best = session.tracker.selectBestModel(candidates);
-	if (!best.providerId || !best.modelId || best.decision === "exhausted") return undefined;
-	return { provider: best.providerId, id: best.modelId, why: best.reason };
-}
-
-/** Before a prompt reaches a model whose quota is used up: say so, with when it resets and the
- *  best alternative, then ask, switch or warn as configured. Never blocks silently. */
+/** Before a prompt reaches a model whose quota is used up: lib/guard.js decides (say so, then
+ *  ask, switch or warn as configured); pi's dialog, model switch and notifications carry it out. */
 async function guardPrompt(session: Session, pi: ExtensionAPI, ctx: ExtensionContext): Promise<void> {
 	const model = session.model;
-	if (!model || !format) return;
-	const check = session.tracker.checkQuota(model.provider, model.id);
-	if (check.decision !== "exhausted") return;
-	const label = format.providerLabel(model.provider);
-	const resets = check.resetsAt ? `; resets in ${format.formatDuration(check.resetsAt - Date.now())}` : "";
-	const what = `${label} ${check.windowId ?? ""}`.trim();
-	const alt = bestAlternative(session, ctx);
-	const message = `Usage: ${what} is used up for ${model.id}${resets}.`;
-	if (!alt) {
-		notify(ctx, `${message} No other model with room was found; the prompt goes ahead.`, "warning");
-		return;
-	}
-	const target = `${alt.provider}/${alt.id}`;
-	const mode = session.settings.whenExhausted;
-	let doSwitch = mode === "switch";
-	if (mode === "ask" && ctx.hasUI) {
-		doSwitch = await ctx.ui.confirm("Quota used up", `${message}\nSwitch to ${target} for this prompt and after?`);
-	}
-	if (!doSwitch) {
-		notify(ctx, mode === "warn" ? `${message} ${target} has room.` : `${message} Staying on ${model.id}.`, "warning");
-		return;
-	}
-	const found = ctx.modelRegistry.find(alt.provider, alt.id);
-	const ok = found ? await pi.setModel(found) : false;
-	notify(ctx, ok ? `${message} Switched to ${target}.` : `${message} Could not switch to ${target}.`, ok ? "info" : "warning");
+	if (!model || !guard) return;
+	const registry = ctx.modelRegistry as { getAvailable?: () => Array<{ provider: string; id: string }> } | undefined;
+	const options = { whenExhausted: session.settings.whenExhausted, hasUI: ctx.hasUI };
+	await guard.guardExhausted(session.tracker, model, registry?.getAvailable?.() ?? [], options, {
+		confirm: (title, text) => ctx.ui.confirm(title, text),
+		switchTo: async (provider, id) => {
+			const found = ctx.modelRegistry.find(provider, id);
+			return found ? await pi.setModel(found) : false;
+		},
+		notify: (message, type) => notify(ctx, message, type),
+	});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,10 +336,8 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	const { settings, problems } = readSettings();
 	for (const p of problems) notifyOnce(ctx, `usage-tracker: ${p}`, "warning");
 
-	const options: Record<string, unknown> = { intervalMs: settings.intervalMs, warnAt: settings.warnAt, criticalAt: settings.criticalAt };
-	if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
 	const session: Session = {
-		tracker: new addon.UsageTracker(options),
+		tracker: new addon.UsageTracker(settings.tracker),
 		ctx,
 		settings,
 		unsubscribe: [],
@@ -463,13 +373,28 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	})();
 }
 
+/** Applies a saved settings file at once: the running tracker is replaced by one made from it
+ *  (the shared cache keeps this from asking the services again). One restart at a time. */
+let applying: Promise<void> = Promise.resolve();
+function applySettings(): Promise<void> {
+	applying = applying.then(async () => {
+		const session = state().session;
+		if (!session || session.stopped) return;
+		await startSession(session.ctx);
+		const next = state().session;
+		if (next && session.model) next.model = session.model; // the model pi uses now leads, as before
+	});
+	return applying.catch(() => undefined);
+}
+
 const SUBCOMMANDS = [
+	{ value: "settings", label: "settings", description: "change the settings (providers, levels, footer style, …)" },
 	{ value: "refresh", label: "refresh", description: "fetch every provider now, then print the view" },
 	{ value: "all", label: "all", description: "the view with every window of every model" },
 	{ value: "table", label: "table", description: "every store entry as a table" },
 	{ value: "json", label: "json", description: "the store as JSON" },
 ];
-const ARGS = ["", "refresh", "all", "table", "json"];
+const ARGS = ["", "settings", "refresh", "all", "table", "json"];
 
 export default function usageTrackerExtension(pi: ExtensionAPI): void {
 	pi.on("session_start", async (_event, ctx) => {
@@ -519,7 +444,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 	});
 
 	pi.registerCommand("usage-store", {
-		description: "Show AI subscription usage (args: refresh, all, table, json)",
+		description: "Show AI subscription usage (args: settings, refresh, all, table, json)",
 		getArgumentCompletions: (prefix) => {
 			const items = SUBCOMMANDS.filter((s) => s.value.startsWith(prefix.trim()));
 			return items.length > 0 ? items : null;
@@ -528,11 +453,25 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 			try {
 				const arg = args.trim();
 				if (!ARGS.includes(arg)) {
-					notify(ctx, "Usage: /usage-store [refresh|all|table|json]", "warning");
+					notify(ctx, "Usage: /usage-store [settings|refresh|all|table|json]", "warning");
 					return;
 				}
 				if (!addon || !format || !view) {
 					notify(ctx, `usage-tracker: the native addon failed to load (${loadError ?? "unknown error"})`, "warning");
+					return;
+				}
+				if (arg === "settings") {
+					const uiMode = (ctx as { mode?: string }).mode;
+					const tui = ctx.hasUI && (uiMode === undefined || uiMode === "tui");
+					const shown = tui
+						? await openSettings(
+								addon,
+								ctx,
+								() => void applySettings(),
+								(message) => notify(ctx, `usage-tracker: ${message}`, "warning"),
+							)
+						: false;
+					if (!shown) notify(ctx, `usage-tracker: the settings list needs pi's terminal; the file is ${addon.readSettings().path}`, "warning");
 					return;
 				}
 				const session = state().session;
@@ -543,10 +482,8 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 					}
 					// Print and JSON mode start no tracker: fetch once, like the usage-store CLI.
 					const { settings } = readSettings();
-					const options: Record<string, unknown> = { intervalMs: settings.intervalMs, warnAt: settings.warnAt, criticalAt: settings.criticalAt };
-					if (settings.cachePath !== undefined) options.cachePath = settings.cachePath;
 					const ids = builtinIds().filter((id) => settings.providers[id] !== false);
-					await printView(new addon.UsageTracker(options), ids, view, format, arg, screenWidth());
+					await printView(new addon.UsageTracker(settings.tracker), ids, view, format, arg, screenWidth());
 					return;
 				}
 				if (arg === "refresh") await session.tracker.refresh();

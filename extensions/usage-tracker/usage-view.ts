@@ -21,6 +21,8 @@ export interface View {
 			history?: (providerId: string, windowId: string, modelId: string) => Points;
 			paint?: (color: string, text: string) => string;
 			warnings?: string[];
+			/** a broken pi auth.json, said instead of "no credentials" */
+			authProblem?: string;
 		},
 	): string[];
 	refreshNote(entries: UsageEntry[], opts: { startedAt: number; now?: number; holdMs?: number }): string;

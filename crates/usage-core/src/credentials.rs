@@ -356,10 +356,212 @@ pub fn from_env(rule: &AuthRule) -> Option<Credentials> {
     })
 }
 
-/// pi's auth.json entry for `instance_id`, if the file has one.
-pub fn pi_auth_entry(instance_id: &str) -> Option<Value> {
-    let mut auth = read_json(&agent_dir().join("auth.json"))?;
-    Some(auth.get_mut(instance_id)?.take())
+/// Why pi's `auth.json` cannot be used, and where: never a value from the file, so never a
+/// secret. A broken file is the file's fault, not a missing login: nothing here says "log in".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFileProblem {
+    pub path: PathBuf,
+    /// Where in the file: `line 3, column 7` (for a value of the wrong kind, where it
+    /// starts), or `entry "anthropic"`.
+    pub place: String,
+    /// What is wrong there.
+    pub problem: String,
+}
+
+impl AuthFileProblem {
+    /// The whole story, for the CLI, the view and a provider's error.
+    pub fn message(&self) -> String {
+        format!(
+            "pi's auth.json is broken at {}: {} ({}); usage is not read from it until the file is fixed (this tool only reads it)",
+            self.place,
+            self.problem,
+            self.path.display()
+        )
+    }
+
+    /// One short line, for the footer.
+    pub fn short(&self) -> String {
+        format!("auth.json broken: {}", self.place)
+    }
+}
+
+/// pi's `auth.json` as read once: its entries by key, or why the file cannot be used.
+#[derive(Debug, Clone)]
+pub struct PiAuth {
+    pub path: PathBuf,
+    entries: Result<serde_json::Map<String, Value>, AuthFileProblem>,
+}
+
+impl PiAuth {
+    /// Reads `path` as pi does: no file or an empty one has no entries; a byte-order mark is
+    /// skipped; anything else must be a JSON object. Never writes the file.
+    pub fn read(path: &Path) -> PiAuth {
+        let entries = match std::fs::read(path) {
+            Ok(bytes) => parse_auth_file(path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(AuthFileProblem {
+                path: path.to_path_buf(),
+                place: "the file".into(),
+                problem: format!("cannot be read ({})", e.kind()),
+            }),
+        };
+        PiAuth {
+            path: path.to_path_buf(),
+            entries,
+        }
+    }
+
+    /// `<agent dir>/auth.json`, remembered as the last read (`last_auth_problem`).
+    pub fn load() -> PiAuth {
+        let auth = Self::read(&agent_dir().join("auth.json"));
+        *LAST_PROBLEM.lock().unwrap_or_else(|e| e.into_inner()) = auth.problem().cloned();
+        auth
+    }
+
+    /// Why the whole file cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<&AuthFileProblem> {
+        self.entries.as_ref().err()
+    }
+
+    /// The entry under `key`: `None` when the file has none (or cannot be read at all);
+    /// `Err` when the entry is not what pi keeps there (its key and what is wrong).
+    pub fn entry(&self, key: &str) -> Option<Result<&Value, AuthFileProblem>> {
+        let entry = self.entries.as_ref().ok()?.get(key)?;
+        Some(match entry_problem(entry) {
+            None => Ok(entry),
+            Some(problem) => Err(AuthFileProblem {
+                path: self.path.clone(),
+                place: format!("entry \"{key}\""),
+                problem,
+            }),
+        })
+    }
+}
+
+static LAST_PROBLEM: std::sync::Mutex<Option<AuthFileProblem>> = std::sync::Mutex::new(None);
+
+/// What the last read of pi's `auth.json` found wrong with the whole file (`None`: it was
+/// fine or absent). Kept so a caller can show it without reading the file on its own thread.
+pub fn last_auth_problem() -> Option<AuthFileProblem> {
+    LAST_PROBLEM
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+fn parse_auth_file(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, Value>, AuthFileProblem> {
+    let problem = |place: String, problem: String| AuthFileProblem {
+        path: path.to_path_buf(),
+        place,
+        problem,
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Ok(Default::default());
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_column(&bytes[..e.valid_up_to()]);
+        problem(
+            format!("line {line}, column {column}"),
+            "not text (binary data where JSON belongs)".into(),
+        )
+    })?;
+    // serde_json's syntax messages name the expectation, never the text around it.
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let place = format!("line {}, column {}", e.line(), e.column());
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let what = e.to_string();
+        let what = what.strip_suffix(&suffix).unwrap_or(&what).to_string();
+        let what = if e.is_eof() {
+            format!("{what} (the file ends too early: cut off?)")
+        } else {
+            what
+        };
+        problem(place, what)
+    })?;
+    match value {
+        Value::Object(entries) => Ok(entries),
+        other => Err(problem(
+            {
+                let start = text.len() - text.trim_start().len();
+                let (line, column) = line_column(&bytes[..start]);
+                format!("line {line}, column {column}")
+            },
+            format!(
+                "{} where pi keeps an object with one entry per provider",
+                json_type(&other)
+            ),
+        )),
+    }
+}
+
+/// 1-based line and column of the byte after `before`.
+fn line_column(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (line, column)
+}
+
+/// A JSON value's type, with its article.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// What is wrong with one entry, by the types pi itself requires of a login (`type`, and
+/// `key`/`env` or `access`/`refresh`/`expires`). Missing fields are left to the reader.
+pub fn entry_problem(entry: &Value) -> Option<String> {
+    let Some(fields) = entry.as_object() else {
+        return Some(format!(
+            "{} where pi keeps an object like {{\"type\": \"api_key\", \"key\": …}}",
+            json_type(entry)
+        ));
+    };
+    let wrong = |field: &str, want: &str| {
+        let got = fields.get(field)?;
+        let ok = match want {
+            "a string" => got.is_string(),
+            "a number" => got.as_f64().is_some(),
+            _ => got
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string)),
+        };
+        (!ok).then(|| format!("\"{field}\" is {}, expected {want}", json_type(got)))
+    };
+    let kind = match fields.get("type") {
+        None => "oauth",
+        Some(Value::String(k)) if k == "oauth" || k == "api_key" => k.as_str(),
+        Some(Value::String(_)) => {
+            return Some("\"type\" is neither \"oauth\" nor \"api_key\"".into())
+        }
+        Some(other) => {
+            return Some(format!(
+                "\"type\" is {}, expected \"oauth\" or \"api_key\"",
+                json_type(other)
+            ))
+        }
+    };
+    if kind == "api_key" {
+        wrong("key", "a string").or_else(|| wrong("env", "an object of strings"))
+    } else {
+        wrong("access", "a string")
+            .or_else(|| wrong("refresh", "a string"))
+            .or_else(|| wrong("expires", "a number"))
+    }
 }
 
 #[cfg(test)]
@@ -563,6 +765,128 @@ mod tests {
         assert!(
             matches!(checked("deepseek", login, &AuthRule::API_KEY), Found::Unusable(r) if r.contains("set an API key"))
         );
+    }
+
+    /// Writes `bytes` as an auth.json, reads it, and checks the file is untouched.
+    fn read_auth(bytes: &[u8]) -> (PiAuth, PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.json");
+        std::fs::write(&path, bytes).unwrap();
+        let auth = PiAuth::read(&path);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "auth.json is never written"
+        );
+        (auth, path, dir)
+    }
+
+    fn file_problem(bytes: &[u8]) -> AuthFileProblem {
+        let (auth, path, _dir) = read_auth(bytes);
+        let problem = auth.problem().cloned().expect("a broken file");
+        assert_eq!(problem.path, path);
+        assert!(
+            auth.entry("anthropic").is_none(),
+            "no entry of a broken file is read"
+        );
+        let message = problem.message();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        for never in ["log in", "/login", "no credentials", "secret"] {
+            assert!(!message.contains(never), "{message}");
+        }
+        problem
+    }
+
+    #[test]
+    fn a_truncated_auth_json_names_the_line_and_column_where_it_ends() {
+        let p = file_problem(b"{\n  \"anthropic\": {\"type\": \"oauth\", \"access\": \"sk-secret");
+        assert_eq!(p.place, "line 2, column 53");
+        assert!(
+            p.problem.starts_with("EOF while parsing a string"),
+            "{}",
+            p.problem
+        );
+        assert!(p.problem.contains("ends too early"), "{}", p.problem);
+        assert_eq!(p.short(), "auth.json broken: line 2, column 53");
+    }
+
+    #[test]
+    fn an_auth_json_that_is_not_an_object_says_what_it_is() {
+        let p = file_problem(b"[1,2,3]");
+        assert_eq!(p.place, "line 1, column 1");
+        assert_eq!(
+            p.problem,
+            "an array where pi keeps an object with one entry per provider"
+        );
+        let n = file_problem(b"\n  42");
+        assert!(n.problem.starts_with("a number"), "{}", n.problem);
+        assert_eq!(n.place, "line 2, column 3");
+    }
+
+    #[test]
+    fn binary_garbage_in_auth_json_is_named_as_not_text_with_its_place() {
+        let p = file_problem(b"{\n\xff\xfe\x00\x9c secret");
+        assert_eq!(p.place, "line 2, column 1");
+        assert!(p.problem.starts_with("not text"), "{}", p.problem);
+        // Valid UTF-8 that is still not JSON is a syntax error at its place.
+        let q = file_problem(b"\x00\x01 garbage");
+        assert_eq!(q.place, "line 1, column 1");
+    }
+
+    #[test]
+    fn an_entry_of_the_wrong_type_names_the_entry_and_the_field() {
+        let (auth, path, _dir) = read_auth(
+            br#"{"anthropic": {"type": "oauth", "access": 12345, "refresh": "r-secret", "expires": 1},
+                 "zai": "sk-bare-secret",
+                 "deepseek": {"type": "api_key", "key": "k", "env": {"A": 1}},
+                 "kimi": {"type": 7},
+                 "openai-codex": {"type": "oauth", "access": "a", "refresh": "r", "expires": "soon"},
+                 "xai": {"type": "api_key", "key": "k-ok"}}"#,
+        );
+        assert!(auth.problem().is_none(), "the file itself is fine");
+        let broken = |key: &str| match auth.entry(key) {
+            Some(Err(p)) => {
+                assert_eq!(p.path, path);
+                assert_eq!(p.place, format!("entry \"{key}\""));
+                assert!(!p.message().contains("secret"), "{}", p.message());
+                p.problem
+            }
+            other => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(
+            broken("anthropic"),
+            "\"access\" is a number, expected a string"
+        );
+        assert!(
+            broken("zai").starts_with("a string where pi keeps an object"),
+            "a bare string entry"
+        );
+        assert_eq!(
+            broken("deepseek"),
+            "\"env\" is an object, expected an object of strings"
+        );
+        assert_eq!(
+            broken("kimi"),
+            "\"type\" is a number, expected \"oauth\" or \"api_key\""
+        );
+        assert_eq!(
+            broken("openai-codex"),
+            "\"expires\" is a string, expected a number"
+        );
+        assert!(matches!(auth.entry("xai"), Some(Ok(_))));
+        assert!(auth.entry("github-copilot").is_none());
+    }
+
+    #[test]
+    fn no_file_an_empty_one_or_a_bom_is_not_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = PiAuth::read(&dir.path().join("auth.json"));
+        assert!(missing.problem().is_none() && missing.entry("zai").is_none());
+        let (empty, _, _d1) = read_auth(b"");
+        assert!(empty.problem().is_none());
+        let (bom, _, _d2) =
+            read_auth(b"\xEF\xBB\xBF{\"zai\": {\"type\": \"api_key\", \"key\": \"k\"}}");
+        assert!(matches!(bom.entry("zai"), Some(Ok(_))));
     }
 
     #[test]

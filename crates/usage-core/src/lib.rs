@@ -15,6 +15,7 @@ pub mod providers;
 pub mod quota;
 pub mod resolve;
 pub mod sanitize;
+pub mod settings;
 pub mod store;
 pub mod time;
 pub mod tracker;

@@ -165,6 +165,10 @@ pub struct UsageSnapshot {
     /// the entry through the store unchanged; messages never quote the body.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A window too short to matter between two looks (a per-minute rate limit): the full
+    /// view lists it, the footer leaves it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub view_only: bool,
 }
 
 impl UsageSnapshot {
@@ -345,6 +349,9 @@ pub struct ResolvedWindow {
     /// The fetch's warnings (see `UsageSnapshot::warnings`); the binding lifts them to the entry.
     #[serde(default)]
     pub fetch_warnings: Vec<String>,
+    /// See `UsageSnapshot::view_only`.
+    #[serde(default)]
+    pub view_only: bool,
     /// How close to the wall, by the tracker's thresholds; set when the store is published.
     #[serde(default)]
     pub level: Option<Level>,

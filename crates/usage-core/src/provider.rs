@@ -57,4 +57,9 @@ pub trait UsageProvider: Send + Sync + 'static {
     ) -> Option<FetchOutcome> {
         None
     }
+    /// `false` when there is nothing to fetch (a service known only from its response
+    /// headers): the tracker leaves it out of every cycle.
+    fn polls(&self) -> bool {
+        true
+    }
 }

@@ -96,6 +96,7 @@ fn described(quota: &QuotaDefinition, s: &UsageSnapshot, now_ms: i64) -> Resolve
         status: s.status.clone(),
         billing: s.billing.clone(),
         fetch_warnings: s.warnings.clone(),
+        view_only: s.view_only,
         level: None,
         elapsed_ratio: None,
         pace: None,

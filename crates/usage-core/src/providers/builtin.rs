@@ -89,11 +89,18 @@ pub fn create_builtin(
 /// Credentials of one instance, in order: pi's `auth.json` under the instance id, then (for
 /// the default instance only) the wire's alias keys of `auth.json`, the environment variable
 /// pi reads and the tool's own file. A second account must bring its own.
+/// A broken file leaves its logins unread (the environment and the tool's own file still
+/// count; the file's problem is shown once, `credentials::last_auth_problem`); a broken entry
+/// is that provider's error.
 pub fn discover(spec: &BuiltinSpec, instance_id: &str) -> Option<Found> {
     let rule = spec.wire.auth();
-    let from_auth_json = |key: &str| {
-        credentials::pi_auth_entry(key)
-            .and_then(|entry| credentials::from_pi_entry(instance_id, &entry, &rule))
+    let auth = credentials::PiAuth::load();
+    let from_auth_json = |key: &str| match auth.entry(key)? {
+        Ok(entry) => credentials::from_pi_entry(instance_id, entry, &rule),
+        Err(problem) => Some(Found::Unusable(format!(
+            "{instance_id}: {}",
+            problem.message()
+        ))),
     };
     if let Some(found) = from_auth_json(instance_id) {
         return Some(found);
@@ -207,9 +214,11 @@ impl Inner {
                 return cached.1.clone();
             }
         }
+        // A failed read is not kept: the next fetch asks again rather than going an hour
+        // without what the usage request may need (Fireworks' account slug).
         let account = match self.send(request, creds.kind).await {
             Ok(body) => self.spec.wire.parse_account(&body),
-            Err(_) => Account::default(),
+            Err(_) => return Account::default(),
         };
         *self.account.lock().unwrap_or_else(|e| e.into_inner()) = (now, account.clone());
         account
@@ -269,6 +278,7 @@ impl Inner {
             ErrorKind::Provider,
             format!("{}: nothing to request", self.id),
         );
+        let mut service_said: Option<FetchError> = None;
         for (attempt, request) in requests.into_iter().enumerate() {
             let body = match self.send(request, creds.kind).await {
                 Ok(body) => body,
@@ -294,10 +304,15 @@ impl Inner {
                     }
                     return Ok(outcome);
                 }
+                // The service's own word ("no billing configured") outlives a fallback's 404.
+                Err(e @ WireError::Service(_)) => {
+                    let e = self.wire_error(body.len(), e);
+                    service_said.get_or_insert(e);
+                }
                 Err(e) => last_error = self.wire_error(body.len(), e),
             }
         }
-        Err(last_error)
+        Err(service_said.unwrap_or(last_error))
     }
 }
 
@@ -335,6 +350,10 @@ impl UsageProvider for BuiltinProvider {
             .wire
             .parse_headers(status, &super::Headers(headers), now_ms)
             .filter(|o| !o.snapshots.is_empty())
+    }
+
+    fn polls(&self) -> bool {
+        self.inner.spec.wire.polls()
     }
 
     fn account_fingerprint(&self) -> Option<String> {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::shape::{number, push_extra};
+use super::shape::{finish, number, push_extra};
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
@@ -43,31 +43,38 @@ impl Wire for DeepSeek {
     }
 
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+        parse(&serde_json::from_slice(body)?)
     }
 }
 
-pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
+pub fn parse(body: &Value) -> Result<FetchOutcome, WireError> {
     let infos = body
         .get("balance_infos")
         .and_then(Value::as_array)
-        .ok_or("`balance_infos` is not a list")?;
+        .ok_or_else(|| WireError::Shape("`balance_infos` is not a list".into()))?;
     // The service's own verdict: false means calls fail whatever the numbers say.
     let unavailable = body.get("is_available").and_then(Value::as_bool) == Some(false);
     let mut outcome = FetchOutcome::default();
-    for info in infos {
+    let mut warnings = Vec::new();
+    for (i, info) in infos.iter().enumerate() {
         let Some(currency) = info
             .get("currency")
             .and_then(Value::as_str)
             .map(|c| c.trim().to_ascii_uppercase())
             .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()))
         else {
+            warnings.push(format!("balance_infos[{i}]: no ISO `currency`"));
             continue;
         };
         let total = number(info.get("total_balance")).or_else(|| {
             Some(number(info.get("granted_balance"))? + number(info.get("topped_up_balance"))?)
         });
-        let Some(total) = total else { continue };
+        let Some(total) = total else {
+            warnings.push(format!(
+                "balance_infos[{i}] ({currency}): no `total_balance`"
+            ));
+            continue;
+        };
         let quota = balance_quota(&currency);
         let mut s = UsageSnapshot::new(quota.id.clone());
         s.remaining = Some(total);
@@ -78,7 +85,7 @@ pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
         push_extra(&mut outcome, &DECLARED, quota);
         outcome.snapshots.push(s);
     }
-    Ok(outcome)
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -133,6 +140,13 @@ mod tests {
         );
         assert_eq!(out.extra_quotas.len(), 1);
         assert_eq!(out.extra_quotas[0].kind, QuotaKind::Balance);
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "balance_infos[3]: no ISO `currency`",
+                "balance_infos[4] (USD): no `total_balance`"
+            ]
+        );
         assert!(parse(&json!({"is_available": true})).is_err());
     }
 

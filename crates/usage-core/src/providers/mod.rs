@@ -5,19 +5,28 @@
 
 pub mod anthropic;
 pub mod antigravity;
+pub mod baseten;
 mod builtin;
 pub mod codex;
 pub mod copilot;
 pub mod deepseek;
+pub mod fireworks;
 pub mod gemini;
 pub mod google;
+pub mod header_only;
 pub mod http;
+pub mod huggingface;
 pub mod kimi;
 pub mod minimax;
 pub mod moonshot;
+#[cfg(test)]
+mod mutate;
 pub mod opencode_go;
 pub mod openrouter;
+pub mod ratelimit;
 mod shape;
+mod spend;
+pub mod vercel_ai_gateway;
 pub mod xai;
 pub mod zai;
 
@@ -142,6 +151,66 @@ pub const BUILTINS: &[BuiltinSpec] = &[
         label: "grok",
         default_base_url: "https://cli-chat-proxy.grok.com",
         wire: &xai::Xai,
+    },
+    BuiltinSpec {
+        id: "vercel-ai-gateway",
+        label: "vercel",
+        default_base_url: "https://ai-gateway.vercel.sh",
+        wire: &vercel_ai_gateway::VercelAiGateway,
+    },
+    BuiltinSpec {
+        id: "huggingface",
+        label: "hf",
+        default_base_url: "https://huggingface.co",
+        wire: &huggingface::HuggingFace,
+    },
+    BuiltinSpec {
+        id: "fireworks",
+        label: "fireworks",
+        default_base_url: "https://api.fireworks.ai",
+        wire: &fireworks::Fireworks,
+    },
+    BuiltinSpec {
+        id: "baseten",
+        label: "baseten",
+        default_base_url: "https://api.baseten.co",
+        wire: &baseten::Baseten,
+    },
+    BuiltinSpec {
+        id: "groq",
+        label: "groq",
+        default_base_url: "https://api.groq.com",
+        wire: &header_only::HeaderOnly {
+            env: &["GROQ_API_KEY"],
+            dialect: ratelimit::Dialect::GROQ,
+        },
+    },
+    BuiltinSpec {
+        id: "cerebras",
+        label: "cerebras",
+        default_base_url: "https://api.cerebras.ai",
+        wire: &header_only::HeaderOnly {
+            env: &["CEREBRAS_API_KEY"],
+            dialect: ratelimit::Dialect::OPENAI,
+        },
+    },
+    BuiltinSpec {
+        id: "openai",
+        label: "openai",
+        default_base_url: "https://api.openai.com",
+        wire: &header_only::HeaderOnly {
+            env: &["OPENAI_API_KEY"],
+            dialect: ratelimit::Dialect::OPENAI,
+        },
+    },
+    BuiltinSpec {
+        id: "mistral",
+        label: "mistral",
+        default_base_url: "https://api.mistral.ai",
+        wire: &header_only::HeaderOnly {
+            env: &["MISTRAL_API_KEY"],
+            dialect: ratelimit::Dialect::OPENAI,
+        },
     },
 ];
 
@@ -273,6 +342,11 @@ pub trait Wire: Send + Sync + 'static {
         _now_ms: i64,
     ) -> Option<FetchOutcome> {
         None
+    }
+    /// `false` for a service with no usage endpoint: the tracker never polls it and its
+    /// windows come only from `parse_headers`.
+    fn polls(&self) -> bool {
+        true
     }
 }
 

@@ -1,10 +1,11 @@
 //! Moonshot platform (`moonshotai` on api.moonshot.ai, `moonshotai-cn` on api.moonshot.cn):
 //! GET /v1/users/me/balance with Bearer. A prepaid balance, `data.available_balance` in major
-//! units; the cash part can go negative. This is the pay-as-you-go key, not Kimi Code.
+//! units, and its parts (`voucher_balance`, `cash_balance`; cash can go negative). This is the
+//! pay-as-you-go key, not Kimi Code.
 
 use serde_json::Value;
 
-use super::shape::{number, service_message};
+use super::shape::{finish, number, service_message};
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
 use crate::model::{
@@ -31,7 +32,10 @@ impl Moonshot {
 
 impl Wire for Moonshot {
     fn quotas(&self, _config: &WireConfig) -> Vec<QuotaDefinition> {
-        vec![QuotaDefinition::new("balance", QuotaKind::Balance).with_unit(self.currency())]
+        ["balance", "voucher", "cash"]
+            .iter()
+            .map(|id| QuotaDefinition::new(*id, QuotaKind::Balance).with_unit(self.currency()))
+            .collect()
     }
 
     /// Both ids read the same variable in pi.
@@ -56,9 +60,12 @@ impl Wire for Moonshot {
     }
 }
 
-/// This shape rests on a single description, so nothing is assumed present: the envelope is
-/// checked only where it speaks, the balance may be a string, and without
-/// `available_balance` the two parts are added up.
+/// The parts of the balance sit on a model entry of their own: a cash deficit covered by
+/// vouchers does not stop calls, only the available balance does.
+pub const PARTS_MODEL: &str = "parts";
+
+/// Nothing is assumed present: the envelope is checked only where it speaks, the balances may
+/// be strings, and without `available_balance` the two parts are added up.
 pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
     let code = number(body.get("code"));
     let failed = body.get("status").and_then(Value::as_bool) == Some(false)
@@ -85,15 +92,32 @@ pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
         .get("data")
         .filter(|d| d.is_object())
         .ok_or_else(|| WireError::Shape("`data` is not an object".into()))?;
-    let available = number(data.get("available_balance"))
-        .or_else(|| Some(number(data.get("voucher_balance"))? + number(data.get("cash_balance"))?))
-        .ok_or_else(|| WireError::Shape("`data.available_balance` is not a number".into()))?;
-    let mut s = UsageSnapshot::new("balance");
-    s.remaining = Some(available);
-    Ok(FetchOutcome {
-        snapshots: vec![s],
-        ..Default::default()
-    })
+    let voucher = number(data.get("voucher_balance"));
+    let cash = number(data.get("cash_balance"));
+    let mut outcome = FetchOutcome::default();
+    let mut warnings = Vec::new();
+    match number(data.get("available_balance")).or_else(|| Some(voucher? + cash?)) {
+        Some(available) => {
+            let mut s = UsageSnapshot::new("balance");
+            s.remaining = Some(available);
+            outcome.snapshots.push(s);
+        }
+        None => warnings.push("`data.available_balance` is not a number".into()),
+    }
+    // The cash part may be negative: a deficit the vouchers cover.
+    for (id, part) in [("voucher", voucher), ("cash", cash)] {
+        let key = format!("{id}_balance");
+        if part.is_none() && data.get(&key).is_some_and(|v| !v.is_null()) {
+            warnings.push(format!("`data.{key}` is not a number"));
+        }
+        if let Some(amount) = part {
+            let mut s = UsageSnapshot::new(id);
+            s.model_id = Some(PARTS_MODEL.into());
+            s.remaining = Some(amount);
+            outcome.snapshots.push(s);
+        }
+    }
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -106,19 +130,30 @@ mod tests {
     }
 
     #[test]
-    fn fixture_available_balance() {
+    fn fixture_available_balance_and_its_parts() {
         let out = parse(&fixture(), "k").unwrap();
-        assert_eq!(out.snapshots.len(), 1);
-        assert_eq!(out.snapshots[0].id, "balance");
-        assert_eq!(out.snapshots[0].remaining, Some(49.58));
+        let got: Vec<_> = out
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_str(), s.model_id(), s.remaining))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("balance", "default", Some(49.58)),
+                ("voucher", PARTS_MODEL, Some(10.0)),
+                ("cash", PARTS_MODEL, Some(39.58)),
+            ]
+        );
+        assert!(out.snapshots.iter().all(|s| s.warnings.is_empty()));
     }
 
     #[test]
     fn currency_per_host() {
         let unit = |cn| {
-            Moonshot { cn }.quotas(&WireConfig::default())[0]
-                .unit
-                .clone()
+            let quotas = Moonshot { cn }.quotas(&WireConfig::default());
+            assert!(quotas.iter().all(|q| q.unit == quotas[0].unit));
+            quotas[0].unit.clone()
         };
         assert_eq!(unit(false).as_deref(), Some("USD"));
         assert_eq!(unit(true).as_deref(), Some("CNY"));
@@ -132,6 +167,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.snapshots[0].remaining, Some(-2.5));
+        assert_eq!(out.snapshots[2].id, "cash");
+        assert_eq!(out.snapshots[2].remaining, Some(-4.0), "a deficit is kept");
         let out = parse(&json!({"data": {"available_balance": "7"}}), "k").unwrap();
         assert_eq!(out.snapshots[0].remaining, Some(7.0));
     }
@@ -153,11 +190,14 @@ mod tests {
             panic!()
         };
         assert_eq!(e.message, "the service answered with an error (code 1)");
-        for body in [
-            json!({}),
-            json!({"data": {"cash_balance": 1}}),
-            json!({"data": 3}),
-        ] {
+        // Only a part: the part is shown, the missing total is a warning.
+        let out = parse(&json!({"data": {"cash_balance": 1}}), "k").unwrap();
+        assert_eq!(out.snapshots[0].id, "cash");
+        assert_eq!(
+            out.snapshots[0].warnings,
+            ["`data.available_balance` is not a number"]
+        );
+        for body in [json!({}), json!({"data": {}}), json!({"data": 3})] {
             assert!(
                 matches!(parse(&body, "k"), Err(WireError::Shape(_))),
                 "{body}"

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::shape::{
-    calendar_quota, instant_ms, number, percent_ratio, FIVE_HOURS, SEVEN_DAYS, USER_AGENT,
+    calendar_quota, finish, instant_ms, number, percent_ratio, FIVE_HOURS, SEVEN_DAYS, USER_AGENT,
 };
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
@@ -52,41 +52,45 @@ impl Wire for OpenCodeGo {
     }
 
     fn parse(&self, body: &[u8], _ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?).map_err(WireError::Shape)
+        parse(&serde_json::from_slice(body)?)
     }
 }
 
-/// One malformed window fails the whole answer, so the last good values stay rather than a
-/// half-read set.
-pub fn parse(body: &Value) -> Result<FetchOutcome, String> {
+/// A malformed window is a warning beside the readable ones; with none readable the answer
+/// fails and the last good values stay.
+pub fn parse(body: &Value) -> Result<FetchOutcome, WireError> {
     let usage = body
         .get("usage")
         .filter(|u| u.is_object())
-        .ok_or("`usage` is not an object")?;
+        .ok_or_else(|| WireError::Shape("`usage` is not an object".into()))?;
     let mut outcome = FetchOutcome::default();
+    let mut warnings = Vec::new();
     for (key, id, secs) in WINDOWS {
         let Some(w) = usage.get(key).filter(|w| !w.is_null()) else {
             continue;
         };
-        let percent = number(w.get("percent"))
-            .ok_or_else(|| format!("`usage.{key}.percent` is not a number"))?;
+        let limited = w.get("status").and_then(Value::as_str) == Some("rate-limited");
+        let percent = number(w.get("percent"));
         let mut s = UsageSnapshot::new(id);
         // The floor of the percent can read 99 on a window the service already blocks.
-        s.used_ratio = Some(
-            if w.get("status").and_then(Value::as_str) == Some("rate-limited") {
-                1.0
-            } else {
-                percent_ratio(percent)
-            },
-        );
+        s.used_ratio = match (limited, percent) {
+            (true, _) => Some(1.0),
+            (false, Some(p)) => Some(percent_ratio(p)),
+            (false, None) => {
+                warnings.push(format!("usage.{key}.percent is not a number"));
+                continue;
+            }
+        };
         s.resets_at = instant_ms(w.get("resetsAt"));
         s.duration_secs = secs;
         outcome.snapshots.push(s);
     }
-    if outcome.snapshots.is_empty() {
-        return Err("`usage` has none of rolling, weekly, monthly".into());
+    if outcome.snapshots.is_empty() && warnings.is_empty() {
+        return Err(WireError::Shape(
+            "`usage` has none of rolling, weekly, monthly".into(),
+        ));
     }
-    Ok(outcome)
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -128,11 +132,20 @@ mod tests {
     }
 
     #[test]
-    fn one_malformed_window_rejects_the_answer() {
-        let err =
+    fn a_malformed_window_is_a_warning_beside_the_others() {
+        let out =
             parse(&json!({"usage": {"rolling": {"percent": 10}, "weekly": {"percent": "x"}}}))
-                .unwrap_err();
-        assert!(err.contains("usage.weekly.percent"), "{err}");
+                .unwrap();
+        assert_eq!(out.snapshots.len(), 1);
+        assert_eq!(out.snapshots[0].id, "5h");
+        assert_eq!(
+            out.snapshots[0].warnings,
+            ["usage.weekly.percent is not a number"]
+        );
+        match parse(&json!({"usage": {"weekly": {"percent": "x"}}})) {
+            Err(WireError::Shape(m)) => assert!(m.contains("usage.weekly.percent"), "{m}"),
+            other => panic!("{other:?}"),
+        }
         assert!(parse(&json!({"usage": {}})).is_err());
         assert!(parse(&json!({"windows": []})).is_err());
     }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::Value;
 
-use super::shape::number;
+use super::shape::{finish, number};
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
@@ -39,7 +39,7 @@ impl Wire for OpenRouter {
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
-        parse(&serde_json::from_slice(body)?, ctx.now_ms).map_err(WireError::Shape)
+        parse(&serde_json::from_slice(body)?, ctx.now_ms)
     }
 }
 
@@ -68,49 +68,87 @@ fn next_reset(period: &str, now: i64) -> Option<(i64, Option<f64>)> {
     ))
 }
 
-pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, String> {
+/// What the key spent in its cap's period: `usage_daily` / `_weekly` / `_monthly`, or the
+/// lifetime `usage` of a cap without a period; with the key's own-provider (BYOK) spend added
+/// when the cap counts it.
+fn period_usage(data: &Value, period: Option<&str>) -> Option<f64> {
+    let suffix = match period {
+        Some("daily") => "_daily",
+        Some("weekly") => "_weekly",
+        Some("monthly") => "_monthly",
+        None => "",
+        Some(_) => return None,
+    };
+    let spent = number(data.get(format!("usage{suffix}"))).filter(|u| *u >= 0.0)?;
+    let byok = if data.get("include_byok_in_limit").and_then(Value::as_bool) == Some(true) {
+        number(data.get(format!("byok_usage{suffix}")))
+            .filter(|u| *u >= 0.0)
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Some(spent + byok)
+}
+
+pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
     let data = body
         .get("data")
         .filter(|d| d.is_object())
-        .ok_or("`data` is not an object")?;
+        .ok_or_else(|| WireError::Shape("`data` is not an object".into()))?;
     let mut outcome = FetchOutcome {
         plan: (data.get("is_free_tier").and_then(Value::as_bool) == Some(true))
             .then(|| "free".to_string()),
         ..Default::default()
     };
+    let mut warnings = Vec::new();
+    let period = data.get("limit_reset").and_then(Value::as_str);
     let mut s = UsageSnapshot::new("key");
-    match number(data.get("limit")) {
-        Some(limit) if limit >= 0.0 => {
-            let remaining = number(data.get("limit_remaining"))
-                .ok_or("`limit` is set but `limit_remaining` is not a number")?;
-            s.limit = Some(limit);
-            s.remaining = Some(remaining);
-            s.used = Some((limit - remaining).max(0.0));
-            // A zero cap has nothing to divide by: it is spent.
-            if limit == 0.0 {
-                s.remaining_ratio = Some(0.0);
+    match data.get("limit").filter(|l| !l.is_null()) {
+        Some(limit) => match number(Some(limit)).filter(|l| *l >= 0.0) {
+            Some(limit) => {
+                // The service's own remaining, else the cap less what the period spent.
+                let remaining = number(data.get("limit_remaining"))
+                    .or_else(|| period_usage(data, period).map(|u| limit - u));
+                if let Some(remaining) = remaining {
+                    // Below 0 is over the cap: spent.
+                    let remaining = remaining.max(0.0);
+                    s.limit = Some(limit);
+                    s.remaining = Some(remaining);
+                    s.used = Some((limit - remaining).max(0.0));
+                    // A zero cap has nothing to divide by: it is spent.
+                    if limit == 0.0 {
+                        s.remaining_ratio = Some(0.0);
+                    }
+                    if let Some((at, secs)) = period.and_then(|p| next_reset(p, now)) {
+                        s.resets_at = Some(at);
+                        s.duration_secs = secs;
+                    }
+                    outcome.snapshots.push(s);
+                } else {
+                    warnings.push(
+                        "key: `limit` is set but neither `limit_remaining` nor the period's usage is a number"
+                            .to_string(),
+                    );
+                }
             }
-            let period = data.get("limit_reset").and_then(Value::as_str);
-            if let Some((at, secs)) = period.and_then(|p| next_reset(p, now)) {
-                s.resets_at = Some(at);
-                s.duration_secs = secs;
+            None => warnings.push("key: `limit` is neither a number of 0 or more nor null".into()),
+        },
+        // No cap (null, or not sent): the key spends the account's credits, which this
+        // endpoint does not report; shown is this month's spend. Without that there is
+        // nothing to show (an answer with only a label is not an unused unlimited key).
+        None => match number(data.get("usage_monthly")) {
+            Some(month) => {
+                s.unlimited = true;
+                s.used = Some(month.max(0.0));
+                // `remaining` means nothing on an unlimited window; 0 keeps it finite.
+                s.remaining = Some(0.0);
+                s.resets_at = next_reset("monthly", now).map(|(at, _)| at);
+                outcome.snapshots.push(s);
             }
-        }
-        Some(_) => return Err("`limit` is negative".into()),
-        None if data.get("limit").is_some_and(|l| !l.is_null()) => {
-            return Err("`limit` is neither a number nor null".into())
-        }
-        None => {
-            // No cap: the key spends the account's credits, which this endpoint does not
-            // report. `remaining` means nothing on an unlimited window; 0 keeps it finite.
-            s.unlimited = true;
-            s.used = Some(number(data.get("usage_monthly")).unwrap_or(0.0).max(0.0));
-            s.remaining = Some(0.0);
-            s.resets_at = next_reset("monthly", now).map(|(at, _)| at);
-        }
+            None => warnings.push("key: no `limit` and no `usage_monthly`".into()),
+        },
     }
-    outcome.snapshots.push(s);
-    Ok(outcome)
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -175,6 +213,49 @@ mod tests {
     }
 
     #[test]
+    fn a_cap_without_limit_remaining_is_read_from_the_periods_usage() {
+        let body = json!({"data": {"limit": 500, "limit_reset": "monthly",
+            "usage": 433.286754736, "usage_monthly": 45.457405021}});
+        let s = &parse(&body, NOW).unwrap().snapshots[0];
+        assert_eq!(s.limit, Some(500.0));
+        assert!((s.used.unwrap() - 45.457405021).abs() < 1e-9);
+        assert!((s.remaining.unwrap() - 454.542594979).abs() < 1e-9);
+        assert!(s.warnings.is_empty());
+        // A cap that counts BYOK spend adds it.
+        let byok = json!({"data": {"limit": 100, "limit_reset": "weekly", "include_byok_in_limit": true,
+            "usage_weekly": 10, "byok_usage_weekly": 5}});
+        assert_eq!(
+            parse(&byok, NOW).unwrap().snapshots[0].remaining,
+            Some(85.0)
+        );
+        // A lifetime cap (no period) counts the key's lifetime usage.
+        let lifetime = parse(&json!({"data": {"limit": 20, "usage": 5}}), NOW).unwrap();
+        assert_eq!(lifetime.snapshots[0].remaining, Some(15.0));
+        assert_eq!(lifetime.snapshots[0].resets_at, None);
+        // Over the cap reads as spent, not as a negative amount left.
+        let over = parse(
+            &json!({"data": {"limit": 500, "limit_remaining": -5, "limit_reset": "monthly"}}),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(over.snapshots[0].remaining, Some(0.0));
+        assert_eq!(over.snapshots[0].used, Some(500.0));
+    }
+
+    #[test]
+    fn a_label_alone_is_not_an_unused_unlimited_key() {
+        let body = json!({"data": {"label": "sk-or-v1-abc...123"}});
+        match parse(&body, NOW) {
+            Err(WireError::Shape(m)) => assert_eq!(m, "key: no `limit` and no `usage_monthly`"),
+            other => panic!("{other:?}"),
+        }
+        // Not sent at all is the same as null: no cap, this month's spend.
+        let out = parse(&json!({"data": {"usage_monthly": 3.5}}), NOW).unwrap();
+        assert!(out.snapshots[0].unlimited);
+        assert_eq!(out.snapshots[0].used, Some(3.5));
+    }
+
+    #[test]
     fn wrong_shapes_are_errors() {
         for body in [
             json!({}),
@@ -182,6 +263,7 @@ mod tests {
             json!({"data": {"limit": "lots"}}),
             json!({"data": {"limit": -1, "limit_remaining": 0}}),
             json!({"data": {"limit": 10}}),
+            json!({"data": {"limit": 10, "limit_reset": "hourly", "usage": 1}}),
         ] {
             assert!(parse(&body, NOW).is_err(), "{body}");
         }

@@ -152,6 +152,22 @@ pub(crate) fn finish(
     Ok(outcome)
 }
 
+/// The model entry of money spent beyond the plan (a wallet, on-demand spend) when the answer
+/// also has plan windows: drawn on only once the plan is spent, so a spent wallet must not read
+/// as a spent plan. Without plan windows it is the account's own (the default entry).
+pub(crate) const EXTRA_MODEL: &str = "extra";
+
+/// Moves the snapshots from `first` on to [`EXTRA_MODEL`] when snapshots before `first` (the
+/// plan's windows) exist.
+pub(crate) fn beside_plan(outcome: &mut FetchOutcome, first: usize) {
+    if first == 0 {
+        return;
+    }
+    for s in outcome.snapshots.iter_mut().skip(first) {
+        s.model_id = Some(EXTRA_MODEL.into());
+    }
+}
+
 pub(crate) const FIVE_HOURS: f64 = 18_000.0;
 pub(crate) const SEVEN_DAYS: f64 = 604_800.0;
 

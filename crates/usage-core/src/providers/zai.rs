@@ -1,18 +1,22 @@
 //! Z.ai GLM Coding Plan (`zai`) and its China twin on open.bigmodel.cn (`zai-coding-cn`):
 //! GET /api/monitor/usage/quota/limit with the raw key, no "Bearer". Each `limits[]` item is
-//! a window given as (`unit`, `number`) with `percentage` USED and `nextResetTime` in epoch ms.
-//! A valid key without a plan answers 2xx with `success: false`.
+//! a window given as (`unit`, `number`) with `percentage` USED and `nextResetTime` in epoch ms;
+//! `TIME_LIMIT` is the month's web-tool calls. A valid key without a plan answers 2xx with
+//! `success: false`.
 
 use serde_json::Value;
 
 use super::shape::{
-    calendar_quota, instant_ms, length_id, number, percent_ratio, push_extra, push_pct,
+    calendar_quota, finish, instant_ms, length_id, number, percent_ratio, push_extra, push_pct,
     service_message,
 };
 use super::shape::{FIVE_HOURS, SEVEN_DAYS};
 use super::{pct_quota, HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::AuthRule;
-use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition, UsageSnapshot};
+use crate::model::{
+    ErrorKind, FetchError, FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot,
+    WindowType,
+};
 
 const PATH: &str = "/api/monitor/usage/quota/limit";
 
@@ -58,8 +62,10 @@ impl Wire for Zai {
     }
 }
 
-/// (`unit`, `number`) → window id and length. Units: 3 hours, 4 days, 5 months, 6 weeks.
-fn window_of(unit: i64, n: i64) -> Option<(String, Option<f64>)> {
+/// (`unit`, `number`) → window id and length. Units: 3 hours, 4 days, 5 months, 6 weeks. A
+/// row without `number` has the unit's nominal count (the plan's 5 h, one day, week, month).
+fn window_of(unit: i64, n: Option<i64>) -> Option<(String, Option<f64>)> {
+    let n = n.unwrap_or(if unit == 3 { 5 } else { 1 });
     if n <= 0 {
         return None;
     }
@@ -77,7 +83,12 @@ fn window_of(unit: i64, n: i64) -> Option<(String, Option<f64>)> {
 fn service_error(body: &Value, token: &str) -> WireError {
     let msg = service_message(body.get("msg"), token);
     let code = body.get("code").and_then(Value::as_i64);
-    let lower = msg.as_deref().unwrap_or("").to_ascii_lowercase();
+    // Matched on the raw text (never shown), so a colour code in it does not hide the reason.
+    let lower = body
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let e = if lower.contains("coding plan") || lower.contains("package") {
         FetchError::new(
             ErrorKind::Provider,
@@ -102,43 +113,113 @@ fn service_error(body: &Value, token: &str) -> WireError {
     WireError::Service(e)
 }
 
+/// The web-tool allowance (`TIME_LIMIT`: search, reader, zread calls a month). It sits on a
+/// model entry of its own: running out of tool calls never stops coding.
+pub const TOOLS_MODEL: &str = "web-tools";
+const TOOLS: &str = "tools";
+
+fn tools_quota() -> QuotaDefinition {
+    QuotaDefinition::new(TOOLS, QuotaKind::Amount { amount: 0.0 })
+        .with_unit("calls")
+        .with_window(WindowType::Fixed, ResetBehavior::Calendar)
+}
+
+/// The used share of a row: `percentage` (used, 0–100), else `currentValue` of `usage`.
+fn used_ratio(limit: &Value) -> Option<f64> {
+    if let Some(p) = number(limit.get("percentage")) {
+        return Some(percent_ratio(p));
+    }
+    match (
+        number(limit.get("usage")),
+        number(limit.get("currentValue")),
+    ) {
+        (Some(total), Some(used)) if total > 0.0 => Some((used / total).clamp(0.0, 1.0)),
+        _ => None,
+    }
+}
+
+/// One `TIME_LIMIT` row: counts when the row has them, else its percentage.
+fn tools(limit: &Value) -> Option<UsageSnapshot> {
+    let mut s = UsageSnapshot::new(TOOLS);
+    s.model_id = Some(TOOLS_MODEL.into());
+    let total = number(limit.get("usage")).filter(|t| *t > 0.0);
+    let used = number(limit.get("currentValue")).filter(|u| *u >= 0.0);
+    match (total, used) {
+        (Some(total), Some(used)) => {
+            s.limit = Some(total);
+            s.used = Some(used);
+            s.remaining = Some(
+                number(limit.get("remaining"))
+                    .unwrap_or(total - used)
+                    .max(0.0),
+            );
+        }
+        _ => s.used_ratio = Some(percent_ratio(number(limit.get("percentage"))?)),
+    }
+    s.resets_at = instant_ms(limit.get("nextResetTime"));
+    // A length when the row names one (months follow the calendar).
+    let unit = number(limit.get("unit")).map(|u| u as i64);
+    let n = number(limit.get("number")).map(|n| n as i64);
+    s.duration_secs = unit
+        .and_then(|u| window_of(u, n))
+        .and_then(|(_, secs)| secs);
+    Some(s)
+}
+
+/// The plan's name as the account shows it (`planName`, "GLM Coding Pro"), else its level.
+fn plan(data: &Value) -> Option<String> {
+    ["planName", "level"].iter().find_map(|k| {
+        data.get(*k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    })
+}
+
 pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
     if body.get("success").and_then(Value::as_bool) == Some(false) {
         return Err(service_error(body, token));
     }
-    let limits = body
-        .pointer("/data/limits")
+    // `data.limits`; some answers carry `limits` at the root instead.
+    let data = body
+        .get("data")
+        .filter(|d| d.get("limits").is_some_and(Value::is_array))
+        .unwrap_or(body);
+    let limits = data
+        .get("limits")
         .and_then(Value::as_array)
-        .ok_or_else(|| WireError::Shape("`data.limits` is not a list".into()))?;
+        .ok_or_else(|| WireError::Shape("neither `data.limits` nor `limits` is a list".into()))?;
     let mut outcome = FetchOutcome {
-        plan: body
-            .pointer("/data/level")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(String::from),
+        plan: plan(data).or_else(|| body.get("data").and_then(plan)),
         ..Default::default()
     };
-    for limit in limits {
-        // TIME_LIMIT counts web-search/reader calls, which never stop coding.
+    let mut warnings = Vec::new();
+    for (i, limit) in limits.iter().enumerate() {
         let kind = limit.get("type").and_then(Value::as_str).unwrap_or("");
-        if kind != "CREDIT_LIMIT" && kind != "TOKENS_LIMIT" {
+        if kind == "TIME_LIMIT" {
+            match tools(limit) {
+                Some(s) => {
+                    push_extra(&mut outcome, &DECLARED, tools_quota());
+                    outcome.snapshots.push(s);
+                }
+                None => warnings.push(format!("limits[{i}] (web tools): no usable numbers")),
+            }
             continue;
         }
-        let (Some(unit), Some(n)) = (number(limit.get("unit")), number(limit.get("number"))) else {
+        if kind != "CREDIT_LIMIT" && kind != "TOKENS_LIMIT" {
+            warnings.push(format!("limits[{i}]: unknown `type`"));
+            continue;
+        }
+        let unit = number(limit.get("unit")).map(|u| u as i64);
+        let n = number(limit.get("number")).map(|n| n as i64);
+        let Some((id, secs)) = unit.and_then(|u| window_of(u, n)) else {
+            warnings.push(format!("limits[{i}]: unknown window (`unit`, `number`)"));
             continue;
         };
-        let Some((id, secs)) = window_of(unit as i64, n as i64) else {
+        let Some(used_ratio) = used_ratio(limit) else {
+            warnings.push(format!("limits[{i}] ({id}): no `percentage` and no counts"));
             continue;
-        };
-        let used_ratio = match number(limit.get("percentage")) {
-            Some(p) => percent_ratio(p),
-            None => match (
-                number(limit.get("usage")),
-                number(limit.get("currentValue")),
-            ) {
-                (Some(total), Some(used)) if total > 0.0 => (used / total).clamp(0.0, 1.0),
-                _ => continue,
-            },
         };
         let mut s = UsageSnapshot::new(id);
         s.used_ratio = Some(used_ratio);
@@ -153,7 +234,7 @@ pub fn parse(body: &Value, token: &str) -> Result<FetchOutcome, WireError> {
             outcome.snapshots.push(s);
         }
     }
-    Ok(outcome)
+    finish(outcome, warnings)
 }
 
 #[cfg(test)]
@@ -176,19 +257,82 @@ mod tests {
     fn fixture_windows_percent_used_and_ms_resets() {
         let out = parse(&fixture(), "k").unwrap();
         assert_eq!(out.plan.as_deref(), Some("pro"));
-        let ids: Vec<&str> = out.snapshots.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["5h", "7d"], "TIME_LIMIT (web tools) is left out");
+        let ids: Vec<(&str, &str)> = out
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_str(), s.model_id()))
+            .collect();
+        assert_eq!(
+            ids,
+            [("5h", "default"), ("7d", "default"), ("tools", TOOLS_MODEL)]
+        );
         let five = &out.snapshots[0];
         assert_eq!(five.used_ratio, Some(0.36));
         assert_eq!(five.resets_at, Some(1_796_091_000_000));
         assert_eq!(five.duration_secs, Some(FIVE_HOURS));
         assert_eq!(out.snapshots[1].used_ratio, Some(0.52));
         assert_eq!(out.snapshots[1].duration_secs, Some(SEVEN_DAYS));
-        assert!(out.extra_quotas.is_empty());
+        assert!(out.snapshots.iter().all(|s| s.warnings.is_empty()));
     }
 
     #[test]
-    fn legacy_tokens_limit_missing_reset_and_unknown_lengths() {
+    fn time_limit_is_the_months_web_tool_calls_on_its_own_entry() {
+        let out = parse(&fixture(), "k").unwrap();
+        let tools = &out.snapshots[2];
+        assert_eq!(
+            (tools.limit, tools.used, tools.remaining),
+            (Some(1000.0), Some(143.0), Some(857.0))
+        );
+        assert_eq!(tools.resets_at, Some(1_797_602_587_212));
+        let q = out.extra_quotas.iter().find(|q| q.id == "tools").unwrap();
+        assert_eq!(q.unit.as_deref(), Some("calls"));
+        assert_eq!(q.reset_behavior, Some(ResetBehavior::Calendar));
+        // A percent-only tool row still counts.
+        let body =
+            json!({"data": {"limits": [{"type": "TIME_LIMIT", "unit": 5, "percentage": 10}]}});
+        let out = parse(&body, "k").unwrap();
+        assert_eq!(out.snapshots[0].used_ratio, Some(0.1));
+        assert_eq!(out.snapshots[0].limit, None);
+    }
+
+    #[test]
+    fn plan_name_wins_over_level() {
+        let body = json!({"data": {"planName": "GLM Coding Max", "level": "max", "limits": [
+            {"type": "CREDIT_LIMIT", "unit": 3, "number": 5, "percentage": 1}]}});
+        assert_eq!(
+            parse(&body, "k").unwrap().plan.as_deref(),
+            Some("GLM Coding Max")
+        );
+    }
+
+    #[test]
+    fn limits_at_the_root_and_rows_without_number() {
+        let body = json!({"code": 0, "msg": "ok", "success": true, "level": "lite",
+        "limits": [
+            {"type": "TOKENS_LIMIT", "unit": 6, "percentage": 25},
+            {"type": "TOKENS_LIMIT", "unit": 3, "percentage": 40, "nextResetTime": 1796083200000_i64},
+            {"type": "TOKENS_LIMIT", "unit": 5, "percentage": 5}
+        ]});
+        let out = parse(&body, "k").unwrap();
+        let got: Vec<_> = out
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_str(), s.used_ratio, s.duration_secs))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("7d", Some(0.25), Some(SEVEN_DAYS)),
+                ("5h", Some(0.4), Some(FIVE_HOURS)),
+                ("monthly", Some(0.05), None),
+            ]
+        );
+        assert_eq!(out.plan.as_deref(), Some("lite"));
+        assert!(out.snapshots.iter().all(|s| s.warnings.is_empty()));
+    }
+
+    #[test]
+    fn unreadable_rows_are_warnings_beside_the_readable_ones() {
         let body = json!({"success": true, "data": {"limits": [
             {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": "12"},
             {"type": "CREDIT_LIMIT", "unit": 4, "number": 1, "usage": 200, "currentValue": 50},
@@ -211,9 +355,20 @@ mod tests {
                 ("monthly", Some(0.07), Some(1_796_083_200_000)),
             ]
         );
+        assert_eq!(
+            out.snapshots[0].warnings,
+            [
+                "limits[3]: unknown window (`unit`, `number`)",
+                "limits[4] (5h): no `percentage` and no counts",
+                "limits[5]: unknown `type`"
+            ]
+        );
         assert_eq!(out.extra_quotas.len(), 1);
         assert_eq!(out.extra_quotas[0].id, "24h");
         assert_eq!(out.extra_quotas[0].duration_secs, Some(86_400.0));
+        // Nothing readable: the warnings are the error.
+        let none = json!({"data": {"limits": [{"type": "CREDIT_LIMIT", "unit": 9}]}});
+        assert!(matches!(parse(&none, "k"), Err(WireError::Shape(m)) if m.contains("limits[0]")));
     }
 
     #[test]
@@ -233,6 +388,14 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(!e.message.contains("sk-zz"));
 
+        let coloured = json!({"code": 500, "msg": "\u{1b}[31mcurrent user has no coding plan", "success": false});
+        let e = service(parse(&coloured, "k").unwrap_err());
+        assert!(
+            e.message.contains("no active GLM Coding Plan"),
+            "{}",
+            e.message
+        );
+
         let other = json!({"code": 1302, "msg": "busy", "success": false});
         let e = service(parse(&other, "k").unwrap_err());
         assert_eq!(
@@ -243,7 +406,12 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_shape_errors() {
-        for body in [json!({}), json!({"data": {"limits": 3}}), json!([1])] {
+        for body in [
+            json!({}),
+            json!({"data": {"limits": 3}}),
+            json!([1]),
+            json!({"data": {"level": "pro"}}),
+        ] {
             assert!(
                 matches!(parse(&body, "k"), Err(WireError::Shape(_))),
                 "{body}"

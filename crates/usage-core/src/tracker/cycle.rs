@@ -55,6 +55,7 @@ impl Inner {
             state
                 .providers
                 .values_mut()
+                .filter(|slot| slot.provider.polls())
                 .filter(|slot| match mode {
                     Mode::Forced(only) => {
                         only.is_none_or(|id| id == slot.provider.id())

@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::model::UsageSnapshot;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, PaceSource, QuotaKind};
 use crate::provider::{Authentication, BoxFuture};
+use crate::quota::Decision;
 use std::time::{Duration, Instant};
 
 const T0: i64 = 1_800_000_000_000;
@@ -298,6 +299,79 @@ async fn duplicate_and_invalid_registrations_are_errors() {
         t.refresh(Some("nope")).await,
         Err(CoreError::UnknownProvider(_))
     ));
+}
+
+#[tokio::test]
+async fn select_best_model_ranks_model_pairs_from_the_store() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock.clone(), Arc::default());
+    // "full" has used its 10 of 10, "roomy" 3, "tight" 6; "down" never answers well.
+    for (id, used) in [("full", 10.0), ("roomy", 3.0), ("tight", 6.0)] {
+        let (p, _) = fake(
+            id,
+            Box::new(move |_| Box::pin(async move { ok_used(used) })),
+        );
+        t.register(p).unwrap();
+    }
+    let (down, _) = fake(
+        "down",
+        Box::new(|_| Box::pin(async { Err(FetchError::new(ErrorKind::Server, "503")) })),
+    );
+    t.register(down).unwrap();
+    t.tick().await;
+    let pair = |p: &str, m: &str| (p.to_string(), m.to_string());
+    let pairs = [
+        pair("full", "m-full"),
+        pair("down", "m-down"),
+        pair("tight", "m-tight"),
+        pair("roomy", "m-roomy"),
+    ];
+    let s = t.select_best_model(&pairs);
+    assert_eq!(
+        (s.provider_id.as_deref(), s.model_id.as_deref(), s.decision),
+        (Some("roomy"), Some("m-roomy"), Decision::Proceed)
+    );
+    assert_eq!(
+        s.reason,
+        "roomy has the most room (70% left vs 40% left for tight)"
+    );
+    let ranking: Vec<_> = s
+        .ranking
+        .iter()
+        .map(|c| {
+            (
+                c.provider_id.as_str(),
+                c.model_id.as_deref(),
+                c.check.decision,
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranking,
+        [
+            ("roomy", Some("m-roomy"), Decision::Proceed),
+            ("tight", Some("m-tight"), Decision::Proceed),
+            ("full", Some("m-full"), Decision::Exhausted),
+            ("down", Some("m-down"), Decision::Unknown),
+        ]
+    );
+    // Only the used-up and the unknown: the best is named with its verdict, never as room.
+    let s = t.select_best_model(&[pair("down", "m-down"), pair("full", "m-full")]);
+    assert_eq!(
+        (s.provider_id.as_deref(), s.decision),
+        (Some("full"), Decision::Exhausted)
+    );
+    let s = t.select_best_model(&[pair("down", "m-down")]);
+    assert_eq!((s.provider_id, s.model_id), (None, None));
+    // Values too old to decide on rank like no values at all.
+    clock.advance(16 * 60_000);
+    let s = t.select_best_model(&pairs[2..]);
+    assert_eq!(
+        (s.provider_id, s.decision),
+        (None, Decision::Unknown),
+        "{}",
+        s.reason
+    );
 }
 
 /// A 5 h percent window whose usage the test scripts per call, for an account with a
