@@ -107,7 +107,7 @@ function viewCases(pi, width) {
 
   test('a shows every window, r refreshes, Esc gives the editor back', { timeout: 30_000 }, async () => {
     session.type('a')
-    const all = await session.waitFor((s) => /· a main( windows)? ·/.test(s), { what: 'all windows' })
+    const all = await session.waitFor((s) => /· a main( windows)? ·/.test(s) && /^↓ \d+ rows? more$/m.test(s), { what: 'all windows, taller than the pane' })
     assert.ok(viewRows(all).some((r) => /^ {2}7d_opus +([█░│]+ )?12% used/.test(r)), 'a window compact leaves out')
     // Taller than the pane (Copilot's per-model views): it scrolls, the title stays.
     assert.match(all, /↑↓( scroll)? ·/)
@@ -149,7 +149,9 @@ function viewCases(pi, width) {
   if (width >= 80) test('/usage-store table and /usage-store refresh fit pi\'s chat width: no row wraps', { timeout: 40_000 }, async () => {
     await session.command('/usage-store table')
     const screen = await session.waitForTranscript(/provider[\s\S]*no credentials: /, { what: 'the /usage-store table' })
-    const lines = screen.split('\n')
+    // pi 1.6 draws its scrollbar over the chat's right padding column
+    const unbar = (l) => l.replace(/\s+[│┃█]$/, '').trimEnd()
+    const lines = screen.split('\n').map(unbar)
     const start = lines.findLastIndex((l) => /^ ?provider/.test(l))
     const end = lines.findIndex((l, i) => i > start && /no credentials: /.test(l))
     const table = lines.slice(start, end + 1)
@@ -164,7 +166,7 @@ function viewCases(pi, width) {
 
     await session.command('/usage-store refresh')
     const view = await session.waitForTranscript(/claude · updated [\s\S]*no credentials: /, { what: 'the view in the chat' })
-    const viewLines = view.split('\n')
+    const viewLines = view.split('\n').map(unbar)
     const from = viewLines.findLastIndex((l) => /^ ?claude · updated /.test(l))
     const shown = viewLines.slice(from, viewLines.findIndex((l, i) => i > from && /no credentials: /.test(l)) + 1)
     console.log(`# ${pi.label}, ${width} columns, /usage-store refresh:\n${shown.map((r) => `#   ${r}`).join('\n')}`)
