@@ -45,6 +45,16 @@ export declare class NativeUsageTracker {
   /** The limits the tracker enforces. */
   static limits(): TrackerLimits
   checkQuota(providerId: string, modelId?: string | undefined | null): QuotaCheck
+  /**
+   * Each provider's most pressing window (its most used; a balance when it has nothing
+   * else), the most urgent provider first: what a narrow footer keeps.
+   */
+  mostPressing(): Array<PressingWindow>
+  /**
+   * Milliseconds after a provider's last fetch during which `refresh` takes that result
+   * from the shared cache instead of asking again (0 without a cache).
+   */
+  refreshHoldMs(): number
   selectBest(providerIds: Array<string>, modelId?: string | undefined | null): Selection
   /** The best of several `(provider, model)` pairs: room left first, then plan, then ratio. */
   selectBestModel(candidates: Array<ModelCandidate>): Selection
@@ -224,6 +234,15 @@ export interface PiCredentialInfo {
    * not run; the tracker runs it off the JS thread, once per process, before the first fetch.
    */
   keyCommand?: boolean
+}
+
+/** A provider's most pressing window (`mostPressing`). */
+export interface PressingWindow {
+  providerId: string
+  modelId: string
+  windowId: string
+  level: 'ok' | 'warn' | 'critical' | 'exhausted'
+  remainingRatio: number
 }
 
 /** Answer of `checkQuota`. */

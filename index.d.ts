@@ -7,6 +7,7 @@ import type {
   HistoryPoint,
   PiCredentialInfo,
   QuotaCheck,
+  PressingWindow,
   ResolvedUsageWindow,
   Selection,
   SettingsRead,
@@ -31,6 +32,7 @@ export type {
   HistoryPoint,
   PerModelLimit,
   QuotaCheck,
+  PressingWindow,
   ResolvedUsageWindow,
   Selection,
   SelectionCandidate,
@@ -162,6 +164,12 @@ export declare class UsageTracker<Ctx = unknown> {
    *  8 MiB), or `null` while it works or was disabled on purpose; tracking goes on either way. */
   readonly cacheWarning: string | null
   checkQuota(providerId: string, modelId?: string): QuotaCheck
+  /** Each provider's most pressing window (its most used; a balance when it has nothing else),
+   *  the most urgent provider first: what a footer too narrow for every window keeps. */
+  mostPressing(): PressingWindow[]
+  /** Milliseconds after a provider's last fetch during which `refresh()` takes that result
+   *  from the shared cache instead of asking the service again (0 without a cache). */
+  refreshHoldMs(): number
   /** Best account: decision, then tier, then remaining ratio; says why. */
   selectBest(providerIds: string[], modelId?: string): Selection
   /** The best of several `(provider, model)` pairs (e.g. the models pi has credentials for). */

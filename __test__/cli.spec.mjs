@@ -76,11 +76,11 @@ test('bad usage exits 2 with a message', async () => {
 })
 
 test('table shows every provider from the fixtures', async () => {
-  const r = await run([])
+  const r = await run(['--wide'])
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stderr, '')
   const lines = r.stdout.trimEnd().split('\n')
-  assert.match(lines[0], /^provider\s+window\s+used\s+remaining\s+resets in\s+resets at\s+pace\s+plan\s+updated\s+error$/)
+  assert.match(lines[0], /^provider\s+window\s+used\s+remaining\s+resets in\s+resets at\s+pace\s+plan\s+updated$/)
   const byKey = new Map(rows(r.stdout).map((c) => [`${c[0]} ${c[1]}`, c]))
   assert.deepEqual(byKey.get('anthropic 5h').slice(2, 4), ['37%', '63%'])
   assert.match(byKey.get('anthropic 5h')[4], /^(1h59m|2h)$/) // fixture resets 2 h after "now"
@@ -98,6 +98,33 @@ test('table shows every provider from the fixtures', async () => {
   assert.equal(byKey.get('google-gemini-cli/gemini-2.5-pro daily')[2], '19%')
   assert.ok(r.stdout.includes(' plus '), 'codex plan')
   assert.ok(!/no credentials/.test(r.stdout))
+})
+
+test('COLUMNS=80: the default table fits 80 columns, no row wraps, nothing is cut; a wide terminal gets every column', async () => {
+  sb.script('github-copilot', { status: 503, times: Infinity })
+  const r = await run([], { env: { COLUMNS: '80' } })
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trimEnd().split('\n')
+  for (const l of lines) assert.ok(visibleWidth(l) <= 80, `${visibleWidth(l)} columns: ${l}`)
+  assert.ok(!r.stdout.includes('…'), r.stdout)
+  // every row is one line: each window row starts with its name and ends in its own cells
+  const header = lines[0].split(/\s{2,}/)
+  assert.equal(header[0], 'provider / model')
+  const byName = new Map(lines.slice(1).map((l) => [l.trim().split(/\s{2,}/)[0] + ' ' + (l.trim().split(/\s{2,}/)[1] ?? ''), l]))
+  assert.match(byName.get('anthropic 5h'), /^anthropic +5h +37% +63% +(1h59m|2h)/)
+  assert.match(byName.get('anthropic extra'), /\$12\.50\/\$50\.00/)
+  assert.match(byName.get('gemini-3-pro-high quota'), /^ {2}gemini-3-pro-high +quota +20% +80%/)
+  assert.ok(lines.includes('google-antigravity'), 'per-model rows sit under their provider')
+  // the failure is said in words, on lines of its own that fit too
+  // (a note longer than the width goes on under it, indented)
+  assert.match(r.stdout.replace(/\n {2}/g, ' '), /^github-copilot: the service failed; try again later: github-copilot: HTTP 503 from the service$/m)
+  assert.doesNotMatch(r.stdout, /\bserver\b/)
+  assert.match(r.stdout, /^plans: .*openai-codex plus/m)
+
+  const wide = await run([], { env: { COLUMNS: '250' } })
+  assert.deepEqual(wide.stdout.split('\n')[0].split(/\s{2,}/), ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated'])
+  const flag = await run(['--wide'], { env: { COLUMNS: '80' } })
+  assert.deepEqual(flag.stdout.split('\n')[0].split(/\s{2,}/), ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated'])
 })
 
 test('--json has the documented shape and the fixture values', async () => {
@@ -146,7 +173,7 @@ test('--json has the documented shape and the fixture values', async () => {
 })
 
 test('--provider limits what is fetched and printed', async () => {
-  const r = await run(['--provider', 'openai-codex', '--provider', 'github-copilot'])
+  const r = await run(['--wide', '--provider', 'openai-codex', '--provider', 'github-copilot'])
   assert.equal(r.code, 0, r.stderr)
   // copilot also has per-model rows ("github-copilot/<model>")
   const providers = new Set(rows(r.stdout).map((c) => c[0].split('/')[0]))
@@ -191,7 +218,7 @@ test('--guard exit codes: 0 above the bound, 1 below, 2 on error or no data', as
   sb.script('anthropic', { status: 500, times: Infinity })
   r = await run(['--guard', 'anthropic', '--min-remaining', '1'])
   assert.equal(r.code, 2)
-  assert.match(r.stdout, /anthropic\/default: server: /)
+  assert.match(r.stdout, /^anthropic\/default: the service failed; try again later: anthropic: HTTP 500 from the service$/m)
 
   r = await run(['--guard', 'anthropic', '--min-remaining', '1'], { agent: emptyAgentDir })
   assert.equal(r.code, 2)
@@ -202,7 +229,8 @@ test('a failing provider shows its error; exit 2 when every provider failed', as
   sb.script('anthropic', { status: 401, times: Infinity })
   let r = await run(['--provider', 'anthropic', '--provider', 'openai-codex'])
   assert.equal(r.code, 0, 'one provider still worked')
-  assert.match(r.stdout, /^anthropic\s+-.*auth: /m)
+  assert.match(r.stdout, /^anthropic +-$/m)
+  assert.match(r.stdout.replace(/\n {2}/g, ' '), /^anthropic: login not accepted: anthropic: HTTP 401, the token was rejected; log in again in pi \(\/login\)$/m)
   r = await run(['--provider', 'anthropic'])
   assert.equal(r.code, 2)
   const failed = await run(['--json', '--provider', 'anthropic'])
@@ -248,7 +276,9 @@ test('view: the /usage-store view, fitted to the terminal width', async () => {
     for (const line of lines) assert.ok(visibleWidth(line) <= columns, `${columns}: ${line}`)
     assert.match(lines[0], /^claude · updated just now|^claude · updated \d+s ago/)
     assert.ok(lines.some((l) => /^ {2}5h +[█░│]+ 37% used +↻(1h59m|2h)/.test(l)), r.stdout)
-    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 requests left/.test(l)), r.stdout)
+    assert.ok(lines.some((l) => /^ {2}premium +[█░│]+ 173\/300 requests left +↻\S+/.test(l)), r.stdout)
+    // the run-out time is whole, on the row or on a line of its own under it
+    assert.ok(lines.some((l) => / runs out in \d+d\d+h$/.test(l)), r.stdout)
     assert.ok(lines.some((l) => /^antigravity/.test(l)), r.stdout)
   }
   const all = await run(['view', '--all', '--provider', 'anthropic'], { env: { COLUMNS: '100' } })

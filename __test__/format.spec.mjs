@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const fmt = require('../lib/format.js')
 
+const { visibleWidth } = require('../lib/terminal.js')
 const NOW = Date.parse('2026-11-23T18:50:00Z')
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -188,21 +189,72 @@ test('formatResetAt and formatAgo', () => {
   assert.equal(fmt.formatAgo(NOW - 2 * MIN, NOW), '2m ago')
 })
 
-test('renderTable: exact plain table', () => {
+test('renderTable: exact plain table; a failure is said in words under it', () => {
   const failing = entry('openai-codex', 'default', [], { error: { kind: 'auth', message: 'HTTP 401: token expired' }, updated: 0, fails: 1 })
   const table = fmt.renderTable([inactiveGemini, copilot, failing, claude, antigravity[0]], { now: NOW })
   const expected = [
-    'provider                              window              used  remaining  resets in  resets at     pace                          plan            updated  error',
+    'provider                              window              used  remaining  resets in  resets at     pace                          plan            updated',
     'anthropic                             5h                  37%   63%        2h10m      21:00         +12 ahead, runs out in 1h20m  max             2m ago',
     'anthropic                             7d                  64%   36%        3d13h      Nov 27 08:00  -8 behind                     max             2m ago',
     'anthropic                             7d_opus             12%   88%        3d13h      Nov 27 08:00                                max             2m ago',
     'anthropic                             seven_day_omelette  3%    97%                                                               max             2m ago',
-    'openai-codex                          -                                                                                                           never    auth: HTTP 401: token expired',
+    'openai-codex                          -',
     'github-copilot                        premium             42%   173/300    7d5h       Dec 1 00:00                                 individual_pro  2m ago',
     'google-antigravity/gemini-3-pro-high  quota               20%   80%        4h20m      23:10                                                       2m ago',
+    'openai-codex: login not accepted; log in again in pi (/login): HTTP 401: token expired',
     'no credentials: gemini',
   ].join('\n')
   assert.equal(table, expected)
+})
+
+test('renderTable at a width: gives up columns in the stated order, never a value, and fits', () => {
+  const pace = pw('5h', 37, { resetsAt: NOW + 2 * HOUR + 10 * MIN, pace: 0.3, paceStage: 'far-ahead', runsOutAt: NOW + HOUR + 20 * MIN })
+  const claudeFast = entry('anthropic', 'default', [pace, claude.windows[1]], { plan: 'max' })
+  const entries = [claudeFast, codex, copilot, ...antigravity]
+  const full = fmt.renderTable(entries, { now: NOW }).split('\n')
+  const widest = Math.max(...full.map(visibleWidth))
+  assert.ok(widest > 100, `the full table is wide (${widest})`)
+  assert.deepEqual(fmt.renderTable(entries, { now: NOW, width: widest }).split('\n'), full, 'a terminal as wide as the table gets all of it')
+  const headerAt = (width) => fmt.renderTable(entries, { now: NOW, width }).split('\n')[0].split(/\s{2,}/)
+  assert.deepEqual(headerAt(widest - 1), ['provider', 'window', 'used', 'remaining', 'resets in', 'pace', 'plan', 'updated'])
+  for (const width of [100, 90, 80, 75, 72]) {
+    const lines = fmt.renderTable(entries, { now: NOW, width }).split('\n')
+    for (const l of lines) assert.ok(visibleWidth(l) <= width, `${width}: ${l}`)
+    const text = lines.join('\n')
+    // nothing is cut: the run-out time, every window's value, the models under their provider
+    assert.ok(!text.includes('…'), `${width}:\n${text}`)
+    assert.match(text, /1h20m/, `run-out time at ${width}`)
+    for (const v of ['37%', '64%', '23%', '41%', '173/300', '20%']) assert.ok(text.includes(v), `${v} at ${width}`)
+    assert.match(text, /^ {2}claude-opus-4-5-thinking +quota/m)
+    // what the narrow forms leave out of the columns is said under the table
+    assert.match(text, /individual_pro/)
+    assert.match(text, /2m ago/)
+  }
+  const at100 = fmt.renderTable(entries, { now: NOW, width: 100 }).split('\n')
+  assert.deepEqual(at100[0].split(/\s{2,}/), ['provider / model', 'window', 'used', 'remaining', 'resets', 'pace'])
+  assert.match(at100.find((l) => l.startsWith('anthropic ')), /\+30 far ahead, runs out in 1h20m$/)
+  const at90 = fmt.renderTable(entries, { now: NOW, width: 90 }).split('\n')
+  assert.match(at90.find((l) => l.startsWith('anthropic ')), /\+30 ahead, out in 1h20m$/)
+  for (const width of [80, 75]) {
+    const lines = fmt.renderTable(entries, { now: NOW, width }).split('\n')
+    assert.deepEqual(lines[0].split(/\s{2,}/), ['provider / model', 'window', 'used', 'remaining', 'resets', 'runs out in'])
+    assert.match(lines.find((l) => l.startsWith('anthropic ')), /\s1h20m$/)
+  }
+  const at72 = fmt.renderTable(entries, { now: NOW, width: 72 }).split('\n')
+  assert.deepEqual(at72[0].split(/\s{2,}/), ['provider / model', 'window', 'used / left', 'resets', 'runs out in'])
+  assert.match(at72.find((l) => l.startsWith('github-copilot ')), /premium +173\/300 left +7d5h$/)
+  // narrower than every form: lines are cut (the last resort), never wrapped
+  for (const l of fmt.renderTable(entries, { now: NOW, width: 50 }).split('\n')) assert.ok(visibleWidth(l) <= 50, l)
+})
+
+test('renderTable: a balance shows the money left, never a percent', () => {
+  const balance = { id: 'balance-usd', modelId: 'default', kind: 'balance', unit: 'USD', total: 0, used: 0, remaining: 37.42, usedRatio: 0, remainingRatio: 1 }
+  const deepseek = entry('deepseek', 'default', [balance])
+  for (const width of [Infinity, 80, 50]) {
+    const row = fmt.renderTable([deepseek], { now: NOW, width }).split('\n').find((l) => l.startsWith('deepseek'))
+    assert.match(row, /balance-usd +\$37\.42/, `${width}: ${row}`)
+    assert.doesNotMatch(row, /%/, `${width}: ${row}`)
+  }
 })
 
 test('renderTable: stale marker, empty input, color', () => {

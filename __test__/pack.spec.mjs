@@ -208,7 +208,9 @@ test('pi install npm:pi-usage-tracker (from the tarballs) shows the footer in a 
     const screen = await session.waitFor((s) => /claude extra \$12\.50/.test(s) && /copilot 173\/300/.test(s), { what: 'usage in the footer', timeoutMs: 30_000 })
     const line = screen.split('\n').find((l) => l.includes('claude ')) ?? ''
     console.log(`# footer: ${line.trim()}`)
-    assert.match(line, /claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% · 5h 37%/)
+    // the model's provider leads with the windows that govern the model (Claude Opus on a login:
+    // extra usage and the Opus weekly cap)
+    assert.match(line, /^\s*claude extra \$12\.50\/\$50\.00 ↻\S+ · 7d_opus 12% │/)
     assert.match(line, /codex 5h 23%( ↻\S+)? · 7d 41%/)
     assert.ok(sb.requests.some((r) => r.providerId === 'anthropic' && r.status === 200), 'the installed addon fetched from the sandbox')
   } finally {

@@ -229,3 +229,54 @@ test('a sparkline of the recorded course over the window, from 100 columns', () 
   const nothing = view.renderView([claude], { width: 150, now: NOW, history: () => [] })
   assert.ok(/37% used +↻2h10m \+12 ahead/.test(nothing[1]), `no empty column without a history: ${nothing[1]}`)
 })
+
+test('narrow views keep the run-out time and the reset countdown whole: pace words go first, then the bar', () => {
+  const fast = entry('anthropic', 'default', [
+    pw('5h', 37, { duration: 18000, resetsAt: NOW + 2 * HOUR + 10 * MIN, elapsedRatio: 0.2, pace: 0.3, paceStage: 'far-ahead', runsOutAt: NOW + HOUR + 20 * MIN }),
+    pw('7d', 64, { duration: 604800, resetsAt: NOW + 3 * DAY + 13 * HOUR, elapsedRatio: 0.57, pace: -0.08, paceStage: 'behind' }),
+  ], { plan: 'max' })
+  const entries = [fast, copilot, balance, ...noCreds]
+  const at = (width) => view.renderView(entries, { width, now: NOW })
+  const row = (lines, label) => lines.find((l) => l.startsWith(`  ${label} `))
+  // wide: the pace in full words
+  assert.match(row(at(120), '5h'), /↻2h10m +\+30 far ahead, runs out in 1h20m$/)
+  for (const width of [80, 60, 50, 40]) {
+    const lines = at(width)
+    for (const l of lines) assert.ok(view.visibleWidth(l) <= width, `${width}: ${l}`)
+    const text = lines.join('\n')
+    assert.ok(!/↻\S*…|runs out in \S*…|out in \S*…/.test(text), `${width}:\n${text}`)
+    assert.match(text, /↻2h10m/, `reset countdown whole at ${width}`)
+    assert.match(text, /↻3d13h/, `reset countdown whole at ${width}`)
+    assert.match(text, /(runs )?out in 1h20m/, `run-out time whole at ${width}`)
+    // a balance is the money left, never a share
+    assert.match(row(lines, 'balance'), /\$37\.42 left/)
+    assert.doesNotMatch(row(lines, 'balance'), /%/)
+    // every provider without credentials is named, none cut
+    for (const name of ['gemini', 'zai', 'grok']) assert.match(text, new RegExp(`\\b${name}\\b`), `${name} at ${width}`)
+  }
+  // in order: shorter pace words, then the run-out time alone, then fewer bar cells, then none,
+  // then the run-out time on a line of its own (and the bar back in what room there is)
+  assert.match(row(at(80), '5h'), /█.*↻2h10m +\+30 far ahead, runs out in 1h20m$/)
+  assert.match(row(at(70), '5h'), /█.*↻2h10m +\+30 ahead, out in 1h20m$/)
+  assert.match(row(at(60), '5h'), /[█░│]{8,} 37% used +↻2h10m +runs out in 1h20m$/)
+  assert.match(row(at(55), '5h'), /^ {2}5h +[█░│]{3,7} 37% used +↻2h10m +runs out in 1h20m$/)
+  assert.match(row(at(50), '5h'), /^ {2}5h +37% used +↻2h10m +runs out in 1h20m$/)
+  const at40 = at(40)
+  const i = at40.indexOf(row(at40, '5h'))
+  assert.match(at40[i], /^ {2}5h +([█░│]+ )?37% used +↻2h10m$/)
+  assert.match(at40[i + 1], /^ +runs out in 1h20m$/)
+})
+
+test('refreshNote: r says at once what it did, or why it did not ask again and when it can', () => {
+  const at = (updated) => entry('anthropic', 'default', [pw('5h', 10)], { updated })
+  const startedAt = NOW
+  // a fresh fetch
+  assert.equal(view.refreshNote([at(NOW + 200), at(NOW - 40_000)], { startedAt, now: NOW + 300, holdMs: 30_000 }), 'refreshed')
+  // the shared cache answered: fetched 12 s ago, the hold is 30 s
+  assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 12s ago — next refresh possible in 18s')
+  assert.equal(view.refreshNote([at(NOW - 29_500)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched 29s ago — press r again to fetch now')
+  assert.equal(view.refreshNote([at(NOW - 300)], { startedAt, now: NOW, holdMs: 30_000 }), 'fetched just now — next refresh possible in 29s')
+  // without a cache nothing holds a refresh back
+  assert.equal(view.refreshNote([at(NOW - 12_000)], { startedAt, now: NOW, holdMs: 0 }), 'refreshed')
+  assert.equal(view.refreshNote([entry('zai', 'default', [], { active: false, updated: 0 })], { startedAt, now: NOW, holdMs: 30_000 }), 'refreshed: no provider has data')
+})

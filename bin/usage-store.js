@@ -6,8 +6,9 @@
 
 const { parseArgs } = require('node:util')
 const path = require('node:path')
-const { renderTable, toJson, formatAgo, formatPercent, providerLabel, paintAnsi } = require('../lib/format.js')
+const { renderTable, toJson, formatAgo, formatPercent, providerLabel, paintAnsi, errorText } = require('../lib/format.js')
 const { renderView, sparkline, truncateToWidth, visibleWidth } = require('../lib/view.js')
+const { terminalWidth } = require('../lib/terminal.js')
 
 const BUILTINS = require('../index.js').BUILTIN_PROVIDER_IDS
 
@@ -23,6 +24,11 @@ the window, or every point with --json.
 
 options:
   --json                    print JSON (shape documented in lib/format.js) instead of a table
+  --wide                    the full table, however wide; by default the table fits the terminal
+                            (its width, else $COLUMNS, else 80) by leaving out, in this order:
+                            resets at; plan and update time (said under the table); the
+                            provider on each model's row; pace words; the pace (the run-out
+                            time stays); used and remaining in one column
   --provider <id>           only this built-in provider; repeatable
                             (${BUILTINS.join(', ')})
   --guard <id>[/<model>]    check one entry instead of printing the table; exit 0 when every
@@ -53,6 +59,7 @@ function parse(argv) {
     allowPositionals: true,
     options: {
       json: { type: 'boolean', default: false },
+      wide: { type: 'boolean', default: false },
       provider: { type: 'string', multiple: true },
       guard: { type: 'string' },
       'min-remaining': { type: 'string' },
@@ -79,6 +86,7 @@ function parse(argv) {
     throw new UsageError(`--guard does not go with \`usage-store ${command}\``)
   }
   if (command === 'history' && values['no-cache']) throw new UsageError('the history lives next to the shared cache: --no-cache leaves nothing to show')
+  if (command && values.wide) throw new UsageError(`--wide is for the table, not \`usage-store ${command}\``)
   if (command === 'view' && values.json) throw new UsageError('`usage-store view` prints text; use `usage-store --json` for JSON')
   const opts = {
     command,
@@ -86,6 +94,7 @@ function parse(argv) {
     all: values.all,
     help: values.help,
     json: values.json,
+    wide: values.wide,
     noCache: values['no-cache'],
     baseUrl: values['base-url'] || process.env.PI_USAGE_TRACKER_BASE_URL || undefined,
     providers: values.provider ? [...new Set(values.provider)] : null,
@@ -128,7 +137,7 @@ function guardResult(entries, { providerId, modelId }, min, authProblem) {
   const e = entries.find((x) => x.providerId === providerId && x.modelId === modelId)
   if (!e) return { code: 2, line: `${key}: no data` }
   if (!e.active) return { code: 2, line: `${key}: ${authProblem?.message ?? 'no credentials found'}` }
-  if (e.error) return { code: 2, line: `${key}: ${e.error.kind}: ${e.error.message}` }
+  if (e.error) return { code: 2, line: `${key}: ${errorText(e.error, Date.now(), { retries: false })}` }
   if (!e.windows.length) return { code: 2, line: `${key}: no data` }
   const low = e.windows.filter((w) => remainingPct(w) < min)
   if (low.length) {
@@ -137,12 +146,6 @@ function guardResult(entries, { providerId, modelId }, min, authProblem) {
   }
   const least = Math.min(...e.windows.map(remainingPct))
   return { code: 0, line: `${key}: ok, lowest remaining ${least}% >= ${min}%` }
-}
-
-/** Columns to fit: the terminal's, else $COLUMNS, else 80. */
-function terminalWidth() {
-  const fromEnv = Number(process.env.COLUMNS)
-  return process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80)
 }
 
 const useColor = () => !!process.stdout.isTTY && !process.env.NO_COLOR
@@ -319,7 +322,7 @@ async function main(argv) {
   if (opts.json) {
     process.stdout.write(JSON.stringify(toJson(entries, { now }), null, 2) + '\n')
   } else if (active.length) {
-    process.stdout.write(renderTable(active, { now, color: !!process.stdout.isTTY && !process.env.NO_COLOR }) + '\n')
+    process.stdout.write(renderTable(active, { now, color: useColor(), width: opts.wide ? Infinity : terminalWidth() }) + '\n')
   }
   // A login that cannot be used is always explained; a missing one only when asked for by name
   // (most users have a few of the many providers, the rest stay quiet).

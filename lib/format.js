@@ -9,10 +9,14 @@
  * Exports
  *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
  *   providerLabel(providerId) -> short label ("anthropic-work" -> "claude-work")
- *   footerParts(entries, { now, providers, style, lead: { providerId, modelId, windowIds } })
- *     -> [{ providerId, label, segments: [{ text, level, kind }] }]
+ *   footerParts(entries, { now, providers, style, lead: { providerId, modelId, windowIds },
+ *     pressing, width }) -> [{ providerId, label, segments: [{ text, level, kind }] }]
+ *     (with `pressing`, the addon's tracker.mostPressing(): the footer by urgency, fitted to
+ *     `width`; see footerByUrgency)
  *   formatFooterLine(entries, opts) -> "claude 5h 37% ↻2h10m · 7d 64% │ copilot 173/300"
- *   renderTable(entries, { now, color }) -> multi-line string
+ *   renderTable(entries, { now, color, width }) -> multi-line string, at most `width` columns
+ *     wide by the narrower forms of TABLE_FITS (default: the full table)
+ *   errorText(error, now, { inactive, retries }) -> an entry's error in words
  *   renderFooterParts(parts, paint?) -> the footer line (one join rule; paint colours pieces)
  *   toJson(entries, { now }) -> object (shape below)
  *   also: formatPercent, formatAmount, formatPace, formatResetAt, formatAgo,
@@ -74,6 +78,7 @@ const BUILTIN_LABELS = Object.freeze(
   Object.fromEntries(require('./binding.js').builtinProviders().map((p) => [p.id, p.label])),
 )
 const BUILTIN_ORDER = Object.keys(BUILTIN_LABELS)
+const { visibleWidth, truncateToWidth } = require('./terminal.js')
 const DAY_MS = 86400000
 
 function formatDuration(ms) {
@@ -203,20 +208,58 @@ const PACE_WORDS = {
   'far-behind': 'far behind',
 }
 
-// "+12 ahead" / "on track" / "-8 behind", then ", runs out in 1h20m" when projected.
-function formatPace(w, now = Date.now()) {
+// Shorter words for a stage: how far ahead or behind is in the points already.
+const PACE_SHORT = { 'slightly-ahead': 'ahead', 'far-ahead': 'ahead', 'slightly-behind': 'behind', 'far-behind': 'behind' }
+
+/** The pace in words, in one of three lengths for narrow places (the run-out time is in all):
+ *  'full' "+30 far ahead, runs out in 1h20m", 'short' "+30 ahead, out in 1h20m",
+ *  'runout' "runs out in 1h20m" (empty when the window does not run out before its reset). */
+function formatPace(w, now = Date.now(), form = 'full') {
   let text = ''
-  if (Number.isFinite(w.pace)) {
+  if (Number.isFinite(w.pace) && form !== 'runout') {
     const points = Math.round(w.pace * 100)
     const stage = w.paceStage || (points > 0 ? 'ahead' : points < 0 ? 'behind' : 'on-track')
+    const words = form === 'short' ? PACE_SHORT[stage] || PACE_WORDS[stage] : PACE_WORDS[stage]
     if (stage === 'on-track') text = 'on track'
-    else text = `${points > 0 ? '+' : ''}${points} ${PACE_WORDS[stage] || stage}`
+    else text = `${points > 0 ? '+' : ''}${points} ${words || stage}`
   }
   if (Number.isFinite(w.runsOutAt)) {
-    const out = `runs out in ${formatDuration(w.runsOutAt - now)}`
+    const out = `${form === 'short' ? 'out' : 'runs out'} in ${formatDuration(w.runsOutAt - now)}`
     text = text ? `${text}, ${out}` : out
   }
   return text
+}
+
+// What each kind of failure means and what to do about it; the message says the details.
+const ERROR_WORDS = {
+  auth: ['login not accepted', 'log in again in pi (/login)'],
+  rate_limited: ['rate limited by the service', ''],
+  network: ['service not reachable', 'check the network'],
+  timeout: ['no answer in time', ''],
+  server: ['the service failed', ''],
+  parse: ['unexpected answer', 'update pi-usage-tracker if it persists'],
+  provider: ['provider error', ''],
+  unsupported: ['not served for this login', ''],
+}
+// Kinds that pass by themselves: worth another try.
+const TRANSIENT = new Set(['rate_limited', 'network', 'timeout', 'server', 'provider'])
+
+/** An entry's error in words: what happened, what to do, when it is tried again, then the
+ *  message. `retries: false` for a one-shot fetch (the CLI): nothing tries again by itself. */
+function errorText(error, now = Date.now(), { inactive = false, retries = true } = {}) {
+  const [what, todo] = ERROR_WORDS[error.kind] || ['error', '']
+  const parts = [inactive ? 'cannot be used' : what]
+  const message = String(error.message || '')
+  // An unusable login's reason already says what to do.
+  if (todo && !inactive && !message.includes('/login')) parts.push(todo)
+  const waits = Number.isFinite(error.retryAt) && error.retryAt > now
+  if (retries) {
+    if (waits) parts.push(`next try in ${formatDuration(error.retryAt - now)}`)
+    else if (!inactive && error.kind !== 'auth' && error.kind !== 'unsupported') parts.push('retrying')
+  } else if (!inactive && TRANSIENT.has(error.kind)) {
+    parts.push(waits ? `try again in ${formatDuration(error.retryAt - now)}` : 'try again later')
+  }
+  return `${parts.join('; ')}: ${message}`
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
@@ -292,11 +335,93 @@ function leadWindows(group, lead, style) {
       if (w && !found.some((f) => f.w === w)) found.push({ e, w })
     }
   }
+  if (style === 'governing') return found
   const rest = pickWindows(group, style).filter(({ w }) => !found.some((f) => f.w === w))
   return [...found, ...rest]
 }
 
+/** One compact cell per provider: the window the addon named as its most pressing. */
+function pressingWindows(group, pressing) {
+  for (const e of group) {
+    if (e.modelId !== pressing.modelId) continue
+    const w = e.windows.find((x) => x.id === pressing.windowId)
+    if (w) return [{ e, w }]
+  }
+  return []
+}
+
+/**
+ * The footer by urgency (`pressing`: the addon's `tracker.mostPressing()`): the lead provider
+ * with the windows that govern its model (the binding one with its reset countdown), then the
+ * other providers with data, most urgent first, then providers that only failed. Fitted to
+ * `width` columns: the others show what 'compact' shows where there is room, else one cell
+ * each (the addon's most pressing window); then the lead keeps only its binding window, the
+ * other cells drop their window's or model's name ("antigravity 100%") and then show counted
+ * amounts as the share used ("gemini 19%"), the lead drops its reset countdown; only then do
+ * the last cells make room for "…".
+ */
+function footerByUrgency(entries, opts) {
+  const { now = Date.now(), providers, lead, pressing, width = Infinity } = opts
+  const groups = groupByProvider(entries)
+  const allowed = (id) => groups.has(id) && (!Array.isArray(providers) || providers.includes(id))
+  const order = []
+  if (lead && allowed(lead.providerId)) order.push(lead.providerId)
+  for (const p of pressing) if (allowed(p.providerId) && !order.includes(p.providerId)) order.push(p.providerId)
+  for (const id of groups.keys()) if (allowed(id) && !order.includes(id)) order.push(id)
+  // step by step narrower; each step keeps what the ones before it gave up
+  const STEPS = [
+    { othersFull: true, leadAll: true, named: true, leadReset: true },
+    { othersFull: false, leadAll: true, named: true, leadReset: true },
+    { othersFull: false, leadAll: false, named: true, leadReset: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: true, shares: true },
+    { othersFull: false, leadAll: false, named: false, leadReset: false, shares: true },
+  ]
+  const build = ({ othersFull, leadAll, named, leadReset, shares = false }) => {
+    const parts = []
+    for (const providerId of order) {
+      const group = groups.get(providerId).filter((e) => e.active)
+      const isLead = Boolean(lead && lead.providerId === providerId)
+      const own = pressing.find((p) => p.providerId === providerId)
+      let picked = []
+      if (isLead) {
+        picked = leadWindows(group, { ...lead }, 'governing')
+        if (!leadAll) picked = picked.slice(0, 1)
+      } else if (othersFull) picked = pickWindows(group, 'compact')
+      if (!picked.length && own) picked = pressingWindows(group, own)
+      const hasError = group.some((e) => e.error)
+      if (!picked.length && !hasError) continue
+      const segments = []
+      const showName = named || isLead
+      picked.forEach(({ e, w }, i) => {
+        const modelId = e.modelId !== 'default' ? e.modelId : undefined
+        // a lone amount needs no name ("copilot 173/300"), a model's window its model only
+        const withId = !(picked.length === 1 && isAmountWindow(w)) && !modelId && showName
+        // counted amounts ("812/1000" left) as the share used, like the percent cells ("19%")
+        const asShare = shares && !isLead && isAmountWindow(w) && !isCurrency(w.unit) && w.kind !== 'balance'
+        const text = asShare ? formatPercent(usedRatio(w)) : valueText(w, { withId, modelId: showName ? modelId : undefined })
+        segments.push({ text, level: e.stale ? 'stale' : windowLevel(w), kind: 'value' })
+        const reset = isLead ? leadReset : othersFull && w.resetsAt - now < DAY_MS
+        if (reset && i === 0 && Number.isFinite(w.resetsAt)) segments.push({ text: `↻${formatDuration(w.resetsAt - now)}`, level: 'muted', kind: 'reset' })
+      })
+      if (hasError) segments.push({ text: '!', level: 'error', kind: 'error' })
+      parts.push({ providerId, label: providerLabel(providerId), segments })
+    }
+    return parts
+  }
+  const fits = (parts) => visibleWidth(renderFooterParts(parts)) <= width
+  let parts = []
+  for (const step of STEPS) {
+    parts = build(step)
+    if (fits(parts)) return parts
+  }
+  const more = { providerId: '', label: '…', segments: [] }
+  while (parts.length > 1 && !fits([...parts, more])) parts.pop()
+  return [...parts, more]
+}
+
 function footerParts(entries, opts = {}) {
+  if (Array.isArray(opts.pressing) && opts.style !== 'full') return footerByUrgency(entries, opts)
   const { now = Date.now(), providers, style = 'compact', lead } = opts
   const groups = groupByProvider(entries)
   // A `providers` list filters and also orders the parts; the lead provider comes first.
@@ -389,59 +514,179 @@ function foldMultiplierViews(entries) {
   return { shown, included }
 }
 
+// The table's columns, and the order in which a narrow terminal gives them up (TABLE_FITS).
+const TABLE_HEADERS = {
+  name: 'provider',
+  window: 'window',
+  used: 'used',
+  remaining: 'remaining',
+  value: 'used / left',
+  resetsIn: 'resets in',
+  resets: 'resets',
+  runsOut: 'runs out in',
+  resetsAt: 'resets at',
+  pace: 'pace',
+  plan: 'plan',
+  updated: 'updated',
+}
+/**
+ * Narrower and narrower forms of the table; the first that fits the width is used. In order:
+ * drop `resets at` (the countdown says it), move plan and update time into lines under the
+ * table, put a provider's models under its name, shorten the pace words, keep only the
+ * run-out time (a column of its own), merge used and remaining into one column. Only then is
+ * a line cut.
+ */
+const TABLE_FITS = [
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'resetsAt', 'pace', 'plan', 'updated'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'pace', 'plan', 'updated'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resetsIn', 'pace'], pace: 'full' },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'pace'], pace: 'full', grouped: true },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'pace'], pace: 'short', grouped: true },
+  { columns: ['name', 'window', 'used', 'remaining', 'resets', 'runsOut'], grouped: true },
+  { columns: ['name', 'window', 'value', 'resets', 'runsOut'], grouped: true },
+]
+
+/** A window's value in one cell: used % for a percent window, what is left for an amount. */
+function valueCell(w) {
+  if (!isAmountWindow(w)) return formatPercent(usedRatio(w))
+  return `${formatAmount(w)}${isCurrency(w.unit) && w.kind !== 'balance' ? '' : ' left'}`
+}
+
+/**
+ * The store as a table, `width` columns wide at most (default: no limit, the full table).
+ * Errors and notes follow the table as lines of their own, in words.
+ */
 function renderTable(entries, opts = {}) {
   const { now = Date.now(), color = false } = opts
-  const header = ['provider', 'window', 'used', 'remaining', 'resets in', 'resets at', 'pace', 'plan', 'updated', 'error']
-  const rows = [] // { cells, level }
+  const width = Number.isFinite(opts.width) && opts.width > 0 ? Math.floor(opts.width) : Infinity
+  const rows = [] // { providerId, modelId, cells, level, stale }
+  const errors = []
   const { shown, included } = foldMultiplierViews(entries)
   const idle = []
   for (const e of sortEntries(shown)) {
-    const name = e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`
-    const updated = formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '')
-    const error = e.error ? `${e.error.kind}: ${e.error.message}` : ''
+    const base = {
+      providerId: e.providerId,
+      modelId: e.modelId,
+      level: e.stale ? 'stale' : 'muted',
+      cells: { window: '-', plan: e.plan || '', updated: formatAgo(e.updated, now) + (e.stale ? ' (stale)' : '') },
+    }
+    if (e.error) errors.push(`${e.modelId === 'default' ? e.providerId : `${e.providerId}/${e.modelId}`}: ${errorText(e.error, now, { inactive: !e.active, retries: false })}`)
     if (!e.active) {
-      // A login that cannot be used says why; a provider with nothing set up is one name in
-      // the closing line, not a row.
-      if (e.error) rows.push({ cells: [name, '-', '', '', '', '', '', '', '', e.error.message], level: 'error' })
-      else idle.push(providerLabel(e.providerId))
+      // A login that cannot be used is named with its error below; a provider with nothing set
+      // up is one name in the closing line, not a row.
+      if (!e.error) idle.push(providerLabel(e.providerId))
       continue
     }
     if (!e.windows || !e.windows.length) {
-      rows.push({ cells: [name, '-', '', '', '', '', '', e.plan || '', updated, error], level: e.error ? 'error' : 'muted' })
+      rows.push({ ...base, level: e.error ? 'error' : 'muted', cells: { ...base.cells, updated: e.error ? '' : base.cells.updated } })
       continue
     }
     for (const w of e.windows) {
-      const remaining = isAmountWindow(w) ? formatAmount(w) : formatPercent(remainingRatio(w))
       const hasReset = Number.isFinite(w.resetsAt)
       rows.push({
-        cells: [
-          name,
-          w.id,
-          formatPercent(usedRatio(w)),
-          remaining,
-          hasReset ? formatDuration(w.resetsAt - now) : '',
-          hasReset ? formatResetAt(w.resetsAt, now) : '',
-          formatPace(w, now),
-          e.plan || '',
-          updated,
-          error,
-        ],
+        ...base,
         level: e.stale ? 'stale' : windowLevel(w),
+        cells: {
+          ...base.cells,
+          window: w.id,
+          // a balance has no share used: what is left is the value
+          used: w.kind === 'balance' ? '' : formatPercent(usedRatio(w)),
+          remaining: isAmountWindow(w) ? formatAmount(w) : formatPercent(remainingRatio(w)),
+          value: valueCell(w),
+          resetsIn: hasReset ? formatDuration(w.resetsAt - now) : '',
+          resets: hasReset ? formatDuration(w.resetsAt - now) : '',
+          runsOut: Number.isFinite(w.runsOutAt) ? formatDuration(w.runsOutAt - now) : '',
+          resetsAt: hasReset ? formatResetAt(w.resetsAt, now) : '',
+          pace: { full: formatPace(w, now), short: formatPace(w, now, 'short') },
+        },
       })
     }
   }
   for (const [provider, models] of included) {
-    rows.push({ cells: [`${provider}/…`, 'included (0×)', '', 'unlimited', '', '', '', '', '', models.join(', ')], level: 'muted' })
+    rows.push({ providerId: provider, modelId: '…', level: 'muted', cells: { window: 'included (0×)', remaining: 'unlimited', value: 'unlimited', note: models.join(', ') } })
   }
-  if (!rows.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)))
-  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
+  if (!rows.length && !errors.length) return ['no usage data', ...(idle.length ? [`no credentials: ${idle.join(', ')}`] : [])].join('\n')
+
   const paint = (text, level) => (color && ANSI[level] ? `${ANSI[level]}${text}\x1b[0m` : text)
-  const out = [paint(line(header), 'header')]
-  for (const r of rows) out.push(paint(line(r.cells), r.level))
-  for (const note of billingNotes(entries)) out.push(paint(note, 'muted'))
-  if (idle.length) out.push(paint(`no credentials: ${idle.join(', ')}`, 'muted'))
+  const layout = (fit) => {
+    const nameOf = (r) => {
+      const model = r.modelId === 'default' ? '' : r.modelId
+      if (!fit.grouped) return model ? `${r.providerId}/${model}` : r.providerId
+      return model ? `  ${model}` : r.providerId
+    }
+    const lines = [] // { cells: string[], level }
+    let lastProvider = null
+    for (const r of rows) {
+      // grouped: a provider's models under a line with its name (its own row when it has a `default`)
+      if (fit.grouped && r.modelId !== 'default' && r.providerId !== lastProvider) lines.push({ cells: [r.providerId], level: 'muted' })
+      lastProvider = r.providerId
+      const cell = (c) => {
+        if (c === 'name') return nameOf(r)
+        if (c === 'pace') return r.cells.pace ? r.cells.pace[fit.pace] : r.cells.note || ''
+        if ((c === 'updated' || c === 'plan') && r.modelId === '…') return ''
+        return r.cells[c] ?? ''
+      }
+      lines.push({ cells: fit.columns.map(cell), level: r.level })
+    }
+    const head = fit.columns.map((c) => (c === 'name' && fit.grouped ? 'provider / model' : TABLE_HEADERS[c]))
+    const widths = head.map((h, i) => Math.max(visibleWidth(h), ...lines.filter((l) => l.cells.length > 1).map((l) => visibleWidth(l.cells[i]))))
+    const text = (cells) =>
+      cells.length === 1 ? cells[0] : cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i] - visibleWidth(c)))).join('  ').trimEnd()
+    return [{ text: text(head), level: 'header' }, ...lines.map((l) => ({ text: text(l.cells), level: l.level }))]
+  }
+  let fit = TABLE_FITS[TABLE_FITS.length - 1]
+  let table = null
+  for (const f of TABLE_FITS) {
+    const t = layout(f)
+    if (t.every((l) => visibleWidth(l.text) <= width)) {
+      fit = f
+      table = t
+      break
+    }
+  }
+  if (!table) table = layout(fit).map((l) => ({ ...l, text: truncateToWidth(l.text, width) }))
+
+  // What the table left out, as lines under it, wrapped to the width.
+  const notes = []
+  if (!fit.columns.includes('plan')) {
+    const plans = new Map()
+    for (const e of sortEntries(shown)) if (e.active && e.plan && !plans.has(e.providerId)) plans.set(e.providerId, e.plan)
+    if (plans.size) notes.push({ text: `plans: ${[...plans].map(([id, plan]) => `${id} ${plan}`).join(', ')}`, level: 'muted' })
+  }
+  if (!fit.columns.includes('updated')) {
+    const seen = new Map()
+    for (const e of sortEntries(shown)) {
+      if (!e.active || !e.windows?.length || seen.has(e.providerId)) continue
+      seen.set(e.providerId, formatAgo(e.updated, now) + (e.stale ? ' (stale: the last good values)' : ''))
+    }
+    const values = [...new Set(seen.values())]
+    if (values.length === 1) notes.push({ text: `updated ${values[0]}`, level: 'muted' })
+    else if (values.length) notes.push({ text: `updated: ${[...seen].map(([id, ago]) => `${id} ${ago}`).join(', ')}`, level: 'muted' })
+  }
+  for (const err of errors) notes.push({ text: err, level: 'error' })
+  for (const note of billingNotes(entries)) notes.push({ text: note, level: 'muted' })
+  if (idle.length) notes.push({ text: `no credentials: ${idle.join(', ')}`, level: 'muted' })
+  const out = (rows.length ? table : []).map((l) => paint(l.text, l.level))
+  for (const n of notes) for (const part of wrapText(n.text, width)) out.push(paint(part, n.level))
   return out.join('\n')
+}
+
+/** Plain text in lines of at most `width` columns, broken between words, the lines after the
+ *  first indented by two (a word longer than a line is cut). */
+function wrapText(text, width) {
+  if (!Number.isFinite(width) || visibleWidth(text) <= width) return [text]
+  const lines = []
+  let current = ''
+  for (const word of text.split(' ')) {
+    const next = current ? `${current} ${word}` : `${lines.length ? '  ' : ''}${word}`
+    if (visibleWidth(next) <= width || !current) current = truncateToWidth(next, width)
+    else {
+      lines.push(current)
+      current = truncateToWidth(`  ${word}`, width)
+    }
+  }
+  if (current) lines.push(current)
+  return lines
 }
 
 // ------------------------------------------------------------------ json ----
@@ -501,6 +746,7 @@ module.exports = {
   formatPace,
   formatResetAt,
   formatAgo,
+  errorText,
   windowLevel,
   LEVEL_COLORS,
   paintAnsi,

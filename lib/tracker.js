@@ -369,6 +369,19 @@ class UsageTracker {
     return this.#native.checkQuota(providerId, modelId ?? undefined)
   }
 
+  /** Each provider's most pressing window `{ providerId, modelId, windowId, level,
+   *  remainingRatio }` (its most used; a balance when it has nothing else), the most urgent
+   *  provider first: the addon's order for a footer too narrow for every window. */
+  mostPressing() {
+    return this.#native.mostPressing()
+  }
+
+  /** Milliseconds after a provider's last fetch during which `refresh()` takes that result
+   *  from the shared cache instead of asking the service again (0 without a cache). */
+  refreshHoldMs() {
+    return this.#native.refreshHoldMs()
+  }
+
   selectBest(providerIds, modelId) {
     if (!Array.isArray(providerIds)) throw argTypeError('selectBest: providerIds must be an array of provider ids')
     providerIds.forEach((id, i) => checkString(id, `selectBest: providerIds[${i}]`))

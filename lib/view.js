@@ -29,6 +29,7 @@
  *     history(providerId, windowId, modelId) -> [{ at, usedRatio }] (oldest first), optional
  *     paint(color, text) -> text: a semantic colour (LEVEL_COLORS values, 'accent', 'dim',
  *       'muted', 'text') applied to a piece; pi's theme.fg or format.paintAnsi
+ *   refreshNote(entries, { startedAt, now, holdMs }) -> what `r` did, in words
  *   sparkline(points, { from, to, cells }) -> string of `cells` columns
  *   visibleWidth(text), truncateToWidth(text, width)
  */
@@ -38,85 +39,7 @@ const fmt = require('./format.js')
 const DAY_MS = 86_400_000
 const MIN_WIDTH = 20
 
-// ---------------------------------------------------------------- terminal columns ----
-
-// Zero-width: combining marks, joiners, variation selectors.
-const ZERO_WIDTH = [
-  [0x0300, 0x036f], [0x0483, 0x0489], [0x0591, 0x05bd], [0x0610, 0x061a], [0x064b, 0x065f],
-  [0x1ab0, 0x1aff], [0x1dc0, 0x1dff], [0x200b, 0x200f], [0x2060, 0x2064], [0x20d0, 0x20ff],
-  [0xfe00, 0xfe0f], [0xfe20, 0xfe2f], [0xe0100, 0xe01ef],
-]
-// East Asian Wide and Fullwidth, and emoji shown two columns wide.
-const WIDE = [
-  [0x1100, 0x115f], [0x231a, 0x231b], [0x2329, 0x232a], [0x23e9, 0x23ec], [0x23f0, 0x23f0],
-  [0x23f3, 0x23f3], [0x25fd, 0x25fe], [0x2614, 0x2615], [0x2648, 0x2653], [0x267f, 0x267f],
-  [0x2693, 0x2693], [0x26a1, 0x26a1], [0x26aa, 0x26ab], [0x26bd, 0x26be], [0x26c4, 0x26c5],
-  [0x26ce, 0x26ce], [0x26d4, 0x26d4], [0x26ea, 0x26ea], [0x26f2, 0x26f3], [0x26f5, 0x26f5],
-  [0x26fa, 0x26fa], [0x26fd, 0x26fd], [0x2705, 0x2705], [0x270a, 0x270b], [0x2728, 0x2728],
-  [0x274c, 0x274c], [0x274e, 0x274e], [0x2753, 0x2755], [0x2757, 0x2757], [0x2795, 0x2797],
-  [0x27b0, 0x27b0], [0x27bf, 0x27bf], [0x2b1b, 0x2b1c], [0x2b50, 0x2b50], [0x2b55, 0x2b55],
-  [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xa000, 0xa4cf],
-  [0xa960, 0xa97f], [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe10, 0xfe19], [0xfe30, 0xfe6f],
-  [0xff00, 0xff60], [0xffe0, 0xffe6], [0x16fe0, 0x16fe4], [0x17000, 0x18cff], [0x1b000, 0x1b2ff],
-  [0x1f004, 0x1f004], [0x1f0cf, 0x1f0cf], [0x1f18e, 0x1f18e], [0x1f191, 0x1f19a], [0x1f1e6, 0x1f202],
-  [0x1f210, 0x1f23b], [0x1f240, 0x1f248], [0x1f250, 0x1f251], [0x1f260, 0x1f265], [0x1f300, 0x1f64f],
-  [0x1f680, 0x1f6ff], [0x1f7e0, 0x1f7eb], [0x1f900, 0x1f9ff], [0x1fa70, 0x1faff], [0x20000, 0x3fffd],
-]
-
-const inRanges = (ranges, cp) => {
-  let lo = 0
-  let hi = ranges.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    if (cp < ranges[mid][0]) hi = mid - 1
-    else if (cp > ranges[mid][1]) lo = mid + 1
-    else return true
-  }
-  return false
-}
-
-// eslint-disable-next-line no-control-regex
-const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b_[^\x1b]*\x1b\\/g
-
-/** Columns of each code point of plain text, in order. Errs on the wide side: a terminal
- *  that draws a character narrower than counted leaves a gap, never a broken line. */
-function columns(text) {
-  const out = []
-  let prev = 0 // columns of the last visible character
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)
-    let w
-    if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) w = 0
-    else if (cp === 0xfe0f) w = prev === 1 ? 1 : 0 // emoji presentation widens a narrow symbol
-    else if (inRanges(ZERO_WIDTH, cp)) w = prev > 0 ? 0 : 1 // a mark with nothing to sit on
-    else w = inRanges(WIDE, cp) ? 2 : 1
-    out.push([ch, w])
-    if (cp === 0xfe0f) prev += w
-    else if (w > 0) prev = w
-  }
-  return out
-}
-
-function visibleWidth(text) {
-  let width = 0
-  for (const [, w] of columns(String(text).replace(ANSI_RE, ''))) width += w
-  return width
-}
-
-/** Plain text cut to `width` columns, with "…" when something was cut. */
-function truncateToWidth(text, width) {
-  text = String(text)
-  if (width <= 0) return ''
-  if (visibleWidth(text) <= width) return text
-  let out = ''
-  let used = 0
-  for (const [ch, w] of columns(text)) {
-    if (used + w > width - 1) break
-    out += ch
-    used += w
-  }
-  return out + '…'
-}
+const { visibleWidth, truncateToWidth } = require('./terminal.js')
 
 /** Plain text in lines of at most `width` columns, broken between words where it can;
  *  at most `maxLines`, the last one cut with "…". */
@@ -229,39 +152,18 @@ function valueText(w) {
 }
 
 /** "+12 ahead, runs out in 1h20m", saying when the last hour's rate was used; or the window's
- *  status when it has one. */
-function paceText(w, now) {
+ *  status when it has one. Narrower forms for a narrow view (PACE_FORMS), the run-out time in all. */
+function paceText(w, now, form = 'measured') {
   if (STATUS_WORDS[w.status]) return STATUS_WORDS[w.status]
-  const text = fmt.formatPace(w, now)
+  const text = fmt.formatPace(w, now, form === 'measured' ? 'full' : form)
   if (!text) return ''
-  return w.paceSource === 'measured' ? `${text} at the last hour's rate` : text
+  return form === 'measured' && w.paceSource === 'measured' ? `${text} at the last hour's rate` : text
 }
-
-const ERROR_WORDS = {
-  auth: ['login not accepted', 'log in again in pi (/login)'],
-  rate_limited: ['rate limited by the service', ''],
-  network: ['service not reachable', 'check the network'],
-  timeout: ['no answer in time', ''],
-  server: ['the service failed', ''],
-  parse: ['unexpected answer', 'update pi-usage-tracker if it persists'],
-  provider: ['provider error', ''],
-  unsupported: ['not served for this login', ''],
-}
+/** From the widest to the narrowest: what a narrow view gives up first is the pace's words. */
+const PACE_FORMS = ['measured', 'full', 'short', 'runout']
 
 /** A window's state that its numbers do not tell. */
 const STATUS_WORDS = { disabled: 'switched off', limit_reached: 'spend cap reached' }
-
-/** An entry's error in words: what happened, what to do, when it is tried again. */
-function errorText(error, now, { inactive = false } = {}) {
-  const [what, todo] = ERROR_WORDS[error.kind] || ['error', '']
-  const parts = [inactive ? 'cannot be used' : what]
-  const message = String(error.message || '')
-  // An unusable login's reason already says what to do.
-  if (todo && !inactive && !message.includes('/login')) parts.push(todo)
-  if (Number.isFinite(error.retryAt) && error.retryAt > now) parts.push(`next try in ${fmt.formatDuration(error.retryAt - now)}`)
-  else if (!inactive && error.kind !== 'auth' && error.kind !== 'unsupported') parts.push('retrying')
-  return `${parts.join('; ')}: ${message}`
-}
 
 // ---------------------------------------------------------------- layout ----
 
@@ -311,11 +213,11 @@ function renderView(entries, opts = {}) {
         noCredentials.push(label)
         continue
       }
-      blocks.push({ providerId, label, group, rows: [], hidden: 0, included: [], errors: [errorText(unusable.error, now, { inactive: true })] })
+      blocks.push({ providerId, label, group, rows: [], hidden: 0, included: [], errors: [fmt.errorText(unusable.error, now, { inactive: true })] })
       continue
     }
     const { rows, hidden, included } = windowsOf(group, mode)
-    const errors = [...new Set(group.filter((e) => e.active && e.error).map((e) => errorText(e.error, now)))]
+    const errors = [...new Set(group.filter((e) => e.active && e.error).map((e) => fmt.errorText(e.error, now)))]
     blocks.push({ providerId, label, group, rows, hidden, included, errors })
   }
 
@@ -330,10 +232,19 @@ function renderView(entries, opts = {}) {
   const courses = history && width >= 100 ? allRows.map(({ e, w }) => history(e.providerId, w.id, e.modelId) || []) : []
   const sparkW = courses.some((c) => c.length) ? Math.max(12, Math.min(24, Math.floor(width * 0.15))) : 0
   const fixed = 2 + labelW + 1 + valueW + 1 + (resetW ? resetW + 1 : 0) + (sparkW ? sparkW + 1 : 0)
-  // The bar takes what the pace words leave, between 8 (10 from 80 columns) and 30 cells.
-  const paceW = Math.min(60, Math.max(0, ...allRows.map(({ w }) => visibleWidth(paceText(w, now)))))
+  // The run-out time is never cut: the pace's words go first (shorter, then only the run-out
+  // time), then the bar's cells (from 10, or 8 under 80 columns, down to 3, then none); what
+  // still does not fit goes on a line of its own under the row.
   const rest = width - fixed
-  const barW = Math.max(width >= 80 ? 10 : 8, Math.min(30, Math.floor(rest * 0.4), rest - paceW - 1))
+  const barMin = width >= 80 ? 10 : 8
+  const paceWidth = (form) => Math.max(0, ...allRows.map(({ w }) => visibleWidth(paceText(w, now, form))))
+  const paceForm = PACE_FORMS.find((form) => rest - barMin - 1 >= paceWidth(form)) ?? 'runout'
+  const paceW = paceWidth(paceForm)
+  let barW = Math.max(barMin, Math.min(30, Math.floor(rest * 0.4), rest - paceW - 1))
+  if (rest - barW - 1 < paceW) barW = rest - paceW - 1 >= 3 ? rest - paceW - 1 : 0
+  const paceBelow = paceW > 0 && rest - (barW ? barW + 1 : 0) < paceW
+  // the run-out time has a line of its own: the bar needs to give up nothing for it
+  if (paceBelow) barW = Math.max(0, Math.min(barMin, rest - 1))
 
   const lines = []
   const line = (pieces) => lines.push(fitLine(pieces, width, paint))
@@ -349,7 +260,7 @@ function renderView(entries, opts = {}) {
     // Why the provider leads with a metered window (Claude's extra usage), in its own words.
     for (const note of fmt.billingNotes(b.group)) {
       const own = note.slice(note.indexOf(': ') + 2)
-      for (const part of wrapToWidth(own, width - 2, 2)) line([{ text: `  ${part}`, color: 'dim' }])
+      for (const part of wrapToWidth(own, width - 2, 3)) line([{ text: `  ${part}`, color: 'dim' }])
     }
     for (const text of b.errors) {
       wrapToWidth(text, width - 4, 3).forEach((part, i) => line([{ text: i ? '    ' : '  ! ', color: 'error' }, { text: part, color: 'error' }]))
@@ -363,8 +274,7 @@ function renderView(entries, opts = {}) {
         { text: '  ', color: 'text' },
         { text: padEnd(windowLabel(e, w, labelW), labelW), color: e.stale ? 'dim' : 'text' },
         { text: ' ', color: 'text' },
-        ...barPieces(w, barW, color),
-        { text: ' ', color: 'text' },
+        ...(barW ? [...barPieces(w, barW, color), { text: ' ', color: 'text' }] : []),
         { text: padEnd(truncateToWidth(valueText(w), valueW), valueW), color },
         { text: ' ', color: 'text' },
       ]
@@ -373,10 +283,12 @@ function renderView(entries, opts = {}) {
         const length = Number.isFinite(w.duration) && w.duration > 0 ? w.duration * 1000 : DAY_MS
         pieces.push({ text: sparkline(course, { from: now - length, to: now, cells: sparkW }) + ' ', color: 'dim' })
       }
-      const pace = paceText(w, now)
+      const pace = paceText(w, now, paceForm)
       const hurried = w.paceStage === 'ahead' || w.paceStage === 'far-ahead' || Number.isFinite(w.runsOutAt)
-      pieces.push({ text: pace, color: STATUS_WORDS[w.status] ? color : hurried ? 'warning' : 'muted' })
+      const paceColor = STATUS_WORDS[w.status] ? color : hurried ? 'warning' : 'muted'
+      if (!paceBelow) pieces.push({ text: pace, color: paceColor })
       line(pieces)
+      if (paceBelow && pace) line([{ text: ' '.repeat(Math.max(4, width - visibleWidth(pace))), color: 'text' }, { text: pace, color: paceColor }])
     }
     const skipped = [...new Set(b.group.flatMap((e) => (e.active && e.warnings) || []))]
     for (const text of skipped) line([{ text: `  skipped: ${text}`, color: 'dim' }])
@@ -390,10 +302,27 @@ function renderView(entries, opts = {}) {
   if (authProblem) {
     wrapToWidth(authProblem, width - 2, 5).forEach((part, i) => line([{ text: `${i ? ' ' : '!'} ${part}`, color: 'error' }]))
   } else if (noCredentials.length) {
-    line([{ text: `no credentials: ${noCredentials.join(', ')} — log in with pi (/login)`, color: 'dim' }])
+    const text = `no credentials: ${noCredentials.join(', ')} — log in with pi (/login)`
+    wrapToWidth(text, width - 2, 4).forEach((part, i) => line([{ text: i ? `  ${part}` : part, color: 'dim' }]))
   }
   for (const warning of warnings) line([{ text: `! ${warning}`, color: 'warning' }])
   return lines
 }
 
-module.exports = { renderView, sparkline, visibleWidth, truncateToWidth }
+/**
+ * What a refresh asked at `startedAt` did, for the view's title: "refreshed", or, when every
+ * provider's values are older than the request (the shared cache answered: a refresh within
+ * `holdMs` of the last fetch does not ask again), when they were fetched and when a refresh
+ * can next ask the services. `holdMs` is the tracker's `refreshHoldMs()`.
+ */
+function refreshNote(entries, { startedAt, now = Date.now(), holdMs = 0 }) {
+  const shown = (entries || []).filter((e) => e.active && e.updated > 0)
+  if (!shown.length) return 'refreshed: no provider has data'
+  const latest = Math.max(...shown.map((e) => e.updated))
+  if (latest >= startedAt || !(holdMs > 0)) return 'refreshed'
+  const wait = latest + holdMs - now
+  const ago = `fetched ${fmt.formatAgo(latest, now)}`
+  return wait >= 1000 ? `${ago} — next refresh possible in ${fmt.formatDuration(wait)}` : `${ago} — press r again to fetch now`
+}
+
+module.exports = { renderView, refreshNote, sparkline, visibleWidth, truncateToWidth, wrapToWidth }

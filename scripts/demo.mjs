@@ -4,7 +4,7 @@
 // every cycle and the view is redrawn like pi's footer would be (plain lines when piped).
 //
 //   node scripts/demo.mjs [--cycles N] [--watch] [--interval MS]
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -29,23 +29,41 @@ function parseArgs(argv) {
       process.exit(2)
     }
   }
-  const { minIntervalMs } = require(join(root, 'index.js')).UsageTracker.limits
-  if (!(args.cycles > 0) || !(args.intervalMs >= minIntervalMs)) {
-    console.error(`--cycles must be > 0 and --interval >= ${minIntervalMs}`)
+  if (!(args.cycles > 0)) {
+    console.error('--cycles must be a number > 0')
     process.exit(2)
   }
   return args
 }
 const args = parseArgs(process.argv.slice(2))
 
-// Build the addon once if this checkout has none yet.
+const elapsed = (since) => {
+  const s = Math.round((Date.now() - since) / 1000)
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+}
+
+// Build the addon before anything loads it: a fresh clone has no binary yet. The release build
+// is the one `npm test` runs, so it finds this one up to date.
 if (!readdirSync(root).some((f) => /^usage-tracker\..+\.node$/.test(f))) {
-  console.log('no usage-tracker.*.node at the repo root: running `npm run build` first')
-  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
-  if (r.status !== 0) {
-    console.error('build failed')
+  const started = Date.now()
+  console.log('demo: no native addon in this checkout yet (usage-tracker.*.node)')
+  console.log('demo: step 1/2, building it: `npm run build` (release build of the Rust addon; cargo prints its progress below)')
+  // cargo shows a progress bar on a terminal only; a log gets a line every 30 s
+  const beat = process.stderr.isTTY ? null : setInterval(() => console.log(`demo: still building… ${elapsed(started)}`), 30_000)
+  const child = spawn('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  const status = await new Promise((resolve) => {
+    child.on('error', (err) => {
+      console.error(`demo: could not start npm: ${err.message}`)
+      resolve(1)
+    })
+    child.on('exit', (code, signal) => resolve(signal ? 1 : code))
+  })
+  clearInterval(beat)
+  if (status !== 0) {
+    console.error(`demo: the build failed after ${elapsed(started)} (cargo's output above says why). The demo needs the native addon: install Rust 1.88+, then run \`npm run build\` or \`npm run demo\` again.`)
     process.exit(1)
   }
+  console.log(`demo: built in ${elapsed(started)}; step 2/2, starting the demo`)
 }
 
 // Point pi's agent dir at an empty temp dir: the demo must never read or write the user's files.
@@ -54,8 +72,16 @@ process.env.PI_CODING_AGENT_DIR = agentDir
 
 const { UsageTracker } = require(join(root, 'index.js'))
 const fmt = require(join(root, 'lib/format.js'))
+const { terminalWidth, visibleWidth } = require(join(root, 'lib/terminal.js'))
+const { wrapToWidth } = require(join(root, 'lib/view.js'))
 const { startSandbox, drift, PROVIDER_IDS, rateLimitHeaders } = await import(new URL('../__test__/sandbox.mjs', import.meta.url))
 const { BUILTIN_PROVIDERS } = require(join(root, 'index.js'))
+
+const { minIntervalMs } = UsageTracker.limits
+if (!(args.intervalMs >= minIntervalMs)) {
+  console.error(`--interval must be >= ${minIntervalMs} ms`)
+  process.exit(2)
+}
 
 const tty = Boolean(process.stdout.isTTY)
 const color = tty && !process.env.NO_COLOR
@@ -80,9 +106,11 @@ function windowText(entry, w, now) {
   return s
 }
 
-function providerLine(providerId, group, now) {
+/** A provider's lines: label, plan and its windows, the windows wrapped (never cut) onto lines
+ *  under the first when `width` is set. */
+function providerLines(providerId, group, now, width) {
   const label = fmt.providerLabel(providerId).padEnd(12)
-  if (!group.some((e) => e.active)) return `${label}${paint(2, 'no credentials')}`
+  if (!group.some((e) => e.active)) return [`${label}${paint('dim', 'no credentials')}`]
   // A provider with a `default` entry shows that one (copilot's per-model multiplier entries
   // only restate premium); per-model providers show every model, most used first.
   const def = group.find((e) => e.modelId === 'default')
@@ -90,13 +118,26 @@ function providerLine(providerId, group, now) {
   if (!def) windows.sort((a, b) => b[1].usedRatio - a[1].usedRatio)
   const parts = windows.map(([e, w]) => windowText(e, w, now))
   const plan = group.find((e) => e.plan)?.plan
-  const err = group.find((e) => e.error)?.error
-  // plan and status first: the windows are what gets cut on a narrow terminal
   let head = ''
-  if (plan) head += paint(36, `[${plan}] `)
-  if (err) head += paint(31, `! ${err.kind} `)
-  if (group.some((e) => e.stale)) head += paint(2, '(stale) ')
-  return `${label}${head}${parts.join('  ') || paint(2, 'waiting…')}`
+  if (plan) head += `[${plan}] `
+  if (group.some((e) => e.stale)) head += paint('dim', '(stale) ')
+  if (!parts.length) return [`${label}${head}${paint('dim', 'waiting…')}`]
+  const lines = [`${label}${head}${parts[0]}`]
+  for (const part of parts.slice(1)) {
+    const joined = `${lines[lines.length - 1]}  ${part}`
+    if (!width || visibleWidth(joined) <= width) lines[lines.length - 1] = joined
+    else lines.push(`${' '.repeat(12)}${part}`)
+  }
+  return lines
+}
+
+// A failure in words under its provider: what happened, what to do, the service's message.
+function errorLines(group, now, width) {
+  const err = group.find((e) => e.active && e.error)?.error
+  if (!err) return []
+  const text = fmt.errorText(err, now)
+  const lines = width ? wrapToWidth(text, Math.max(20, width - 14), 3) : [text]
+  return lines.map((l, i) => paint('error', `${i ? '            ' : '          ! '}${l}`))
 }
 
 // Cut a line to the terminal width without counting ANSI escapes.
@@ -127,13 +168,15 @@ function render(entries, cycle, total, sandboxUrl) {
     groups.get(e.providerId).push(e)
   }
   const head = `pi-usage-tracker demo · sandbox ${sandboxUrl} · cycle ${cycle}${total ? `/${total}` : ''} · ${new Date(now).toLocaleTimeString()}`
-  const lines = [paint(1, head), ...[...groups].map(([id, g]) => providerLine(id, g, now))]
-  lines.push(paint(2, `footer: ${fmt.formatFooterLine(entries, { now })}`))
+  const width = tty ? terminalWidth() : 0
+  const lines = [head, ...[...groups].flatMap(([id, g]) => [...providerLines(id, g, now, width), ...errorLines(g, now, width)])]
+  // the footer as pi draws it at this width (80 columns when piped)
+  const footerWidth = (width || 80) - 'footer: '.length
+  lines.push(paint('dim', `footer: ${fmt.formatFooterLine(entries, { now, pressing: tracker.mostPressing(), width: footerWidth })}`))
   if (!tty) {
     console.log(lines.join('\n') + '\n')
     return
   }
-  const width = process.stdout.columns || 0
   // move up over the previous frame and clear it, then draw the new one
   const up = drawn ? `\x1b[${drawn}A\x1b[J` : ''
   process.stdout.write(up + lines.map((l) => fit(l, width)).join('\n') + '\n')
@@ -178,7 +221,8 @@ unsubscribe = tracker.onUpdate((entries) => {
   if (finishing) return
   // A model response's headers publish too; only a finished poll cycle counts as one.
   const cycles = tracker.stats().cycles
-  if (cycles === polls) return void render(entries, cycle, args.watch ? 0 : args.cycles, sb.url)
+  // (a terminal redraws in place; a log gets one frame per cycle)
+  if (cycles === polls) return void (tty && render(entries, cycle, args.watch ? 0 : args.cycles, sb.url))
   polls = cycles
   cycle++
   armWatchdog()

@@ -208,6 +208,16 @@ pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
     }
 }
 
+pub fn pressing_to_js(p: usage_core::urgency::Pressing) -> PressingWindow {
+    PressingWindow {
+        provider_id: p.provider_id,
+        model_id: p.model_id,
+        window_id: p.window_id,
+        level: p.level.as_str().to_string(),
+        remaining_ratio: p.remaining_ratio,
+    }
+}
+
 pub fn event_to_js(e: quota::ThresholdEvent) -> ThresholdEvent {
     ThresholdEvent {
         key: e.key,

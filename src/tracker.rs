@@ -244,6 +244,24 @@ impl NativeUsageTracker {
         )
     }
 
+    /// Each provider's most pressing window (its most used; a balance when it has nothing
+    /// else), the most urgent provider first: what a narrow footer keeps.
+    #[napi]
+    pub fn most_pressing(&self) -> Vec<PressingWindow> {
+        self.core
+            .most_pressing()
+            .into_iter()
+            .map(pressing_to_js)
+            .collect()
+    }
+
+    /// Milliseconds after a provider's last fetch during which `refresh` takes that result
+    /// from the shared cache instead of asking again (0 without a cache).
+    #[napi]
+    pub fn refresh_hold_ms(&self) -> f64 {
+        self.core.refresh_hold_ms() as f64
+    }
+
     #[napi]
     pub fn select_best(&self, provider_ids: Vec<String>, model_id: Option<String>) -> Selection {
         selection_to_js(

@@ -199,6 +199,17 @@ pub struct QuotaCheck {
     pub window_ids: Vec<String>,
 }
 
+/// A provider's most pressing window (`mostPressing`).
+#[napi(object)]
+pub struct PressingWindow {
+    pub provider_id: String,
+    pub model_id: String,
+    pub window_id: String,
+    #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
+    pub level: String,
+    pub remaining_ratio: f64,
+}
+
 /// An edge-triggered threshold crossing.
 #[napi(object)]
 pub struct ThresholdEvent {

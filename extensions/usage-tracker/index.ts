@@ -81,6 +81,7 @@ let addon: Addon | undefined;
 let format: Format | undefined;
 let view: View | undefined;
 let guard: Guard | undefined;
+let terminal: { terminalWidth(): number; visibleWidth(text: string): number } | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
@@ -89,8 +90,12 @@ try {
 	const plainView = load("../../lib/view.js") as View;
 	// A broken auth.json is said in the view instead of "no credentials" (the addon remembers
 	// what its last read found, so this reads no file).
-	view = { renderView: (entries, opts) => plainView.renderView(entries, { ...opts, authProblem: addon?.piAuthProblem()?.message }) };
+	view = {
+		renderView: (entries, opts) => plainView.renderView(entries, { ...opts, authProblem: addon?.piAuthProblem()?.message }),
+		refreshNote: (entries, opts) => plainView.refreshNote(entries, opts),
+	};
 	guard = load("../../lib/guard.js") as Guard;
+	terminal = load("../../lib/terminal.js") as { terminalWidth(): number; visibleWidth(text: string): number };
 } catch (err) {
 	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
@@ -229,13 +234,28 @@ function leadOf(session: Session): { providerId: string; modelId: string; window
 	return { providerId: model.provider, modelId: model.id, windowIds: check.windowIds };
 }
 
+/** pi's terminal width: the footer line is this wide. */
+const screenWidth = (): number => (terminal ? terminal.terminalWidth() : 80);
+/** pi draws a message in the chat (notify) with one column of padding on each side
+ *  (0.73 and 1.x alike), so text there is two columns narrower than the terminal. */
+const chatWidth = (): number => Math.max(20, screenWidth() - 2);
+
 function statusText(session: Session, entries: UsageEntry[]): string | undefined {
 	if (!format) return undefined;
-	const parts = format.footerParts(entries, { style: session.settings.style, lead: leadOf(session) });
 	const theme = session.ctx.ui.theme;
 	// A broken auth.json leads, in one short line: no login of the file is read until it is fixed.
 	const broken = addon?.piAuthProblem();
-	const lead = broken ? theme.fg("error", `usage: ${broken.short}`) : undefined;
+	const said = broken ? `usage: ${broken.short}` : undefined;
+	const lead = said ? theme.fg("error", said) : undefined;
+	// Every provider with data gets a cell, the most urgent first, fitted to the line by the
+	// addon's order (mostPressing) rather than cut by pi.
+	const room = screenWidth() - (said && terminal ? terminal.visibleWidth(said) + 2 : 0);
+	const parts = format.footerParts(entries, {
+		style: session.settings.style,
+		lead: leadOf(session),
+		pressing: session.tracker.mostPressing(),
+		width: room,
+	});
 	if (parts.length === 0) return lead;
 	const text = format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
 	return lead ? `${lead}  ${text}` : text;
@@ -328,7 +348,11 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	};
 	state().session = session;
 
+	// A resized terminal gets a footer fitted to its new width at once.
+	const onResize = () => show(session, session.entries);
+	process.stdout.on("resize", onResize);
 	session.unsubscribe.push(
+		() => process.stdout.off("resize", onResize),
 		session.tracker.onUpdate((entries) => {
 			show(session, entries);
 			void recheckCredentials(session, entries).catch(() => undefined);
@@ -459,14 +483,15 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 					// Print and JSON mode start no tracker: fetch once, like the usage-store CLI.
 					const { settings } = readSettings();
 					const ids = builtinIds().filter((id) => settings.providers[id] !== false);
-					await printView(new addon.UsageTracker(settings.tracker), ids, view, format, arg);
+					await printView(new addon.UsageTracker(settings.tracker), ids, view, format, arg, screenWidth());
 					return;
 				}
 				if (arg === "refresh") await session.tracker.refresh();
 				const entries = session.tracker.entries();
 				if (arg === "json" || arg === "table") {
 					// notify renders multi-line text in the chat (not sent to the model)
-					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false });
+					// pi wraps chat text itself: the table fits its width instead
+					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false, width: chatWidth() });
 					notify(ctx, text, "info");
 					return;
 				}
@@ -476,7 +501,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 				const uiMode = (ctx as { mode?: string }).mode;
 				const interactive = arg !== "refresh" && (uiMode === undefined || uiMode === "tui");
 				const shown = interactive ? await openView(session.tracker, ctx, view, mode) : false;
-				if (!shown) notify(ctx, await viewText(view, session.tracker, entries, mode), "info");
+				if (!shown) notify(ctx, await viewText(view, session.tracker, entries, mode, chatWidth()), "info");
 			} catch (err) {
 				notify(ctx, `usage-tracker: ${errorMessage(err)}`, "error");
 			}

@@ -4,7 +4,7 @@
  */
 import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
 // pi resolves this name for extensions in every version (1.x aliases it to its own package).
-import { truncateToWidth } from "@mariozechner/pi-tui";
+import { truncateToWidth, visibleWidth } from "@mariozechner/pi-tui";
 
 type Tracker = import("../../index").UsageTracker;
 type UsageEntry = import("../../index").UsageStoreEntry;
@@ -25,6 +25,7 @@ export interface View {
 			authProblem?: string;
 		},
 	): string[];
+	refreshNote(entries: UsageEntry[], opts: { startedAt: number; now?: number; holdMs?: number }): string;
 }
 
 /** What printView needs of lib/format.js. */
@@ -75,10 +76,9 @@ async function readCourses(tracker: Tracker, entries: UsageEntry[]): Promise<Map
 	return read;
 }
 
-/** The view as plain text, as wide as the terminal (stdout's, else $COLUMNS, else 80). */
-export async function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode): Promise<string> {
-	const fromEnv = Number(process.env.COLUMNS);
-	const width = process.stdout.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 80);
+/** The view as plain text, `width` columns wide (the terminal's for stdout, pi's chat width
+ *  for a message in the chat); every shown course is read before the render. */
+export async function viewText(view: View, tracker: Tracker, entries: UsageEntry[], mode: Mode, width: number): Promise<string> {
 	const courses = await readCourses(tracker, entries);
 	const history = historyReader(tracker, undefined, courses, courses);
 	return view.renderView(entries, { width, mode, history, warnings: tracker.warnings() }).join("\n");
@@ -139,8 +139,14 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 				offset = Math.max(0, Math.min(offset, body.length - page));
 				const scrolls = body.length > page;
 				const shown = scrolls ? body.slice(offset, offset + page) : body;
-				const keys = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
-				const title = `${paint("accent", "Usage")}${paint("dim", ` · ${status ? `${status} · ` : ""}${keys}`)}`;
+				const keysLong = `r refresh · a ${mode === "all" ? "main windows" : "all windows"}${scrolls ? " · ↑↓ scroll" : ""} · esc close`;
+				const keysShort = `r · a ${mode === "all" ? "main" : "all"}${scrolls ? " · ↑↓" : ""} · esc`;
+				// What `r` did leads the title; the keys follow, in short on a narrow terminal, when
+				// the line has room for them.
+				const said = status ? ` · ${status}` : "";
+				const keys = visibleWidth(`Usage · ${keysLong}`) <= width ? keysLong : keysShort;
+				const withKeys = `Usage${said} · ${keys}`;
+				const title = visibleWidth(withKeys) <= width || !status ? `${paint("accent", "Usage")}${paint("dim", withKeys.slice(5))}` : `${paint("accent", "Usage")}${paint("warning", said)}`;
 				const more = body.length - offset - shown.length;
 				const lines = [title, ...shown];
 				if (scrolls) {
@@ -180,11 +186,13 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
 					refreshing = true;
 					status = "refreshing…";
 					redraw();
+					const startedAt = Date.now();
 					tracker
 						.refresh()
 						.then(
 							() => {
-								status = "";
+								// what the refresh did, or why it did not ask the services again
+								status = view.refreshNote(tracker.entries(), { startedAt, holdMs: tracker.refreshHoldMs() });
 							},
 							(err: unknown) => {
 								status = `refresh failed: ${errorMessage(err)}`;
@@ -208,7 +216,7 @@ export async function openView(tracker: Tracker, ctx: ExtensionContext, view: Vi
  * Print and JSON mode start no tracker: `tracker` (new, with the settings' options) fetches the
  * `ids` once, the text goes to stdout (pi hands it to stderr while it owns stdout), then it stops.
  */
-export async function printView(tracker: Tracker, ids: string[], view: View, format: Format, arg: string): Promise<void> {
+export async function printView(tracker: Tracker, ids: string[], view: View, format: Format, arg: string, width: number): Promise<void> {
 	try {
 		for (const id of ids) {
 			try {
@@ -222,8 +230,8 @@ export async function printView(tracker: Tracker, ids: string[], view: View, for
 		const entries = tracker.entries();
 		let text: string;
 		if (arg === "json") text = JSON.stringify(format.toJson(entries), null, 2);
-		else if (arg === "table") text = format.renderTable(entries, { color: false });
-		else text = await viewText(view, tracker, entries, arg === "all" ? "all" : "compact");
+		else if (arg === "table") text = format.renderTable(entries, { color: false, width });
+		else text = await viewText(view, tracker, entries, arg === "all" ? "all" : "compact", width);
 		process.stdout.write(`${text}\n`);
 	} finally {
 		// pi's exit must never wait on a hung fetch

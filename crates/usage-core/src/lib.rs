@@ -22,6 +22,7 @@ pub mod settings;
 pub mod store;
 pub mod time;
 pub mod tracker;
+pub mod urgency;
 pub mod validate;
 
 pub use clock::{Clock, SystemClock};

@@ -130,12 +130,24 @@ fn decide(w: &ResolvedWindow, t: &Thresholds) -> Decision {
 
 /// `entries` are the provider's entry for the model (if any) and its `default` entry,
 /// whose windows apply to every model.
-/// Whether `w` limits calls to `model_id`. A model-scoped cap (`7d_<name>`) limits only models
-/// whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
+/// The model a window is scoped to, from its id: a Claude cap `7d_<name>` (`7d_opus`) or a
+/// Codex additional limit `<name>_<window>` (`spark_5h`, `spark_7d`); `None` for a window of
+/// the whole account.
+pub fn model_scope(window_id: &str) -> Option<&str> {
+    if let Some(scope) = window_id.strip_prefix("7d_") {
+        return Some(scope);
+    }
+    let (name, window) = window_id.rsplit_once('_')?;
+    let is_window = matches!(window, "5h" | "7d" | "primary" | "secondary");
+    (is_window && !name.is_empty()).then_some(name)
+}
+
+/// Whether `w` limits calls to `model_id`. A model-scoped window (`model_scope`) limits only
+/// models whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
 /// (Claude's extra usage for pi, marked by `billing`), the plan's own windows are context,
 /// not limits, and only that window and the scoped caps govern.
 pub fn governs(w: &ResolvedWindow, model_id: &str, metered: bool) -> bool {
-    if let Some(scope) = w.id.strip_prefix("7d_") {
+    if let Some(scope) = model_scope(&w.id) {
         return model_id != crate::model::DEFAULT_MODEL
             && model_id.to_ascii_lowercase().contains(scope);
     }
@@ -680,6 +692,43 @@ mod tests {
         let odd = BTreeMap::from([("USD".to_string(), f64::NAN)]);
         assert_eq!(balance_level(0.01, Some("USD"), &odd, -1.0), L::Ok);
         assert_eq!(balance_level(0.0, Some("USD"), &odd, -1.0), L::Exhausted);
+    }
+
+    #[test]
+    fn a_codex_additional_limit_governs_only_the_model_it_names() {
+        let e = entry(
+            "openai-codex/default",
+            vec![
+                window("5h", 0.8),
+                window("7d", 0.6),
+                window("spark_5h", 0.05),
+                window("spark_7d", 0.3),
+            ],
+        );
+        let t = Thresholds::default();
+        let codex = check_quota("gpt-5.3-codex", None, Some(&e), NOW, MIN, &t);
+        assert_eq!(
+            codex.window_ids,
+            ["7d", "5h"],
+            "Spark's windows do not limit other models"
+        );
+        assert_eq!(codex.decision, Decision::Proceed);
+        let spark = check_quota("gpt-5.3-codex-spark", None, Some(&e), NOW, MIN, &t);
+        assert_eq!(spark.window_ids, ["spark_5h", "spark_7d", "7d", "5h"]);
+        assert_eq!(spark.decision, Decision::Low);
+        assert_eq!(model_scope("spark_5h"), Some("spark"));
+        assert_eq!(model_scope("turbo_mode_3_secondary"), Some("turbo_mode_3"));
+        assert_eq!(model_scope("7d_opus"), Some("opus"));
+        for unscoped in [
+            "5h",
+            "7d",
+            "seven_day_omelette",
+            "balance-usd",
+            "_5h",
+            "extra",
+        ] {
+            assert_eq!(model_scope(unscoped), None, "{unscoped}");
+        }
     }
 
     #[test]

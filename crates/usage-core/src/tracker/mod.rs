@@ -292,6 +292,24 @@ impl Tracker {
         self.inner.published_entries(&lock(&self.inner.state))
     }
 
+    /// Each provider's most pressing window, the most urgent provider first.
+    pub fn most_pressing(&self) -> Vec<crate::urgency::Pressing> {
+        crate::urgency::most_pressing(&self.entries())
+    }
+
+    /// How long after a provider's last fetch a `refresh` still takes that result from the
+    /// shared cache instead of asking the service again (0 without a cache).
+    pub fn refresh_hold_ms(&self) -> i64 {
+        match self.inner.cache {
+            Some(_) => crate::cache::fresh_for_ms(
+                true,
+                self.inner.options.interval_ms,
+                self.inner.options.due_slack_ms(),
+            ),
+            None => 0,
+        }
+    }
+
     pub fn get(&self, provider_id: &str, model_id: &str) -> Option<StoreEntry> {
         let now = self.inner.clock.now_ms();
         let state = lock(&self.inner.state);
