@@ -1,7 +1,8 @@
 //! OpenRouter (`openrouter`): GET /api/v1/key with Bearer, which any inference key may call
 //! (`/credits` wants a management key, which pi never holds). Money in USD floats. A key with
 //! a spend cap is an amount window over `limit_reset`; without a cap the endpoint says nothing
-//! about money left, so the window is unlimited and shows this month's spend.
+//! about money left, so the window is unlimited and shows this month's spend. A cap that cannot
+//! be read leaves what the key spent in the cap's period, with a warning, never an unlimited key.
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::Value;
