@@ -28,13 +28,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::burn::{self, Sample};
+use crate::burn::{self, is_pool_view, Sample};
 use crate::cache::{
     create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
 };
 use crate::clock::Clock;
-use crate::model::{QuotaKind, ResolvedWindow, DEFAULT_MODEL};
-use crate::resolve::apply_pace_at_rate;
+use crate::model::{ResolvedWindow, DEFAULT_MODEL};
 use crate::sanitize::clean_text;
 use crate::time::MAX_EPOCH_MS;
 
@@ -155,21 +154,6 @@ impl Line {
 
 fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
-}
-
-/// A per-model view of a shared multiplier pool: its course is the pool's, not recorded again.
-fn is_pool_view(w: &ResolvedWindow) -> bool {
-    w.kind == QuotaKind::MULTIPLIER && w.model_id != DEFAULT_MODEL
-}
-
-/// The series a window's course is read from.
-fn series_of(w: &ResolvedWindow) -> SeriesKey {
-    let model = if is_pool_view(w) {
-        DEFAULT_MODEL
-    } else {
-        &w.model_id
-    };
-    (w.id.clone(), model.to_string())
 }
 
 fn to_lines<'a>(windows: impl IntoIterator<Item = &'a ResolvedWindow>, at: i64) -> Vec<Line> {
@@ -810,41 +794,22 @@ impl History {
         m.loaded = true;
     }
 
-    /// Re-derives pace and run-out of `windows` (just resolved from a result fetched at `at`)
-    /// from the measured burn rate where the history allows; windows without pace, or with too
-    /// little history, keep the straight-line estimate.
-    pub fn apply_measured_pace<'a>(
-        &self,
-        provider_id: &str,
-        fp: &str,
-        windows: impl IntoIterator<Item = &'a mut ResolvedWindow>,
-        at: i64,
-        now: i64,
-    ) {
+    /// The recent samples of `provider_id`'s account `fp`, for pace (`resolve::apply_measured_pace`).
+    /// Reads the end of the account's file the first time: call it outside any lock that the
+    /// JS thread waits on.
+    pub fn samples(&self, provider_id: &str, fp: &str, now: i64) -> burn::Series {
         let account = self.account(provider_id, fp);
         self.ensure_loaded(&account, now);
-        let memory = lock(&self.memory);
-        let Some(m) = memory.get(&account.key) else {
-            return;
-        };
-        for w in windows {
-            if w.pace.is_none() {
-                continue;
-            }
-            let mut samples = m.samples.get(&series_of(w)).cloned().unwrap_or_default();
-            samples.retain(|s| s.at != at);
-            samples.push(Sample {
-                at,
-                used_ratio: w.used_ratio,
-            });
-            let period_start = w
-                .resets_at
-                .zip(w.duration_secs)
-                .map(|(reset, d)| reset.saturating_sub((d * 1000.0) as i64));
-            if let Some(rate) = burn::measured_rate(&samples, now, period_start) {
-                apply_pace_at_rate(w, now, Some(rate));
-            }
-        }
+        self.samples_in_memory(provider_id, fp)
+    }
+
+    /// `samples` without touching a file: what this process has loaded or recorded so far.
+    pub fn samples_in_memory(&self, provider_id: &str, fp: &str) -> burn::Series {
+        let account = self.account(provider_id, fp);
+        lock(&self.memory)
+            .get(&account.key)
+            .map(|m| m.samples.clone())
+            .unwrap_or_default()
     }
 
     /// The file's points, parsed again only when the file changed.
@@ -928,7 +893,7 @@ fn thin(points: Vec<HistoryPoint>, max: usize) -> Vec<HistoryPoint> {
 mod tests {
     use super::*;
     use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
-    use crate::resolve::resolve_window;
+    use crate::resolve::{apply_measured_pace, resolve_window};
     use std::sync::atomic::{AtomicI64, Ordering};
 
     const NOW: i64 = 1_800_000_000_000;
@@ -1384,7 +1349,7 @@ mod tests {
         clock.0.store(NOW, Ordering::SeqCst);
         let linear = observe(NOW);
         let mut w = linear.clone();
-        h.apply_measured_pace("a", "fp", [&mut w], NOW, NOW);
+        apply_measured_pace([&mut w], &h.samples("a", "fp", NOW), NOW, NOW);
         assert_eq!(w.pace_source, Some(crate::model::PaceSource::Measured));
         // 0.55 left: 1 h 22.5 min at 0.4/h, 2 h 27 min at the average 0.225/h.
         let expected = NOW + (0.55 / 0.4 * HOUR as f64) as i64;
@@ -1394,11 +1359,11 @@ mod tests {
         // A new process reads the file's end and measures at once.
         let fresh = History::new(&dir.path().join("usage.json"), clock.clone());
         let mut w2 = linear.clone();
-        fresh.apply_measured_pace("a", "fp", [&mut w2], NOW, NOW);
+        apply_measured_pace([&mut w2], &fresh.samples("a", "fp", NOW), NOW, NOW);
         assert_eq!(w2.runs_out_at, w.runs_out_at);
         // Another account has no history: the straight line stays.
         let mut w3 = linear.clone();
-        fresh.apply_measured_pace("a", "other", [&mut w3], NOW, NOW);
+        apply_measured_pace([&mut w3], &fresh.samples("a", "other", NOW), NOW, NOW);
         assert_eq!(w3.pace_source, Some(crate::model::PaceSource::Linear));
         assert_eq!(w3.runs_out_at, linear.runs_out_at);
     }
@@ -1415,7 +1380,10 @@ mod tests {
         let lines = to_lines([&pool, &view, &free], NOW);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].u, Some(40.0));
-        assert_eq!(series_of(&view), ("premium".into(), DEFAULT_MODEL.into()));
+        assert_eq!(
+            burn::series_of(&view),
+            ("premium".into(), DEFAULT_MODEL.into())
+        );
     }
 
     #[tokio::test]

@@ -277,7 +277,7 @@ fn apply(object: &Map<String, Value>, read: &mut SettingsRead, provider_ids: &[&
     }
     // The tracker's own checks have the last word: whatever a file says, the tracker it makes
     // starts (a rule added there and not here yet gives a problem, never "could not start").
-    if let Err(e) = crate::validate::options(&tracker_options(s)) {
+    if let Err(e) = tracker_options(s).check() {
         problems.push(format!(
             "{file}: {e}; using the defaults for the tracker's options"
         ));
@@ -463,7 +463,8 @@ mod tests {
             r#"{"warnAt": 0.9, "criticalAt": 0.8, "lowBalance": 0}"#,
         ] {
             let r = parsed(text);
-            crate::validate::options(&tracker_options(&r.settings))
+            tracker_options(&r.settings)
+                .check()
                 .unwrap_or_else(|e| panic!("{text}: {e}"));
         }
     }
