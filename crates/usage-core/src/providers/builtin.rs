@@ -13,7 +13,7 @@ use crate::clock::wall_clock_ms;
 use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
-use crate::provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
+use crate::provider::{AccountKeys, Authentication, BoxFuture, Session, UsageProvider};
 use crate::scrub::Secrets;
 
 /// How long a Google account's tier and project are trusted before they are re-read.
@@ -292,7 +292,12 @@ impl Inner {
 
     async fn fetch(&self) -> Result<FetchOutcome, FetchError> {
         self.prepare().await;
-        let creds = match self.found() {
+        self.fetch_found(self.found()).await
+    }
+
+    /// The fetch with credentials already read (`found`).
+    async fn fetch_found(&self, found: Option<Found>) -> Result<FetchOutcome, FetchError> {
+        let creds = match found {
             Some(Found::Usable(c)) => c,
             Some(Found::Unusable(reason)) => return Err(FetchError::new(ErrorKind::Auth, reason)),
             Some(Found::Pending(_)) | None => {
@@ -438,13 +443,38 @@ impl UsageProvider for BuiltinProvider {
     }
 
     fn account_keys(&self) -> AccountKeys {
-        match self.inner.found() {
-            Some(Found::Usable(creds)) => AccountKeys {
-                cache: Some(creds.fingerprint(&self.inner.id)),
-                history: Some(creds.history_key(&self.inner.id)),
-            },
-            _ => AccountKeys::default(),
-        }
+        keys_of(&self.inner.id, &self.inner.found())
+    }
+
+    fn session(self: Arc<Self>) -> BoxFuture<Session> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner.prepare().await;
+            // pi's auth.json is read once: the same credentials decide authentication, the
+            // account's keys and the fetch.
+            let found = inner.found();
+            let keys = keys_of(&inner.id, &found);
+            let authentication = Ok(match &found {
+                Some(Found::Usable(_)) => Authentication::Ready,
+                Some(Found::Unusable(reason)) => Authentication::Unusable(reason.clone()),
+                Some(Found::Pending(_)) | None => Authentication::Missing,
+            });
+            Session {
+                keys,
+                authentication: Box::pin(async move { authentication }),
+                fetch: Box::pin(async move { inner.fetch_found(found).await }),
+            }
+        })
+    }
+}
+
+fn keys_of(id: &str, found: &Option<Found>) -> AccountKeys {
+    match found {
+        Some(Found::Usable(creds)) => AccountKeys {
+            cache: Some(creds.fingerprint(id)),
+            history: Some(creds.history_key(id)),
+        },
+        _ => AccountKeys::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use super::admit::{check, Arrival, Origin};
 use super::{lock, CycleUpdate, Inner};
 use crate::cache::{self, CacheLookup, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError};
-use crate::provider::{Authentication, UsageProvider};
+use crate::provider::{Authentication, Session, UsageProvider};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Mode<'a> {
@@ -71,13 +71,12 @@ impl Inner {
         let mut pending: FuturesUnordered<_> = due
             .iter()
             .map(|p| async move {
-                // Read once per fetch: the cache's key for its lock and record, the history's
-                // for what is recorded (after a key command, if any, has run).
-                p.prepare().await;
-                let keys = p.account_keys();
-                let (arrival, guard) = self
-                    .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)
-                    .await;
+                // Credentials are read once per fetch (after a key command, if any, has run):
+                // the cache's key for its lock and record, the history's for what is recorded,
+                // authentication and the fetch itself all come from that one reading.
+                let session = p.clone().session().await;
+                let keys = session.keys.clone();
+                let (arrival, guard) = self.fetch_one(p.id(), session, forced, now, cancel).await;
                 // Pace's samples are read here, before the state lock.
                 let samples = self.samples(p.id(), keys.history.as_deref());
                 (p, keys, arrival, guard, samples)
@@ -137,15 +136,19 @@ impl Inner {
     /// its result is shared.
     pub(super) async fn fetch_one(
         &self,
-        provider: Arc<dyn UsageProvider>,
-        fingerprint: Option<&str>,
+        id: &str,
+        session: Session,
         forced: bool,
         attempt_at: i64,
         cancel: &CancellationToken,
     ) -> (Arrival, Option<ProviderLock>) {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
-        let id = provider.id().to_string();
-        let shared = self.cache.as_ref().zip(fingerprint);
+        let Session {
+            keys,
+            authentication,
+            fetch,
+        } = session;
+        let shared = self.cache.as_ref().zip(keys.cache.as_deref());
         let failed = |error| Arrival::Failed {
             error,
             shared: false,
@@ -156,7 +159,7 @@ impl Inner {
             at: attempt_at,
         };
         let work = async {
-            match provider.authentication().await {
+            match authentication.await {
                 Ok(Authentication::Ready) => {}
                 Ok(Authentication::Missing) => return (Arrival::NoAuth(None), None),
                 Ok(Authentication::Unusable(reason)) => {
@@ -165,7 +168,7 @@ impl Inner {
                 Err(e) => return (failed(e), None),
             }
             let Some((cache, fp)) = shared else {
-                return match provider.fetch_usage().await {
+                return match fetch.await {
                     Ok(outcome) => (fetched(outcome), None),
                     Err(e) => (failed(e), None),
                 };
@@ -175,10 +178,10 @@ impl Inner {
                 self.options.interval_ms,
                 self.options.due_slack_ms(),
             );
-            let guard = cache.lock_provider(&id, fp, timeout).await;
-            match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
+            let guard = cache.lock_provider(id, fp, timeout).await;
+            match cache.lookup(id, fp, self.clock.now_ms(), max_age) {
                 // A record that fails the checks (a forged file) is not used; we fetch instead.
-                CacheLookup::Fresh(record) if check(&id, &record.outcome).is_ok() => {
+                CacheLookup::Fresh(record) if check(id, &record.outcome).is_ok() => {
                     let arrival = Arrival::Outcome {
                         origin: Origin::Cached,
                         outcome: record.outcome,
@@ -200,7 +203,7 @@ impl Inner {
             // Shared with other processes after it is stored, stamped with when the fetch
             // started, like `lastAttempt`: a slow fetch must not make this process's own
             // next tick find its result "fresh" and skip a poll.
-            match provider.fetch_usage().await {
+            match fetch.await {
                 Ok(outcome) => (fetched(outcome), Some(guard)),
                 Err(error) => (
                     Arrival::Failed {
