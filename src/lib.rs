@@ -104,9 +104,8 @@ pub fn credentials_from_pi_auth(
     provider_id: String,
     entry: serde_json::Value,
 ) -> Result<Option<types::PiCredentialInfo>, convert::CodedError> {
-    let spec = usage_core::providers::builtin(&provider_id).ok_or_else(|| {
-        convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
-    })?;
+    let spec = usage_core::providers::builtin(&provider_id)
+        .ok_or_else(|| convert::core_error(usage_core::providers::unknown_builtin(&provider_id)))?;
     let rule = spec.wire.auth();
     let key_command = usage_core::credentials::is_key_command(&entry).then_some(true);
     if let Some(problem) = usage_core::credentials::entry_problem(&entry) {

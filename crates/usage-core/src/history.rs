@@ -29,11 +29,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::burn::{self, is_pool_view, Sample};
-use crate::cache::{
-    create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
-};
 use crate::clock::Clock;
 use crate::model::{ResolvedWindow, DEFAULT_MODEL};
+use crate::safe_file;
+use crate::safe_file::{
+    create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
+};
 use crate::sanitize::clean_text;
 use crate::time::MAX_EPOCH_MS;
 
@@ -683,14 +684,7 @@ impl History {
     /// Temp file (unpredictable name, O_EXCL, 0600) in the same directory, then rename.
     fn replace(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".usage-tracker-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        safe_file::replace(dir, path, bytes, ".usage-tracker-", false)
     }
 
     /// Files of accounts no longer seen (a rotated token, a removed login): once every point in

@@ -67,8 +67,7 @@ pub fn create_builtin(
     kind_id: &str,
     config: BuiltinConfig,
 ) -> Result<Arc<dyn UsageProvider>, CoreError> {
-    let spec =
-        super::builtin(kind_id).ok_or_else(|| CoreError::UnknownBuiltin(kind_id.to_string()))?;
+    let spec = super::builtin(kind_id).ok_or_else(|| super::unknown_builtin(kind_id))?;
     // An explicit base URL (option or environment) wins over an account's own host.
     let base_override = config
         .base_url
