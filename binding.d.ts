@@ -283,6 +283,13 @@ export interface QuotaDefinition {
 }
 
 /**
+ * Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
+ * The kind the addon gives a quota definition, or `null` when it takes it as none (the
+ * `isQuota…` guards read this: one rule, in Rust).
+ */
+export declare function quotaKind(definition: QuotaDefinition): 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null
+
+/**
  * The pi extension's settings (`<agent dir>/usage-tracker.json`) by the addon's rules: a bad
  * value is a problem in words and its default is used; no file is the defaults.
  */
@@ -342,7 +349,6 @@ export interface ResolvedUsageWindow {
   paceSource?: 'measured' | 'linear'
 }
 
-/** Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
 
 /**

@@ -94,6 +94,8 @@ export type QuotaDefinition =
   | QuotaPerModelDefinition
   | QuotaBalanceDefinition
 
+/** The addon's kind of a quota definition (the tracker's rule), or null for one it refuses; the guards below ask it. */
+export declare function quotaKind(q: QuotaDefinition): 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null
 export declare function isQuotaDuration(q: QuotaDefinition): q is QuotaDurationDefinition
 export declare function isQuotaAmount(q: QuotaDefinition): q is QuotaAmountDefinition
 export declare function isQuotaPercentage(q: QuotaDefinition): q is QuotaPercentageDefinition

@@ -48,12 +48,11 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
-    let at = format!(
-        "quotas[{index}] (id '{}')",
-        usage_core::error::excerpt(&q.id)
-    );
-    let kind = if q.percentage_only == Some(true) {
+/// The one tagged conversion of a JS quota definition to its kind, in the addon's
+/// precedence (percentage, multiplier, per model, balance, amount, duration); `quotaKind()`
+/// publishes it so the JS guards (`lib/quota-guards.js`) agree with it.
+pub fn quota_kind_from_js(q: &QuotaDefinition, at: &str) -> CodedResult<core::QuotaKind> {
+    Ok(if q.percentage_only == Some(true) {
         core::QuotaKind::Percentage
     } else if q.multipliers.is_some() || q.base_amount.is_some() {
         let base_amount = q
@@ -61,15 +60,20 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::Quot
             .ok_or_else(|| invalid(format!("{at}: a multiplier quota needs `baseAmount`")))?;
         core::QuotaKind::Multiplier {
             base_amount,
-            multipliers: q.multipliers.unwrap_or_default().into_iter().collect(),
+            multipliers: q
+                .multipliers
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         }
-    } else if let Some(per_model) = q.per_model {
+    } else if let Some(per_model) = &q.per_model {
         core::QuotaKind::PerModel {
             per_model: per_model
-                .into_iter()
+                .iter()
                 .map(|(model, l)| {
                     (
-                        model,
+                        model.clone(),
                         core::PerModelLimit {
                             amount: l.amount,
                             duration_secs: l.duration,
@@ -94,7 +98,15 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::Quot
         return Err(invalid(format!(
       "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`, `balance: true`"
     )));
-    };
+    })
+}
+
+pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
+    let at = format!(
+        "quotas[{index}] (id '{}')",
+        usage_core::error::excerpt(&q.id)
+    );
+    let kind = quota_kind_from_js(&q, &at)?;
     Ok(core::QuotaDefinition {
         id: q.id,
         model_ids: q.model_ids,

@@ -24,6 +24,18 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
 }
 
 /// Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
+/// The kind the addon gives a quota definition, or `null` when it takes it as none (the
+/// `isQuota…` guards read this: one rule, in Rust).
+#[napi_derive::napi(
+    catch_unwind,
+    ts_return_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null"
+)]
+pub fn quota_kind(definition: types::QuotaDefinition) -> Option<&'static str> {
+    convert::quota_kind_from_js(&definition, "quota")
+        .ok()
+        .map(|k| k.name())
+}
+
 #[napi_derive::napi(catch_unwind)]
 pub fn resolve_usage_window(
     quota: types::QuotaDefinition,
