@@ -6,6 +6,7 @@ import type {
   HistoryOptions,
   HistoryPoint,
   PiCredentialInfo,
+  ProviderView,
   QuotaCheck,
   PressingWindow,
   ResolvedUsageWindow,
@@ -30,7 +31,9 @@ export type {
   EntryError,
   HistoryOptions,
   HistoryPoint,
+  ModelWindows,
   PerModelLimit,
+  ProviderView,
   QuotaCheck,
   PressingWindow,
   ResolvedUsageWindow,
@@ -116,6 +119,8 @@ export interface ProviderStrategy<Ctx = unknown> {
 /** What the tracker published with its last update; frozen, replaced once per cycle. */
 export interface UsageSnapshotView {
   readonly entries: readonly UsageStoreEntry[]
+  /** The same store, one view per provider (its facts once, its models' windows). */
+  readonly providers: readonly ProviderView[]
   /** `provider/model` → entry */
   readonly byKey: ReadonlyMap<string, UsageStoreEntry>
   /** `provider/model#window` → window */
@@ -161,6 +166,8 @@ export declare class UsageTracker<Ctx = unknown> {
   get(providerId: string, modelId?: string): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string): ResolvedUsageWindow | null
   entries(): UsageStoreEntry[]
+  /** The store as one view per provider: `{ id, label, plan, error, billing, warnings, models }`. */
+  providers(): ProviderView[]
   readonly running: boolean
   /** Why the shared cache is off (a symlink, FIFO or device at `cachePath`, a file over
    *  8 MiB), or `null` while it works or was disabled on purpose; tracking goes on either way. */

@@ -325,6 +325,27 @@ describe('bad input', () => {
     }
   })
 
+  test('providers(): one view per provider, its facts once and its models, also in the published snapshot', async () => {
+    const t = new UsageTracker({ cachePath: null })
+    t.registerProvider({
+      id: 'p',
+      quotas: [{ id: 'q', amount: 10 }],
+      fetchUsage: () => [
+        { id: 'q', modelId: 'm1', used: 3 },
+        { id: 'q', modelId: 'm2', used: 4 },
+      ],
+    })
+    await t.refresh()
+    const views = t.providers()
+    assert.equal(views.length, 1)
+    const [v] = views
+    assert.deepEqual([v.id, v.label, v.active, v.fails, v.warnings], ['p', 'p', true, 0, []])
+    assert.deepEqual(v.models.map((m) => [m.modelId, m.windows[0].used]), [['m1', 3], ['m2', 4]])
+    assert.equal(t.entries().length, 2, 'entries() stays, one per model')
+    assert.deepEqual(t.snapshot.providers, views)
+    await t.stop()
+  })
+
   test('unknown snapshot ids are skipped, never fatal', async () => {
     const t3 = new UsageTracker({ cachePath: null })
     t3.registerProvider({

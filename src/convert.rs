@@ -181,15 +181,38 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
     }
 }
 
-pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
-    // Entry-level facts travel on the windows of the fetch that produced them.
-    let billing = e.windows.iter().find_map(|w| w.billing.clone());
-    let mut warnings: Vec<String> = Vec::new();
-    for w in e.windows.iter().flat_map(|w| &w.fetch_warnings) {
-        if !warnings.contains(w) {
-            warnings.push(w.clone());
-        }
+fn error_to_js(err: core::FetchError) -> EntryError {
+    EntryError {
+        kind: err.kind.as_str().to_string(),
+        message: err.message,
+        retry_at: err.retry_at.map(|v| v as f64),
     }
+}
+
+pub fn provider_to_js(p: core::ProviderView) -> ProviderView {
+    ProviderView {
+        id: p.id,
+        label: p.label,
+        plan: p.plan,
+        error: p.error.map(error_to_js),
+        billing: p.billing,
+        warnings: p.warnings,
+        fails: p.fails,
+        active: p.active,
+        stale: p.stale,
+        updated: p.updated as f64,
+        models: (p.models.into_iter())
+            .map(|m| ModelWindows {
+                model_id: m.model_id,
+                windows: m.windows.into_iter().map(window_to_js).collect(),
+            })
+            .collect(),
+    }
+}
+
+pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
+    let billing = e.billing();
+    let warnings = e.warnings();
     UsageStoreEntry {
         billing,
         warnings: (!warnings.is_empty()).then_some(warnings),
@@ -202,11 +225,7 @@ pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
         active: e.active,
         stale: e.stale,
         plan: e.plan,
-        error: e.error.map(|err| EntryError {
-            kind: err.kind.as_str().to_string(),
-            message: err.message,
-            retry_at: err.retry_at.map(|v| v as f64),
-        }),
+        error: e.error.map(error_to_js),
     }
 }
 

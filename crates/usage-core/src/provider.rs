@@ -40,6 +40,10 @@ pub struct Session {
 
 pub trait UsageProvider: Send + Sync + 'static {
     fn id(&self) -> &str;
+    /// What the provider is called on screen (a built-in's table label; otherwise its id).
+    fn label(&self) -> String {
+        self.id().to_string()
+    }
     fn quotas(&self) -> &[QuotaDefinition];
     fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>>;
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>>;

@@ -392,6 +392,10 @@ impl UsageProvider for BuiltinProvider {
         &self.inner.id
     }
 
+    fn label(&self) -> String {
+        self.inner.spec.label.to_string()
+    }
+
     fn quotas(&self) -> &[QuotaDefinition] {
         &self.inner.quotas
     }
@@ -500,6 +504,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("secret"));
+    }
+
+    #[test]
+    fn a_builtin_is_labelled_by_its_table_row() {
+        for row in super::super::BUILTINS {
+            let config = BuiltinConfig {
+                instance_id: None,
+                base_url: None,
+                credentials: None,
+                wire: WireConfig::default(),
+            };
+            let provider = create_builtin(row.id, config).ok().unwrap();
+            assert_eq!(provider.label(), row.label, "{}", row.id);
+        }
     }
 
     #[test]

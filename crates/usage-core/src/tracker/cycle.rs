@@ -9,7 +9,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::admit::{check, Arrival, Origin};
-use super::{lock, CycleUpdate, Inner};
+use super::{lock, Inner};
 use crate::cache::{self, CacheLookup, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError};
 use crate::provider::{Authentication, Session, UsageProvider};
@@ -119,7 +119,7 @@ impl Inner {
             state.stats.cycles += 1;
             state.stats.last_cycle_ms = started.elapsed().as_secs_f64() * 1000.0;
             state.stats.last_cycle_at = now;
-            CycleUpdate { entries, events }
+            self.update(&state, entries, events)
         };
         if cancel.is_cancelled() {
             return;

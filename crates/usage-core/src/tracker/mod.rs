@@ -22,7 +22,8 @@ use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::history::{History, HistoryPoint};
 use crate::model::{
-    FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry, DEFAULT_MODEL,
+    FetchOutcome, ProviderView, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry,
+    DEFAULT_MODEL,
 };
 use crate::provider::{AccountKeys, BoxFuture, UsageProvider};
 use crate::quota::{
@@ -34,10 +35,11 @@ use crate::validate;
 use admit::{Arrival, Origin};
 use cycle::Mode;
 
-/// What listeners get once per cycle.
+/// What listeners get once per cycle: the store as flat entries and as one view per provider.
 #[derive(Debug, Clone)]
 pub struct CycleUpdate {
     pub entries: Vec<StoreEntry>,
+    pub providers: Vec<ProviderView>,
     pub events: Vec<ThresholdEvent>,
 }
 
@@ -176,6 +178,28 @@ impl Inner {
             .snapshot(self.clock.now_ms(), self.options.interval_ms);
         quota::assign_levels(&mut entries, &self.options.thresholds);
         entries
+    }
+
+    /// The published entries as one view per provider.
+    fn provider_views(&self, state: &State, entries: &[StoreEntry]) -> Vec<ProviderView> {
+        ProviderView::of_entries(entries, |id| {
+            (state.providers.get(id)).map_or_else(|| id.to_string(), |s| s.provider.label())
+        })
+    }
+
+    /// What listeners get: the published entries, the views of them, and `events`.
+    fn update(
+        &self,
+        state: &State,
+        entries: Vec<StoreEntry>,
+        events: Vec<ThresholdEvent>,
+    ) -> CycleUpdate {
+        let providers = self.provider_views(state, &entries);
+        CycleUpdate {
+            entries,
+            providers,
+            events,
+        }
     }
 }
 
@@ -334,6 +358,13 @@ impl Tracker {
         self.inner.published_entries(&lock(&self.inner.state))
     }
 
+    /// The store as one view per provider (`entries()` is the same data per model).
+    pub fn providers(&self) -> Vec<ProviderView> {
+        let state = lock(&self.inner.state);
+        let entries = self.inner.published_entries(&state);
+        self.inner.provider_views(&state, &entries)
+    }
+
     /// Each provider's most pressing window, the most urgent provider first.
     pub fn most_pressing(&self) -> Vec<crate::urgency::Pressing> {
         crate::urgency::most_pressing(&self.entries())
@@ -388,8 +419,8 @@ impl Tracker {
         let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
         quota::check_quota(
             model_id,
-            model_entry,
-            default_entry,
+            model_entry.as_ref(),
+            default_entry.as_ref(),
             now,
             opts.interval_ms,
             &opts.thresholds,
@@ -443,7 +474,7 @@ impl Tracker {
             .store
             .entries()
             .filter(|e| e.active)
-            .flat_map(|e| e.windows.iter())
+            .flat_map(|e| e.windows)
             .filter(|w| !w.unlimited && quota::is_exhausted(w.remaining_ratio))
             .count();
         stats

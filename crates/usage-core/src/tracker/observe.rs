@@ -11,7 +11,7 @@
 use tokio::runtime::Handle;
 
 use super::admit::{Arrival, Origin};
-use super::{lock, CycleUpdate, Slot, Tracker};
+use super::{lock, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
 
@@ -188,6 +188,7 @@ impl Tracker {
         let events = state
             .thresholds
             .observe(&entries, &inner.options.thresholds);
+        let update = inner.update(state, entries, events);
         drop(guard);
 
         let inner = inner.clone();
@@ -202,7 +203,7 @@ impl Tracker {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {},
-                _ = inner.sink.publish(CycleUpdate { entries, events }) => {},
+                _ = inner.sink.publish(update) => {},
             }
         });
         true

@@ -1051,3 +1051,49 @@ async fn a_fetched_result_with_a_bad_discovered_quota_is_a_provider_error() {
     );
     assert_eq!((entry.fails, entry.windows[0].used), (1, 1.0));
 }
+
+#[tokio::test]
+async fn providers_are_published_once_each_with_their_facts_and_models() {
+    use std::sync::Mutex as StdMutex;
+    #[derive(Default)]
+    struct Keeping(StdMutex<Vec<CycleUpdate>>);
+    impl UpdateSink for Keeping {
+        fn publish(&self, update: CycleUpdate) -> BoxFuture<()> {
+            self.0.lock().unwrap().push(update);
+            Box::pin(async {})
+        }
+    }
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(Keeping::default());
+    let t = Tracker::new(TrackerOptions::default(), clock, sink.clone()).unwrap();
+    let (p, _) = fake(
+        "p",
+        Box::new(|_| {
+            Box::pin(async {
+                let mut a = UsageSnapshot::new("q");
+                a.used = Some(1.0);
+                a.model_id = Some("m1".into());
+                let mut b = a.clone();
+                b.model_id = Some("m2".into());
+                b.warnings = vec!["half read".into()];
+                Ok(FetchOutcome {
+                    snapshots: vec![a, b],
+                    plan: Some("pro".into()),
+                    ..Default::default()
+                })
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    let published = sink.0.lock().unwrap().last().unwrap().providers.clone();
+    assert_eq!(published, t.providers());
+    assert_eq!(published.len(), 1);
+    let view = &published[0];
+    assert_eq!((view.id.as_str(), view.label.as_str()), ("p", "p"));
+    assert_eq!(view.plan.as_deref(), Some("pro"));
+    assert_eq!(view.warnings, ["half read"]);
+    let models: Vec<_> = view.models.iter().map(|m| m.model_id.as_str()).collect();
+    assert_eq!(models, ["m1", "m2"]);
+    assert_eq!(t.entries().len(), 2, "entries stay, one per model");
+}
