@@ -158,23 +158,25 @@ impl Tracker {
     ) -> bool {
         let inner = &self.inner;
         let now = inner.clock.now_ms();
-        let mut guard = lock(&inner.state);
-        let state = &mut *guard;
-        let Some(slot) = state.providers.get_mut(provider_id) else {
+        let Some((provider, keys)) = (lock(&inner.state).providers.get(provider_id))
+            .map(|slot| (slot.provider.clone(), slot.keys.clone()))
+        else {
             return false;
         };
         let headers = bounded(headers);
-        let Some(observed) = slot.provider.observe(status, &headers, now) else {
+        // Read outside the state lock: a built-in may read pi's auth.json the first time (to
+        // know which of the service's text is a credential).
+        let Some(observed) = provider.observe(status, &headers, now) else {
             return false;
         };
-        let provider = slot.provider.clone();
         // The account of the last full result: the headers came with that login's traffic.
-        let keys = slot.keys.clone();
         // What this process has in memory only: no file is read on the caller's thread.
         let samples = match (&inner.history, keys.history.as_deref()) {
             (Some(h), Some(key)) => h.samples_in_memory(provider_id, key),
             _ => Default::default(),
         };
+        let mut guard = lock(&inner.state);
+        let state = &mut *guard;
         let arrival = Arrival::Outcome {
             origin: Origin::Observed,
             outcome: observed,
