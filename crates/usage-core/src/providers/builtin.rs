@@ -392,8 +392,15 @@ impl UsageProvider for BuiltinProvider {
         &self.inner.id
     }
 
+    /// The table's label; an instance `<id>-<name>` is `<label>-<name>` (as `lib/format.js`
+    /// shows it), any other instance id is its own label.
     fn label(&self) -> String {
-        self.inner.spec.label.to_string()
+        let (id, spec) = (&self.inner.id, self.inner.spec);
+        match id.strip_prefix(spec.id) {
+            Some("") => spec.label.to_string(),
+            Some(rest) if rest.starts_with('-') => format!("{}{rest}", spec.label),
+            _ => id.clone(),
+        }
     }
 
     fn quotas(&self) -> &[QuotaDefinition] {
@@ -518,6 +525,18 @@ mod tests {
             let provider = create_builtin(row.id, config).ok().unwrap();
             assert_eq!(provider.label(), row.label, "{}", row.id);
         }
+        let instance = |id: &str| {
+            let config = BuiltinConfig {
+                instance_id: Some(id.to_string()),
+                base_url: None,
+                credentials: None,
+                wire: WireConfig::default(),
+            };
+            create_builtin("anthropic", config).ok().unwrap().label()
+        };
+        let claude = super::super::builtin("anthropic").unwrap().label;
+        assert_eq!(instance("anthropic-work"), format!("{claude}-work"));
+        assert_eq!(instance("work"), "work");
     }
 
     #[test]
