@@ -25,8 +25,9 @@ const unreachable = new FinalizationRegistry((native) => {
   native.stop().catch(() => {})
 })
 
-/** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
-function buildSnapshot(entries) {
+/** `windows`: providerId → modelId → windowId → window, so a reader never builds a key;
+ *  `providers`: the addon's one view per provider. */
+function buildSnapshot(entries, providers) {
   const byKey = new Map()
   const windows = new Map()
   for (const entry of entries) {
@@ -35,7 +36,7 @@ function buildSnapshot(entries) {
     if (!models) windows.set(entry.providerId, (models = new Map()))
     models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
   }
-  return Object.freeze({ entries, byKey, windows })
+  return Object.freeze({ entries, providers, byKey, windows })
 }
 
 /** The published window, or undefined; three map reads, no addon call. */
@@ -139,7 +140,7 @@ class UsageTracker {
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
-    this[SNAPSHOT] = buildSnapshot([])
+    this[SNAPSHOT] = buildSnapshot([], [])
   }
 
   /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */
@@ -163,7 +164,7 @@ class UsageTracker {
 
   #publish(update) {
     if (update.generation !== this.#generation) return // from a run that was stopped
-    this[SNAPSHOT] = buildSnapshot(update.entries)
+    this[SNAPSHOT] = buildSnapshot(update.entries, update.providers)
     for (const listener of [...this.#listeners]) {
       try {
         listener(update.entries)
@@ -183,7 +184,7 @@ class UsageTracker {
   }
 
   #resync() {
-    this[SNAPSHOT] = buildSnapshot(this.#native.entries())
+    this[SNAPSHOT] = buildSnapshot(this.#native.entries(), this.#native.providers())
   }
 
   /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
@@ -353,6 +354,11 @@ class UsageTracker {
     return this.#native.entries()
   }
 
+  /** The store as one view per provider: `{ id, label, plan, error, billing, warnings, models }`. */
+  providers() {
+    return this.#native.providers()
+  }
+
   get running() {
     return this.#native.running
   }
@@ -436,7 +442,7 @@ class UsageTracker {
     return this.#native.windowIds(providerId)
   }
 
-  /** The snapshot published by the last cycle: `{ entries, byKey, windows }`, frozen. */
+  /** The snapshot published by the last cycle: `{ entries, providers, byKey, windows }`, frozen. */
   get snapshot() {
     return this[SNAPSHOT]
   }

@@ -213,6 +213,16 @@ impl NativeUsageTracker {
         self.core.entries().into_iter().map(entry_to_js).collect()
     }
 
+    /// The store as one view per provider (`entries()` is the same data per model).
+    #[napi]
+    pub fn providers(&self) -> Vec<ProviderView> {
+        self.core
+            .providers()
+            .into_iter()
+            .map(provider_to_js)
+            .collect()
+    }
+
     #[napi(getter)]
     pub fn running(&self) -> bool {
         self.core.is_running()
