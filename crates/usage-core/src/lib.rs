@@ -18,6 +18,7 @@ pub mod resolve;
 pub mod routing;
 pub mod sanitize;
 pub mod scrub;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod time;
