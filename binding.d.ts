@@ -9,6 +9,17 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeSessionCost {
+  /**
+   * Takes `tracker`'s store as it is now. `providerId`/`modelId`: the model response that
+   * brought it (its provider's changes go to that model); none: a poll. Returns whether the
+   * count changed; the file is then rewritten off the JS thread.
+   */
+  note(tracker: NativeUsageTracker, providerId?: string | undefined | null, modelId?: string | undefined | null): boolean
+  /** The session's changes, per provider (an unchanged window at 0). */
+  summary(): SessionSummary
+}
+
 export declare class NativeUsageTracker {
   /** `publish(update)` is called on the JS thread once per cycle. */
   constructor(options: TrackerOptions | undefined | null, publish: (arg: CycleUpdate) => void)
@@ -171,6 +182,8 @@ export interface ExtensionSettings {
   style: 'compact' | 'full'
   /** Notifications when a window runs low, runs out or recovers. */
   notify: boolean
+  /** The footer's "this session" cell (what this pi session used of the lead provider). */
+  sessionCost: boolean
   /** A prompt to a model whose quota is used up. */
   whenExhausted: 'ask' | 'switch' | 'warn'
   /** The options for `new UsageTracker(...)` these settings make. */
@@ -207,6 +220,12 @@ export interface ModelCandidate {
   providerId: string
   modelId: string
 }
+
+/**
+ * Opens the ledger of pi session `sessionId` (kept beside the cache `cachePath`, else in pi's
+ * agent dir): the count so far, or a new one starting now. Read off the JS thread.
+ */
+export declare function openSessionCost(sessionId: string, cachePath?: string | undefined | null): Promise<NativeSessionCost>
 
 /** Limits of one model in a `perModel` quota. */
 export interface PerModelLimit {
@@ -371,6 +390,47 @@ export interface SelectionCandidate {
   remainingRatio?: number
   windowId?: string
   plan?: string
+}
+
+/** One model's share of a window's change in the session. */
+export interface SessionModelShare {
+  modelId: string
+  change: number
+}
+
+/** A provider's windows in the session: money first, then the larger change. */
+export interface SessionProvider {
+  providerId: string
+  windows: Array<SessionWindow>
+}
+
+export interface SessionSummary {
+  sessionId: string
+  startedAt: number
+  updatedAt: number
+  providers: Array<SessionProvider>
+}
+
+/** One window's change since the session began. */
+export interface SessionWindow {
+  windowId: string
+  modelId: string
+  /** The currency or count unit; absent: percent points of the window. */
+  unit?: string
+  /** A currency: the change is money. */
+  money: boolean
+  /** A prepaid balance: the change is money spent (top-ups are not counted). */
+  balance: boolean
+  /** What was used in the session, 0 or more. */
+  change: number
+  /** Per model that made the request, the larger first. */
+  byModel: Array<SessionModelShare>
+  /** Changes seen only by a poll: other use of this login. */
+  other: number
+  /** Resets of the window inside the session. */
+  resets: number
+  /** When the session first saw the window (epoch ms). */
+  since: number
 }
 
 /**

@@ -10,6 +10,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { NativeUsageTracker } = require('./binding.js')
 const { fromFailure, callNative, toJsError, argTypeError, excerpt } = require('./errors.js')
+const { openSession } = require('./session.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
@@ -131,15 +132,24 @@ class UsageTracker {
   /** registration number → { id, fetchUsage, hasAuthentication } (the user's functions). */
   #strategies = new Map()
   #registrations = 0
+  #cachePath = undefined
 
   constructor(options) {
     if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
       throw argTypeError(`UsageTracker options must be an object, got ${typeName(options)}`)
     }
+    this.#cachePath = options?.cachePath
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
     this[SNAPSHOT] = buildSnapshot([])
+  }
+
+  /** What pi session `sessionId` used of every window (lib/session.js): its ledger, kept beside
+   *  the cache, noted from this tracker's store. A promise: the ledger's file is read off the
+   *  JS thread. */
+  openSession(sessionId) {
+    return openSession(this.#native, sessionId, this.#cachePath)
   }
 
   /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */

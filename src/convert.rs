@@ -408,6 +408,7 @@ pub fn settings_to_js(r: usage_core::settings::SettingsRead) -> SettingsRead {
             }
             .into(),
             notify: s.notify,
+            session_cost: s.session_cost,
             when_exhausted: match s.when_exhausted {
                 WhenExhausted::Ask => "ask",
                 WhenExhausted::Switch => "switch",

@@ -5,6 +5,7 @@
 
 mod convert;
 mod js_callback;
+mod session;
 mod tracker;
 mod types;
 

@@ -417,6 +417,8 @@ pub struct ExtensionSettings {
     pub style: String,
     /// Notifications when a window runs low, runs out or recovers.
     pub notify: bool,
+    /// The footer's "this session" cell (what this pi session used of the lead provider).
+    pub session_cost: bool,
     /// A prompt to a model whose quota is used up.
     #[napi(ts_type = "'ask' | 'switch' | 'warn'")]
     pub when_exhausted: String,

@@ -120,7 +120,8 @@ pub struct WindowChange {
     pub since: i64,
 }
 
-/// A provider's part of the session: its changed windows, money first, then the larger change.
+/// A provider's part of the session: its windows (unchanged ones too, at 0), money first, then
+/// the larger change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderChange {
@@ -134,7 +135,7 @@ pub struct Summary {
     pub session_id: String,
     pub started_at: i64,
     pub updated_at: i64,
-    /// Every provider the session has values of (a provider with no change has no windows).
+    /// Every provider the session has values of.
     pub providers: Vec<ProviderChange>,
 }
 
@@ -268,10 +269,7 @@ impl Ledger {
                     providers.len() - 1
                 }
             };
-            let change = t.total();
-            if change <= EPSILON {
-                continue;
-            }
+            let change = Some(t.total()).filter(|c| *c > EPSILON).unwrap_or(0.0);
             let mut by_model: Vec<(String, f64)> = t
                 .by_model
                 .iter()
@@ -518,7 +516,7 @@ mod tests {
         ));
         let s = l.summary();
         assert_eq!(s.providers.len(), 1, "a provider with data has a block");
-        assert!(s.providers[0].windows.is_empty(), "no change yet");
+        assert_eq!(s.providers[0].windows[0].change, 0.0, "no change yet");
         assert_eq!(s.updated_at, T0);
     }
 
@@ -702,7 +700,10 @@ mod tests {
         assert_eq!(back, l);
         let fresh = load(dir.path(), "0197-def", T0 + 2 * MIN);
         assert_eq!(fresh.started_at, T0 + 2 * MIN);
-        assert!(fresh.summary().providers.is_empty());
+        assert!(
+            fresh.summary().providers.is_empty(),
+            "a new session starts at zero"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
