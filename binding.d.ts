@@ -133,6 +133,23 @@ export interface BuiltinProviderInfo {
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
 export declare function builtinProviders(): Array<BuiltinProviderInfo>
 
+/** One window's change over its recorded course. */
+export interface CourseChange {
+  /**
+   * What was used, 0 or more: money spent for a balance, the unit's amount when the course
+   * carries one, else percent points of the window.
+   */
+  change: number
+  /** In the window's unit (else percent points). */
+  inUnit: boolean
+  balance: boolean
+  resets: number
+  /** The first and last recorded point counted (epoch ms); 0 without points. */
+  from: number
+  to: number
+  points: number
+}
+
 /**
  * What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
  * `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
@@ -213,6 +230,8 @@ export interface HistoryPoint {
   /** In the window's unit; absent for percent-only windows and per-model views of a pool. */
   used?: number
   remaining?: number
+  /** The window's reset then (epoch ms): a later one means a reset in between. */
+  resetsAt?: number
 }
 
 /** A `(provider, model)` pair to rank. */
@@ -564,3 +583,10 @@ export interface UsageStoreEntry {
   warnings?: Array<string>
   error?: EntryError
 }
+
+/**
+ * What one window of `tracker` used since `since` (epoch ms), from its recorded history (read
+ * off the JS thread), by the session's rules: a reset counts use before and after it, a
+ * balance counts money spent. `balance`: the window's kind when known.
+ */
+export declare function windowChangeSince(tracker: NativeUsageTracker, providerId: string, windowId: string, modelId: string | undefined | null, since: number, balance?: boolean | undefined | null): Promise<CourseChange>

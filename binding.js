@@ -846,3 +846,4 @@ module.exports.piAuthProblem = nativeBinding.piAuthProblem
 module.exports.readSettings = nativeBinding.readSettings
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow
 module.exports.saveSettings = nativeBinding.saveSettings
+module.exports.windowChangeSince = nativeBinding.windowChangeSince

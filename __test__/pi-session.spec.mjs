@@ -97,7 +97,7 @@ function sessionCases(pi) {
     await session.command('/usage-store')
     const view = await session.waitFor(/this session \(\S+\):/, { what: 'the view with its session block' })
     console.log(`# ${pi.label}, view:\n${view.split('\n').filter((l) => /this session|^\s+extra \+|^\s+5h \+/.test(l)).map((l) => `#   ${l}`).join('\n')}`)
-    assert.match(view, /^\s+extra \+\$18\.50 — claude-opus-4-7 \+\$18\.50$/m, 'the change, attributed to the model in use')
+    assert.match(view, /this session \(\S+\):\s*\n\s+extra \+\$18\.50 — claude-opus-4-7 \+\$18\.50\s*$/m, 'the change under the block title, attributed to the model in use')
     session.key('Escape')
     await session.waitFor((s) => !/this session \(/.test(s), { what: 'the view to close' })
 

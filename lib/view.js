@@ -294,7 +294,8 @@ function renderView(entries, opts = {}) {
       if (paceBelow && pace) line([{ text: ' '.repeat(Math.max(4, width - visibleWidth(pace))), color: 'text' }, { text: pace, color: paceColor }])
     }
     for (const text of sessionLines(session, b.providerId, now)) {
-      wrapToWidth(text, width - 2, 3).forEach((part, i) => line([{ text: `${i ? '    ' : '  '}${part}`, color: 'muted' }]))
+      const indent = text.startsWith(' ') ? '    ' : '  ' // a window's line under the block's title
+      wrapToWidth(text.trimStart(), width - indent.length - 2, 3).forEach((part, i) => line([{ text: `${indent}${i ? '  ' : ''}${part}`, color: 'muted' }]))
     }
     const skipped = [...new Set(b.group.flatMap((e) => (e.active && e.warnings) || []))]
     for (const text of skipped) line([{ text: `  skipped: ${text}`, color: 'dim' }])

@@ -325,6 +325,7 @@ pub fn history_point_to_js(p: usage_core::history::HistoryPoint) -> HistoryPoint
         used_ratio: p.used_ratio,
         used: p.used,
         remaining: p.remaining,
+        resets_at: p.resets_at.map(|t| t as f64),
     }
 }
 

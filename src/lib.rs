@@ -9,6 +9,7 @@ mod session;
 mod tracker;
 mod types;
 
+pub use session::{open_session_cost, window_change_since, NativeSessionCost};
 pub use tracker::NativeUsageTracker;
 
 /// The built-in providers (the one table in `usage-core`'s `providers/mod.rs`).

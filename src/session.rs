@@ -206,3 +206,56 @@ impl NativeSessionCost {
         }
     }
 }
+
+/// One window's change over its recorded course.
+#[napi(object)]
+pub struct CourseChange {
+    /// What was used, 0 or more: money spent for a balance, the unit's amount when the course
+    /// carries one, else percent points of the window.
+    pub change: f64,
+    /// In the window's unit (else percent points).
+    pub in_unit: bool,
+    pub balance: bool,
+    pub resets: u32,
+    /// The first and last recorded point counted (epoch ms); 0 without points.
+    pub from: f64,
+    pub to: f64,
+    pub points: u32,
+}
+
+/// What one window of `tracker` used since `since` (epoch ms), from its recorded history (read
+/// off the JS thread), by the session's rules: a reset counts use before and after it, a
+/// balance counts money spent. `balance`: the window's kind when known.
+#[napi(catch_unwind, ts_return_type = "Promise<CourseChange>")]
+pub fn window_change_since<'env>(
+    env: &'env napi::Env,
+    tracker: &NativeUsageTracker,
+    provider_id: String,
+    window_id: String,
+    model_id: Option<String>,
+    since: f64,
+    balance: Option<bool>,
+) -> Result<napi::bindgen_prelude::PromiseRaw<'env, CourseChange>, CodedError> {
+    let since = crate::convert::since_from_js(Some(since))?;
+    let model_id = model_id
+        .as_deref()
+        .unwrap_or(usage_core::model::DEFAULT_MODEL);
+    let read = tracker
+        .core()
+        .history_reader(&provider_id, &window_id, model_id, since)
+        .map_err(crate::convert::core_error)?;
+    env.spawn_future(async move {
+        let course = read.await;
+        let c = session::change_over(&course, balance);
+        Ok(CourseChange {
+            change: c.change,
+            in_unit: c.in_unit,
+            balance: c.balance,
+            resets: c.resets,
+            from: c.from as f64,
+            to: c.to as f64,
+            points: course.len() as u32,
+        })
+    })
+    .map_err(internal)
+}

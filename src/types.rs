@@ -377,6 +377,8 @@ pub struct HistoryPoint {
     /// In the window's unit; absent for percent-only windows and per-model views of a pool.
     pub used: Option<f64>,
     pub remaining: Option<f64>,
+    /// The window's reset then (epoch ms): a later one means a reset in between.
+    pub resets_at: Option<f64>,
 }
 
 /// A `(provider, model)` pair to rank.

@@ -304,6 +304,65 @@ impl Ledger {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A recorded course (`usage-store history --since`)
+
+/// A window's change over its recorded course, by the same rules as a session's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CourseChange {
+    /// What was used, 0 or more: money left for a balance, the unit's amount when the points
+    /// carry one, else percent points of the window.
+    pub change: f64,
+    /// The change is in the window's unit (else percent points).
+    pub in_unit: bool,
+    pub balance: bool,
+    pub resets: u32,
+    /// The first and last point counted (epoch ms); 0 without points.
+    pub from: i64,
+    pub to: i64,
+}
+
+/// `balance`: whether the window is a balance, when the caller knows its kind; unknown, a
+/// course whose use never moves while its money left does is taken for one (a balance records
+/// no use).
+pub fn change_over(course: &[crate::history::HistoryPoint], balance: Option<bool>) -> CourseChange {
+    let balance = balance.unwrap_or_else(|| {
+        course.iter().any(|p| p.remaining.is_some())
+            && course
+                .iter()
+                .all(|p| p.used_ratio == 0.0 && p.used.unwrap_or(0.0) == 0.0)
+    });
+    let in_unit = !balance && course.iter().all(|p| p.used.is_some());
+    let mark = |p: &crate::history::HistoryPoint| Mark {
+        v: if balance {
+            p.remaining.unwrap_or(0.0)
+        } else if in_unit {
+            p.used.unwrap_or(0.0)
+        } else {
+            p.used_ratio * 100.0
+        },
+        rs: p.resets_at,
+    };
+    let mut out = CourseChange {
+        change: 0.0,
+        in_unit: in_unit || balance,
+        balance,
+        resets: 0,
+        from: course.first().map_or(0, |p| p.at),
+        to: course.last().map_or(0, |p| p.at),
+    };
+    for pair in course.windows(2) {
+        let (used, reset) = used_between(mark(&pair[0]), mark(&pair[1]), balance);
+        out.change += used;
+        out.resets += u32::from(reset);
+    }
+    if out.change <= EPSILON {
+        out.change = 0.0;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
 // Files
 
 /// Where session ledgers live: beside the shared cache (and its history) when there is one,
@@ -385,7 +444,7 @@ fn prune(dir: &Path) {
             Some((ms, e.path()))
         })
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (i, (at, path)) in files.iter().enumerate() {
         if i >= MAX_FILES || now - at > KEEP_MS {
             let _ = std::fs::remove_file(path);
@@ -755,6 +814,51 @@ mod tests {
             "a file not written for the keep time is gone"
         );
         assert!(recent.exists() && dir.path().join("new.json").exists());
+    }
+
+    fn point(
+        at: i64,
+        used_ratio: f64,
+        remaining: Option<f64>,
+        resets_at: i64,
+    ) -> crate::history::HistoryPoint {
+        crate::history::HistoryPoint {
+            at,
+            used_ratio,
+            used: None,
+            remaining,
+            resets_at: Some(resets_at),
+        }
+    }
+
+    #[test]
+    fn a_recorded_course_counts_a_reset_like_a_session() {
+        let r1 = T0 + 30 * MIN;
+        let r2 = r1 + 300 * MIN;
+        let course = [
+            point(T0, 0.6, None, r1),
+            point(T0 + MIN, 0.7, None, r1),
+            point(r1 + MIN, 0.05, None, r2),
+            point(r1 + 2 * MIN, 0.12, None, r2),
+        ];
+        let c = change_over(&course, None);
+        assert!(close(c.change, 22.0), "{c:?}");
+        assert_eq!((c.resets, c.in_unit, c.balance), (1, false, false));
+        assert_eq!((c.from, c.to), (T0, r1 + 2 * MIN));
+    }
+
+    #[test]
+    fn a_recorded_balance_counts_money_spent_not_top_ups() {
+        let course = [
+            point(T0, 0.0, Some(10.0), 0),
+            point(T0 + MIN, 0.0, Some(9.0), 0),
+            point(T0 + 2 * MIN, 0.0, Some(30.0), 0),
+            point(T0 + 3 * MIN, 0.0, Some(29.5), 0),
+        ];
+        let c = change_over(&course, None);
+        assert!(c.balance, "inferred: use never moves, money left does");
+        assert!(close(c.change, 1.5), "{c:?}");
+        assert_eq!(change_over(&[], None).change, 0.0);
     }
 
     #[test]
