@@ -136,4 +136,18 @@ function sessionCases(pi) {
     const files = readdirSync(join(agentDir, 'cache', 'usage-sessions')).filter((f) => f.endsWith('.json'))
     assert.equal(files.length, 2, 'a ledger for the new session beside the first')
   })
+
+  test('"sessionCost" off in /usage-store settings takes the cell away at once', { timeout: 40_000 }, async () => {
+    await session.command('/usage-store settings')
+    await session.waitFor(/Usage tracker settings/, { what: 'the settings list' })
+    session.type('session')
+    await session.waitFor(/This session in the footer\s+on/, { what: 'the session row' })
+    session.key('Enter')
+    await session.waitFor(/This session in the footer\s+off/, { what: 'the session row off' })
+    session.key('Escape')
+    await session.waitFor((s) => !/Usage tracker settings/.test(s), { what: 'the list to close' })
+    const screen = await session.waitFor((s) => /claude extra \$100\.00\/\$250\.00/.test(s) && !/│ session \+/.test(s), { what: 'the footer without the session cell', timeoutMs: 25_000 })
+    assert.doesNotMatch(usageLine(screen), /session/)
+    assert.equal(JSON.parse(readFileSync(join(agentDir, 'usage-tracker.json'), 'utf8')).sessionCost, false)
+  })
 }
