@@ -199,7 +199,7 @@ test("the view's \"this session\" block: per model, other use, resets and the se
     '  extra +$18.50 — claude-opus-4-7 +$15.00, other use of this login +$3.50',
     '  5h +12%, reset 1× — other use of this login +12%',
   ])
-  assert.deepEqual(sessionLines(SUMMARY, 'zai', now), ['this session (12m): no change'])
+  assert.deepEqual(sessionLines(SUMMARY, 'zai', now), [], 'nothing used: no block')
   const entries = [{ key: 'anthropic/default', providerId: 'anthropic', modelId: 'default', active: true, stale: false, updated: now, fails: 0, windows: [{ id: '5h', modelId: 'default', kind: 'percentage', total: 100, used: 40, remaining: 60, usedRatio: 0.4, remainingRatio: 0.6, level: 'ok' }] }]
   const lines = renderView(entries, { width: 100, now, session: SUMMARY })
   const at = lines.findIndex((l) => l.startsWith('  this session (12m):'))

@@ -61,13 +61,14 @@ function sessionCell(summary, providerId) {
 }
 
 /** The view's "this session" block of one provider: each changed window, per model where a
- *  response said so, the rest as other use of this login, and the session's length. */
+ *  response said so, the rest as other use of this login, and the session's length; none
+ *  while nothing changed. */
 function sessionLines(summary, providerId, now = Date.now()) {
   const p = summary?.providers.find((x) => x.providerId === providerId)
   if (!p) return []
   const length = fmt.formatDuration(Math.max(0, now - summary.startedAt))
   const changed = p.windows.filter((w) => w.change > 0)
-  if (!changed.length) return [`this session (${length}): no change`]
+  if (!changed.length) return [] // nothing used yet: the footer's cell says +0
   const lines = [`this session (${length}):`]
   for (const w of changed) {
     const parts = w.byModel.map((m) => `${m.modelId} ${changeText({ ...w, change: m.change })}`)
