@@ -16,7 +16,7 @@ import { startSandbox } from './sandbox.mjs'
 const require = createRequire(import.meta.url)
 const CLI = fileURLToPath(new URL('../bin/usage-store.js', import.meta.url))
 const { UsageTracker } = require('../index.js')
-const { sessionCell, sessionLines } = require('../lib/session.js')
+const { sessionCell, sessionLines, sessionJson } = require('../lib/session.js')
 const { renderView } = require('../lib/view.js')
 
 const HOUR = 3_600_000
@@ -190,6 +190,12 @@ test('the footer cell: money first, a plan window with its name, nothing without
   assert.deepEqual(sessionCell(SUMMARY, 'zai'), { label: 'session', text: '+0% tokens' })
   assert.equal(sessionCell(SUMMARY, 'github-copilot'), undefined)
   assert.equal(sessionCell(undefined, 'anthropic'), undefined)
+})
+
+test('the session in /usage-store json: changed windows only', () => {
+  const j = sessionJson(SUMMARY)
+  assert.deepEqual(j.providers.map((p) => [p.providerId, p.windows.map((w) => w.windowId)]), [['anthropic', ['extra', '5h']], ['zai', []]])
+  assert.equal(sessionJson(undefined), null)
 })
 
 test("the view's \"this session\" block: per model, other use, resets and the session's length", () => {

@@ -9,6 +9,7 @@
 //   cost.summary()   -> { sessionId, startedAt, updatedAt, providers: [{ providerId, windows }] }
 //   sessionCell(summary, providerId)  -> { label: 'session', text: '+$18.50' | '+12% 5h' } | undefined
 //   sessionLines(summary, providerId, now) -> the view's "this session" lines of a provider
+//   sessionJson(summary) -> the session in `/usage-store json` (changed windows only)
 
 const binding = require('./binding.js')
 const { callNative } = require('./errors.js')
@@ -79,4 +80,11 @@ function sessionLines(summary, providerId, now = Date.now()) {
   return lines
 }
 
-module.exports = { SessionCost, openSession, sessionCell, sessionLines, changeText }
+/** The session as `/usage-store json` carries it: each provider's changed windows only (an
+ *  unchanged one is its baseline, not news). */
+function sessionJson(summary) {
+  if (!summary) return null
+  return { ...summary, providers: summary.providers.map((p) => ({ ...p, windows: p.windows.filter((w) => w.change > 0) })) }
+}
+
+module.exports = { SessionCost, openSession, sessionCell, sessionLines, sessionJson, changeText }

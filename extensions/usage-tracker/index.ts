@@ -79,6 +79,7 @@ type SessionCost = import("../../index").SessionCost;
 type SessionSummary = import("../../index").SessionSummary;
 interface SessionWords {
 	sessionCell(summary: SessionSummary | undefined, providerId: string): { label: string; text: string } | undefined;
+	sessionJson(summary: SessionSummary | undefined): unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +532,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 				if (arg === "json" || arg === "table") {
 					// notify renders multi-line text in the chat (not sent to the model)
 					// pi wraps chat text itself: the table fits its width instead
-					const json = () => ({ ...(format!.toJson(entries) as object), session: session.cost?.summary() ?? null });
+					const json = () => ({ ...(format!.toJson(entries) as object), session: sessionWords?.sessionJson(session.cost?.summary()) ?? null });
 					const text = arg === "json" ? JSON.stringify(json(), null, 2) : format.renderTable(entries, { color: false, width: chatWidth() });
 					notify(ctx, text, "info");
 					return;
