@@ -266,24 +266,26 @@ function statusText(session: Session, entries: UsageEntry[]): string | undefined
 	// addon's order (mostPressing) rather than cut by pi.
 	const room = screenWidth() - (said && terminal ? terminal.visibleWidth(said) + 2 : 0);
 	const lead0 = leadOf(session);
-	const parts = format.footerParts(entries, {
-		style: session.settings.style,
-		lead: lead0,
-		pressing: session.tracker.mostPressing(),
-		width: room,
-	});
-	// What this session used of the lead provider, in one cell after it: only where the line
-	// has room left once every provider is drawn (the providers' values come first).
+	const fit = (width: number) =>
+		format!.footerParts(entries, {
+			style: session.settings.style,
+			lead: lead0,
+			pressing: session.tracker.mostPressing(),
+			width,
+		});
+	// What this session used of the lead provider, in one cell after it: only where every
+	// provider still gets its cell beside it (the providers' values come first).
 	const cell =
-		session.settings.sessionCost && lead0 && sessionWords ? sessionWords.sessionCell(session.cost?.summary(), lead0.providerId) : undefined;
-	const at = cell ? parts.findIndex((p) => p.providerId === lead0?.providerId) : -1;
-	if (cell && at >= 0 && terminal) {
-		const used = terminal.visibleWidth(format.renderFooterParts(parts));
-		const cellWidth = terminal.visibleWidth(`${cell.label} ${cell.text}`) + 3; // and a " │ "
-		const cut = parts.some((p) => p.label === "…"); // the fitting left providers out
-		if (!cut && used + cellWidth <= room) {
-			parts.splice(at + 1, 0, { providerId: "session", label: cell.label, segments: [{ text: cell.text, level: "muted", kind: "value" }] });
-		}
+		session.settings.sessionCost && lead0 && sessionWords && terminal
+			? sessionWords.sessionCell(session.cost?.summary(), lead0.providerId)
+			: undefined;
+	let parts = cell ? fit(room - terminal!.visibleWidth(`${cell.label} ${cell.text}`) - 3) : [];
+	const at = parts.findIndex((p) => p.providerId === lead0?.providerId);
+	const cut = parts.some((p) => p.label === "…"); // the fitting left providers out
+	if (cell && at >= 0 && !cut) {
+		parts.splice(at + 1, 0, { providerId: "session", label: cell.label, segments: [{ text: cell.text, level: "muted", kind: "value" }] });
+	} else {
+		parts = fit(room);
 	}
 	if (parts.length === 0) return lead;
 	const text = format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
