@@ -109,6 +109,60 @@ test('xai: credit forms without currentPeriod, or with a period without type, ar
   }
 })
 
+test('openrouter: a cap that cannot be read keeps what the key spent, with a warning; never an unlimited key', async () => {
+  const tracker = newTracker()
+  tracker.registerBuiltinProvider('openrouter', { baseUrl: sb.url, credentials: sb.credentials('openrouter') })
+  await tracker.refresh()
+  near(win(tracker.get('openrouter'), 'key').total, 50, 'first poll: the recorded $50 cap')
+  for (const limit of ['fifty', -1, true, { usd: 50 }]) {
+    sb.setFixture('openrouter', { data: { label: 'sk-or-v1-abc', limit, limit_remaining: 31.27, limit_reset: 'monthly', usage: 143.86, usage_monthly: 18.73 } })
+    await tracker.refresh()
+    const e = tracker.get('openrouter')
+    healthy(e, JSON.stringify(limit))
+    assert.deepEqual(e.warnings, ['key: `limit` is neither a number of 0 or more nor null; the cap could not be read, shown is what the key spent'])
+    assert.deepEqual(ids(e), ['key'])
+    const key = win(e, 'key')
+    assert.equal(key.unlimited, false, 'not an unlimited key')
+    assert.equal(key.kind, 'amount')
+    assert.equal(key.unit, 'USD')
+    near(key.used, 18.73, 'this month\'s spend, the period the cap counts')
+    assert.equal(key.total, 0, 'no cap is made up, and the old $50 is not kept')
+    assert.equal(key.level, 'ok')
+    assert.ok(key.resetsAt > Date.now() && key.resetsAt <= Date.now() + 31 * DAY, 'the 1st of next month')
+  }
+  // With no spend to read either, nothing is readable: an error naming the cap; the last values stay.
+  sb.setFixture('openrouter', { data: { label: 'sk-or-v1-abc', limit: 'fifty' } })
+  await tracker.refresh()
+  const failed = tracker.get('openrouter')
+  assert.equal(failed.error?.kind, 'parse')
+  assert.match(failed.error.message, /^openrouter: .*`limit` is neither a number/)
+  near(win(failed, 'key').used, 18.73, 'last good values kept')
+})
+
+test('xai: a mistyped creditUsagePercent loses the allowance with a warning and keeps the tier, on-demand and prepaid; never a 0 % window', async () => {
+  sb.script('xai', { endpoint: 'monthly', status: 404, times: Infinity })
+  const end = Date.now() + 3 * DAY
+  const config = { creditUsagePercent: 'lots', currentPeriod: { type: 'USAGE_PERIOD_TYPE_WEEKLY', start: iso(end - 7 * DAY), end: iso(end) },
+    billingPeriodEnd: iso(end + 10 * DAY), onDemandCap: { val: 1000 }, onDemandUsed: { val: 250 }, prepaidBalance: { val: 1200 } }
+  sb.setFixture('xai', { subscriptionTier: 'SuperGrok Heavy', config })
+  const tracker = await fetched('xai')
+  const e = tracker.get('xai')
+  healthy(e, 'xai')
+  assert.deepEqual(e.warnings, ['`creditUsagePercent` is not a number; the allowance could not be read'])
+  assert.equal(e.plan, 'SuperGrok Heavy')
+  assert.deepEqual(ids(e), ['on-demand', 'prepaid'], 'no 7d window: the allowance is unknown, not 0 %')
+  assert.equal(tracker.get('xai', 'extra'), null, 'with no allowance left they are the account\'s own')
+  assert.deepEqual([win(e, 'on-demand').total, win(e, 'on-demand').used], [1000, 250])
+  assert.equal(win(e, 'prepaid').remaining, 1200)
+  assert.equal(requestsOf('xai', 'monthly').length, 0, 'the answer had something to read: the default form is not asked')
+  // The declared exception: with nothing else in the answer the fetch fails; no window is made.
+  sb.setFixture('xai', { config: { ...config, onDemandCap: { val: 0 }, prepaidBalance: { val: 0 } } })
+  const alone = (await fetched('xai')).get('xai')
+  assert.ok(alone.error, 'an error, not a silent 0 %')
+  assert.deepEqual(alone.windows, [])
+  assert.equal(requestsOf('xai', 'monthly').length, 1, 'nothing read: the default form is asked (here it answers 404)')
+})
+
 // ---- 2. ids from the plan, not from a measured span ----
 
 test('minimax: the same account polled twice at different times keeps every id (5h and 7d from the plan)', async () => {

@@ -1,12 +1,14 @@
 //! OpenRouter (`openrouter`): GET /api/v1/key with Bearer, which any inference key may call
 //! (`/credits` wants a management key, which pi never holds). Money in USD floats. A key with
 //! a spend cap is an amount window over `limit_reset`; without a cap the endpoint says nothing
-//! about money left, so the window is unlimited and shows this month's spend.
+//! about money left, so the window is unlimited and shows this month's spend. A cap that cannot
+//! be read leaves what the key spent in the cap's period, with a warning, never an unlimited key.
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::Value;
 
 use super::shape::{finish, number};
+use super::spend;
 use super::{HttpRequest, ParseContext, RequestContext, Wire, WireConfig, WireError};
 use crate::credentials::{AuthRule, CredentialKind};
 use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
@@ -131,7 +133,24 @@ pub fn parse(body: &Value, now: i64) -> Result<FetchOutcome, WireError> {
                     );
                 }
             }
-            None => warnings.push("key: `limit` is neither a number of 0 or more nor null".into()),
+            // The cap cannot be read: what the key spent still can, shown as spend with no
+            // cap (never as an unlimited key).
+            None => {
+                warnings.push(
+                    "key: `limit` is neither a number of 0 or more nor null; the cap could not be read, shown is what the key spent"
+                        .into(),
+                );
+                if let Some(spent) = period_usage(data, period) {
+                    let mut s = spend::snapshot("key", spent, "USD");
+                    if let Some((at, secs)) = period.and_then(|p| next_reset(p, now)) {
+                        s.resets_at = Some(at);
+                        s.duration_secs = secs;
+                    }
+                    outcome.snapshots.push(s);
+                } else {
+                    warnings.push("key: no usage of the cap's period either".into());
+                }
+            }
         },
         // No cap (null, or not sent): the key spends the account's credits, which this
         // endpoint does not report; shown is this month's spend. Without that there is
@@ -260,12 +279,52 @@ mod tests {
         for body in [
             json!({}),
             json!({"data": []}),
-            json!({"data": {"limit": "lots"}}),
             json!({"data": {"limit": -1, "limit_remaining": 0}}),
             json!({"data": {"limit": 10}}),
             json!({"data": {"limit": 10, "limit_reset": "hourly", "usage": 1}}),
         ] {
             assert!(parse(&body, NOW).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_cap_keeps_the_keys_spend_with_a_warning_never_an_unlimited_key() {
+        let mut body = fixture();
+        for limit in [json!("lots"), json!(-1), json!(true), json!({"usd": 50})] {
+            body["data"]["limit"] = limit.clone();
+            let out = parse(&body, NOW).unwrap();
+            let s = &out.snapshots[0];
+            assert_eq!(out.snapshots.len(), 1, "{limit}");
+            assert_eq!(s.id, "key");
+            assert!(!s.unlimited, "{limit}: not an unlimited key");
+            assert_eq!(s.limit, None, "{limit}: no cap is made up");
+            // This month's spend (the cap's period), not the service's `limit_remaining`.
+            assert_eq!(s.used, Some(18.73), "{limit}");
+            assert_eq!((s.remaining, s.remaining_ratio), (Some(0.0), Some(1.0)));
+            assert_eq!(s.unit.as_deref(), Some("USD"));
+            assert_eq!(s.resets_at, Some(NOW + 31 * DAY));
+            assert_eq!(
+                s.warnings,
+                ["key: `limit` is neither a number of 0 or more nor null; the cap could not be read, shown is what the key spent"]
+            );
+        }
+        // Without a period the cap would count the lifetime usage.
+        let lifetime = parse(&json!({"data": {"limit": "20", "usage": 5}}), NOW).unwrap();
+        assert_eq!(
+            lifetime.snapshots[0].limit,
+            Some(20.0),
+            "a numeric string is a cap"
+        );
+        let lifetime = parse(&json!({"data": {"limit": "twenty", "usage": 5}}), NOW).unwrap();
+        assert_eq!(lifetime.snapshots[0].used, Some(5.0));
+        assert_eq!(lifetime.snapshots[0].resets_at, None);
+        // With no spend to show either, nothing is readable: the error names both.
+        match parse(&json!({"data": {"limit": "lots"}}), NOW) {
+            Err(WireError::Shape(m)) => {
+                assert!(m.contains("`limit` is neither a number"), "{m}");
+                assert!(m.contains("no usage of the cap's period"), "{m}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -20,60 +20,6 @@ pub(crate) fn snapshot(id: &str, amount: f64, currency: &str) -> UsageSnapshot {
     s
 }
 
-/// Every answer with one field changed: deleted, or replaced by a string, a boolean and null
-/// (a list element: replaced), each with its JSON pointer. The four spend parsers' tests hold
-/// that no such change fails the provider unless it hits the one part everything rests on.
-#[cfg(test)]
-pub(crate) fn single_field_mutations(body: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
-    use serde_json::{json, Value};
-    fn walk(at: &str, v: &Value, root: &Value, out: &mut Vec<(String, Value)>) {
-        let replace = |path: &str, with: Option<Value>, out: &mut Vec<(String, Value)>| {
-            let mut copy = root.clone();
-            let (parent, key) = path.rsplit_once('/').unwrap_or(("", path));
-            match copy.pointer_mut(parent) {
-                Some(Value::Object(map)) => match with {
-                    Some(w) => {
-                        map.insert(key.to_string(), w);
-                    }
-                    None => {
-                        map.remove(key);
-                    }
-                },
-                Some(Value::Array(items)) => {
-                    if let (Ok(i), Some(w)) = (key.parse::<usize>(), with) {
-                        items[i] = w;
-                    }
-                }
-                _ => return,
-            }
-            out.push((path.to_string(), copy));
-        };
-        match v {
-            Value::Object(map) => {
-                for (k, child) in map {
-                    let path = format!("{at}/{k}");
-                    replace(&path, None, out);
-                    for w in [json!("x"), json!(true), Value::Null] {
-                        replace(&path, Some(w), out);
-                    }
-                    walk(&path, child, root, out);
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    let path = format!("{at}/{i}");
-                    replace(&path, Some(json!("x")), out);
-                    walk(&path, child, root, out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk("", body, body, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

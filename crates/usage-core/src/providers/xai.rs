@@ -94,8 +94,12 @@ fn credits(config: &Value, outcome: &mut FetchOutcome, warnings: &mut Vec<String
         None | Some(Value::Null) => None,
         Some(v) => match number(Some(v)) {
             Some(p) => Some(p),
+            // Unknown, not 0 %: the window is lost with a warning; the rest of the answer
+            // (on-demand, prepaid, the tier) is still read.
             None => {
-                warnings.push("`creditUsagePercent` is not a number".into());
+                warnings.push(
+                    "`creditUsagePercent` is not a number; the allowance could not be read".into(),
+                );
                 return;
             }
         },
@@ -354,6 +358,61 @@ mod tests {
         assert_eq!(
             ids(&parse(&alone, true).unwrap()),
             [("on-demand", "default")]
+        );
+    }
+
+    #[test]
+    fn a_mistyped_percent_loses_the_allowance_with_a_warning_and_keeps_the_rest() {
+        let warning = "`creditUsagePercent` is not a number; the allowance could not be read";
+        for percent in [json!("lots"), json!(true), json!({"val": 8}), json!([8])] {
+            let body = json!({"subscriptionTier": "SuperGrok Heavy", "config": {
+                "creditUsagePercent": percent, "currentPeriod": {"type": "USAGE_PERIOD_TYPE_WEEKLY",
+                    "start": "2026-11-30T00:00:00Z", "end": "2026-12-07T00:00:00Z"},
+                "onDemandCap": {"val": 1000}, "onDemandUsed": {"val": 250.5},
+                "prepaidBalance": {"val": 1200}}});
+            let out = parse(&body, true).unwrap();
+            assert_eq!(out.plan.as_deref(), Some("SuperGrok Heavy"));
+            // No plan window left: on-demand and prepaid are the account's own.
+            assert_eq!(
+                ids(&out),
+                [("on-demand", "default"), ("prepaid", "default")],
+                "{percent}: no 7d window at 0 %"
+            );
+            assert_eq!(out.snapshots[0].used, Some(250.5));
+            assert_eq!(out.snapshots[1].remaining, Some(1200.0));
+            for s in &out.snapshots {
+                assert_eq!(s.warnings, [warning]);
+            }
+            // Prepaid alone is kept too.
+            let mut prepaid = body.clone();
+            prepaid["config"]["onDemandCap"] = json!({"val": 0});
+            assert_eq!(
+                ids(&parse(&prepaid, true).unwrap()),
+                [("prepaid", "default")]
+            );
+        }
+        // The declared exception: with nothing else in the answer the fetch fails naming the
+        // percent; it is never read as 0 % used.
+        for body in [
+            fixture("credits"),
+            json!({"config": {"creditUsagePercent": "lots", "billingPeriodEnd": "2026-12-13T00:00:00Z"}}),
+        ] {
+            let mut body = body;
+            body["config"]["creditUsagePercent"] = json!("lots");
+            match parse(&body, true) {
+                Err(WireError::Shape(m)) => assert_eq!(m, warning),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // Absent beside a period is a 0 the protobuf JSON dropped, not a mistype.
+        let mut absent = fixture("credits");
+        absent["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("creditUsagePercent");
+        assert_eq!(
+            parse(&absent, true).unwrap().snapshots[0].used_ratio,
+            Some(0.0)
         );
     }
 
