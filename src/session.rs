@@ -58,15 +58,21 @@ pub struct SessionSummary {
 
 #[napi(js_name = "NativeSessionCost")]
 pub struct NativeSessionCost {
-    ledger: Arc<Mutex<Ledger>>,
+    shared: Arc<Shared>,
     dir: PathBuf,
-    /// One write at a time, each of the ledger as it is then.
-    writing: Arc<Mutex<()>>,
+}
+
+/// One session's count, shared by every handle of it in this process.
+struct Shared {
+    ledger: Mutex<Ledger>,
+    /// One write at a time, each of the ledger as it is then (a later write never loses to an
+    /// earlier one).
+    writing: Mutex<()>,
 }
 
 /// The ledgers this process has open, by session id and directory: a `/reload` (a new tracker
 /// in the same process) continues the same count without waiting for its file. A few at most.
-type Open = Vec<((String, PathBuf), Arc<Mutex<Ledger>>)>;
+type Open = Vec<((String, PathBuf), Arc<Shared>)>;
 static OPEN: Mutex<Open> = Mutex::new(Vec::new());
 const MAX_OPEN: usize = 8;
 
@@ -86,17 +92,11 @@ pub fn open_session_cost<'env>(
     let agent_dir = usage_core::credentials::agent_dir();
     let dir = session::dir_for(cache_path.as_deref().map(std::path::Path::new), &agent_dir);
     let key = (session_id.clone(), dir.clone());
-    let open = lock(&OPEN)
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, l)| l.clone());
+    let find = |open: &Open| open.iter().find(|(k, _)| *k == key).map(|(_, s)| s.clone());
+    let already = find(&lock(&OPEN));
     env.spawn_future(async move {
-        if let Some(ledger) = open {
-            return Ok(NativeSessionCost {
-                ledger,
-                dir,
-                writing: Arc::new(Mutex::new(())),
-            });
+        if let Some(shared) = already {
+            return Ok(NativeSessionCost { shared, dir });
         }
         let now = usage_core::clock::wall_clock_ms();
         let read_dir = dir.clone();
@@ -104,31 +104,23 @@ pub fn open_session_cost<'env>(
             tokio::task::spawn_blocking(move || session::load(&read_dir, &session_id, now))
                 .await
                 .map_err(|e| napi::Error::from_reason(e.to_string()))?;
-        let ledger = Arc::new(Mutex::new(ledger));
-        {
-            let mut open = lock(&OPEN);
-            match open.iter().find(|(k, _)| *k == key) {
-                // opened twice at once: both get the first
-                Some((_, first)) => {
-                    return Ok(NativeSessionCost {
-                        ledger: first.clone(),
-                        dir,
-                        writing: Arc::new(Mutex::new(())),
-                    })
+        let mut open = lock(&OPEN);
+        // opened twice at once: both get the first
+        let shared = match open.iter().find(|(k, _)| *k == key) {
+            Some((_, first)) => first.clone(),
+            None => {
+                let shared = Arc::new(Shared {
+                    ledger: Mutex::new(ledger),
+                    writing: Mutex::new(()),
+                });
+                if open.len() >= MAX_OPEN {
+                    open.remove(0);
                 }
-                None => {
-                    if open.len() >= MAX_OPEN {
-                        open.remove(0);
-                    }
-                    open.push((key, ledger.clone()));
-                }
+                open.push((key, shared.clone()));
+                shared
             }
-        }
-        Ok(NativeSessionCost {
-            ledger,
-            dir,
-            writing: Arc::new(Mutex::new(())),
-        })
+        };
+        Ok(NativeSessionCost { shared, dir })
     })
     .map_err(internal)
 }
@@ -154,13 +146,12 @@ impl NativeSessionCost {
             _ => Seen::Poll,
         };
         let now = usage_core::clock::wall_clock_ms();
-        let changed = lock(&self.ledger).note(&entries, seen, now);
+        let changed = lock(&self.shared.ledger).note(&entries, seen, now);
         if changed {
-            let (ledger, dir, writing) =
-                (self.ledger.clone(), self.dir.clone(), self.writing.clone());
+            let (shared, dir) = (self.shared.clone(), self.dir.clone());
             std::thread::spawn(move || {
-                let _one = lock(&writing);
-                let snapshot = lock(&ledger).clone();
+                let _one = lock(&shared.writing);
+                let snapshot = lock(&shared.ledger).clone();
                 // a ledger that cannot be kept still counts in this process
                 let _ = session::save(&dir, &snapshot);
             });
@@ -171,7 +162,7 @@ impl NativeSessionCost {
     /// The session's changes, per provider (an unchanged window at 0).
     #[napi]
     pub fn summary(&self) -> SessionSummary {
-        let s = lock(&self.ledger).summary();
+        let s = lock(&self.shared.ledger).summary();
         SessionSummary {
             session_id: s.session_id,
             started_at: s.started_at as f64,
