@@ -356,6 +356,7 @@ pub fn history_point_to_js(p: usage_core::history::HistoryPoint) -> HistoryPoint
         used_ratio: p.used_ratio,
         used: p.used,
         remaining: p.remaining,
+        resets_at: p.resets_at.map(|t| t as f64),
     }
 }
 
@@ -439,6 +440,7 @@ pub fn settings_to_js(r: usage_core::settings::SettingsRead) -> SettingsRead {
             }
             .into(),
             notify: s.notify,
+            session_cost: s.session_cost,
             when_exhausted: match s.when_exhausted {
                 WhenExhausted::Ask => "ask",
                 WhenExhausted::Switch => "switch",

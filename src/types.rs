@@ -406,6 +406,8 @@ pub struct HistoryPoint {
     /// In the window's unit; absent for percent-only windows and per-model views of a pool.
     pub used: Option<f64>,
     pub remaining: Option<f64>,
+    /// The window's reset then (epoch ms): a later one means a reset in between.
+    pub resets_at: Option<f64>,
 }
 
 /// A `(provider, model)` pair to rank.
@@ -446,6 +448,8 @@ pub struct ExtensionSettings {
     pub style: String,
     /// Notifications when a window runs low, runs out or recovers.
     pub notify: bool,
+    /// The footer's "this session" cell (what this pi session used of the lead provider).
+    pub session_cost: bool,
     /// A prompt to a model whose quota is used up.
     #[napi(ts_type = "'ask' | 'switch' | 'warn'")]
     pub when_exhausted: String,

@@ -24,6 +24,8 @@ export interface View {
 			warnings?: string[];
 			/** a broken pi auth.json, said instead of "no credentials" */
 			authProblem?: string;
+			/** what this pi session used, per provider (lib/session.js) */
+			session?: import("../../index").SessionSummary;
 		},
 	): string[];
 	refreshNote(entries: UsageEntry[], opts: { startedAt: number; now?: number; holdMs?: number }): string;
