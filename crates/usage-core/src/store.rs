@@ -99,9 +99,11 @@ fn clean_windows(
             continue;
         }
         let kept = out.entry(model_id.clone()).or_default();
+        let mut ids: std::collections::HashSet<String> =
+            kept.iter().map(|w| w.id.clone()).collect();
         for mut window in windows {
             window.id = clean_name(&window.id);
-            if window.id.is_empty() || kept.iter().any(|w| w.id == window.id) {
+            if window.id.is_empty() || !ids.insert(window.id.clone()) {
                 continue;
             }
             window.model_id = model_id.clone();

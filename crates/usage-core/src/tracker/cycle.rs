@@ -34,6 +34,12 @@ pub(super) struct ToRecord {
     at: i64,
 }
 
+/// A success resolved outside the state lock.
+pub(super) struct Resolved {
+    windows: BTreeMap<String, Vec<ResolvedWindow>>,
+    history_key: Option<String>,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Mode<'a> {
     Scheduled,
@@ -110,12 +116,15 @@ impl Inner {
             let Some((provider, history_key, result)) = next else {
                 break;
             };
+            // Resolved (and paced from the history) before the state lock is taken: readers on
+            // the JS thread never wait for a resolution or a file.
+            let resolved = self.resolve_result(provider.as_ref(), history_key, &result, now);
             let recorded = {
                 let mut state = lock(&self.state);
                 if cancel.is_cancelled() {
                     return;
                 }
-                self.apply(&mut state, provider.as_ref(), history_key, result, now)
+                self.apply(&mut state, provider.as_ref(), resolved, result, now)
             };
             if let (Some(history), Some(r)) = (&self.history, recorded) {
                 tokio::select! {
@@ -146,12 +155,37 @@ impl Inner {
         }
     }
 
+    /// A successful result's windows, resolved and paced, and the history key they were
+    /// paced by; nothing for a failure.
+    fn resolve_result(
+        &self,
+        provider: &dyn UsageProvider,
+        history_key: Option<String>,
+        result: &FetchResult,
+        now: i64,
+    ) -> Option<Resolved> {
+        let (outcome, fetched_at) = match result {
+            FetchResult::Fetched(outcome) => (outcome, now),
+            FetchResult::Cached(outcome, at) => (outcome, *at),
+            FetchResult::NoAuth(_) | FetchResult::Failed(_) => return None,
+        };
+        let mut windows = resolve_outcome(provider, outcome, now);
+        if let (Some(history), Some(fp)) = (&self.history, &history_key) {
+            let all = windows.values_mut().flatten();
+            history.apply_measured_pace(provider.id(), fp, all, fetched_at, now);
+        }
+        Some(Resolved {
+            windows,
+            history_key,
+        })
+    }
+
     /// Takes one result into the store; a success returns what the history should record.
     fn apply(
         &self,
         state: &mut State,
         provider: &dyn UsageProvider,
-        history_key: Option<String>,
+        resolved: Option<Resolved>,
         result: FetchResult,
         now: i64,
     ) -> Option<ToRecord> {
@@ -183,18 +217,17 @@ impl Inner {
             }
         };
         slot.schedule.retry_at = None;
-        let mut windows = resolve_outcome(provider, &outcome, now);
+        let Resolved {
+            windows,
+            history_key,
+        } = resolved?;
         slot.history_key.clone_from(&history_key);
         let recorded = match (&self.history, history_key) {
-            (Some(history), Some(fp)) => {
-                let all = windows.values_mut().flatten();
-                history.apply_measured_pace(&id, &fp, all, fetched_at, now);
-                Some(ToRecord {
-                    fp,
-                    windows: windows.values().flatten().cloned().collect(),
-                    at: fetched_at,
-                })
-            }
+            (Some(_), Some(fp)) => Some(ToRecord {
+                fp,
+                windows: windows.values().flatten().cloned().collect(),
+                at: fetched_at,
+            }),
             _ => None,
         };
         state

@@ -192,10 +192,6 @@ impl Tracker {
             .store
             .apply_success(provider_id, windows, merged.plan.clone(), now);
         state.stats.observed_responses += 1;
-        let entries = inner.published_entries(state);
-        let events = state
-            .thresholds
-            .observe(&entries, &inner.options.thresholds);
         drop(guard);
 
         let inner = inner.clone();
@@ -213,10 +209,20 @@ impl Tracker {
             if cancel.is_cancelled() {
                 return;
             }
+            // Levels and threshold events are worked out here, on the runtime, not in the
+            // caller's (pi's UI) thread.
+            let update = {
+                let mut state = lock(&inner.state);
+                let entries = inner.published_entries(&state);
+                let events = state
+                    .thresholds
+                    .observe(&entries, &inner.options.thresholds);
+                CycleUpdate { entries, events }
+            };
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {},
-                _ = inner.sink.publish(CycleUpdate { entries, events }) => {},
+                _ = inner.sink.publish(update) => {},
             }
         });
         true
