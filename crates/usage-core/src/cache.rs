@@ -130,6 +130,14 @@ impl CacheFile {
     }
 }
 
+/// One result to share, stamped with when its fetch started.
+pub struct CacheWrite {
+    pub provider_id: String,
+    pub fp: String,
+    pub result: Result<FetchOutcome, FetchError>,
+    pub at: i64,
+}
+
 pub enum CacheLookup {
     Fresh(CacheRecord),
     /// Another process was told to wait until then.
@@ -524,6 +532,26 @@ impl SharedCache {
         }
     }
 
+    /// Every change of one cycle in one read-modify-write (one temp file, one rename),
+    /// without blocking the thread: the data lock is tried for at most `wait`, then the
+    /// writes are skipped (the cache is an optimisation: a lost write costs one request).
+    pub async fn write_batch_async(&self, writes: &[CacheWrite], now: i64, wait: Duration) {
+        if writes.is_empty() {
+            return;
+        }
+        let change = |file: &mut CacheFile| {
+            for w in writes {
+                match &w.result {
+                    Ok(outcome) => Self::success_change(&w.provider_id, &w.fp, outcome, w.at)(file),
+                    Err(error) => Self::failure_change(&w.provider_id, &w.fp, error, w.at)(file),
+                }
+            }
+        };
+        if let Some(lock) = self.data_lock_async(wait).await {
+            let _ = self.write_locked(&lock, now, change);
+        }
+    }
+
     /// Blocking: waits at most `DATA_LOCK_WAIT` for the data lock, then skips the write.
     /// On a runtime, prefer `write_success_async`.
     pub fn write_success(&self, provider_id: &str, fp: &str, outcome: &FetchOutcome, now: i64) {
@@ -612,7 +640,8 @@ impl SharedCache {
         file.version = VERSION;
         change(&mut file);
         file.prune(now);
-        let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+        // Compact: only programs read it.
+        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
         let dir = self.dir();
         // Unpredictable name, created O_EXCL with mode 0600 in the cache's own directory:
         // nobody can pre-create it (or a symlink in its place) to have us write elsewhere.
@@ -621,7 +650,9 @@ impl SharedCache {
             .suffix(".tmp")
             .tempfile_in(dir)?;
         tmp.write_all(&bytes)?;
-        tmp.as_file().sync_all()?;
+        // No fsync: readers see the old file or the new one whole (rename is atomic); a crash
+        // may lose the last write, which costs one extra request, while an fsync per cycle
+        // is a full disk flush on macOS.
         // rename(2) replaces the directory entry; it never writes through a symlink.
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())

@@ -10,7 +10,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{lock, CycleUpdate, Inner, State};
-use crate::cache::{self, CacheLookup, DATA_LOCK_WAIT};
+use crate::cache::{self, CacheLookup, CacheWrite, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{Authentication, UsageProvider};
 use crate::providers::http::cap_retry_at;
@@ -32,6 +32,13 @@ pub(super) struct ToRecord {
     fp: String,
     windows: Vec<ResolvedWindow>,
     at: i64,
+}
+
+/// A result to write to the shared cache at the cycle's end, and the account's fetch lock
+/// held until then.
+pub(super) struct Share {
+    lock: ProviderLock,
+    write: CacheWrite,
 }
 
 /// A success resolved outside the state lock.
@@ -99,23 +106,27 @@ impl Inner {
                 // for what is recorded (after a key command, if any, has run).
                 p.prepare().await;
                 let keys = p.account_keys();
-                let result = self
+                let (result, share) = self
                     .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)
                     .await;
-                (p, keys.history, result)
+                (p, keys.history, result, share)
             })
             .collect();
         // Each result reaches the store as soon as it arrives, so a hung provider holds back
-        // nobody's values; listeners still run once, when the cycle is complete.
+        // nobody's values; listeners still run once, when the cycle is complete, and the
+        // shared cache is written once, with every result (each account's fetch lock held
+        // until then, so a peer waits for the result rather than fetching again).
+        let mut shares: Vec<Share> = Vec::new();
         loop {
             let next = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
                 next = pending.next() => next,
             };
-            let Some((provider, history_key, result)) = next else {
+            let Some((provider, history_key, result, share)) = next else {
                 break;
             };
+            shares.extend(share);
             // Resolved (and paced from the history) before the state lock is taken: readers on
             // the JS thread never wait for a resolution or a file.
             let resolved = self.resolve_result(provider.as_ref(), history_key, &result, now);
@@ -135,6 +146,17 @@ impl Inner {
             }
         }
         drop(pending);
+        if let (Some(cache), false) = (&self.cache, shares.is_empty()) {
+            let timeout = Duration::from_millis(self.options.request_timeout_ms);
+            let (locks, writes): (Vec<_>, Vec<_>) =
+                shares.into_iter().map(|s| (s.lock, s.write)).unzip();
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                _ = cache.write_batch_async(&writes, self.clock.now_ms(), DATA_LOCK_WAIT.min(timeout / 4)) => {}
+            }
+            drop(locks);
+        }
 
         let update = {
             let mut state = lock(&self.state);
@@ -236,6 +258,7 @@ impl Inner {
         slot.last_outcome = Some(outcome);
         // A poll's answer replaces whatever headers taught since the last one.
         slot.learned.clear();
+        slot.share.polled();
         recorded
     }
 
@@ -246,19 +269,21 @@ impl Inner {
         forced: bool,
         attempt_at: i64,
         cancel: &CancellationToken,
-    ) -> FetchResult {
+    ) -> (FetchResult, Option<Share>) {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
         let id = provider.id().to_string();
         let shared = self.cache.as_ref().zip(fingerprint);
         let work = async {
             match provider.authentication().await {
                 Ok(Authentication::Ready) => {}
-                Ok(Authentication::Missing) => return FetchResult::NoAuth(None),
-                Ok(Authentication::Unusable(reason)) => return FetchResult::NoAuth(Some(reason)),
-                Err(e) => return FetchResult::Failed(e),
+                Ok(Authentication::Missing) => return (FetchResult::NoAuth(None), None),
+                Ok(Authentication::Unusable(reason)) => {
+                    return (FetchResult::NoAuth(Some(reason)), None)
+                }
+                Err(e) => return (FetchResult::Failed(e), None),
             }
             let Some((cache, fp)) = shared else {
-                return fetch_validated(provider.as_ref()).await;
+                return (fetch_validated(provider.as_ref()).await, None);
             };
             let max_age = cache::fresh_for_ms(
                 forced,
@@ -268,49 +293,48 @@ impl Inner {
             let guard = cache.lock_provider(&id, fp, timeout).await;
             match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
                 // A record over the snapshot cap (a forged file) is not used; we fetch instead.
-                CacheLookup::Fresh(record) if within_cap(&record.outcome) => return FetchResult::Cached(record.outcome, record.fetched_at),
+                CacheLookup::Fresh(record) if within_cap(&record.outcome) => return (FetchResult::Cached(record.outcome, record.fetched_at), None),
                 CacheLookup::Fresh(_) => {}
                 CacheLookup::RetryAt(at) => {
-                    return FetchResult::Failed(
+                    return (FetchResult::Failed(
                         FetchError::new(
                             ErrorKind::RateLimited,
                             format!("{id}: rate limited (shared with other processes); retrying after the provider's Retry-After"),
                         )
                         .with_retry_at(at),
-                    )
+                    ), None)
                 }
                 CacheLookup::Miss => {}
             }
             let result = fetch_validated(provider.as_ref()).await;
             // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
             // make this process's own next tick find its result "fresh" and skip a poll.
-            let write_wait = DATA_LOCK_WAIT.min(timeout / 4);
-            match &result {
-                FetchResult::Fetched(outcome) => {
-                    cache
-                        .write_success_async(&id, fp, outcome, attempt_at, write_wait)
-                        .await
-                }
-                FetchResult::Failed(err) => {
-                    cache
-                        .write_failure_async(&id, fp, err, attempt_at, write_wait)
-                        .await
-                }
-                _ => {}
-            }
-            drop(guard);
-            result
+            let shared = match &result {
+                FetchResult::Fetched(outcome) => Some(Ok(outcome.clone())),
+                FetchResult::Failed(err) => Some(Err(err.clone())),
+                _ => None,
+            };
+            let share = shared.map(|result| Share {
+                lock: guard,
+                write: CacheWrite {
+                    provider_id: id.clone(),
+                    fp: fp.to_string(),
+                    result,
+                    at: attempt_at,
+                },
+            });
+            (result, share)
         };
         tokio::select! {
             biased;
             // Dropped on stop; the caller discards it.
-            _ = cancel.cancelled() => FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")),
+            _ = cancel.cancelled() => (FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")), None),
             result = tokio::time::timeout(timeout, work) => match result {
                 Ok(r) => r,
-                Err(_) => FetchResult::Failed(FetchError::new(
+                Err(_) => (FetchResult::Failed(FetchError::new(
                     ErrorKind::Timeout,
                     format!("{id}: no answer within {} ms", self.options.request_timeout_ms),
-                )),
+                )), None),
             },
         }
     }

@@ -108,6 +108,8 @@ struct Slot {
     /// The history key of the last result's account, for observed values (reading it again
     /// under the state lock could run a credential command).
     history_key: Option<String>,
+    /// When header-fed values were last written to the shared cache (`observe.rs`).
+    share: observe::ShareState,
 }
 
 #[derive(Default)]
@@ -216,6 +218,7 @@ impl Tracker {
                 learned: Vec::new(),
                 observed_at: None,
                 history_key,
+                share: observe::ShareState::default(),
             },
         );
         Ok(())

@@ -10,7 +10,7 @@
 
 use tokio::runtime::Handle;
 
-use super::{cycle, lock, CycleUpdate, Slot, Tracker};
+use super::{cycle, lock, CycleUpdate, Inner, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
 
@@ -105,6 +105,55 @@ fn merge_bounded(slot: &mut Slot, mut observed: FetchOutcome, now: i64) -> Fetch
     merged
 }
 
+/// How often header-fed values are written to the shared cache, at most.
+pub const SHARE_EVERY_MS: i64 = 5_000;
+
+/// When header-fed values of a provider were last shared through the cache, and whether
+/// newer ones wait for their turn.
+#[derive(Default)]
+pub(super) struct ShareState {
+    at: Option<i64>,
+    /// A write is scheduled (it takes the values current when it runs).
+    scheduled: bool,
+    /// Headers brought values since the last write or poll.
+    dirty: bool,
+}
+
+impl ShareState {
+    /// A poll's answer is shared by its cycle: nothing observed waits to be written.
+    pub(super) fn polled(&mut self) {
+        self.dirty = false;
+    }
+}
+
+impl Inner {
+    /// Writes a provider's latest header-fed values to the cache, stamped with when they
+    /// arrived, unless a poll has shared newer ones since.
+    async fn share_observed(&self, id: &str, provider: &dyn crate::provider::UsageProvider) {
+        let now = self.clock.now_ms();
+        let pending = {
+            let mut state = lock(&self.state);
+            let Some(slot) = state.providers.get_mut(id) else {
+                return;
+            };
+            slot.share.scheduled = false;
+            if !std::mem::take(&mut slot.share.dirty) {
+                return;
+            }
+            slot.share.at = Some(now);
+            slot.last_outcome.clone().zip(slot.observed_at)
+        };
+        let Some((outcome, at)) = pending else {
+            return;
+        };
+        if let (Some(cache), Some(fp)) = (&self.cache, provider.account_fingerprint()) {
+            cache
+                .write_success_async(id, &fp, &outcome, at, crate::cache::DATA_LOCK_WAIT)
+                .await;
+        }
+    }
+}
+
 /// Whether a header can carry usage: services name theirs `x-…` (`x-codex-…`,
 /// `x-ratelimit-…`) or `…ratelimit…` (`anthropic-ratelimit-…`), and a 429 has `retry-after`.
 fn is_quota_header(name: &str) -> bool {
@@ -192,17 +241,40 @@ impl Tracker {
             .store
             .apply_success(provider_id, windows, merged.plan.clone(), now);
         state.stats.observed_responses += 1;
+
+        let slot = state
+            .providers
+            .get_mut(provider_id)
+            .expect("looked up above");
+        // Shared through the cache at most once per SHARE_EVERY_MS: the first response at
+        // once, later ones together with the latest values when the time is up.
+        slot.share.dirty = inner.cache.is_some();
+        let share_in = (inner.cache.is_some() && !slot.share.scheduled).then(|| {
+            slot.share.scheduled = true;
+            let next = slot
+                .share
+                .at
+                .map_or(now, |at| at.saturating_add(SHARE_EVERY_MS));
+            next.saturating_sub(now).max(0) as u64
+        });
         drop(guard);
 
         let inner = inner.clone();
         let id = provider_id.to_string();
         let cancel = lock(&inner.cancel).clone();
+        if let Some(wait_ms) = share_in {
+            let (inner, id, provider, cancel) =
+                (inner.clone(), id.clone(), provider.clone(), cancel.clone());
+            handle.spawn(async move {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => {}
+                }
+                inner.share_observed(&id, provider.as_ref()).await;
+            });
+        }
         handle.spawn(async move {
-            if let (Some(cache), Some(fp)) = (&inner.cache, provider.account_fingerprint()) {
-                cache
-                    .write_success_async(&id, &fp, &merged, now, crate::cache::DATA_LOCK_WAIT)
-                    .await;
-            }
             if let (Some(h), Some(fp)) = (&inner.history, fp) {
                 h.record_observed(&id, &fp, &observed, now).await;
             }
