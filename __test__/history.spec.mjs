@@ -131,7 +131,14 @@ test('trackers sharing a cache record each result once', async () => {
   for (const t of [a, b]) assert.deepEqual((await t.history('anthropic', '5h')).map((p) => p.usedRatio), [0.1, 0.2])
   const lines = readFileSync(path.join(dir, historyFiles()[0]), 'utf8').trimEnd().split('\n')
   const windows = a.entries().flatMap((e) => e.windows).length
-  assert.equal(lines.length, 1 + 2 * windows, `a header and two points of ${windows} windows`)
+  const points = lines.slice(1).map((l) => JSON.parse(l))
+  const perWindow = new Map()
+  for (const p of points) perWindow.set(`${p.w}/${p.m ?? 'default'}`, (perWindow.get(`${p.w}/${p.m ?? 'default'}`) ?? 0) + 1)
+  assert.equal(perWindow.size, windows, `every one of ${windows} windows recorded`)
+  assert.equal(perWindow.get('5h/default'), 2, 'the window that moved: a point per result')
+  // The others did not change: a second point only if the 15-minute bucket turned between.
+  for (const [w, count] of perWindow) assert.ok(count === 1 || count === 2, `${w}: ${count} points`)
+  assert.equal(new Set(points.map((p) => `${p.w}/${p.m}/${p.t}`)).size, points.length, 'no window twice at one instant')
   await Promise.all([a.stop(), b.stop()])
 })
 
