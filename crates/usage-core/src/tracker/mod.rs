@@ -6,7 +6,9 @@ mod observe;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::{FutureExt, Shared};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +33,8 @@ use crate::store::{Schedule, Store};
 use crate::validate;
 
 use cycle::Mode;
+
+type RefreshInFlight = Shared<BoxFuture<()>>;
 
 /// What listeners get once per cycle.
 #[derive(Debug, Clone)]
@@ -129,6 +133,8 @@ struct Inner {
     state: Mutex<State>,
     /// One cycle at a time: a refresh waits for the cycle in flight, then fetches again.
     cycle_lock: tokio::sync::Mutex<()>,
+    /// Forced cycles in flight, by provider id (`None`: all), for `refresh()` to join.
+    refreshing: Mutex<HashMap<Option<String>, RefreshInFlight>>,
     cancel: Mutex<CancellationToken>,
     loop_task: Mutex<Option<JoinHandle<()>>>,
     running: AtomicBool,
@@ -175,6 +181,7 @@ impl Tracker {
                 history,
                 state: Mutex::new(State::default()),
                 cycle_lock: tokio::sync::Mutex::new(()),
+                refreshing: Mutex::new(HashMap::new()),
                 cancel: Mutex::new(CancellationToken::new()),
                 loop_task: Mutex::new(None),
                 running: AtomicBool::new(false),
@@ -278,11 +285,28 @@ impl Tracker {
                 return Err(CoreError::UnknownProvider(id.to_string()));
             }
         }
-        let cancel = lock(&self.inner.cancel).clone();
-        self.inner
-            .run_cycle(Mode::Forced(provider_id), &cancel)
-            .await;
+        self.shared_refresh(provider_id.map(str::to_string)).await;
         Ok(())
+    }
+
+    /// The forced cycle for `key` in flight, or a new one: concurrent `refresh()` calls for
+    /// the same provider (or for all) share one request each, and all resolve after its
+    /// publish. Whoever awaits drives it; it leaves the table when it ends.
+    fn shared_refresh(&self, key: Option<String>) -> RefreshInFlight {
+        let mut table = lock(&self.inner.refreshing);
+        if let Some(running) = table.get(&key) {
+            return running.clone();
+        }
+        let inner = self.inner.clone();
+        let cancel = lock(&self.inner.cancel).clone();
+        let own = key.clone();
+        let run: BoxFuture<()> = Box::pin(async move {
+            inner.run_cycle(Mode::Forced(own.as_deref()), &cancel).await;
+            lock(&inner.refreshing).remove(&own);
+        });
+        let shared = run.shared();
+        table.insert(key, shared.clone());
+        shared
     }
 
     /// One scheduled cycle now, honouring interval, backoff and `retryAt` (the loop's step).

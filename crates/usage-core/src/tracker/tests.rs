@@ -1042,3 +1042,50 @@ async fn header_fed_values_reach_the_cache_at_most_once_per_few_seconds() {
     );
     assert_eq!(record.fetched_at, T0 + 3_000, "stamped when it arrived");
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_of_a_provider_share_one_request() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let t = tracker(clock.clone(), sink.clone());
+    let (p, calls) = fake(
+        "p",
+        Box::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ok_used(3.0)
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    let (other, other_calls) = fake("other", Box::new(|_| Box::pin(async { ok_used(1.0) })));
+    t.register(other).unwrap();
+    let all: Vec<_> = (0..100)
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move { t.refresh(Some("p")).await })
+        })
+        .collect();
+    for r in all {
+        r.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one request for 100 refreshes"
+    );
+    assert_eq!(
+        other_calls.load(Ordering::SeqCst),
+        0,
+        "only the provider asked for"
+    );
+    assert_eq!(
+        sink.0.load(Ordering::SeqCst),
+        1,
+        "one publish, every caller after it"
+    );
+    assert_eq!(t.get("p", DEFAULT_MODEL).unwrap().windows[0].used, 3.0);
+    // Once it is over, the next refresh asks again.
+    t.refresh(Some("p")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
