@@ -36,6 +36,8 @@ export declare class NativeUsageTracker {
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
+  /** One provider's entries, as `entries()` has them. */
+  providerEntries(providerId: string): Array<UsageStoreEntry>
   get running(): boolean
   /**
    * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
@@ -136,6 +138,11 @@ export interface CycleUpdate {
   generation: number
   entries: Array<UsageStoreEntry>
   events: Array<ThresholdEvent>
+  /**
+   * A delta: only these providers changed and `entries` holds all of theirs; absent when
+   * `entries` is the whole store.
+   */
+  providers?: Array<string>
 }
 
 /** Why the last fetch failed. */

@@ -25,17 +25,73 @@ const unreachable = new FinalizationRegistry((native) => {
   native.stop().catch(() => {})
 })
 
-/** `windows`: providerId → modelId → windowId → window, so a reader never builds a key. */
+/** Each provider's entries, in the addon's key order (`providerId/modelId`). */
+const PARTS = Symbol('providers')
+
+/** Whether provider `a`'s entries come before `b`'s in the addon's key order. */
+const keyBefore = (a, b) => `${a}/` < `${b}/`
+
+/** modelId → windowId → window, for one provider's entries. */
+function modelsOf(list) {
+  const models = new Map()
+  for (const entry of list) models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
+  return models
+}
+
+/** The frozen snapshot readers see. `windows`: providerId → modelId → windowId → window, so a
+ *  reader never builds a key; `byKey` is built the first time it is read (nothing here does). */
+function snapshotOf(parts, windows) {
+  const entries = []
+  for (const list of parts.values()) for (const entry of list) entries.push(entry)
+  let byKey
+  return Object.freeze({
+    entries,
+    get byKey() {
+      if (byKey === undefined) byKey = new Map(entries.map((e) => [e.key, e]))
+      return byKey
+    },
+    windows,
+    [PARTS]: parts,
+  })
+}
+
+/** A snapshot of the whole store. */
 function buildSnapshot(entries) {
-  const byKey = new Map()
-  const windows = new Map()
+  const parts = new Map()
   for (const entry of entries) {
-    byKey.set(entry.key, entry)
-    let models = windows.get(entry.providerId)
-    if (!models) windows.set(entry.providerId, (models = new Map()))
-    models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
+    const list = parts.get(entry.providerId)
+    if (list) list.push(entry)
+    else parts.set(entry.providerId, [entry])
   }
-  return Object.freeze({ entries, byKey, windows })
+  const windows = new Map()
+  for (const [id, list] of parts) windows.set(id, modelsOf(list))
+  return snapshotOf(parts, windows)
+}
+
+/** `previous` with the providers `ids` replaced by `entries` (all of theirs; a provider with
+ *  none is gone): only their part is built, every other provider's is shared. */
+function withProviders(previous, ids, entries) {
+  const fresh = new Map(ids.map((id) => [id, []]))
+  for (const entry of entries) fresh.get(entry.providerId)?.push(entry)
+  const pending = [...fresh.keys()].sort((a, b) => (keyBefore(a, b) ? -1 : keyBefore(b, a) ? 1 : 0))
+  const parts = new Map()
+  const place = (id) => {
+    const list = fresh.get(id)
+    if (list.length > 0) parts.set(id, list)
+  }
+  let i = 0
+  for (const [id, list] of previous[PARTS]) {
+    while (i < pending.length && keyBefore(pending[i], id)) place(pending[i++])
+    if (pending[i] === id) place(pending[i++])
+    else parts.set(id, list)
+  }
+  while (i < pending.length) place(pending[i++])
+  const windows = new Map(previous.windows)
+  for (const [id, list] of fresh) {
+    if (list.length > 0) windows.set(id, modelsOf(list))
+    else windows.delete(id)
+  }
+  return snapshotOf(parts, windows)
 }
 
 /** The published window, or undefined; three map reads, no addon call. */
@@ -163,10 +219,14 @@ class UsageTracker {
 
   #publish(update) {
     if (update.generation !== this.#generation) return // from a run that was stopped
-    this[SNAPSHOT] = buildSnapshot(update.entries)
+    // A delta names the providers it carries; the rest of the snapshot is kept as it was.
+    const snapshot = update.providers
+      ? withProviders(this[SNAPSHOT], update.providers, update.entries)
+      : buildSnapshot(update.entries)
+    this[SNAPSHOT] = snapshot
     for (const listener of [...this.#listeners]) {
       try {
-        listener(update.entries)
+        listener(snapshot.entries)
       } catch (err) {
         reportListenerError(err)
       }
@@ -182,8 +242,9 @@ class UsageTracker {
     }
   }
 
-  #resync() {
-    this[SNAPSHOT] = buildSnapshot(this.#native.entries())
+  /** One provider's part of the snapshot read again (after it was registered or removed). */
+  #resync(id) {
+    this[SNAPSHOT] = withProviders(this[SNAPSHOT], [id], this.#native.providerEntries(id))
   }
 
   /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
@@ -255,7 +316,7 @@ class UsageTracker {
       this.#strategies.delete(registration)
       throw err
     }
-    this.#resync()
+    this.#resync(id)
   }
 
   registerBuiltinProvider(id, options) {
@@ -264,7 +325,7 @@ class UsageTracker {
       throw argTypeError(`registerBuiltinProvider('${excerpt(id)}'): options must be an object, got ${typeName(options)}`)
     }
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
-    this.#resync() // last known values from the shared cache show at once
+    this.#resync(instanceId) // last known values from the shared cache show at once
     return instanceId
   }
 
@@ -273,7 +334,7 @@ class UsageTracker {
     for (const [registration, strategy] of this.#strategies) {
       if (strategy.id === String(id)) this.#strategies.delete(registration)
     }
-    this.#resync()
+    this.#resync(String(id))
     return removed
   }
 

@@ -213,6 +213,16 @@ impl NativeUsageTracker {
         self.core.entries().into_iter().map(entry_to_js).collect()
     }
 
+    /// One provider's entries, as `entries()` has them.
+    #[napi]
+    pub fn provider_entries(&self, provider_id: String) -> Vec<UsageStoreEntry> {
+        self.core
+            .provider_entries(&provider_id)
+            .into_iter()
+            .map(entry_to_js)
+            .collect()
+    }
+
     #[napi(getter)]
     pub fn running(&self) -> bool {
         self.core.is_running()

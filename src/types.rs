@@ -300,6 +300,9 @@ pub struct CycleUpdate {
     pub generation: u32,
     pub entries: Vec<UsageStoreEntry>,
     pub events: Vec<ThresholdEvent>,
+    /// A delta: only these providers changed and `entries` holds all of theirs; absent when
+    /// `entries` is the whole store.
+    pub providers: Option<Vec<String>>,
 }
 
 /// One row of the built-in provider table.

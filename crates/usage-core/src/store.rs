@@ -272,6 +272,22 @@ impl Store {
             .collect()
     }
 
+    /// A copy of one provider's entries for readers, with `stale` as of `now`: a range of
+    /// the key order, whatever the rest of the store holds.
+    pub fn provider_snapshot(
+        &self,
+        provider_id: &str,
+        now: i64,
+        interval_ms: u64,
+    ) -> Vec<StoreEntry> {
+        let prefix = format!("{provider_id}/");
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(_, e)| Self::reader_copy(e, now, interval_ms))
+            .collect()
+    }
+
     /// A reader's copy of one entry, with `stale` as of `now`.
     pub fn view(
         &self,

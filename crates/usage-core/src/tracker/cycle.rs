@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{lock, CycleUpdate, Inner, State};
+use super::{lock, Inner, State};
 use crate::cache::{self, CacheLookup, CacheWrite, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{Authentication, UsageProvider};
@@ -158,14 +158,18 @@ impl Inner {
             drop(locks);
         }
 
+        // A refresh of one provider publishes that provider's part only.
+        let only = match mode {
+            Mode::Forced(Some(id)) => Some(vec![id.to_string()]),
+            _ => None,
+        };
         let update = {
             let mut state = lock(&self.state);
-            let entries = self.published_entries(&state);
-            let events = state.thresholds.observe(&entries, &opts.thresholds);
+            let update = self.update(&mut state, only);
             state.stats.cycles += 1;
             state.stats.last_cycle_ms = started.elapsed().as_secs_f64() * 1000.0;
             state.stats.last_cycle_at = now;
-            CycleUpdate { entries, events }
+            update
         };
         if cancel.is_cancelled() {
             return;

@@ -36,11 +36,15 @@ use cycle::Mode;
 
 type RefreshInFlight = Shared<BoxFuture<()>>;
 
-/// What listeners get once per cycle.
+/// What listeners get once per cycle, or when one provider's values change.
 #[derive(Debug, Clone)]
 pub struct CycleUpdate {
+    /// Every entry, or (with `providers`) every entry of those providers only.
     pub entries: Vec<StoreEntry>,
     pub events: Vec<ThresholdEvent>,
+    /// A delta: only these providers changed, and `entries` holds all of theirs (none for a
+    /// provider that has none now); the rest is as last published. `None`: the whole store.
+    pub providers: Option<Vec<String>>,
 }
 
 /// Where updates go (the JS thread, in the addon). The returned future resolves once the
@@ -148,6 +152,31 @@ impl Inner {
             .snapshot(self.clock.now_ms(), self.options.interval_ms);
         quota::assign_levels(&mut entries, &self.options.thresholds);
         entries
+    }
+
+    /// What to publish: the whole store, or only `only`'s providers (a delta, so one
+    /// provider's change costs the JS thread that provider's entries, not the store's).
+    /// Threshold events come from the entries published.
+    fn update(&self, state: &mut State, only: Option<Vec<String>>) -> CycleUpdate {
+        let entries = match &only {
+            None => self.published_entries(state),
+            Some(ids) => {
+                let now = self.clock.now_ms();
+                let interval = self.options.interval_ms;
+                let mut entries: Vec<StoreEntry> = ids
+                    .iter()
+                    .flat_map(|id| state.store.provider_snapshot(id, now, interval))
+                    .collect();
+                quota::assign_levels(&mut entries, &self.options.thresholds);
+                entries
+            }
+        };
+        let events = state.thresholds.observe(&entries, &self.options.thresholds);
+        CycleUpdate {
+            entries,
+            events,
+            providers: only,
+        }
     }
 }
 
@@ -317,6 +346,18 @@ impl Tracker {
 
     pub fn entries(&self) -> Vec<StoreEntry> {
         self.inner.published_entries(&lock(&self.inner.state))
+    }
+
+    /// One provider's entries as published (`entries()` of that provider only).
+    pub fn provider_entries(&self, provider_id: &str) -> Vec<StoreEntry> {
+        let now = self.inner.clock.now_ms();
+        let state = lock(&self.inner.state);
+        let mut entries =
+            state
+                .store
+                .provider_snapshot(provider_id, now, self.inner.options.interval_ms);
+        quota::assign_levels(&mut entries, &self.inner.options.thresholds);
+        entries
     }
 
     /// Each provider's most pressing window, the most urgent provider first.

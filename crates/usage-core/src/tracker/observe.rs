@@ -10,7 +10,7 @@
 
 use tokio::runtime::Handle;
 
-use super::{cycle, lock, CycleUpdate, Inner, Slot, Tracker};
+use super::{cycle, lock, Inner, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
 
@@ -283,13 +283,10 @@ impl Tracker {
             }
             // Levels and threshold events are worked out here, on the runtime, not in the
             // caller's (pi's UI) thread.
+            // Only this provider's part is published: the rest of the store did not change.
             let update = {
                 let mut state = lock(&inner.state);
-                let entries = inner.published_entries(&state);
-                let events = state
-                    .thresholds
-                    .observe(&entries, &inner.options.thresholds);
-                CycleUpdate { entries, events }
+                inner.update(&mut state, Some(vec![id.clone()]))
             };
             tokio::select! {
                 biased;
