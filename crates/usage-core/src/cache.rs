@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -112,7 +112,7 @@ impl CacheRecord {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
     providers: BTreeMap<String, CacheRecord>,
@@ -145,8 +145,37 @@ pub enum CacheLookup {
     Miss,
 }
 
+/// Which file a path held when it was read: inode, size and change time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Self {
+            ino,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct SharedCache {
     path: PathBuf,
+    /// The file as last parsed, by its stamp: registering 16 providers or looking up each
+    /// of a cycle's accounts reads it once, not once each.
+    parsed: Mutex<Option<(FileStamp, Arc<CacheFile>)>>,
     /// Set when the path holds something other than a regular file: nothing is read or
     /// written for the rest of this process's life.
     disabled: AtomicBool,
@@ -246,7 +275,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 enum FileRead {
-    File(CacheFile),
+    File(Arc<CacheFile>),
     /// Missing, unreadable, corrupt, foreign version or too large: empty, and rewritten whole.
     Empty,
     /// Not a regular file: the cache is disabled.
@@ -282,6 +311,7 @@ impl SharedCache {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
+            parsed: Mutex::new(None),
             disabled: AtomicBool::new(false),
             warning: Mutex::new(None),
         }
@@ -435,8 +465,18 @@ impl SharedCache {
             }
             Err(OpenError::Io) => return FileRead::Empty,
         };
-        if file.metadata().is_ok_and(|m| m.permissions().readonly()) {
+        let Ok(meta) = file.metadata() else {
+            return FileRead::Empty;
+        };
+        if meta.permissions().readonly() {
             self.warn_read_only();
+        }
+        // The same file as last read (every write is a new file renamed in place): parsed once.
+        let stamp = FileStamp::of(&meta);
+        if let Some((seen, parsed)) = lock(&self.parsed).as_ref() {
+            if *seen == stamp {
+                return FileRead::File(parsed.clone());
+            }
         }
         let mut bytes = Vec::new();
         if file
@@ -455,14 +495,22 @@ impl SharedCache {
             return FileRead::Empty;
         }
         match serde_json::from_slice::<CacheFile>(&bytes) {
-            Ok(f) if f.version == VERSION => FileRead::File(f),
+            Ok(f) if f.version == VERSION => {
+                let f = Arc::new(f);
+                *lock(&self.parsed) = Some((stamp, f.clone()));
+                FileRead::File(f)
+            }
             _ => FileRead::Empty,
         }
     }
 
     fn take_record(&self, provider_id: &str, fp: &str) -> Option<CacheRecord> {
         match self.read_file() {
-            FileRead::File(mut f) => f.providers.remove(&record_key(provider_id, fp))?.checked(),
+            FileRead::File(f) => f
+                .providers
+                .get(&record_key(provider_id, fp))?
+                .clone()
+                .checked(),
             FileRead::Empty | FileRead::Refused => None,
         }
     }
@@ -628,7 +676,7 @@ impl SharedCache {
         change: impl FnOnce(&mut CacheFile),
     ) -> std::io::Result<()> {
         let mut file = match self.read_file() {
-            FileRead::File(f) => f,
+            FileRead::File(f) => Arc::unwrap_or_clone(f),
             FileRead::Empty => CacheFile::default(),
             FileRead::Refused => return Ok(()),
         };

@@ -222,28 +222,38 @@ impl Tracker {
         let id = provider.id().to_string();
         validate::provider_id(&id)?;
         validate::quotas(provider.quotas())?;
+        if lock(&self.inner.state).providers.contains_key(&id) {
+            return Err(CoreError::DuplicateProvider(id));
+        }
+        let keys = provider.account_keys();
+        // Last known values from the shared cache show at once, marked stale: read and
+        // resolved before the state lock is taken.
+        let cached = match (&self.inner.cache, keys.cache) {
+            (Some(cache), Some(fp)) => cache
+                .read_record(&id, &fp)
+                .filter(|r| cycle::within_cap(&r.outcome))
+                .map(|record| {
+                    let now = self.inner.clock.now_ms();
+                    let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
+                    (record, windows)
+                }),
+            _ => None,
+        };
         let mut state = lock(&self.inner.state);
         if state.providers.contains_key(&id) {
             return Err(CoreError::DuplicateProvider(id));
         }
         let mut seeded = None;
-        let keys = provider.account_keys();
         let mut history_key = None;
-        // Last known values from the shared cache show at once, marked stale.
-        if let (Some(cache), Some(fp)) = (&self.inner.cache, keys.cache) {
-            let record = cache.read_record(&id, &fp);
-            if let Some(record) = record.filter(|r| cycle::within_cap(&r.outcome)) {
-                let now = self.inner.clock.now_ms();
-                let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
-                state.store.seed_from_cache(
-                    &id,
-                    windows,
-                    record.outcome.plan.clone(),
-                    record.fetched_at,
-                );
-                seeded = Some(record.outcome);
-                history_key = keys.history;
-            }
+        if let Some((record, windows)) = cached {
+            state.store.seed_from_cache(
+                &id,
+                windows,
+                record.outcome.plan.clone(),
+                record.fetched_at,
+            );
+            seeded = Some(record.outcome);
+            history_key = keys.history;
         }
         state.providers.insert(
             id,
