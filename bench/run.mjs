@@ -916,6 +916,9 @@ async function benchPiStartup() {
     const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
     writeFileSync(join(built, `extensions/usage-tracker/${f}.js`), out.outputText)
   }
+  // pi loads every extension through its TypeScript loader (jiti), .ts or .js alike: an
+  // extension that does nothing shows what that loader costs by itself.
+  writeFileSync(join(built, 'empty.ts'), 'export default function emptyExtension(): void {}\n')
   const home = mkdtempSync(join(tmpdir(), 'bench-pi-home-'))
   const env = { PATH: pi.env.PATH, HOME: home, PI_CODING_AGENT_DIR: join(home, 'agent'), PI_OFFLINE: '1', PI_SKIP_VERSION_CHECK: '1', PI_TELEMETRY: '0', PI_HYPERLINKS: '0' }
   const base = [...pi.argv.slice(1), '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills']
@@ -927,6 +930,7 @@ async function benchPiStartup() {
   }
   const variants = {
     without: run([]),
+    empty: run(['-e', join(built, 'empty.ts')]),
     ts: run(['-e', join(ROOT, 'extensions/usage-tracker/index.ts')]),
     js: run(['-e', join(built, 'extensions/usage-tracker/index.js')]),
   }
@@ -935,8 +939,10 @@ async function benchPiStartup() {
   const rTs = medianRatio(s.ts, s.without)
   const rJs = medianRatio(s.js, s.without)
   row('9 pi start-up', 'pi 1.6 --help without the extension', fmtMs(median(s.without)))
+  row('9 pi start-up', '… with an empty extension (pi\'s extension loader alone)', `${fmtMs(median(s.empty))} = ${fmtX(medianRatio(s.empty, s.without))}`)
   row('9 pi start-up', '… with the extension (index.ts, as shipped)', `${fmtMs(median(s.ts))} = ${fmtX(rTs)}`, '≤ 1.05×', rTs <= 1.05)
   row('9 pi start-up', '… with it built to JavaScript (tried, not shipped)', `${fmtMs(median(s.js))} = ${fmtX(rJs)}`)
+  row('9 pi start-up', '… the extension against the empty one (its own share)', fmtX(medianRatio(s.ts, s.empty)))
   rmSync(built, { recursive: true, force: true })
   rmSync(home, { recursive: true, force: true })
 }
