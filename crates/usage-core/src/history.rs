@@ -1094,7 +1094,7 @@ mod tests {
         // A poll that sees the same adds nothing; one that sees the window reset does.
         let (at, w) = at_step(241, 0.31);
         clock.0.store(at, Ordering::SeqCst);
-        h.record("a", "fp", &[w.clone()], at).await;
+        h.record("a", "fp", std::slice::from_ref(&w), at).await;
         assert_eq!(ats(&h).len(), 3);
         let mut reset_again = w;
         reset_again.resets_at = Some(reset + 18_000_000);
