@@ -36,8 +36,10 @@ export declare class NativeUsageTracker {
   get(providerId: string, modelId?: string | undefined | null): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string | undefined | null): ResolvedUsageWindow | null
   entries(): Array<UsageStoreEntry>
-  /** One provider's entries, as `entries()` has them. */
-  providerEntries(providerId: string): Array<UsageStoreEntry>
+  /** The store as one view per provider (`entries()` is the same data per model). */
+  providers(): Array<ProviderView>
+  /** One provider's entries and view, as `entries()` and `providers()` have them. */
+  providerPart(providerId: string): ProviderPart
   get running(): boolean
   /**
    * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
@@ -137,12 +139,14 @@ export interface CycleUpdate {
   /** index.js ignores updates of a generation it has stopped. */
   generation: number
   entries: Array<UsageStoreEntry>
+  /** The same store, one view per provider. */
+  providers: Array<ProviderView>
   events: Array<ThresholdEvent>
   /**
-   * A delta: only these providers changed and `entries` holds all of theirs; absent when
-   * `entries` is the whole store.
+   * A delta: only these providers changed and `entries` (and `providers`) hold all of
+   * theirs; absent when they are the whole store.
    */
-  providers?: Array<string>
+  changed?: Array<string>
 }
 
 /** Why the last fetch failed. */
@@ -215,6 +219,12 @@ export interface ModelCandidate {
   modelId: string
 }
 
+/** One model's windows in a provider's view. */
+export interface ModelWindows {
+  modelId: string
+  windows: Array<ResolvedUsageWindow>
+}
+
 /** Limits of one model in a `perModel` quota. */
 export interface PerModelLimit {
   amount?: number
@@ -250,6 +260,31 @@ export interface PressingWindow {
   windowId: string
   level: 'ok' | 'warn' | 'critical' | 'exhausted'
   remainingRatio: number
+}
+
+/** One provider's part of the store: its entries and its view. */
+export interface ProviderPart {
+  entries: Array<UsageStoreEntry>
+  providers: Array<ProviderView>
+}
+
+/** One provider as the store holds it: its facts once, then its models' windows. */
+export interface ProviderView {
+  id: string
+  /** What the provider is called on screen (the built-in table's label; a JS strategy's id). */
+  label: string
+  plan?: string
+  error?: EntryError
+  /** How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage). */
+  billing?: string
+  /** What could not be read of the last answer (the readable windows are kept). */
+  warnings: Array<string>
+  fails: number
+  active: boolean
+  stale: boolean
+  /** Epoch ms of the last successful fetch; 0 = never. */
+  updated: number
+  models: Array<ModelWindows>
 }
 
 /** Answer of `checkQuota`. */
@@ -288,6 +323,13 @@ export interface QuotaDefinition {
   /** What the numbers count: an ISO currency ('USD'), 'credits', 'requests'. */
   unit?: string
 }
+
+/**
+ * Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
+ * The kind the addon gives a quota definition, or `null` when it takes it as none (the
+ * `isQuota…` guards read this: one rule, in Rust).
+ */
+export declare function quotaKind(definition: QuotaDefinition): 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null
 
 /**
  * The pi extension's settings (`<agent dir>/usage-tracker.json`) by the addon's rules: a bad
@@ -349,7 +391,6 @@ export interface ResolvedUsageWindow {
   paceSource?: 'measured' | 'linear'
 }
 
-/** Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests). */
 export declare function resolveUsageWindow(quota: QuotaDefinition, snapshot: UsageSnapshot): ResolvedUsageWindow
 
 /**

@@ -841,6 +841,7 @@ module.exports.builtinProviders = nativeBinding.builtinProviders
 module.exports.credentialsFromPiAuth = nativeBinding.credentialsFromPiAuth
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.piAuthProblem = nativeBinding.piAuthProblem
+module.exports.quotaKind = nativeBinding.quotaKind
 module.exports.readSettings = nativeBinding.readSettings
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow
 module.exports.saveSettings = nativeBinding.saveSettings

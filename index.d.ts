@@ -6,6 +6,7 @@ import type {
   HistoryOptions,
   HistoryPoint,
   PiCredentialInfo,
+  ProviderView,
   QuotaCheck,
   PressingWindow,
   ResolvedUsageWindow,
@@ -30,7 +31,9 @@ export type {
   EntryError,
   HistoryOptions,
   HistoryPoint,
+  ModelWindows,
   PerModelLimit,
+  ProviderView,
   QuotaCheck,
   PressingWindow,
   ResolvedUsageWindow,
@@ -94,6 +97,8 @@ export type QuotaDefinition =
   | QuotaPerModelDefinition
   | QuotaBalanceDefinition
 
+/** The addon's kind of a quota definition (the tracker's rule), or null for one it refuses; the guards below ask it. */
+export declare function quotaKind(q: QuotaDefinition): 'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null
 export declare function isQuotaDuration(q: QuotaDefinition): q is QuotaDurationDefinition
 export declare function isQuotaAmount(q: QuotaDefinition): q is QuotaAmountDefinition
 export declare function isQuotaPercentage(q: QuotaDefinition): q is QuotaPercentageDefinition
@@ -114,6 +119,8 @@ export interface ProviderStrategy<Ctx = unknown> {
 /** What the tracker published with its last update; frozen, replaced once per cycle. */
 export interface UsageSnapshotView {
   readonly entries: readonly UsageStoreEntry[]
+  /** The same store, one view per provider (its facts once, its models' windows). */
+  readonly providers: readonly ProviderView[]
   /** `provider/model` → entry */
   readonly byKey: ReadonlyMap<string, UsageStoreEntry>
   /** `provider/model#window` → window */
@@ -159,6 +166,8 @@ export declare class UsageTracker<Ctx = unknown> {
   get(providerId: string, modelId?: string): UsageStoreEntry | null
   getWindow(providerId: string, windowId: string, modelId?: string): ResolvedUsageWindow | null
   entries(): UsageStoreEntry[]
+  /** The store as one view per provider: `{ id, label, plan, error, billing, warnings, models }`. */
+  providers(): ProviderView[]
   readonly running: boolean
   /** Why the shared cache is off (a symlink, FIFO or device at `cachePath`, a file over
    *  8 MiB), or `null` while it works or was disabled on purpose; tracking goes on either way. */

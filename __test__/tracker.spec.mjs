@@ -325,6 +325,27 @@ describe('bad input', () => {
     }
   })
 
+  test('providers(): one view per provider, its facts once and its models, also in the published snapshot', async () => {
+    const t = new UsageTracker({ cachePath: null })
+    t.registerProvider({
+      id: 'p',
+      quotas: [{ id: 'q', amount: 10 }],
+      fetchUsage: () => [
+        { id: 'q', modelId: 'm1', used: 3 },
+        { id: 'q', modelId: 'm2', used: 4 },
+      ],
+    })
+    await t.refresh()
+    const views = t.providers()
+    assert.equal(views.length, 1)
+    const [v] = views
+    assert.deepEqual([v.id, v.label, v.active, v.fails, v.warnings], ['p', 'p', true, 0, []])
+    assert.deepEqual(v.models.map((m) => [m.modelId, m.windows[0].used]), [['m1', 3], ['m2', 4]])
+    assert.equal(t.entries().length, 2, 'entries() stays, one per model')
+    assert.deepEqual(t.snapshot.providers, views)
+    await t.stop()
+  })
+
   test('unknown snapshot ids are skipped, never fatal', async () => {
     const t3 = new UsageTracker({ cachePath: null })
     t3.registerProvider({
@@ -350,6 +371,51 @@ describe('exported helpers', () => {
     assert.equal(isQuotaAmount({ id: 'm', amount: 1, multipliers: {}, baseAmount: 1 }), false)
     assert.equal(isQuotaPerModel({ id: 'x', perModel: { a: { amount: 1 } } }), true)
     assert.equal(isQuotaDuration(null), false)
+  })
+
+  test('every quota definition satisfies exactly one guard, the kind the tracker resolves', async () => {
+    const guards = {
+      duration: pkg.isQuotaDuration,
+      amount: pkg.isQuotaAmount,
+      percentage: pkg.isQuotaPercentage,
+      multiplier: pkg.isQuotaMultiplier,
+      perModel: pkg.isQuotaPerModel,
+      balance: pkg.isQuotaBalance,
+    }
+    // One of each kind, and definitions that carry the fields of several.
+    const definitions = [
+      { id: 'd', duration: 60 },
+      { id: 'a', amount: 5 },
+      { id: 'p', percentageOnly: true },
+      { id: 'm', baseAmount: 300, multipliers: { x: 1 } },
+      { id: 'pm', perModel: { x: { amount: 3 } } },
+      { id: 'b', balance: true },
+      { id: 'ba', balance: true, amount: 5 },
+      { id: 'bd', balance: true, duration: 60 },
+      { id: 'ad', amount: 5, duration: 60 },
+      { id: 'pa', percentageOnly: true, amount: 5, duration: 60 },
+      { id: 'ma', baseAmount: 1, multipliers: {}, amount: 1, balance: true },
+      { id: 'pma', perModel: { x: { amount: 1 } }, amount: 2, balance: true },
+    ]
+    for (const def of definitions) {
+      const yes = Object.keys(guards).filter((k) => guards[k](def))
+      assert.equal(yes.length, 1, `${JSON.stringify(def)}: ${yes.join(', ')}`)
+      assert.equal(pkg.quotaKind(def), yes[0])
+      // The tracker resolves the definition as that kind.
+      const t = new UsageTracker({ cachePath: null })
+      const snapshot = yes[0] === 'perModel' ? { id: def.id, modelId: 'x', used: 1 } : { id: def.id, used: 1, remaining: 2 }
+      t.registerProvider({ id: 'k', quotas: [def], fetchUsage: () => [snapshot] })
+      await t.refresh()
+      // A multiplier pool also shows per-model views; the pool is the one of the snapshot's model.
+      const windows = t.entries().flatMap((e) => e.windows).filter((w) => w.modelId === (snapshot.modelId ?? 'default'))
+      assert.equal(windows.length, 1, JSON.stringify(def))
+      assert.equal(windows[0].kind, yes[0], `${JSON.stringify(def)} resolved as ${windows[0].kind}`)
+      await t.stop()
+    }
+    // What the addon refuses is no kind at all.
+    for (const bad of [null, 5, {}, { id: 'm', multipliers: {} }, { id: 'x', amount: 'five' }]) {
+      assert.deepEqual(Object.keys(guards).filter((k) => guards[k](bad)), [], JSON.stringify(bad))
+    }
   })
 
   test('resolveUsageWindow applies the fallback chain', () => {

@@ -1,22 +1,36 @@
 'use strict'
-// Quota definition guards, in the precedence the addon uses to tell a definition's kind.
+// Quota definition guards. Which kind a definition is, is the addon's rule (`quotaKind()`, the
+// same conversion the tracker applies when a provider registers): each guard asks it, so for
+// every definition exactly one guard says yes, and it is the kind the tracker resolves.
+
+const binding = require('./binding.js')
 
 const isObject = (q) => q != null && typeof q === 'object'
-const isQuotaPercentage = (q) => isObject(q) && q.percentageOnly === true
-const isQuotaMultiplier = (q) =>
-  isObject(q) && !isQuotaPercentage(q) && (q.multipliers !== undefined || q.baseAmount !== undefined)
-const isQuotaPerModel = (q) =>
-  isObject(q) && !isQuotaPercentage(q) && !isQuotaMultiplier(q) && q.perModel !== undefined
-const isQuotaAmount = (q) =>
-  isObject(q) && !isQuotaPercentage(q) && !isQuotaMultiplier(q) && !isQuotaPerModel(q) && q.amount !== undefined
-const isQuotaDuration = (q) =>
-  isObject(q) &&
-  !isQuotaPercentage(q) &&
-  !isQuotaMultiplier(q) &&
-  !isQuotaPerModel(q) &&
-  !isQuotaAmount(q) &&
-  q.duration !== undefined
-const isQuotaBalance = (q) =>
-  isObject(q) && !isQuotaPercentage(q) && !isQuotaMultiplier(q) && !isQuotaPerModel(q) && q.balance === true
 
-module.exports = { isQuotaDuration, isQuotaAmount, isQuotaPercentage, isQuotaMultiplier, isQuotaPerModel, isQuotaBalance }
+/** The addon's kind of `q`, or null for something it would refuse (wrong types included). */
+function quotaKind(q) {
+  if (!isObject(q)) return null
+  try {
+    return binding.quotaKind(q)
+  } catch {
+    return null
+  }
+}
+
+const isKind = (kind) => (q) => quotaKind(q) === kind
+const isQuotaDuration = isKind('duration')
+const isQuotaAmount = isKind('amount')
+const isQuotaPercentage = isKind('percentage')
+const isQuotaMultiplier = isKind('multiplier')
+const isQuotaPerModel = isKind('perModel')
+const isQuotaBalance = isKind('balance')
+
+module.exports = {
+  quotaKind,
+  isQuotaDuration,
+  isQuotaAmount,
+  isQuotaPercentage,
+  isQuotaMultiplier,
+  isQuotaPerModel,
+  isQuotaBalance,
+}

@@ -25,7 +25,7 @@ const unreachable = new FinalizationRegistry((native) => {
   native.stop().catch(() => {})
 })
 
-/** Each provider's entries, in the addon's key order (`providerId/modelId`). */
+/** Each provider's part, in the addon's key order (`providerId/modelId`): `{ entries, view }`. */
 const PARTS = Symbol('providers')
 
 /** Whether provider `a`'s entries come before `b`'s in the addon's key order. */
@@ -39,13 +39,19 @@ function modelsOf(list) {
 }
 
 /** The frozen snapshot readers see. `windows`: providerId → modelId → windowId → window, so a
- *  reader never builds a key; `byKey` is built the first time it is read (nothing here does). */
+ *  reader never builds a key; `providers`: the addon's one view per provider; `byKey` is built
+ *  the first time it is read (nothing here does). */
 function snapshotOf(parts, windows) {
   const entries = []
-  for (const list of parts.values()) for (const entry of list) entries.push(entry)
+  const providers = []
+  for (const part of parts.values()) {
+    for (const entry of part.entries) entries.push(entry)
+    if (part.view) providers.push(part.view)
+  }
   let byKey
   return Object.freeze({
     entries,
+    providers,
     get byKey() {
       if (byKey === undefined) byKey = new Map(entries.map((e) => [e.key, e]))
       return byKey
@@ -55,40 +61,49 @@ function snapshotOf(parts, windows) {
   })
 }
 
-/** A snapshot of the whole store. */
-function buildSnapshot(entries) {
-  const parts = new Map()
+/** Groups entries and views by provider id: `ids` (all of them when absent) → part. */
+function partsOf(entries, providers, ids = null) {
+  const parts = new Map(ids?.map((id) => [id, { entries: [], view: undefined }]))
   for (const entry of entries) {
-    const list = parts.get(entry.providerId)
-    if (list) list.push(entry)
-    else parts.set(entry.providerId, [entry])
+    let part = parts.get(entry.providerId)
+    if (!part && !ids) parts.set(entry.providerId, (part = { entries: [], view: undefined }))
+    part?.entries.push(entry)
   }
+  for (const view of providers) {
+    const part = parts.get(view.id)
+    if (part) part.view = view
+  }
+  return parts
+}
+
+/** A snapshot of the whole store. */
+function buildSnapshot(entries, providers) {
+  const parts = partsOf(entries, providers)
   const windows = new Map()
-  for (const [id, list] of parts) windows.set(id, modelsOf(list))
+  for (const [id, part] of parts) windows.set(id, modelsOf(part.entries))
   return snapshotOf(parts, windows)
 }
 
-/** `previous` with the providers `ids` replaced by `entries` (all of theirs; a provider with
- *  none is gone): only their part is built, every other provider's is shared. */
-function withProviders(previous, ids, entries) {
-  const fresh = new Map(ids.map((id) => [id, []]))
-  for (const entry of entries) fresh.get(entry.providerId)?.push(entry)
+/** `previous` with the providers `ids` replaced by `entries` and `providers` (all of theirs;
+ *  a provider with none is gone): only their part is built, every other one is shared. */
+function withProviders(previous, ids, entries, providers) {
+  const fresh = partsOf(entries, providers, ids)
   const pending = [...fresh.keys()].sort((a, b) => (keyBefore(a, b) ? -1 : keyBefore(b, a) ? 1 : 0))
   const parts = new Map()
   const place = (id) => {
-    const list = fresh.get(id)
-    if (list.length > 0) parts.set(id, list)
+    const part = fresh.get(id)
+    if (part.entries.length > 0) parts.set(id, part)
   }
   let i = 0
-  for (const [id, list] of previous[PARTS]) {
+  for (const [id, part] of previous[PARTS]) {
     while (i < pending.length && keyBefore(pending[i], id)) place(pending[i++])
     if (pending[i] === id) place(pending[i++])
-    else parts.set(id, list)
+    else parts.set(id, part)
   }
   while (i < pending.length) place(pending[i++])
   const windows = new Map(previous.windows)
-  for (const [id, list] of fresh) {
-    if (list.length > 0) windows.set(id, modelsOf(list))
+  for (const [id, part] of fresh) {
+    if (part.entries.length > 0) windows.set(id, modelsOf(part.entries))
     else windows.delete(id)
   }
   return snapshotOf(parts, windows)
@@ -195,7 +210,7 @@ class UsageTracker {
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
-    this[SNAPSHOT] = buildSnapshot([])
+    this[SNAPSHOT] = buildSnapshot([], [])
   }
 
   /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */
@@ -220,9 +235,9 @@ class UsageTracker {
   #publish(update) {
     if (update.generation !== this.#generation) return // from a run that was stopped
     // A delta names the providers it carries; the rest of the snapshot is kept as it was.
-    const snapshot = update.providers
-      ? withProviders(this[SNAPSHOT], update.providers, update.entries)
-      : buildSnapshot(update.entries)
+    const snapshot = update.changed
+      ? withProviders(this[SNAPSHOT], update.changed, update.entries, update.providers)
+      : buildSnapshot(update.entries, update.providers)
     this[SNAPSHOT] = snapshot
     for (const listener of [...this.#listeners]) {
       try {
@@ -244,7 +259,8 @@ class UsageTracker {
 
   /** One provider's part of the snapshot read again (after it was registered or removed). */
   #resync(id) {
-    this[SNAPSHOT] = withProviders(this[SNAPSHOT], [id], this.#native.providerEntries(id))
+    const part = this.#native.providerPart(id)
+    this[SNAPSHOT] = withProviders(this[SNAPSHOT], [id], part.entries, part.providers)
   }
 
   /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
@@ -414,6 +430,11 @@ class UsageTracker {
     return this.#native.entries()
   }
 
+  /** The store as one view per provider: `{ id, label, plan, error, billing, warnings, models }`. */
+  providers() {
+    return this.#native.providers()
+  }
+
   get running() {
     return this.#native.running
   }
@@ -497,7 +518,7 @@ class UsageTracker {
     return this.#native.windowIds(providerId)
   }
 
-  /** The snapshot published by the last cycle: `{ entries, byKey, windows }`, frozen. */
+  /** The snapshot published by the last cycle: `{ entries, providers, byKey, windows }`, frozen. */
   get snapshot() {
     return this[SNAPSHOT]
   }

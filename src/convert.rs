@@ -48,12 +48,11 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
-    let at = format!(
-        "quotas[{index}] (id '{}')",
-        usage_core::error::excerpt(&q.id)
-    );
-    let kind = if q.percentage_only == Some(true) {
+/// The one tagged conversion of a JS quota definition to its kind, in the addon's
+/// precedence (percentage, multiplier, per model, balance, amount, duration); `quotaKind()`
+/// publishes it so the JS guards (`lib/quota-guards.js`) agree with it.
+pub fn quota_kind_from_js(q: &QuotaDefinition, at: &str) -> CodedResult<core::QuotaKind> {
+    Ok(if q.percentage_only == Some(true) {
         core::QuotaKind::Percentage
     } else if q.multipliers.is_some() || q.base_amount.is_some() {
         let base_amount = q
@@ -61,15 +60,20 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::Quot
             .ok_or_else(|| invalid(format!("{at}: a multiplier quota needs `baseAmount`")))?;
         core::QuotaKind::Multiplier {
             base_amount,
-            multipliers: q.multipliers.unwrap_or_default().into_iter().collect(),
+            multipliers: q
+                .multipliers
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
         }
-    } else if let Some(per_model) = q.per_model {
+    } else if let Some(per_model) = &q.per_model {
         core::QuotaKind::PerModel {
             per_model: per_model
-                .into_iter()
+                .iter()
                 .map(|(model, l)| {
                     (
-                        model,
+                        model.clone(),
                         core::PerModelLimit {
                             amount: l.amount,
                             duration_secs: l.duration,
@@ -94,7 +98,15 @@ pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::Quot
         return Err(invalid(format!(
       "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`, `balance: true`"
     )));
-    };
+    })
+}
+
+pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
+    let at = format!(
+        "quotas[{index}] (id '{}')",
+        usage_core::error::excerpt(&q.id)
+    );
+    let kind = quota_kind_from_js(&q, &at)?;
     Ok(core::QuotaDefinition {
         id: q.id,
         model_ids: q.model_ids,
@@ -169,15 +181,38 @@ pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
     }
 }
 
-pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
-    // Entry-level facts travel on the windows of the fetch that produced them.
-    let billing = e.windows.iter().find_map(|w| w.billing.clone());
-    let mut warnings: Vec<String> = Vec::new();
-    for w in e.windows.iter().flat_map(|w| &w.fetch_warnings) {
-        if !warnings.contains(w) {
-            warnings.push(w.clone());
-        }
+fn error_to_js(err: core::FetchError) -> EntryError {
+    EntryError {
+        kind: err.kind.as_str().to_string(),
+        message: err.message,
+        retry_at: err.retry_at.map(|v| v as f64),
     }
+}
+
+pub fn provider_to_js(p: core::ProviderView) -> ProviderView {
+    ProviderView {
+        id: p.id,
+        label: p.label,
+        plan: p.plan,
+        error: p.error.map(error_to_js),
+        billing: p.billing,
+        warnings: p.warnings,
+        fails: p.fails,
+        active: p.active,
+        stale: p.stale,
+        updated: p.updated as f64,
+        models: (p.models.into_iter())
+            .map(|m| ModelWindows {
+                model_id: m.model_id,
+                windows: m.windows.into_iter().map(window_to_js).collect(),
+            })
+            .collect(),
+    }
+}
+
+pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
+    let billing = e.billing();
+    let warnings = e.warnings();
     UsageStoreEntry {
         billing,
         warnings: (!warnings.is_empty()).then_some(warnings),
@@ -190,11 +225,7 @@ pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
         active: e.active,
         stale: e.stale,
         plan: e.plan,
-        error: e.error.map(|err| EntryError {
-            kind: err.kind.as_str().to_string(),
-            message: err.message,
-            retry_at: err.retry_at.map(|v| v as f64),
-        }),
+        error: e.error.map(error_to_js),
     }
 }
 

@@ -24,6 +24,18 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
 }
 
 /// Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
+/// The kind the addon gives a quota definition, or `null` when it takes it as none (the
+/// `isQuota…` guards read this: one rule, in Rust).
+#[napi_derive::napi(
+    catch_unwind,
+    ts_return_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null"
+)]
+pub fn quota_kind(definition: types::QuotaDefinition) -> Option<&'static str> {
+    convert::quota_kind_from_js(&definition, "quota")
+        .ok()
+        .map(|k| k.name())
+}
+
 #[napi_derive::napi(catch_unwind)]
 pub fn resolve_usage_window(
     quota: types::QuotaDefinition,
@@ -104,9 +116,8 @@ pub fn credentials_from_pi_auth(
     provider_id: String,
     entry: serde_json::Value,
 ) -> Result<Option<types::PiCredentialInfo>, convert::CodedError> {
-    let spec = usage_core::providers::builtin(&provider_id).ok_or_else(|| {
-        convert::core_error(usage_core::CoreError::UnknownBuiltin(provider_id.clone()))
-    })?;
+    let spec = usage_core::providers::builtin(&provider_id)
+        .ok_or_else(|| convert::core_error(usage_core::providers::unknown_builtin(&provider_id)))?;
     let rule = spec.wire.auth();
     let key_command = usage_core::credentials::is_key_command(&entry).then_some(true);
     if let Some(problem) = usage_core::credentials::entry_problem(&entry) {

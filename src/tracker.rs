@@ -213,14 +213,24 @@ impl NativeUsageTracker {
         self.core.entries().into_iter().map(entry_to_js).collect()
     }
 
-    /// One provider's entries, as `entries()` has them.
+    /// The store as one view per provider (`entries()` is the same data per model).
     #[napi]
-    pub fn provider_entries(&self, provider_id: String) -> Vec<UsageStoreEntry> {
+    pub fn providers(&self) -> Vec<ProviderView> {
         self.core
-            .provider_entries(&provider_id)
+            .providers()
             .into_iter()
-            .map(entry_to_js)
+            .map(provider_to_js)
             .collect()
+    }
+
+    /// One provider's entries and view, as `entries()` and `providers()` have them.
+    #[napi]
+    pub fn provider_part(&self, provider_id: String) -> ProviderPart {
+        let (entries, views) = self.core.provider_part(&provider_id);
+        ProviderPart {
+            entries: entries.into_iter().map(entry_to_js).collect(),
+            providers: views.into_iter().map(provider_to_js).collect(),
+        }
     }
 
     #[napi(getter)]

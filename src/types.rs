@@ -158,6 +158,33 @@ pub struct EntryError {
     pub retry_at: Option<f64>,
 }
 
+/// One model's windows in a provider's view.
+#[napi(object)]
+pub struct ModelWindows {
+    pub model_id: String,
+    pub windows: Vec<ResolvedUsageWindow>,
+}
+
+/// One provider as the store holds it: its facts once, then its models' windows.
+#[napi(object)]
+pub struct ProviderView {
+    pub id: String,
+    /// What the provider is called on screen (the built-in table's label; a JS strategy's id).
+    pub label: String,
+    pub plan: Option<String>,
+    pub error: Option<EntryError>,
+    /// How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage).
+    pub billing: Option<String>,
+    /// What could not be read of the last answer (the readable windows are kept).
+    pub warnings: Vec<String>,
+    pub fails: u32,
+    pub active: bool,
+    pub stale: bool,
+    /// Epoch ms of the last successful fetch; 0 = never.
+    pub updated: f64,
+    pub models: Vec<ModelWindows>,
+}
+
 /// One `provider/model` entry of the store.
 #[napi(object)]
 pub struct UsageStoreEntry {
@@ -299,10 +326,19 @@ pub struct CycleUpdate {
     /// index.js ignores updates of a generation it has stopped.
     pub generation: u32,
     pub entries: Vec<UsageStoreEntry>,
+    /// The same store, one view per provider.
+    pub providers: Vec<ProviderView>,
     pub events: Vec<ThresholdEvent>,
-    /// A delta: only these providers changed and `entries` holds all of theirs; absent when
-    /// `entries` is the whole store.
-    pub providers: Option<Vec<String>>,
+    /// A delta: only these providers changed and `entries` (and `providers`) hold all of
+    /// theirs; absent when they are the whole store.
+    pub changed: Option<Vec<String>>,
+}
+
+/// One provider's part of the store: its entries and its view.
+#[napi(object)]
+pub struct ProviderPart {
+    pub entries: Vec<UsageStoreEntry>,
+    pub providers: Vec<ProviderView>,
 }
 
 /// One row of the built-in provider table.

@@ -36,6 +36,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { openSettings } from "./settings-view.js";
+import { withTimeout } from "./timeout.js";
 import { openView, printView, type View, viewText } from "./usage-view.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -159,15 +160,6 @@ const RECHECK_AFTER_MS = 5 * 60_000; // at most one credential re-read per provi
 
 function errorMessage(err: unknown): string {
 	return err instanceof Error ? err.message : String(err);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-	let timer: ReturnType<typeof setTimeout> | undefined;
-	const timeout = new Promise<undefined>((resolve) => {
-		timer = setTimeout(() => resolve(undefined), ms);
-		timer.unref?.(); // never keeps pi alive
-	});
-	return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function notify(ctx: ExtensionContext, message: string, type: "info" | "warning" | "error" = "info"): void {

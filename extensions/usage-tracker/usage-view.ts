@@ -5,6 +5,7 @@
 import type { ExtensionContext } from "@earendil-works/pi-coding-agent";
 // pi resolves this name for extensions in every version (1.x aliases it to its own package).
 import { truncateToWidth, visibleWidth } from "@mariozechner/pi-tui";
+import { withTimeout } from "./timeout.js";
 
 type Tracker = import("../../index").UsageTracker;
 type UsageEntry = import("../../index").UsageStoreEntry;
@@ -235,12 +236,6 @@ export async function printView(tracker: Tracker, ids: string[], view: View, for
 		process.stdout.write(`${text}\n`);
 	} finally {
 		// pi's exit must never wait on a hung fetch
-		let timer: ReturnType<typeof setTimeout> | undefined;
-		const timeout = new Promise<void>((resolve) => {
-			timer = setTimeout(resolve, 1500);
-			timer.unref?.();
-		});
-		await Promise.race([tracker.stop().catch(() => undefined), timeout]);
-		clearTimeout(timer);
+		await withTimeout(tracker.stop().catch(() => undefined), 1500);
 	}
 }

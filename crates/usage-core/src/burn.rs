@@ -2,6 +2,10 @@
 //! recorded history. Pure; `resolve::apply_pace_at_rate` turns a rate into pace and run-out,
 //! `history.rs` supplies the samples.
 
+use std::collections::HashMap;
+
+use crate::model::{QuotaKind, ResolvedWindow, DEFAULT_MODEL};
+
 /// How far back the slope looks.
 pub const LOOKBACK_MS: i64 = 3_600_000;
 /// Fewer samples than this, or a shorter span, and the straight-line estimate is used.
@@ -10,6 +14,25 @@ pub const MIN_SPAN_MS: i64 = 600_000;
 /// A fall in the used ratio bigger than this is a reset (or usage rolling off): the slope only
 /// looks at what came after it. Smaller wobbles are rounding in what providers report.
 const DROP_TOLERANCE: f64 = 0.01;
+
+/// Recent samples of one account, by series (window id, model id): what a history hands out
+/// for pace, read before the tracker takes its state lock.
+pub type Series = HashMap<(String, String), Vec<Sample>>;
+
+/// A per-model view of a shared multiplier pool: its course is the pool's, not its own.
+pub fn is_pool_view(w: &ResolvedWindow) -> bool {
+    w.kind == QuotaKind::MULTIPLIER && w.model_id != DEFAULT_MODEL
+}
+
+/// The series a window's course is read from (a pool view reads its pool's).
+pub fn series_of(w: &ResolvedWindow) -> (String, String) {
+    let model = if is_pool_view(w) {
+        DEFAULT_MODEL
+    } else {
+        &w.model_id
+    };
+    (w.id.clone(), model.to_string())
+}
 
 /// One observation of a window.
 #[derive(Debug, Clone, Copy, PartialEq)]

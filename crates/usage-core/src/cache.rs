@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,11 +26,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::CoreError;
 use crate::model::{FetchError, FetchOutcome};
 use crate::providers::http::cap_retry_at;
+use crate::safe_file::{
+    self, create_private_dir, describe, open_lock_file, open_regular, try_lock_until,
+    try_lock_until_async, OpenError,
+};
 use crate::sanitize::{clean_text, MAX_NAME_CHARS};
 use crate::validate;
 
 const VERSION: u32 = 1;
-const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// The largest cache file read. A real one is a few KiB per account; a larger one is
 /// ignored (with a warning) and rewritten.
@@ -191,120 +194,12 @@ fn record_key(provider_id: &str, fp: &str) -> String {
     format!("{provider_id}#{fp}")
 }
 
-/// What a path holds, for messages.
-pub(crate) fn describe(file_type: fs::FileType) -> &'static str {
-    if file_type.is_symlink() {
-        return "a symbolic link";
-    }
-    if file_type.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "a named pipe (FIFO)";
-        }
-        if file_type.is_char_device() {
-            return "a character device";
-        }
-        if file_type.is_block_device() {
-            return "a block device";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-    }
-    "not a regular file"
-}
-
-/// Why a path was not opened: it is not ours to read or write, or it just failed.
-pub(crate) enum OpenError {
-    NotRegular(&'static str),
-    Io,
-}
-
-/// Opens without following a final symlink and without blocking (a FIFO with no writer
-/// would block `open` forever), then insists on a regular file.
-pub(crate) fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, OpenError> {
-    if let Ok(meta) = fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            return Err(OpenError::NotRegular(describe(meta.file_type())));
-        }
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(|e| {
-        // Replaced by a symlink between the check and the open.
-        #[cfg(unix)]
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            return OpenError::NotRegular("a symbolic link");
-        }
-        OpenError::Io
-    })?;
-    let meta = file.metadata().map_err(|_| OpenError::Io)?;
-    if !meta.file_type().is_file() {
-        return Err(OpenError::NotRegular(describe(meta.file_type())));
-    }
-    Ok(file)
-}
-
-pub(crate) fn open_lock_file(path: &Path) -> Option<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    open_regular(path, &mut options).ok()
-}
-
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
 enum FileRead {
     File(Arc<CacheFile>),
     /// Missing, unreadable, corrupt, foreign version or too large: empty, and rewritten whole.
     Empty,
     /// Not a regular file: the cache is disabled.
     Refused,
-}
-
-/// Polls `try_lock` until `deadline`: waiting in `lock()` would park this thread for as
-/// long as another process chooses to hold the lock.
-fn try_lock_until(file: &File, deadline: Instant, sleep: impl Fn(Duration)) -> bool {
-    loop {
-        match file.try_lock() {
-            Ok(()) => return true,
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => sleep(LOCK_POLL),
-            Err(_) => return false,
-        }
-    }
-}
-
-pub(crate) async fn try_lock_until_async(file: &File, deadline: Instant) -> bool {
-    loop {
-        match file.try_lock() {
-            Ok(()) => return true,
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(LOCK_POLL.min(left)).await;
-            }
-            Err(_) => return false,
-        }
-    }
 }
 
 impl SharedCache {
@@ -693,17 +588,10 @@ impl SharedCache {
         let dir = self.dir();
         // Unpredictable name, created O_EXCL with mode 0600 in the cache's own directory:
         // nobody can pre-create it (or a symlink in its place) to have us write elsewhere.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".usage-tracker-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        tmp.write_all(&bytes)?;
         // No fsync: readers see the old file or the new one whole (rename is atomic); a crash
         // may lose the last write, which costs one extra request, while an fsync per cycle
         // is a full disk flush on macOS.
-        // rename(2) replaces the directory entry; it never writes through a symlink.
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
+        safe_file::replace(dir, &self.path, &bytes, ".usage-tracker-", false, false)
     }
 }
 

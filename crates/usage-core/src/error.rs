@@ -18,8 +18,12 @@ pub enum CoreError {
     DuplicateProvider(String),
     #[error("no provider with id '{}' is registered", excerpt(.0))]
     UnknownProvider(String),
-    #[error("unknown built-in provider '{}'; expected one of {ids}", excerpt(.0), ids = crate::providers::BUILTINS.iter().map(|b| b.id).collect::<Vec<_>>().join(", "))]
-    UnknownBuiltin(String),
+    /// `known`: the built-in ids, as the provider table lists them (`providers::unknown_builtin`).
+    #[error("unknown built-in provider '{}'; expected one of {}", excerpt(id), known.join(", "))]
+    UnknownBuiltin {
+        id: String,
+        known: Vec<&'static str>,
+    },
     #[error("refusing base URL '{}': {reason}", excerpt(url))]
     InvalidBaseUrl { url: String, reason: &'static str },
 }
@@ -52,7 +56,7 @@ impl CoreError {
             CoreError::InvalidProviderId(_) => "ERR_INVALID_PROVIDER_ID",
             CoreError::DuplicateProvider(_) => "ERR_DUPLICATE_PROVIDER",
             CoreError::UnknownProvider(_) => "ERR_UNKNOWN_PROVIDER",
-            CoreError::UnknownBuiltin(_) => "ERR_UNKNOWN_BUILTIN",
+            CoreError::UnknownBuiltin { .. } => "ERR_UNKNOWN_BUILTIN",
             CoreError::InvalidBaseUrl { .. } => "ERR_INVALID_BASE_URL",
         }
     }
@@ -83,7 +87,10 @@ mod tests {
             CoreError::InvalidProviderId(String::new()),
             CoreError::DuplicateProvider(String::new()),
             CoreError::UnknownProvider(String::new()),
-            CoreError::UnknownBuiltin(String::new()),
+            CoreError::UnknownBuiltin {
+                id: String::new(),
+                known: Vec::new(),
+            },
             CoreError::InvalidBaseUrl {
                 url: String::new(),
                 reason: "",
@@ -103,7 +110,11 @@ mod excerpt_tests {
     #[test]
     fn errors_quote_a_short_clean_excerpt_of_the_caller_s_value() {
         let huge = "x".repeat(10_000_000);
-        let shown = CoreError::UnknownBuiltin(huge).to_string();
+        let shown = CoreError::UnknownBuiltin {
+            id: huge,
+            known: vec!["anthropic"],
+        }
+        .to_string();
         assert!(shown.len() < 600, "{} bytes", shown.len());
         let shown =
             CoreError::UnknownProvider("evil\u{1b}]0;title\u{7}\u{202e}id".into()).to_string();

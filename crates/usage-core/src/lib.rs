@@ -16,6 +16,7 @@ pub mod providers;
 pub mod quota;
 pub mod resolve;
 pub mod routing;
+pub mod safe_file;
 pub mod sanitize;
 pub mod scrub;
 pub mod settings;

@@ -437,6 +437,92 @@ pub struct StoreEntry {
     pub error: Option<FetchError>,
 }
 
+impl StoreEntry {
+    /// How pi's own requests are paid, as the fetch that produced the entry said on its windows.
+    pub fn billing(&self) -> Option<String> {
+        self.windows.iter().find_map(|w| w.billing.clone())
+    }
+
+    /// The warnings of the fetch that produced the entry, once each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings: Vec<String> = Vec::new();
+        for w in self.windows.iter().flat_map(|w| &w.fetch_warnings) {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
+        warnings
+    }
+}
+
+/// One model's windows in a provider's view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelWindows {
+    pub model_id: String,
+    pub windows: Vec<ResolvedWindow>,
+}
+
+/// One provider as readers see it: the provider's facts once, then its models' windows. The
+/// flat entries are the same data per model (`StoreEntry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderView {
+    pub id: String,
+    pub label: String,
+    pub plan: Option<String>,
+    pub error: Option<FetchError>,
+    pub billing: Option<String>,
+    pub warnings: Vec<String>,
+    pub fails: u32,
+    pub active: bool,
+    pub stale: bool,
+    /// Epoch ms of the last successful fetch; 0 = never.
+    pub updated: i64,
+    pub models: Vec<ModelWindows>,
+}
+
+impl ProviderView {
+    /// The views of `entries` (as published: levels and staleness set), one per provider in
+    /// the entries' order; `label_of` names a provider id.
+    pub fn of_entries(entries: &[StoreEntry], label_of: impl Fn(&str) -> String) -> Vec<Self> {
+        let mut views: Vec<ProviderView> = Vec::new();
+        for e in entries {
+            let at = match views.iter().position(|v| v.id == e.provider_id) {
+                Some(at) => at,
+                None => {
+                    views.push(ProviderView {
+                        id: e.provider_id.clone(),
+                        label: label_of(&e.provider_id),
+                        plan: e.plan.clone(),
+                        error: e.error.clone(),
+                        billing: None,
+                        warnings: Vec::new(),
+                        fails: e.fails,
+                        active: e.active,
+                        stale: e.stale,
+                        updated: e.updated,
+                        models: Vec::new(),
+                    });
+                    views.len() - 1
+                }
+            };
+            let view = &mut views[at];
+            if view.billing.is_none() {
+                view.billing = e.billing();
+            }
+            for w in e.warnings() {
+                if !view.warnings.contains(&w) {
+                    view.warnings.push(w);
+                }
+            }
+            view.models.push(ModelWindows {
+                model_id: e.model_id.clone(),
+                windows: e.windows.clone(),
+            });
+        }
+        views
+    }
+}
+
 pub fn store_key(provider_id: &str, model_id: &str) -> String {
     format!("{provider_id}/{model_id}")
 }

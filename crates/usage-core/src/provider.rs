@@ -29,8 +29,21 @@ pub struct AccountKeys {
     pub history: Option<String>,
 }
 
+/// A provider's credentials as read once for one fetch: the account's keys, whether the
+/// credentials can be used, and the fetch with those same credentials. Both futures start
+/// only when awaited (the tracker awaits them under its timeout).
+pub struct Session {
+    pub keys: AccountKeys,
+    pub authentication: BoxFuture<Result<Authentication, FetchError>>,
+    pub fetch: BoxFuture<Result<FetchOutcome, FetchError>>,
+}
+
 pub trait UsageProvider: Send + Sync + 'static {
     fn id(&self) -> &str;
+    /// What the provider is called on screen (a built-in's table label; otherwise its id).
+    fn label(&self) -> String {
+        self.id().to_string()
+    }
     fn quotas(&self) -> &[QuotaDefinition];
     fn authentication(&self) -> BoxFuture<Result<Authentication, FetchError>>;
     fn fetch_usage(&self) -> BoxFuture<Result<FetchOutcome, FetchError>>;
@@ -51,6 +64,20 @@ pub trait UsageProvider: Send + Sync + 'static {
             cache: fp.clone(),
             history: fp,
         }
+    }
+    /// What the tracker reads before each fetch, in one go: after `prepare`, the account's
+    /// keys, `authentication` and the fetch. A built-in reads pi's auth.json once for all.
+    fn session(self: std::sync::Arc<Self>) -> BoxFuture<Session> {
+        Box::pin(async move {
+            self.prepare().await;
+            let keys = self.account_keys();
+            let me = self.clone();
+            Session {
+                keys,
+                authentication: Box::pin(async move { me.authentication().await }),
+                fetch: Box::pin(async move { self.fetch_usage().await }),
+            }
+        })
     }
     /// Usage read off one of the service's model responses (status and lower-cased headers),
     /// holding only the windows the headers report. `None`: nothing usable in them.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::burn;
 use crate::model::{
     Aggregation, PaceSource, PaceStage, QuotaDefinition, QuotaKind, ResolvedWindow, UsageSnapshot,
     DEFAULT_MODEL,
@@ -277,6 +278,38 @@ pub fn apply_pace_at_rate(window: &mut ResolvedWindow, now_ms: i64, measured: Op
         let runs_out_at = ms_after(now_ms, until_empty_ms / 1000.0);
         if let Some(at) = runs_out_at.filter(|at| *at < resets_at) {
             window.runs_out_at = Some(at);
+        }
+    }
+}
+
+/// Re-derives pace and run-out of `windows` (just resolved from a result observed at `at`)
+/// from the burn rate measured over `samples` plus this observation, where there are enough
+/// of them; windows without pace, or with too little history, keep the straight-line estimate.
+pub fn apply_measured_pace<'a>(
+    windows: impl IntoIterator<Item = &'a mut ResolvedWindow>,
+    samples: &burn::Series,
+    at: i64,
+    now: i64,
+) {
+    for w in windows {
+        if w.pace.is_none() {
+            continue;
+        }
+        let mut series = samples
+            .get(&burn::series_of(w))
+            .cloned()
+            .unwrap_or_default();
+        series.retain(|s| s.at != at);
+        series.push(burn::Sample {
+            at,
+            used_ratio: w.used_ratio,
+        });
+        let period_start = w
+            .resets_at
+            .zip(w.duration_secs)
+            .map(|(reset, d)| reset.saturating_sub((d * 1000.0) as i64));
+        if let Some(rate) = burn::measured_rate(&series, now, period_start) {
+            apply_pace_at_rate(w, now, Some(rate));
         }
     }
 }

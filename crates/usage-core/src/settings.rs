@@ -5,7 +5,6 @@
 //! keys it does not know kept.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -277,7 +276,7 @@ fn apply(object: &Map<String, Value>, read: &mut SettingsRead, provider_ids: &[&
     }
     // The tracker's own checks have the last word: whatever a file says, the tracker it makes
     // starts (a rule added there and not here yet gives a problem, never "could not start").
-    if let Err(e) = crate::validate::options(&tracker_options(s)) {
+    if let Err(e) = tracker_options(s).check() {
         problems.push(format!(
             "{file}: {e}; using the defaults for the tracker's options"
         ));
@@ -368,17 +367,7 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".usage-tracker-settings-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::safe_file::replace(dir, path, bytes, ".usage-tracker-settings-", true, true)
 }
 
 #[cfg(test)]
@@ -463,7 +452,8 @@ mod tests {
             r#"{"warnAt": 0.9, "criticalAt": 0.8, "lowBalance": 0}"#,
         ] {
             let r = parsed(text);
-            crate::validate::options(&tracker_options(&r.settings))
+            tracker_options(&r.settings)
+                .check()
                 .unwrap_or_else(|e| panic!("{text}: {e}"));
         }
     }

@@ -1,5 +1,6 @@
-//! The store: one entry per `provider/model`, updated by the success/failure/no-auth rules below, plus
-//! each provider's fetch schedule (backoff and `retryAt`).
+//! The store: one record per provider (its facts once, its models' windows), updated by the
+//! success/failure/no-auth rules below, with the flat `provider/model` entries as a view of
+//! it; plus each provider's fetch schedule (backoff and `retryAt`).
 
 use std::collections::BTreeMap;
 
@@ -53,24 +54,75 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Default, Clone)]
-pub struct Store {
-    entries: BTreeMap<String, StoreEntry>,
+/// Everything the store knows of one provider: the facts of the provider (plan, error, fails,
+/// whether it is active and up to date) once, and its models' windows. The unit of change: a
+/// result, a failure or a lost login replaces one record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderRecord {
+    pub provider_id: String,
+    /// Epoch ms of the last successful fetch; 0 = never.
+    pub updated: i64,
+    /// Consecutive failed fetches (the one counter backoff reads).
+    pub fails: u32,
+    pub active: bool,
+    /// Seeded from another process's result and not fetched since.
+    pub stale: bool,
+    pub plan: Option<String>,
+    pub error: Option<FetchError>,
+    /// Each model's windows; a model without windows is still listed (a lost login clears
+    /// the windows, not the models).
+    pub models: BTreeMap<String, Vec<ResolvedWindow>>,
 }
 
-fn empty_entry(provider_id: &str, model_id: &str) -> StoreEntry {
-    StoreEntry {
-        key: store_key(provider_id, model_id),
-        provider_id: provider_id.to_string(),
-        model_id: model_id.to_string(),
-        windows: Vec::new(),
-        updated: 0,
-        fails: 0,
-        active: true,
-        stale: false,
-        plan: None,
-        error: None,
+impl ProviderRecord {
+    fn new(provider_id: &str) -> Self {
+        Self {
+            provider_id: provider_id.to_string(),
+            active: true,
+            ..Default::default()
+        }
     }
+
+    /// The flat entries of this record, one per model (`default` alone when it has none).
+    pub fn entries(&self) -> Vec<StoreEntry> {
+        if self.models.is_empty() {
+            return vec![self.entry(DEFAULT_MODEL, Vec::new())];
+        }
+        (self.models.iter())
+            .map(|(model, windows)| self.entry(model, windows.clone()))
+            .collect()
+    }
+
+    fn entry(&self, model_id: &str, windows: Vec<ResolvedWindow>) -> StoreEntry {
+        StoreEntry {
+            key: store_key(&self.provider_id, model_id),
+            provider_id: self.provider_id.clone(),
+            model_id: model_id.to_string(),
+            windows,
+            updated: self.updated,
+            fails: self.fails,
+            active: self.active,
+            stale: self.stale,
+            plan: self.plan.clone(),
+            error: self.error.clone(),
+        }
+    }
+
+    fn get(&self, model_id: &str) -> Option<StoreEntry> {
+        match self.models.get(model_id) {
+            Some(windows) => Some(self.entry(model_id, windows.clone())),
+            None if self.models.is_empty() && model_id == DEFAULT_MODEL => {
+                Some(self.entry(DEFAULT_MODEL, Vec::new()))
+            }
+            None => None,
+        }
+    }
+}
+
+/// One record per provider; the flat `provider/model` entries are a view of them.
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    records: BTreeMap<String, ProviderRecord>,
 }
 
 /// Model ids, window ids, units and plans come from providers (servers, user JS, the cache
@@ -119,28 +171,39 @@ impl Store {
         Self::default()
     }
 
-    pub fn get(&self, provider_id: &str, model_id: &str) -> Option<&StoreEntry> {
-        self.entries.get(&store_key(provider_id, model_id))
+    /// One provider's record.
+    pub fn record(&self, provider_id: &str) -> Option<&ProviderRecord> {
+        self.records.get(provider_id)
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &StoreEntry> {
-        self.entries.values()
+    /// Every provider's record, by id.
+    pub fn records(&self) -> impl Iterator<Item = &ProviderRecord> {
+        self.records.values()
+    }
+
+    pub fn get(&self, provider_id: &str, model_id: &str) -> Option<StoreEntry> {
+        self.records.get(provider_id)?.get(model_id)
+    }
+
+    /// Every entry, in `provider/model` key order.
+    pub fn entries(&self) -> impl Iterator<Item = StoreEntry> {
+        let mut all: Vec<StoreEntry> = self.records.values().flat_map(|r| r.entries()).collect();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.into_iter()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.records.values().map(|r| r.models.len().max(1)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.records.is_empty()
     }
 
-    fn keys_of(&self, provider_id: &str) -> Vec<String> {
-        self.entries
-            .values()
-            .filter(|e| e.provider_id == provider_id)
-            .map(|e| e.key.clone())
-            .collect()
+    fn record_mut(&mut self, provider_id: &str) -> &mut ProviderRecord {
+        self.records
+            .entry(provider_id.to_string())
+            .or_insert_with(|| ProviderRecord::new(provider_id))
     }
 
     /// Success: each model's windows are replaced, fails reset, active; models the
@@ -152,72 +215,42 @@ impl Store {
         plan: Option<String>,
         now: i64,
     ) {
-        let mut windows_by_model = clean_windows(windows_by_model);
-        let plan = plan.as_deref().map(clean_name);
-        if windows_by_model.is_empty() {
+        let mut models = clean_windows(windows_by_model);
+        if models.is_empty() {
             // A provider that answered with no windows is still active and up to date.
-            windows_by_model.insert(DEFAULT_MODEL.to_string(), Vec::new());
+            models.insert(DEFAULT_MODEL.to_string(), Vec::new());
         }
-        for key in self.keys_of(provider_id) {
-            let model = &self.entries[&key].model_id;
-            if !windows_by_model.contains_key(model) {
-                self.entries.remove(&key);
-            }
-        }
-        for (model_id, windows) in windows_by_model {
-            let key = store_key(provider_id, &model_id);
-            let entry = self
-                .entries
-                .entry(key)
-                .or_insert_with(|| empty_entry(provider_id, &model_id));
-            entry.windows = windows;
-            entry.updated = now;
-            entry.fails = 0;
-            entry.active = true;
-            entry.stale = false;
-            entry.error = None;
-            entry.plan = plan.clone();
-        }
+        let record = self.record_mut(provider_id);
+        record.models = models;
+        record.updated = now;
+        record.fails = 0;
+        record.active = true;
+        record.stale = false;
+        record.error = None;
+        record.plan = plan.as_deref().map(clean_name);
     }
 
-    /// No authentication: every entry inactive, windows cleared, fails 0. `reason` says why
-    /// a login that exists cannot be used (shown as an `auth` error).
+    /// No authentication: inactive, windows cleared, fails 0. `reason` says why a login that
+    /// exists cannot be used (shown as an `auth` error).
     pub fn apply_no_auth(&mut self, provider_id: &str, reason: Option<String>) {
         let error = reason.map(|r| clean_error(&FetchError::new(ErrorKind::Auth, r)));
-        let keys = self.keys_of(provider_id);
-        if keys.is_empty() {
-            let mut entry = empty_entry(provider_id, DEFAULT_MODEL);
-            entry.active = false;
-            entry.error = error;
-            self.entries.insert(entry.key.clone(), entry);
-            return;
-        }
-        for key in keys {
-            let entry = self.entries.get_mut(&key).expect("key listed above");
-            entry.active = false;
-            entry.windows.clear();
-            entry.fails = 0;
-            entry.error = error.clone();
-            entry.stale = false;
-        }
+        let record = self.record_mut(provider_id);
+        record.active = false;
+        record.models.values_mut().for_each(Vec::clear);
+        record.fails = 0;
+        record.error = error;
+        record.stale = false;
     }
 
-    /// Failure: fails + 1 on every entry, last good windows kept, the error recorded.
+    /// Failure: fails + 1, last good windows kept, the error recorded.
     pub fn apply_failure(&mut self, provider_id: &str, error: &FetchError) {
         let error = clean_error(error);
-        let keys = self.keys_of(provider_id);
-        if keys.is_empty() {
-            let entry = empty_entry(provider_id, DEFAULT_MODEL);
-            self.entries.insert(entry.key.clone(), entry);
-        }
-        for key in self.keys_of(provider_id) {
-            let entry = self.entries.get_mut(&key).expect("key listed above");
-            entry.fails += 1;
-            entry.error = Some(error.clone());
-        }
+        let record = self.record_mut(provider_id);
+        record.fails += 1;
+        record.error = Some(error);
     }
 
-    /// Fills a new provider's entries from another process's result: values shown at once,
+    /// Fills a new provider's record from another process's result: values shown at once,
     /// marked stale until this process fetches.
     pub fn seed_from_cache(
         &mut self,
@@ -227,29 +260,19 @@ impl Store {
         fetched_at: i64,
     ) {
         self.apply_success(provider_id, windows_by_model, plan, fetched_at);
-        for key in self.keys_of(provider_id) {
-            if let Some(e) = self.entries.get_mut(&key) {
-                e.stale = true;
-            }
-        }
+        self.record_mut(provider_id).stale = true;
     }
 
     /// Consecutive failed fetches of a provider (the one counter backoff reads).
     pub fn fails_of(&self, provider_id: &str) -> u32 {
-        self.entries
-            .values()
-            .filter(|e| e.provider_id == provider_id)
-            .map(|e| e.fails)
-            .max()
-            .unwrap_or(0)
+        self.records.get(provider_id).map_or(0, |r| r.fails)
     }
 
+    /// Forgets a provider; returns how many entries it had.
     pub fn remove_provider(&mut self, provider_id: &str) -> usize {
-        let keys = self.keys_of(provider_id);
-        for key in &keys {
-            self.entries.remove(key);
-        }
-        keys.len()
+        self.records
+            .remove(provider_id)
+            .map_or(0, |r| r.models.len().max(1))
     }
 
     /// Stale: seeded from the cache and not fetched since, or older than two intervals.
@@ -266,25 +289,24 @@ impl Store {
 
     /// A copy of every entry for readers, with `stale` as of `now`.
     pub fn snapshot(&self, now: i64, interval_ms: u64) -> Vec<StoreEntry> {
-        self.entries
-            .values()
-            .map(|e| Self::reader_copy(e, now, interval_ms))
+        self.entries()
+            .map(|e| Self::reader_copy(&e, now, interval_ms))
             .collect()
     }
 
-    /// A copy of one provider's entries for readers, with `stale` as of `now`: a range of
-    /// the key order, whatever the rest of the store holds.
+    /// A copy of one provider's entries for readers, with `stale` as of `now`: its record
+    /// only, whatever the rest of the store holds.
     pub fn provider_snapshot(
         &self,
         provider_id: &str,
         now: i64,
         interval_ms: u64,
     ) -> Vec<StoreEntry> {
-        let prefix = format!("{provider_id}/");
-        self.entries
-            .range(prefix.clone()..)
-            .take_while(|(key, _)| key.starts_with(&prefix))
-            .map(|(_, e)| Self::reader_copy(e, now, interval_ms))
+        (self.records.get(provider_id))
+            .map(|r| r.entries())
+            .unwrap_or_default()
+            .iter()
+            .map(|e| Self::reader_copy(e, now, interval_ms))
             .collect()
     }
 
@@ -297,7 +319,7 @@ impl Store {
         interval_ms: u64,
     ) -> Option<StoreEntry> {
         self.get(provider_id, model_id)
-            .map(|e| Self::reader_copy(e, now, interval_ms))
+            .map(|e| Self::reader_copy(&e, now, interval_ms))
     }
 }
 
@@ -365,7 +387,7 @@ mod tests {
         s.remaining = Some(200.0);
         let mut store = Store::new();
         apply(&mut store, "github-copilot", &quotas, &[s], T0);
-        let keys: Vec<_> = store.entries().map(|e| e.key.as_str()).collect();
+        let keys: Vec<_> = store.entries().map(|e| e.key).collect();
         assert_eq!(
             keys,
             [
@@ -625,16 +647,63 @@ mod tests {
 
         let long = format!("p: \u{1b}[2J{}", "x".repeat(10_000));
         store.apply_failure("p", &FetchError::new(ErrorKind::Server, long));
-        let message = &store
-            .get("p", "gpt-5")
-            .unwrap()
-            .error
-            .as_ref()
-            .unwrap()
-            .message;
+        let message = store.get("p", "gpt-5").unwrap().error.unwrap().message;
         assert!(message.starts_with("p: xxx") && message.chars().count() == MAX_MESSAGE_CHARS);
         store.apply_no_auth("p", Some("log in\u{1b}]8;;http://x\u{1b}\\ again".into()));
         let e = store.get("p", "gpt-5").unwrap();
         assert_eq!(e.error.as_ref().unwrap().message, "log in again");
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use crate::model::ProviderView;
+
+    fn two_models() -> BTreeMap<String, Vec<ResolvedWindow>> {
+        ["a", "b"]
+            .into_iter()
+            .map(|m| (m.to_string(), Vec::new()))
+            .collect()
+    }
+
+    #[test]
+    fn a_provider_s_facts_live_once_in_its_record_and_entries_are_its_view() {
+        let mut store = Store::new();
+        store.apply_success("p", two_models(), Some("pro".into()), 5);
+        store.apply_failure("p", &FetchError::new(ErrorKind::Server, "503"));
+        store.apply_failure("p", &FetchError::new(ErrorKind::Server, "503"));
+        let record = store.record("p").unwrap();
+        assert_eq!((record.fails, record.plan.as_deref()), (2, Some("pro")));
+        assert_eq!(record.models.len(), 2);
+        let entries: Vec<_> = store.entries().collect();
+        assert_eq!(entries.len(), 2);
+        assert!(entries
+            .iter()
+            .all(|e| e.fails == 2 && e.error == record.error));
+        // A lost login clears the windows, not the models; the facts change once.
+        store.apply_no_auth("p", Some("log in again".into()));
+        assert_eq!(store.entries().filter(|e| !e.active).count(), 2);
+        assert_eq!(store.fails_of("p"), 0);
+        // One view per provider, its models under it.
+        let views = ProviderView::of_entries(&store.snapshot(5, 60_000), |id| id.to_uppercase());
+        assert_eq!(views.len(), 1);
+        assert_eq!((views[0].label.as_str(), views[0].models.len()), ("P", 2));
+        assert_eq!(views[0].error.as_ref().unwrap().message, "log in again");
+        assert_eq!(store.remove_provider("p"), 2);
+        assert!(store.is_empty() && store.entries().next().is_none());
+    }
+
+    #[test]
+    fn a_failure_before_any_result_shows_one_default_entry() {
+        let mut store = Store::new();
+        store.apply_failure("p", &FetchError::new(ErrorKind::Network, "down"));
+        let entries: Vec<_> = store.entries().collect();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].model_id.as_str(), entries[0].fails),
+            ("default", 1)
+        );
+        assert!(entries[0].active && entries[0].windows.is_empty());
     }
 }

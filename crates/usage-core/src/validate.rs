@@ -1,9 +1,9 @@
-//! Every check of what callers and providers hand the tracker, in one place: options,
-//! provider ids, quota definitions, and the numbers in a snapshot.
+//! Every check of what callers and providers hand the tracker, in one place: provider ids,
+//! quota definitions, and the numbers in a snapshot and a result. (The tracker's options
+//! check themselves: `TrackerOptions::check`.)
 
 use crate::error::CoreError;
-use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
-use crate::tracker::TrackerOptions;
+use crate::model::{FetchOutcome, QuotaDefinition, QuotaKind, UsageSnapshot};
 
 /// Shortest poll interval: a tighter loop only burns the services' rate limits.
 pub const MIN_INTERVAL_MS: u64 = 1_000;
@@ -19,38 +19,6 @@ pub const MAX_HEADER_VALUE_CHARS: usize = 512;
 
 /// Largest whole number a JS number carries exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-pub fn options(o: &TrackerOptions) -> Result<(), CoreError> {
-    let bad = |field: &'static str, reason: &str| {
-        Err(CoreError::InvalidOption {
-            field,
-            reason: reason.to_string(),
-        })
-    };
-    if o.interval_ms < MIN_INTERVAL_MS {
-        return bad("intervalMs", "must be at least 1000 (ms)");
-    }
-    if o.max_backoff_multiplier == 0 {
-        return bad("maxBackoffMultiplier", "must be at least 1");
-    }
-    if o.request_timeout_ms == 0 {
-        return bad("requestTimeoutMs", "must be greater than 0");
-    }
-    let t = &o.thresholds;
-    if !(0.0..=1.0).contains(&t.critical_at) {
-        return bad("criticalAt", "must be between 0 and 1");
-    }
-    if !(0.0..=1.0).contains(&t.warn_at) {
-        return bad("warnAt", "must be between 0 and 1");
-    }
-    if t.warn_at < t.critical_at {
-        return bad("warnAt", "must not be below criticalAt");
-    }
-    if let Some(path) = &o.cache_path {
-        crate::cache::SharedCache::validate_path(path)?;
-    }
-    Ok(())
-}
 
 /// A whole-number option handed in as a JS number, taken exactly: a fraction, a negative
 /// number or one above `max` is refused rather than truncated or wrapped.
@@ -73,6 +41,18 @@ pub fn snapshot_count(count: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The checks every result passes before it reaches the store, whatever brought it (a fetch,
+/// another process's cache record, a model response's headers, the cache at registration):
+/// the snapshot cap, each snapshot's numbers, and the quotas the answer discovered.
+pub fn outcome(outcome: &FetchOutcome) -> Result<(), String> {
+    snapshot_count(outcome.snapshots.len())?;
+    let bad = |reason: String| format!("fetchUsage returned bad data: {reason}");
+    for (i, s) in outcome.snapshots.iter().enumerate() {
+        snapshot(s, i).map_err(bad)?;
+    }
+    quotas(&outcome.extra_quotas).map_err(|e| bad(format!("a discovered quota: {e}")))
 }
 
 pub fn provider_id(id: &str) -> Result<(), CoreError> {
@@ -230,30 +210,11 @@ mod tests {
     }
 
     #[test]
-    fn interval_below_one_second_is_refused() {
-        let mut o = TrackerOptions {
-            interval_ms: 999,
-            ..Default::default()
-        };
-        let err = options(&o).unwrap_err().to_string();
-        assert!(err.contains("intervalMs") && err.contains("1000"), "{err}");
-        o.interval_ms = MIN_INTERVAL_MS;
-        assert!(options(&o).is_ok());
-    }
-
-    #[test]
     fn snapshots_per_fetch_are_capped() {
         assert!(snapshot_count(MAX_SNAPSHOTS_PER_FETCH).is_ok());
         assert_eq!(
             snapshot_count(1_000_000).unwrap_err(),
             "fetchUsage returned 1000000 snapshots; at most 10000 are accepted"
         );
-    }
-
-    #[test]
-    fn warn_below_critical_is_refused() {
-        let mut o = TrackerOptions::default();
-        o.thresholds.warn_at = 0.05;
-        assert!(options(&o).unwrap_err().to_string().contains("warnAt"));
     }
 }

@@ -13,7 +13,7 @@ use crate::clock::wall_clock_ms;
 use crate::credentials::{self, CredentialKind, Credentials, Found};
 use crate::error::CoreError;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
-use crate::provider::{AccountKeys, Authentication, BoxFuture, UsageProvider};
+use crate::provider::{AccountKeys, Authentication, BoxFuture, Session, UsageProvider};
 use crate::scrub::Secrets;
 
 /// How long a Google account's tier and project are trusted before they are re-read.
@@ -67,8 +67,7 @@ pub fn create_builtin(
     kind_id: &str,
     config: BuiltinConfig,
 ) -> Result<Arc<dyn UsageProvider>, CoreError> {
-    let spec =
-        super::builtin(kind_id).ok_or_else(|| CoreError::UnknownBuiltin(kind_id.to_string()))?;
+    let spec = super::builtin(kind_id).ok_or_else(|| super::unknown_builtin(kind_id))?;
     // An explicit base URL (option or environment) wins over an account's own host.
     let base_override = config
         .base_url
@@ -292,7 +291,12 @@ impl Inner {
 
     async fn fetch(&self) -> Result<FetchOutcome, FetchError> {
         self.prepare().await;
-        let creds = match self.found() {
+        self.fetch_found(self.found()).await
+    }
+
+    /// The fetch with credentials already read (`found`).
+    async fn fetch_found(&self, found: Option<Found>) -> Result<FetchOutcome, FetchError> {
+        let creds = match found {
             Some(Found::Usable(c)) => c,
             Some(Found::Unusable(reason)) => return Err(FetchError::new(ErrorKind::Auth, reason)),
             Some(Found::Pending(_)) | None => {
@@ -388,6 +392,17 @@ impl UsageProvider for BuiltinProvider {
         &self.inner.id
     }
 
+    /// The table's label; an instance `<id>-<name>` is `<label>-<name>` (as `lib/format.js`
+    /// shows it), any other instance id is its own label.
+    fn label(&self) -> String {
+        let (id, spec) = (&self.inner.id, self.inner.spec);
+        match id.strip_prefix(spec.id) {
+            Some("") => spec.label.to_string(),
+            Some(rest) if rest.starts_with('-') => format!("{}{rest}", spec.label),
+            _ => id.clone(),
+        }
+    }
+
     fn quotas(&self) -> &[QuotaDefinition] {
         &self.inner.quotas
     }
@@ -438,13 +453,38 @@ impl UsageProvider for BuiltinProvider {
     }
 
     fn account_keys(&self) -> AccountKeys {
-        match self.inner.found() {
-            Some(Found::Usable(creds)) => AccountKeys {
-                cache: Some(creds.fingerprint(&self.inner.id)),
-                history: Some(creds.history_key(&self.inner.id)),
-            },
-            _ => AccountKeys::default(),
-        }
+        keys_of(&self.inner.id, &self.inner.found())
+    }
+
+    fn session(self: Arc<Self>) -> BoxFuture<Session> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            inner.prepare().await;
+            // pi's auth.json is read once: the same credentials decide authentication, the
+            // account's keys and the fetch.
+            let found = inner.found();
+            let keys = keys_of(&inner.id, &found);
+            let authentication = Ok(match &found {
+                Some(Found::Usable(_)) => Authentication::Ready,
+                Some(Found::Unusable(reason)) => Authentication::Unusable(reason.clone()),
+                Some(Found::Pending(_)) | None => Authentication::Missing,
+            });
+            Session {
+                keys,
+                authentication: Box::pin(async move { authentication }),
+                fetch: Box::pin(async move { inner.fetch_found(found).await }),
+            }
+        })
+    }
+}
+
+fn keys_of(id: &str, found: &Option<Found>) -> AccountKeys {
+    match found {
+        Some(Found::Usable(creds)) => AccountKeys {
+            cache: Some(creds.fingerprint(id)),
+            history: Some(creds.history_key(id)),
+        },
+        _ => AccountKeys::default(),
     }
 }
 
@@ -471,6 +511,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("secret"));
+    }
+
+    #[test]
+    fn a_builtin_is_labelled_by_its_table_row() {
+        for row in super::super::BUILTINS {
+            let config = BuiltinConfig {
+                instance_id: None,
+                base_url: None,
+                credentials: None,
+                wire: WireConfig::default(),
+            };
+            let provider = create_builtin(row.id, config).ok().unwrap();
+            assert_eq!(provider.label(), row.label, "{}", row.id);
+        }
+        let instance = |id: &str| {
+            let config = BuiltinConfig {
+                instance_id: Some(id.to_string()),
+                base_url: None,
+                credentials: None,
+                wire: WireConfig::default(),
+            };
+            create_builtin("anthropic", config).ok().unwrap().label()
+        };
+        let claude = super::super::builtin("anthropic").unwrap().label;
+        assert_eq!(instance("anthropic-work"), format!("{claude}-work"));
+        assert_eq!(instance("work"), "work");
     }
 
     #[test]

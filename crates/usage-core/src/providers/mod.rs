@@ -220,6 +220,14 @@ pub fn builtin(id: &str) -> Option<&'static BuiltinSpec> {
     BUILTINS.iter().find(|b| b.id == id)
 }
 
+/// The error for an id the table does not hold, listing the ids it does.
+pub fn unknown_builtin(id: &str) -> crate::error::CoreError {
+    crate::error::CoreError::UnknownBuiltin {
+        id: id.to_string(),
+        known: BUILTINS.iter().map(|b| b.id).collect(),
+    }
+}
+
 /// A request as data; the runner (`builtin.rs`) sends it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRequest {

@@ -1,51 +1,18 @@
 //! One cycle: pick the due providers, fetch them concurrently (each under the timeout and
-//! the shared cache's lock), resolve each result into the store as it arrives, then compute
-//! threshold events and publish once.
+//! the shared cache's lock), hand each result to `admit` (the one road into the store) as it
+//! arrives, then compute threshold events and publish once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{lock, Inner, State};
+use super::admit::{check, Arrival, Origin};
+use super::{lock, Inner};
 use crate::cache::{self, CacheLookup, CacheWrite, ProviderLock, DATA_LOCK_WAIT};
-use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
-use crate::provider::{Authentication, UsageProvider};
-use crate::providers::http::cap_retry_at;
-use crate::resolve::resolve_snapshots;
-use crate::validate;
-
-pub(super) enum FetchResult {
-    Fetched(FetchOutcome),
-    /// Another process fetched it recently: use its result, not the network.
-    Cached(FetchOutcome, i64),
-    /// No usable credentials; the reason when there is a login this provider cannot use.
-    NoAuth(Option<String>),
-    Failed(FetchError),
-}
-
-/// A stored result for the history, stamped like the cache stamps it (when its fetch
-/// started), so every process that takes it records the same point.
-pub(super) struct ToRecord {
-    fp: String,
-    windows: Vec<ResolvedWindow>,
-    at: i64,
-}
-
-/// A result to write to the shared cache at the cycle's end, and the account's fetch lock
-/// held until then.
-pub(super) struct Share {
-    lock: ProviderLock,
-    write: CacheWrite,
-}
-
-/// A success resolved outside the state lock.
-pub(super) struct Resolved {
-    windows: BTreeMap<String, Vec<ResolvedWindow>>,
-    history_key: Option<String>,
-}
+use crate::model::{ErrorKind, FetchError};
+use crate::provider::{Authentication, Session, UsageProvider};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Mode<'a> {
@@ -99,64 +66,68 @@ impl Inner {
                 .collect()
         };
         let forced = matches!(mode, Mode::Forced(_));
+        let timeout = Duration::from_millis(opts.request_timeout_ms);
+        let write_wait = DATA_LOCK_WAIT.min(timeout / 4);
         let mut pending: FuturesUnordered<_> = due
             .iter()
             .map(|p| async move {
-                // Read once per fetch: the cache's key for its lock and record, the history's
-                // for what is recorded (after a key command, if any, has run).
-                p.prepare().await;
-                let keys = p.account_keys();
-                let (result, share) = self
-                    .fetch_one(p.clone(), keys.cache.as_deref(), forced, now, cancel)
-                    .await;
-                (p, keys.history, result, share)
+                // Credentials are read once per fetch (after a key command, if any, has run):
+                // the cache's key for its lock and record, the history's for what is recorded,
+                // authentication and the fetch itself all come from that one reading.
+                let session = p.clone().session().await;
+                let keys = session.keys.clone();
+                let (arrival, guard) = self.fetch_one(p.id(), session, forced, now, cancel).await;
+                // Pace's samples are read here, before the state lock.
+                let samples = self.samples(p.id(), keys.history.as_deref());
+                (p, keys, arrival, guard, samples)
             })
             .collect();
         // Each result reaches the store as soon as it arrives, so a hung provider holds back
         // nobody's values; listeners still run once, when the cycle is complete, and the
         // shared cache is written once, with every result (each account's fetch lock held
         // until then, so a peer waits for the result rather than fetching again).
-        let mut shares: Vec<Share> = Vec::new();
+        let mut writes: Vec<CacheWrite> = Vec::new();
+        let mut locks: Vec<ProviderLock> = Vec::new();
         loop {
             let next = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
                 next = pending.next() => next,
             };
-            let Some((provider, history_key, result, share)) = next else {
+            let Some((provider, keys, arrival, guard, samples)) = next else {
                 break;
             };
-            shares.extend(share);
-            // Resolved (and paced from the history) before the state lock is taken: readers on
-            // the JS thread never wait for a resolution or a file.
-            let resolved = self.resolve_result(provider.as_ref(), history_key, &result, now);
-            let recorded = {
+            // Resolved and paced before the state lock is taken: readers on the JS thread
+            // never wait for a resolution.
+            let resolved = self.pre_resolve(provider.as_ref(), &keys, &arrival, &samples, now);
+            let followup = {
                 let mut state = lock(&self.state);
                 if cancel.is_cancelled() {
                     return;
                 }
-                self.apply(&mut state, provider.as_ref(), resolved, result, now)
+                let (p, arrival) = (provider.as_ref(), arrival);
+                self.admit(&mut state, p, keys, arrival, &samples, resolved, now)
             };
-            if let (Some(history), Some(r)) = (&self.history, recorded) {
+            if let Ok(mut followup) = followup {
+                writes.extend(followup.take_cache_write(provider.id()));
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return,
-                    _ = history.record(provider.id(), &r.fp, &r.windows, r.at) => {}
+                    _ = self.follow_up(provider.as_ref(), followup, write_wait) => {}
                 }
             }
+            locks.extend(guard);
         }
         drop(pending);
-        if let (Some(cache), false) = (&self.cache, shares.is_empty()) {
-            let timeout = Duration::from_millis(self.options.request_timeout_ms);
-            let (locks, writes): (Vec<_>, Vec<_>) =
-                shares.into_iter().map(|s| (s.lock, s.write)).unzip();
+        if let (Some(cache), false) = (&self.cache, writes.is_empty()) {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
-                _ = cache.write_batch_async(&writes, self.clock.now_ms(), DATA_LOCK_WAIT.min(timeout / 4)) => {}
+                _ = cache.write_batch_async(&writes, self.clock.now_ms(), write_wait) => {}
             }
-            drop(locks);
         }
+        // Other processes waiting for these accounts' results find them in the cache now.
+        drop(locks);
 
         // A refresh of one provider publishes that provider's part only.
         let only = match mode {
@@ -181,205 +152,100 @@ impl Inner {
         }
     }
 
-    /// A successful result's windows, resolved and paced, and the history key they were
-    /// paced by; nothing for a failure.
-    fn resolve_result(
-        &self,
-        provider: &dyn UsageProvider,
-        history_key: Option<String>,
-        result: &FetchResult,
-        now: i64,
-    ) -> Option<Resolved> {
-        let (outcome, fetched_at) = match result {
-            FetchResult::Fetched(outcome) => (outcome, now),
-            FetchResult::Cached(outcome, at) => (outcome, *at),
-            FetchResult::NoAuth(_) | FetchResult::Failed(_) => return None,
-        };
-        let mut windows = resolve_outcome(provider, outcome, now);
-        if let (Some(history), Some(fp)) = (&self.history, &history_key) {
-            let all = windows.values_mut().flatten();
-            history.apply_measured_pace(provider.id(), fp, all, fetched_at, now);
-        }
-        Some(Resolved {
-            windows,
-            history_key,
-        })
-    }
-
-    /// Takes one result into the store; a success returns what the history should record.
-    fn apply(
-        &self,
-        state: &mut State,
-        provider: &dyn UsageProvider,
-        resolved: Option<Resolved>,
-        result: FetchResult,
-        now: i64,
-    ) -> Option<ToRecord> {
-        let id = provider.id().to_string();
-        // A provider unregistered while its fetch ran leaves no trace.
-        let slot = state.providers.get_mut(&id)?;
-        let (outcome, fetched_at) = match result {
-            FetchResult::Fetched(outcome) => {
-                state.stats.fetch_ok += 1;
-                (outcome, now)
-            }
-            FetchResult::Cached(outcome, at) => {
-                state.stats.cache_hits += 1;
-                (outcome, at)
-            }
-            FetchResult::NoAuth(reason) => {
-                slot.schedule.retry_at = None;
-                state.store.apply_no_auth(&id, reason);
-                return None;
-            }
-            FetchResult::Failed(mut error) => {
-                // Whoever set it (a JS strategy, a provider of another crate), a retryAt
-                // waits no longer than a server's Retry-After may make us wait.
-                error.retry_at = error.retry_at.map(|at| cap_retry_at(at, now));
-                slot.schedule.retry_at = error.retry_at;
-                state.stats.fetch_errors += 1;
-                state.store.apply_failure(&id, &error);
-                return None;
-            }
-        };
-        slot.schedule.retry_at = None;
-        let Resolved {
-            windows,
-            history_key,
-        } = resolved?;
-        slot.history_key.clone_from(&history_key);
-        let recorded = match (&self.history, history_key) {
-            (Some(_), Some(fp)) => Some(ToRecord {
-                fp,
-                windows: windows.values().flatten().cloned().collect(),
-                at: fetched_at,
-            }),
-            _ => None,
-        };
-        state
-            .store
-            .apply_success(&id, windows, outcome.plan.clone(), fetched_at);
-        slot.last_outcome = Some(outcome);
-        // A poll's answer replaces whatever headers taught since the last one.
-        slot.learned.clear();
-        slot.share.polled();
-        recorded
-    }
-
+    /// Asks one provider (or the shared cache, when another process asked it recently). A
+    /// fetch under the shared cache comes back with the account's cache lock, held until
+    /// its result is shared.
     pub(super) async fn fetch_one(
         &self,
-        provider: Arc<dyn UsageProvider>,
-        fingerprint: Option<&str>,
+        id: &str,
+        session: Session,
         forced: bool,
         attempt_at: i64,
         cancel: &CancellationToken,
-    ) -> (FetchResult, Option<Share>) {
+    ) -> (Arrival, Option<ProviderLock>) {
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
-        let id = provider.id().to_string();
-        let shared = self.cache.as_ref().zip(fingerprint);
+        let Session {
+            keys,
+            authentication,
+            fetch,
+        } = session;
+        let shared = self.cache.as_ref().zip(keys.cache.as_deref());
+        let failed = |error| Arrival::Failed {
+            error,
+            shared: false,
+        };
+        let fetched = |outcome| Arrival::Outcome {
+            origin: Origin::Fetched,
+            outcome,
+            at: attempt_at,
+        };
         let work = async {
-            match provider.authentication().await {
+            match authentication.await {
                 Ok(Authentication::Ready) => {}
-                Ok(Authentication::Missing) => return (FetchResult::NoAuth(None), None),
+                Ok(Authentication::Missing) => return (Arrival::NoAuth(None), None),
                 Ok(Authentication::Unusable(reason)) => {
-                    return (FetchResult::NoAuth(Some(reason)), None)
+                    return (Arrival::NoAuth(Some(reason)), None)
                 }
-                Err(e) => return (FetchResult::Failed(e), None),
+                Err(e) => return (failed(e), None),
             }
             let Some((cache, fp)) = shared else {
-                return (fetch_validated(provider.as_ref()).await, None);
+                return match fetch.await {
+                    Ok(outcome) => (fetched(outcome), None),
+                    Err(e) => (failed(e), None),
+                };
             };
             let max_age = cache::fresh_for_ms(
                 forced,
                 self.options.interval_ms,
                 self.options.due_slack_ms(),
             );
-            let guard = cache.lock_provider(&id, fp, timeout).await;
-            match cache.lookup(&id, fp, self.clock.now_ms(), max_age) {
-                // A record over the snapshot cap (a forged file) is not used; we fetch instead.
-                CacheLookup::Fresh(record) if within_cap(&record.outcome) => return (FetchResult::Cached(record.outcome, record.fetched_at), None),
+            let guard = cache.lock_provider(id, fp, timeout).await;
+            match cache.lookup(id, fp, self.clock.now_ms(), max_age) {
+                // A record that fails the checks (a forged file) is not used; we fetch instead.
+                CacheLookup::Fresh(record) if check(id, &record.outcome).is_ok() => {
+                    let arrival = Arrival::Outcome {
+                        origin: Origin::Cached,
+                        outcome: record.outcome,
+                        at: record.fetched_at,
+                    };
+                    return (arrival, None);
+                }
                 CacheLookup::Fresh(_) => {}
                 CacheLookup::RetryAt(at) => {
-                    return (FetchResult::Failed(
-                        FetchError::new(
-                            ErrorKind::RateLimited,
-                            format!("{id}: rate limited (shared with other processes); retrying after the provider's Retry-After"),
-                        )
-                        .with_retry_at(at),
-                    ), None)
+                    let error = FetchError::new(
+                        ErrorKind::RateLimited,
+                        format!("{id}: rate limited (shared with other processes); retrying after the provider's Retry-After"),
+                    )
+                    .with_retry_at(at);
+                    return (failed(error), None);
                 }
                 CacheLookup::Miss => {}
             }
-            let result = fetch_validated(provider.as_ref()).await;
-            // Stamped with when the fetch started, like `lastAttempt`: a slow fetch must not
-            // make this process's own next tick find its result "fresh" and skip a poll.
-            let shared = match &result {
-                FetchResult::Fetched(outcome) => Some(Ok(outcome.clone())),
-                FetchResult::Failed(err) => Some(Err(err.clone())),
-                _ => None,
-            };
-            let share = shared.map(|result| Share {
-                lock: guard,
-                write: CacheWrite {
-                    provider_id: id.clone(),
-                    fp: fp.to_string(),
-                    result,
-                    at: attempt_at,
-                },
-            });
-            (result, share)
+            // Shared with other processes after it is stored, stamped with when the fetch
+            // started, like `lastAttempt`: a slow fetch must not make this process's own
+            // next tick find its result "fresh" and skip a poll.
+            match fetch.await {
+                Ok(outcome) => (fetched(outcome), Some(guard)),
+                Err(error) => (
+                    Arrival::Failed {
+                        error,
+                        shared: true,
+                    },
+                    Some(guard),
+                ),
+            }
         };
         tokio::select! {
             biased;
             // Dropped on stop; the caller discards it.
-            _ = cancel.cancelled() => (FetchResult::Failed(FetchError::new(ErrorKind::Network, "cancelled")), None),
+            _ = cancel.cancelled() => (failed(FetchError::new(ErrorKind::Network, "cancelled")), None),
             result = tokio::time::timeout(timeout, work) => match result {
                 Ok(r) => r,
-                Err(_) => (FetchResult::Failed(FetchError::new(
+                Err(_) => (failed(FetchError::new(
                     ErrorKind::Timeout,
                     format!("{id}: no answer within {} ms", self.options.request_timeout_ms),
                 )), None),
             },
         }
-    }
-}
-
-/// A provider's outcome as resolved windows per model: the one road from snapshots to the
-/// store, for fetched, cached and seeded results alike. Pace is computed against now, also
-/// for a result another process fetched.
-pub(super) fn resolve_outcome(
-    provider: &dyn UsageProvider,
-    outcome: &FetchOutcome,
-    now: i64,
-) -> BTreeMap<String, Vec<ResolvedWindow>> {
-    let quotas = outcome.quotas_with(provider.quotas());
-    resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model
-}
-
-/// Whether a result another process wrote keeps to the snapshot cap our own fetches obey.
-pub(super) fn within_cap(outcome: &FetchOutcome) -> bool {
-    validate::snapshot_count(outcome.snapshots.len()).is_ok()
-}
-
-async fn fetch_validated(provider: &dyn UsageProvider) -> FetchResult {
-    match provider.fetch_usage().await {
-        Ok(outcome) => {
-            if let Err(reason) = validate::snapshot_count(outcome.snapshots.len()) {
-                return FetchResult::Failed(FetchError::new(
-                    ErrorKind::Provider,
-                    format!("{}: {reason}", provider.id()),
-                ));
-            }
-            for (i, s) in outcome.snapshots.iter().enumerate() {
-                if let Err(reason) = validate::snapshot(s, i) {
-                    return FetchResult::Failed(FetchError::new(
-                        ErrorKind::Provider,
-                        format!("{}: fetchUsage returned bad data: {reason}", provider.id()),
-                    ));
-                }
-            }
-            FetchResult::Fetched(outcome)
-        }
-        Err(e) => FetchResult::Failed(e),
     }
 }

@@ -1,6 +1,7 @@
 //! The tracker's public face: options, registration, start/stop/refresh and the queries.
 //! The cycle itself (fetch → resolve → store → events → publish) is in `cycle.rs`.
 
+mod admit;
 mod cycle;
 mod observe;
 #[cfg(test)]
@@ -23,28 +24,33 @@ use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::history::{History, HistoryPoint};
 use crate::model::{
-    FetchOutcome, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry, DEFAULT_MODEL,
+    FetchOutcome, ProviderView, QuotaDefinition, QuotaKind, ResolvedWindow, StoreEntry,
+    DEFAULT_MODEL,
 };
-use crate::provider::{BoxFuture, UsageProvider};
+use crate::provider::{AccountKeys, BoxFuture, UsageProvider};
 use crate::quota::{
     self, Candidate, QuotaCheck, Selection, ThresholdEvent, ThresholdTracker, Thresholds,
 };
 use crate::store::{Schedule, Store};
 use crate::validate;
 
+use admit::{Arrival, Origin};
 use cycle::Mode;
 
 type RefreshInFlight = Shared<BoxFuture<()>>;
 
-/// What listeners get once per cycle, or when one provider's values change.
+/// What listeners get once per cycle (the store as flat entries and as one view per
+/// provider), or when one provider's values change (a delta: `changed`).
 #[derive(Debug, Clone)]
 pub struct CycleUpdate {
-    /// Every entry, or (with `providers`) every entry of those providers only.
+    /// Every entry, or (with `changed`) every entry of those providers only.
     pub entries: Vec<StoreEntry>,
+    /// One view per provider of `entries`.
+    pub providers: Vec<ProviderView>,
     pub events: Vec<ThresholdEvent>,
     /// A delta: only these providers changed, and `entries` holds all of theirs (none for a
     /// provider that has none now); the rest is as last published. `None`: the whole store.
-    pub providers: Option<Vec<String>>,
+    pub changed: Option<Vec<String>>,
 }
 
 /// Where updates go (the JS thread, in the addon). The returned future resolves once the
@@ -79,6 +85,40 @@ impl Default for TrackerOptions {
 }
 
 impl TrackerOptions {
+    /// Refuses values the tracker cannot run with, naming the option.
+    pub fn check(&self) -> Result<(), CoreError> {
+        let o = self;
+        let bad = |field: &'static str, reason: &str| {
+            Err(CoreError::InvalidOption {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if o.interval_ms < validate::MIN_INTERVAL_MS {
+            return bad("intervalMs", "must be at least 1000 (ms)");
+        }
+        if o.max_backoff_multiplier == 0 {
+            return bad("maxBackoffMultiplier", "must be at least 1");
+        }
+        if o.request_timeout_ms == 0 {
+            return bad("requestTimeoutMs", "must be greater than 0");
+        }
+        let t = &o.thresholds;
+        if !(0.0..=1.0).contains(&t.critical_at) {
+            return bad("criticalAt", "must be between 0 and 1");
+        }
+        if !(0.0..=1.0).contains(&t.warn_at) {
+            return bad("warnAt", "must be between 0 and 1");
+        }
+        if t.warn_at < t.critical_at {
+            return bad("warnAt", "must not be below criticalAt");
+        }
+        if let Some(path) = &o.cache_path {
+            crate::cache::SharedCache::validate_path(path)?;
+        }
+        Ok(())
+    }
+
     /// Timer jitter tolerated when deciding whether a provider is due (5% of the interval, ≤ 2 s).
     fn due_slack_ms(&self) -> i64 {
         (self.interval_ms as i64 / 20).min(2_000)
@@ -113,9 +153,9 @@ struct Slot {
     learned: Vec<observe::Learned>,
     /// When a model response last brought this provider's values.
     observed_at: Option<i64>,
-    /// The history key of the last result's account, for observed values (reading it again
+    /// The account keys of the last full result, for observed values (reading them again
     /// under the state lock could run a credential command).
-    history_key: Option<String>,
+    keys: AccountKeys,
     /// When header-fed values were last written to the shared cache (`observe.rs`).
     share: observe::ShareState,
 }
@@ -154,9 +194,16 @@ impl Inner {
         entries
     }
 
+    /// The published entries as one view per provider.
+    fn provider_views(&self, state: &State, entries: &[StoreEntry]) -> Vec<ProviderView> {
+        ProviderView::of_entries(entries, |id| {
+            (state.providers.get(id)).map_or_else(|| id.to_string(), |s| s.provider.label())
+        })
+    }
+
     /// What to publish: the whole store, or only `only`'s providers (a delta, so one
     /// provider's change costs the JS thread that provider's entries, not the store's).
-    /// Threshold events come from the entries published.
+    /// Levels, threshold events and the views come from the entries published.
     fn update(&self, state: &mut State, only: Option<Vec<String>>) -> CycleUpdate {
         let entries = match &only {
             None => self.published_entries(state),
@@ -172,10 +219,12 @@ impl Inner {
             }
         };
         let events = state.thresholds.observe(&entries, &self.options.thresholds);
+        let providers = self.provider_views(state, &entries);
         CycleUpdate {
             entries,
+            providers,
             events,
-            providers: only,
+            changed: only,
         }
     }
 }
@@ -196,7 +245,7 @@ impl Tracker {
         clock: Arc<dyn Clock>,
         sink: Arc<dyn UpdateSink>,
     ) -> Result<Self, CoreError> {
-        validate::options(&options)?;
+        options.check()?;
         let cache = options.cache_path.clone().map(SharedCache::new);
         let history = (options.cache_path.as_deref())
             .filter(|_| options.history)
@@ -222,60 +271,71 @@ impl Tracker {
         let id = provider.id().to_string();
         validate::provider_id(&id)?;
         validate::quotas(provider.quotas())?;
-        if lock(&self.inner.state).providers.contains_key(&id) {
-            return Err(CoreError::DuplicateProvider(id));
-        }
+        // Last known values from the shared cache show at once, marked stale. Read before the
+        // state lock: no file is touched under it.
         let keys = provider.account_keys();
-        // Last known values from the shared cache show at once, marked stale: read and
-        // resolved before the state lock is taken.
-        let cached = match (&self.inner.cache, keys.cache) {
-            (Some(cache), Some(fp)) => cache
-                .read_record(&id, &fp)
-                .filter(|r| cycle::within_cap(&r.outcome))
-                .map(|record| {
-                    let now = self.inner.clock.now_ms();
-                    let windows = cycle::resolve_outcome(provider.as_ref(), &record.outcome, now);
-                    (record, windows)
-                }),
-            _ => None,
+        let record = (self.inner.cache.as_ref())
+            .zip(keys.cache.as_deref())
+            .and_then(|(cache, fp)| cache.read_record(&id, fp));
+        let samples = match (&self.inner.history, keys.history.as_deref()) {
+            (Some(h), Some(key)) => h.samples_in_memory(&id, key),
+            _ => Default::default(),
         };
+        let now = self.inner.clock.now_ms();
+        // Resolved before the state lock too.
+        let seeded = record.map(|record| {
+            let arrival = Arrival::Outcome {
+                origin: Origin::Seeded,
+                outcome: record.outcome,
+                at: record.fetched_at,
+            };
+            let resolved =
+                (self.inner).pre_resolve(provider.as_ref(), &keys, &arrival, &samples, now);
+            (arrival, resolved)
+        });
         let mut state = lock(&self.inner.state);
         if state.providers.contains_key(&id) {
             return Err(CoreError::DuplicateProvider(id));
         }
-        let mut seeded = None;
-        let mut history_key = None;
-        if let Some((record, windows)) = cached {
-            state.store.seed_from_cache(
-                &id,
-                windows,
-                record.outcome.plan.clone(),
-                record.fetched_at,
-            );
-            seeded = Some(record.outcome);
-            history_key = keys.history;
-        }
         state.providers.insert(
             id,
             Slot {
-                provider,
+                provider: provider.clone(),
                 schedule: Schedule::default(),
-                last_outcome: seeded,
+                last_outcome: None,
                 learned: Vec::new(),
                 observed_at: None,
-                history_key,
+                keys: AccountKeys::default(),
                 share: observe::ShareState::default(),
             },
         );
+        if let Some((arrival, resolved)) = seeded {
+            // A record that fails the checks (a forged file) is not shown; nothing to follow up.
+            let p = provider.as_ref();
+            let _ = (self.inner).admit(&mut state, p, keys, arrival, &samples, resolved, now);
+        }
         Ok(())
     }
 
     pub fn unregister(&self, id: &str) -> bool {
         let mut state = lock(&self.inner.state);
-        let existed = state.providers.remove(id).is_some();
-        state.store.remove_provider(id);
-        state.thresholds.forget_provider(id);
-        existed
+        let Some(provider) = state.providers.get(id).map(|s| s.provider.clone()) else {
+            return false;
+        };
+        let now = self.inner.clock.now_ms();
+        let keys = AccountKeys::default();
+        let samples = Default::default();
+        let gone = Arrival::Unregistered;
+        let _ = (self.inner).admit(
+            &mut state,
+            provider.as_ref(),
+            keys,
+            gone,
+            &samples,
+            None,
+            now,
+        );
+        true
     }
 
     pub fn is_running(&self) -> bool {
@@ -358,8 +418,16 @@ impl Tracker {
         self.inner.published_entries(&lock(&self.inner.state))
     }
 
-    /// One provider's entries as published (`entries()` of that provider only).
-    pub fn provider_entries(&self, provider_id: &str) -> Vec<StoreEntry> {
+    /// The store as one view per provider (`entries()` is the same data per model).
+    pub fn providers(&self) -> Vec<ProviderView> {
+        let state = lock(&self.inner.state);
+        let entries = self.inner.published_entries(&state);
+        self.inner.provider_views(&state, &entries)
+    }
+
+    /// One provider's entries and its view, as published (`entries()` and `providers()` of
+    /// that provider only).
+    pub fn provider_part(&self, provider_id: &str) -> (Vec<StoreEntry>, Vec<ProviderView>) {
         let now = self.inner.clock.now_ms();
         let state = lock(&self.inner.state);
         let mut entries =
@@ -367,7 +435,8 @@ impl Tracker {
                 .store
                 .provider_snapshot(provider_id, now, self.inner.options.interval_ms);
         quota::assign_levels(&mut entries, &self.inner.options.thresholds);
-        entries
+        let views = self.inner.provider_views(&state, &entries);
+        (entries, views)
     }
 
     /// Each provider's most pressing window, the most urgent provider first.
@@ -424,8 +493,8 @@ impl Tracker {
         let default_entry = state.store.get(provider_id, DEFAULT_MODEL);
         quota::check_quota(
             model_id,
-            model_entry,
-            default_entry,
+            model_entry.as_ref(),
+            default_entry.as_ref(),
             now,
             opts.interval_ms,
             &opts.thresholds,
@@ -479,7 +548,7 @@ impl Tracker {
             .store
             .entries()
             .filter(|e| e.active)
-            .flat_map(|e| e.windows.iter())
+            .flat_map(|e| e.windows)
             .filter(|w| !w.unlimited && quota::is_exhausted(w.remaining_ratio))
             .count();
         stats

@@ -10,7 +10,8 @@
 
 use tokio::runtime::Handle;
 
-use super::{cycle, lock, Inner, Slot, Tracker};
+use super::admit::{Arrival, Origin};
+use super::{lock, Inner, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
 
@@ -52,7 +53,7 @@ fn has(outcome: &FetchOutcome, s: &UsageSnapshot) -> bool {
 ///
 /// Every window of the last result that is not the poll's is in `slot.learned`, so what is
 /// not learned there came from the poll.
-fn merge_bounded(slot: &mut Slot, mut observed: FetchOutcome, now: i64) -> FetchOutcome {
+pub(super) fn merge_bounded(slot: &mut Slot, mut observed: FetchOutcome, now: i64) -> FetchOutcome {
     let mut merged = slot.last_outcome.take().unwrap_or_default();
     let mut forgotten: Vec<Learned> = Vec::new();
     let (kept, expired) = std::mem::take(&mut slot.learned)
@@ -206,48 +207,43 @@ impl Tracker {
     ) -> bool {
         let inner = &self.inner;
         let now = inner.clock.now_ms();
-        let mut guard = lock(&inner.state);
-        let state = &mut *guard;
-        let Some(slot) = state.providers.get_mut(provider_id) else {
+        let Some((provider, keys)) = (lock(&inner.state).providers.get(provider_id))
+            .map(|slot| (slot.provider.clone(), slot.keys.clone()))
+        else {
             return false;
         };
         let headers = bounded(headers);
-        let Some(observed) = slot.provider.observe(status, &headers, now) else {
+        // Read outside the state lock: a built-in may read pi's auth.json the first time (to
+        // know which of the service's text is a credential).
+        let Some(observed) = provider.observe(status, &headers, now) else {
             return false;
         };
-        if observed
-            .snapshots
-            .iter()
-            .enumerate()
-            .any(|(i, s)| validate::snapshot(s, i).is_err())
-        {
-            return false;
-        }
-        let merged = merge_bounded(slot, observed, now);
-        slot.last_outcome = Some(merged.clone());
-        slot.observed_at = Some(now);
-        let provider = slot.provider.clone();
-        let mut windows = cycle::resolve_outcome(provider.as_ref(), &merged, now);
-        // The account of the last fetch: the headers came with that login's traffic.
-        let fp = slot.history_key.clone();
-        if let (Some(h), Some(fp)) = (&inner.history, &fp) {
-            h.apply_measured_pace(provider_id, fp, windows.values_mut().flatten(), now, now);
-        }
-        let observed: Vec<_> = match (&inner.history, &fp) {
-            (Some(_), Some(_)) => windows.values().flatten().cloned().collect(),
-            _ => Vec::new(),
+        // The account of the last full result: the headers came with that login's traffic.
+        // What this process has in memory only: no file is read on the caller's thread.
+        let samples = match (&inner.history, keys.history.as_deref()) {
+            (Some(h), Some(key)) => h.samples_in_memory(provider_id, key),
+            _ => Default::default(),
         };
-        state
-            .store
-            .apply_success(provider_id, windows, merged.plan.clone(), now);
-        state.stats.observed_responses += 1;
-
+        let mut guard = lock(&inner.state);
+        let state = &mut *guard;
+        let arrival = Arrival::Outcome {
+            origin: Origin::Observed,
+            outcome: observed,
+            at: now,
+        };
+        let Ok(followup) =
+            inner.admit(state, provider.as_ref(), keys, arrival, &samples, None, now)
+        else {
+            return false;
+        };
+        // The cache hears of header-fed values at most once per SHARE_EVERY_MS: the first
+        // response at once, later ones together with the latest values when the time is up.
+        let followup = followup.without_share();
+        let id = provider_id.to_string();
         let slot = state
             .providers
             .get_mut(provider_id)
-            .expect("looked up above");
-        // Shared through the cache at most once per SHARE_EVERY_MS: the first response at
-        // once, later ones together with the latest values when the time is up.
+            .expect("admitted above");
         slot.share.dirty = inner.cache.is_some();
         let share_in = (inner.cache.is_some() && !slot.share.scheduled).then(|| {
             slot.share.scheduled = true;
@@ -260,7 +256,6 @@ impl Tracker {
         drop(guard);
 
         let inner = inner.clone();
-        let id = provider_id.to_string();
         let cancel = lock(&inner.cancel).clone();
         if let Some(wait_ms) = share_in {
             let (inner, id, provider, cancel) =
@@ -275,9 +270,9 @@ impl Tracker {
             });
         }
         handle.spawn(async move {
-            if let (Some(h), Some(fp)) = (&inner.history, fp) {
-                h.record_observed(&id, &fp, &observed, now).await;
-            }
+            inner
+                .follow_up(provider.as_ref(), followup, crate::cache::DATA_LOCK_WAIT)
+                .await;
             if cancel.is_cancelled() {
                 return;
             }

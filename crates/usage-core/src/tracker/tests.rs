@@ -939,6 +939,166 @@ async fn header_windows_stay_within_the_bound_are_forgotten_unseen_and_yield_to_
     assert_eq!(ids(&t), ["q"]);
 }
 
+#[test]
+fn interval_below_one_second_is_refused() {
+    let mut o = TrackerOptions {
+        interval_ms: 999,
+        ..Default::default()
+    };
+    let err = o.check().unwrap_err().to_string();
+    assert!(err.contains("intervalMs") && err.contains("1000"), "{err}");
+    o.interval_ms = crate::validate::MIN_INTERVAL_MS;
+    assert!(o.check().is_ok());
+}
+
+#[test]
+fn warn_below_critical_is_refused() {
+    let mut o = TrackerOptions::default();
+    o.thresholds.warn_at = 0.05;
+    assert!(o.check().unwrap_err().to_string().contains("warnAt"));
+}
+
+/// Results that fail a check: a discovered quota with a negative amount, a snapshot with a
+/// NaN, more snapshots than the cap; and the words each failure is named with.
+fn bad_outcomes() -> Vec<(FetchOutcome, &'static str)> {
+    let mut quota = ok_used(1.0).unwrap();
+    quota.extra_quotas = vec![QuotaDefinition::new(
+        "extra",
+        QuotaKind::Amount { amount: -1.0 },
+    )];
+    let mut nan = ok_used(1.0).unwrap();
+    nan.snapshots[0].used = Some(f64::NAN);
+    let mut flood = ok_used(1.0).unwrap();
+    flood.snapshots =
+        vec![flood.snapshots[0].clone(); crate::validate::MAX_SNAPSHOTS_PER_FETCH + 1];
+    vec![
+        (quota, "`amount` must be a non-negative number"),
+        (nan, "`used` is NaN"),
+        (flood, "snapshots; at most"),
+    ]
+}
+
+#[test]
+fn every_origin_passes_the_same_checks() {
+    use admit::{Arrival, Origin, Refused};
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock, Arc::default());
+    let (p, _) = fake("p", Box::new(|_| Box::pin(async { ok_used(1.0) })));
+    t.register(p.clone()).unwrap();
+    let admit = |origin, outcome| {
+        let mut state = lock(&t.inner.state);
+        let arrival = Arrival::Outcome {
+            origin,
+            outcome,
+            at: T0,
+        };
+        let keys = AccountKeys::default();
+        (t.inner).admit(
+            &mut state,
+            p.as_ref(),
+            keys,
+            arrival,
+            &Default::default(),
+            None,
+            T0,
+        )
+    };
+    assert!(admit(Origin::Fetched, ok_used(2.0).unwrap()).is_ok());
+    for (bad, words) in bad_outcomes() {
+        let before = t.get("p", "default").unwrap();
+        for origin in [Origin::Cached, Origin::Observed, Origin::Seeded] {
+            match admit(origin, bad.clone()) {
+                Err(Refused::Invalid(reason)) => assert!(reason.contains(words), "{reason}"),
+                other => panic!("{origin:?} took a bad result: {:?}", other.is_ok()),
+            }
+            let entry = t.get("p", "default").unwrap();
+            assert_eq!(entry, before, "{origin:?}: the store is unchanged");
+        }
+        // Fetched, it is the provider's failure: named, counted, last values kept.
+        let fails = before.fails;
+        assert!(admit(Origin::Fetched, bad).is_ok());
+        let entry = t.get("p", "default").unwrap();
+        let error = entry.error.expect("a provider error");
+        assert_eq!(error.kind, ErrorKind::Provider);
+        assert!(error.message.contains(words), "{}", error.message);
+        assert_eq!((entry.fails, entry.windows[0].used), (fails + 1, 2.0));
+    }
+}
+
+#[tokio::test]
+async fn a_fetched_result_with_a_bad_discovered_quota_is_a_provider_error() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = tracker(clock, Arc::default());
+    let (p, _) = fake(
+        "p",
+        Box::new(|n| {
+            Box::pin(async move {
+                let mut outcome = ok_used(1.0)?;
+                if n > 0 {
+                    outcome.extra_quotas = vec![QuotaDefinition::new("", QuotaKind::Percentage)];
+                }
+                Ok(outcome)
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    t.refresh(None).await.unwrap();
+    let entry = t.get("p", "default").unwrap();
+    let message = entry.error.map(|e| e.message).unwrap_or_default();
+    assert!(
+        message.contains("`id` must be a non-empty string"),
+        "{message}"
+    );
+    assert_eq!((entry.fails, entry.windows[0].used), (1, 1.0));
+}
+
+#[tokio::test]
+async fn providers_are_published_once_each_with_their_facts_and_models() {
+    use std::sync::Mutex as StdMutex;
+    #[derive(Default)]
+    struct Keeping(StdMutex<Vec<CycleUpdate>>);
+    impl UpdateSink for Keeping {
+        fn publish(&self, update: CycleUpdate) -> BoxFuture<()> {
+            self.0.lock().unwrap().push(update);
+            Box::pin(async {})
+        }
+    }
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(Keeping::default());
+    let t = Tracker::new(TrackerOptions::default(), clock, sink.clone()).unwrap();
+    let (p, _) = fake(
+        "p",
+        Box::new(|_| {
+            Box::pin(async {
+                let mut a = UsageSnapshot::new("q");
+                a.used = Some(1.0);
+                a.model_id = Some("m1".into());
+                let mut b = a.clone();
+                b.model_id = Some("m2".into());
+                b.warnings = vec!["half read".into()];
+                Ok(FetchOutcome {
+                    snapshots: vec![a, b],
+                    plan: Some("pro".into()),
+                    ..Default::default()
+                })
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    t.refresh(None).await.unwrap();
+    let published = sink.0.lock().unwrap().last().unwrap().providers.clone();
+    assert_eq!(published, t.providers());
+    assert_eq!(published.len(), 1);
+    let view = &published[0];
+    assert_eq!((view.id.as_str(), view.label.as_str()), ("p", "p"));
+    assert_eq!(view.plan.as_deref(), Some("pro"));
+    assert_eq!(view.warnings, ["half read"]);
+    let models: Vec<_> = view.models.iter().map(|m| m.model_id.as_str()).collect();
+    assert_eq!(models, ["m1", "m2"]);
+    assert_eq!(t.entries().len(), 2, "entries stay, one per model");
+}
+
 fn fingerprinted(id: &str, fp: &str, behaviour: Behaviour) -> Arc<Fake> {
     let (p, _) = fake(id, behaviour);
     let mut p = Arc::into_inner(p).unwrap();

@@ -19,25 +19,36 @@
 //! Files are keyed by the account's history key (`UsageProvider::account_keys`: the account
 //! or project id, an API key's hash, or the provider instance for a login whose token is
 //! refreshed), never by a token. Providers without one (JS strategies) have no history.
+//!
+//! Split by reason to change: `line.rs` the file format, `compact.rs` what is kept,
+//! `memory.rs` the recent samples held per account; this file the files, their locks and I/O.
+//! Pace is not computed here: `History::samples` hands out samples, `resolve.rs` and `burn.rs`
+//! turn them into pace.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod compact;
+mod line;
+mod memory;
+
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::burn::{self, Sample};
-use crate::cache::{
+use crate::burn;
+use crate::clock::Clock;
+use crate::model::ResolvedWindow;
+use crate::safe_file;
+use crate::safe_file::{
     create_private_dir, open_lock_file, open_regular, try_lock_until_async, OpenError,
 };
-use crate::clock::Clock;
-use crate::model::{QuotaKind, ResolvedWindow, DEFAULT_MODEL};
-use crate::resolve::apply_pace_at_rate;
 use crate::sanitize::clean_text;
-use crate::time::MAX_EPOCH_MS;
+use compact::{compact, thin};
+use line::{encode, parse_file, parse_tail, to_lines, Header, Line, SeriesKey};
+use memory::Memory;
 
 const VERSION: u32 = 1;
 const DAY_MS: i64 = 86_400_000;
@@ -80,123 +91,6 @@ const KEEP_SET_ASIDE_MS: i64 = 7 * DAY_MS;
 const TOLERATED_BAD_LINES: usize = 8;
 const MAX_ID_CHARS: usize = 200;
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    history: u32,
-}
-
-/// One observed window, as stored (short keys: a year of points is most of the file).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Line {
-    /// Window id.
-    w: String,
-    /// Model id; absent for `default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    m: Option<String>,
-    /// Epoch ms: when the fetch that saw it started.
-    t: i64,
-    /// Used ratio, 0..1.
-    ur: f64,
-    /// Used and remaining in the window's unit; absent for percent-only windows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    u: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    r: Option<f64>,
-    /// Window length, seconds: how long the point is worth keeping.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    d: Option<f64>,
-    /// The window's reset then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rs: Option<i64>,
-}
-
-type SeriesKey = (String, String);
-
-impl Line {
-    fn series(&self) -> SeriesKey {
-        (
-            self.w.clone(),
-            self.m.clone().unwrap_or_else(|| DEFAULT_MODEL.to_string()),
-        )
-    }
-
-    fn is_series(&self, window_id: &str, model_id: &str) -> bool {
-        self.w == window_id && self.m.as_deref().unwrap_or(DEFAULT_MODEL) == model_id
-    }
-
-    /// What another process (or a hand edit) wrote, checked like a provider's numbers.
-    fn checked(self) -> Option<Line> {
-        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
-        let ok = !self.w.is_empty()
-            && self.w.chars().count() <= MAX_ID_CHARS
-            && self
-                .m
-                .as_ref()
-                .is_none_or(|m| !m.is_empty() && m.chars().count() <= MAX_ID_CHARS)
-            && (0..=MAX_EPOCH_MS).contains(&self.t)
-            && (0.0..=1.0).contains(&self.ur)
-            && finite(self.u)
-            && finite(self.r)
-            && self.d.is_none_or(|d| d.is_finite() && d > 0.0)
-            && self.rs.is_none_or(|r| (0..=MAX_EPOCH_MS).contains(&r));
-        ok.then_some(self)
-    }
-
-    /// How long after `t` the point is dropped.
-    fn keep_ms(&self) -> i64 {
-        match self.d {
-            Some(d) => {
-                let length = (d * 1000.0).min(MAX_KEEP_MS as f64) as i64;
-                (length + length.min(MAX_MARGIN_MS)).min(MAX_KEEP_MS)
-            }
-            None => NO_LENGTH_KEEP_MS,
-        }
-    }
-}
-
-fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
-
-/// A per-model view of a shared multiplier pool: its course is the pool's, not recorded again.
-fn is_pool_view(w: &ResolvedWindow) -> bool {
-    w.kind == QuotaKind::MULTIPLIER && w.model_id != DEFAULT_MODEL
-}
-
-/// The series a window's course is read from.
-fn series_of(w: &ResolvedWindow) -> SeriesKey {
-    let model = if is_pool_view(w) {
-        DEFAULT_MODEL
-    } else {
-        &w.model_id
-    };
-    (w.id.clone(), model.to_string())
-}
-
-fn to_lines<'a>(windows: impl IntoIterator<Item = &'a ResolvedWindow>, at: i64) -> Vec<Line> {
-    windows
-        .into_iter()
-        .filter(|w| !w.unlimited && !is_pool_view(w))
-        .map(|w| {
-            let amounts = w.kind != "percentage";
-            Line {
-                w: w.id.clone(),
-                m: (w.model_id != DEFAULT_MODEL).then(|| w.model_id.clone()),
-                t: at,
-                ur: round6(w.used_ratio.clamp(0.0, 1.0)),
-                u: amounts.then(|| round6(w.used)).filter(|v| v.is_finite()),
-                r: amounts
-                    .then(|| round6(w.remaining))
-                    .filter(|v| v.is_finite()),
-                d: w.duration_secs.filter(|d| d.is_finite() && *d > 0.0),
-                rs: w.resets_at,
-            }
-        })
-        .filter_map(Line::checked)
-        .collect()
-}
-
 /// One point of a window's course, as `Tracker::history` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -207,172 +101,10 @@ pub struct HistoryPoint {
     pub remaining: Option<f64>,
 }
 
-#[derive(Debug)]
-struct ParsedFile {
-    lines: Vec<Line>,
-    ends_with_newline: bool,
-}
-
 /// A file's points as last parsed, and the version of the file they came from.
 struct Parsed {
     stamp: FileStamp,
     lines: Arc<Vec<Line>>,
-}
-
-/// A whole file: header, then lines. `Err` says why it is no history file of ours.
-fn parse_file(bytes: &[u8]) -> Result<ParsedFile, String> {
-    if bytes.is_empty() {
-        return Ok(ParsedFile {
-            lines: Vec::new(),
-            ends_with_newline: true,
-        });
-    }
-    let mut rows = bytes.split(|b| *b == b'\n');
-    let header = rows.next().unwrap_or_default();
-    match serde_json::from_slice::<Header>(header) {
-        Ok(h) if h.history == VERSION => {}
-        Ok(h) => return Err(format!("unknown version {}", h.history)),
-        Err(_) => return Err("no history header".into()),
-    }
-    let (lines, bad) = parse_lines(rows);
-    if bad > TOLERATED_BAD_LINES && bad * 4 > lines.len() + bad {
-        return Err(format!("{bad} unreadable lines"));
-    }
-    Ok(ParsedFile {
-        lines,
-        ends_with_newline: bytes.ends_with(b"\n"),
-    })
-}
-
-/// Lines that parse and pass the checks, and how many did not (empty rows are not counted).
-fn parse_lines<'a>(rows: impl Iterator<Item = &'a [u8]>) -> (Vec<Line>, usize) {
-    let mut lines = Vec::new();
-    let mut bad = 0;
-    for row in rows.filter(|r| !r.is_empty()) {
-        match serde_json::from_slice::<Line>(row)
-            .ok()
-            .and_then(Line::checked)
-        {
-            Some(line) => lines.push(line),
-            None => bad += 1,
-        }
-    }
-    (lines, bad)
-}
-
-/// The end of a file: whole lines only (the first, cut, row is skipped unless the tail is the
-/// whole file, whose first row is the header and fails to parse as a point anyway).
-fn parse_tail(bytes: &[u8], whole: bool) -> ParsedFile {
-    let mut rows = bytes.split(|b| *b == b'\n');
-    if !whole {
-        rows.next();
-    }
-    ParsedFile {
-        lines: parse_lines(rows).0,
-        ends_with_newline: bytes.is_empty() || bytes.ends_with(b"\n"),
-    }
-}
-
-/// Full resolution for a day, then the last point per window per 15 minutes; nothing older
-/// than its window allows, nothing from the future; one point per (window, instant), the one
-/// written last. Sorted by time, so a file's tail holds its newest points.
-fn compact(lines: Vec<Line>, now: i64) -> Vec<Line> {
-    let mut by_slot: BTreeMap<(SeriesKey, i64), Line> = BTreeMap::new();
-    for line in lines {
-        let age = now.saturating_sub(line.t);
-        if age > line.keep_ms() || age < -FUTURE_SKEW_MS {
-            continue;
-        }
-        let slot = if age <= FULL_RESOLUTION_MS {
-            line.t
-        } else {
-            // Bucketed slots are negative so they never meet an instant.
-            -1 - line.t.div_euclid(BUCKET_MS)
-        };
-        let key = (line.series(), slot);
-        match by_slot.get(&key) {
-            Some(kept) if kept.t > line.t => {}
-            _ => {
-                by_slot.insert(key, line);
-            }
-        }
-    }
-    let mut out: Vec<Line> = by_slot.into_values().collect();
-    out.sort_by(|a, b| a.t.cmp(&b.t).then_with(|| a.series().cmp(&b.series())));
-    out
-}
-
-fn encode(lines: &[Line], buf: &mut Vec<u8>) {
-    for line in lines {
-        // A Line always serialises; an error here would be a bug, not data.
-        if serde_json::to_writer(&mut *buf, line).is_ok() {
-            buf.push(b'\n');
-        }
-    }
-}
-
-/// Recent samples of one account, for burn rates without reading the file every cycle.
-#[derive(Default)]
-struct Memory {
-    loaded: bool,
-    compacted_at: Option<i64>,
-    samples: HashMap<SeriesKey, Vec<Sample>>,
-    /// Each series' newest point, to record only what changed.
-    last: HashMap<SeriesKey, Line>,
-}
-
-impl Memory {
-    fn newest(&self) -> i64 {
-        let last = self.samples.values().filter_map(|s| s.last());
-        last.map(|s| s.at).max().unwrap_or(i64::MIN)
-    }
-
-    /// The series' newest point says the same (value, amounts and reset) and lies in the
-    /// same compaction bucket: a point per change, and one per bucket to keep the course.
-    fn repeats(&self, line: &Line) -> bool {
-        self.last.get(&line.series()).is_some_and(|last| {
-            let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                (None, None) => true,
-                _ => false,
-            };
-            line.t >= last.t
-                && line.t.div_euclid(BUCKET_MS) == last.t.div_euclid(BUCKET_MS)
-                && same(Some(line.ur), Some(last.ur))
-                && same(line.u, last.u)
-                && same(line.r, last.r)
-                && match (line.rs, last.rs) {
-                    (Some(a), Some(b)) => a.abs_diff(b) <= RESET_JITTER_MS,
-                    (a, b) => a == b,
-                }
-        })
-    }
-
-    fn add(&mut self, lines: &[Line], now: i64) {
-        for line in lines {
-            match self.last.get_mut(&line.series()) {
-                Some(last) if last.t > line.t => {}
-                Some(last) => *last = line.clone(),
-                None => {
-                    self.last.insert(line.series(), line.clone());
-                }
-            }
-        }
-        let from = now.saturating_sub(MEMORY_KEEP_MS);
-        for line in lines.iter().filter(|l| l.t >= from) {
-            self.samples.entry(line.series()).or_default().push(Sample {
-                at: line.t,
-                used_ratio: line.ur,
-            });
-        }
-        for series in self.samples.values_mut() {
-            series.retain(|s| s.at >= from);
-            series.sort_by_key(|s| s.at);
-            series.dedup_by_key(|s| s.at);
-        }
-        self.samples.retain(|_, s| !s.is_empty());
-        self.last.retain(|_, l| l.t >= from);
-    }
 }
 
 /// An account's file and lock, by provider id and fingerprint.
@@ -723,14 +455,7 @@ impl History {
     /// Temp file (unpredictable name, O_EXCL, 0600) in the same directory, then rename.
     fn replace(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".usage-tracker-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        safe_file::replace(dir, path, bytes, ".usage-tracker-", false, true)
     }
 
     /// Files of accounts no longer seen (a rotated token, a removed login): once every point in
@@ -834,41 +559,22 @@ impl History {
         m.loaded = true;
     }
 
-    /// Re-derives pace and run-out of `windows` (just resolved from a result fetched at `at`)
-    /// from the measured burn rate where the history allows; windows without pace, or with too
-    /// little history, keep the straight-line estimate.
-    pub fn apply_measured_pace<'a>(
-        &self,
-        provider_id: &str,
-        fp: &str,
-        windows: impl IntoIterator<Item = &'a mut ResolvedWindow>,
-        at: i64,
-        now: i64,
-    ) {
+    /// The recent samples of `provider_id`'s account `fp`, for pace (`resolve::apply_measured_pace`).
+    /// Reads the end of the account's file the first time: call it outside any lock that the
+    /// JS thread waits on.
+    pub fn samples(&self, provider_id: &str, fp: &str, now: i64) -> burn::Series {
         let account = self.account(provider_id, fp);
         self.ensure_loaded(&account, now);
-        let memory = lock(&self.memory);
-        let Some(m) = memory.get(&account.key) else {
-            return;
-        };
-        for w in windows {
-            if w.pace.is_none() {
-                continue;
-            }
-            let mut samples = m.samples.get(&series_of(w)).cloned().unwrap_or_default();
-            samples.retain(|s| s.at != at);
-            samples.push(Sample {
-                at,
-                used_ratio: w.used_ratio,
-            });
-            let period_start = w
-                .resets_at
-                .zip(w.duration_secs)
-                .map(|(reset, d)| reset.saturating_sub((d * 1000.0) as i64));
-            if let Some(rate) = burn::measured_rate(&samples, now, period_start) {
-                apply_pace_at_rate(w, now, Some(rate));
-            }
-        }
+        self.samples_in_memory(provider_id, fp)
+    }
+
+    /// `samples` without touching a file: what this process has loaded or recorded so far.
+    pub fn samples_in_memory(&self, provider_id: &str, fp: &str) -> burn::Series {
+        let account = self.account(provider_id, fp);
+        lock(&self.memory)
+            .get(&account.key)
+            .map(|m| m.samples.clone())
+            .unwrap_or_default()
     }
 
     /// The file's points, parsed again only when the file changed.
@@ -930,29 +636,13 @@ impl History {
     }
 }
 
-/// At most `max` of `points`, evenly spread, the first and the last among them.
-fn thin(points: Vec<HistoryPoint>, max: usize) -> Vec<HistoryPoint> {
-    let n = points.len();
-    if n <= max || max < 2 {
-        return points;
-    }
-    let step = (n - 1) as f64 / (max - 1) as f64;
-    let wanted: Vec<usize> = (0..max)
-        .map(|i| (i as f64 * step).round() as usize)
-        .collect();
-    points
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| wanted.binary_search(i).is_ok())
-        .map(|(_, p)| p)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
-    use crate::resolve::resolve_window;
+    use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot, DEFAULT_MODEL};
+
+    use crate::resolve::{apply_measured_pace, resolve_window};
+    use line::*;
     use std::sync::atomic::{AtomicI64, Ordering};
 
     const NOW: i64 = 1_800_000_000_000;
@@ -1422,7 +1112,7 @@ mod tests {
         clock.0.store(NOW, Ordering::SeqCst);
         let linear = observe(NOW);
         let mut w = linear.clone();
-        h.apply_measured_pace("a", "fp", [&mut w], NOW, NOW);
+        apply_measured_pace([&mut w], &h.samples("a", "fp", NOW), NOW, NOW);
         assert_eq!(w.pace_source, Some(crate::model::PaceSource::Measured));
         // 0.55 left: 1 h 22.5 min at 0.4/h, 2 h 27 min at the average 0.225/h.
         let expected = NOW + (0.55 / 0.4 * HOUR as f64) as i64;
@@ -1432,11 +1122,11 @@ mod tests {
         // A new process reads the file's end and measures at once.
         let fresh = History::new(&dir.path().join("usage.json"), clock.clone());
         let mut w2 = linear.clone();
-        fresh.apply_measured_pace("a", "fp", [&mut w2], NOW, NOW);
+        apply_measured_pace([&mut w2], &fresh.samples("a", "fp", NOW), NOW, NOW);
         assert_eq!(w2.runs_out_at, w.runs_out_at);
         // Another account has no history: the straight line stays.
         let mut w3 = linear.clone();
-        fresh.apply_measured_pace("a", "other", [&mut w3], NOW, NOW);
+        apply_measured_pace([&mut w3], &fresh.samples("a", "other", NOW), NOW, NOW);
         assert_eq!(w3.pace_source, Some(crate::model::PaceSource::Linear));
         assert_eq!(w3.runs_out_at, linear.runs_out_at);
     }
@@ -1453,7 +1143,10 @@ mod tests {
         let lines = to_lines([&pool, &view, &free], NOW);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].u, Some(40.0));
-        assert_eq!(series_of(&view), ("premium".into(), DEFAULT_MODEL.into()));
+        assert_eq!(
+            burn::series_of(&view),
+            ("premium".into(), DEFAULT_MODEL.into())
+        );
     }
 
     #[tokio::test]
