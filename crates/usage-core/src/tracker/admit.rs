@@ -20,6 +20,14 @@ use super::Inner;
 
 type Windows = std::collections::BTreeMap<String, Vec<ResolvedWindow>>;
 
+/// What is worked out before the state lock: the samples pace is measured from and, for a
+/// fetched, cached or seeded result, its resolution (`Inner::pre_resolve`).
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub(super) samples: burn::Series,
+    pub(super) resolved: Option<Windows>,
+}
+
 /// Where a result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Origin {
@@ -167,10 +175,11 @@ impl Inner {
         provider: &dyn UsageProvider,
         keys: AccountKeys,
         arrival: Arrival,
-        samples: &burn::Series,
-        resolved: Option<Windows>,
+        prepared: Prepared,
         now: i64,
     ) -> Result<Followup, Refused> {
+        let Prepared { samples, resolved } = prepared;
+        let samples = &samples;
         let id = provider.id().to_string();
         let shares = self.cache.is_some();
         // A provider unregistered while its fetch ran leaves no trace.

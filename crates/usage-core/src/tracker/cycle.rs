@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::admit::{check, Arrival, Origin};
+use super::admit::{check, Arrival, Origin, Prepared};
 use super::{lock, Inner};
 use crate::cache::{self, CacheLookup, CacheWrite, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError};
@@ -105,8 +105,8 @@ impl Inner {
                 if cancel.is_cancelled() {
                     return;
                 }
-                let (p, arrival) = (provider.as_ref(), arrival);
-                self.admit(&mut state, p, keys, arrival, &samples, resolved, now)
+                let prepared = Prepared { samples, resolved };
+                self.admit(&mut state, provider.as_ref(), keys, arrival, prepared, now)
             };
             if let Ok(mut followup) = followup {
                 writes.extend(followup.take_cache_write(provider.id()));

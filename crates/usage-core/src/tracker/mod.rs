@@ -34,7 +34,7 @@ use crate::quota::{
 use crate::store::{Schedule, Store};
 use crate::validate;
 
-use admit::{Arrival, Origin};
+use admit::{Arrival, Origin, Prepared};
 use cycle::Mode;
 
 type RefreshInFlight = Shared<BoxFuture<()>>;
@@ -311,8 +311,9 @@ impl Tracker {
         );
         if let Some((arrival, resolved)) = seeded {
             // A record that fails the checks (a forged file) is not shown; nothing to follow up.
+            let prepared = Prepared { samples, resolved };
             let p = provider.as_ref();
-            let _ = (self.inner).admit(&mut state, p, keys, arrival, &samples, resolved, now);
+            let _ = (self.inner).admit(&mut state, p, keys, arrival, prepared, now);
         }
         Ok(())
     }
@@ -324,17 +325,9 @@ impl Tracker {
         };
         let now = self.inner.clock.now_ms();
         let keys = AccountKeys::default();
-        let samples = Default::default();
         let gone = Arrival::Unregistered;
-        let _ = (self.inner).admit(
-            &mut state,
-            provider.as_ref(),
-            keys,
-            gone,
-            &samples,
-            None,
-            now,
-        );
+        let none = Prepared::default();
+        let _ = (self.inner).admit(&mut state, provider.as_ref(), keys, gone, none, now);
         true
     }
 

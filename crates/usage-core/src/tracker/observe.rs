@@ -10,7 +10,7 @@
 
 use tokio::runtime::Handle;
 
-use super::admit::{Arrival, Origin};
+use super::admit::{Arrival, Origin, Prepared};
 use super::{lock, Inner, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
@@ -224,6 +224,10 @@ impl Tracker {
             (Some(h), Some(key)) => h.samples_in_memory(provider_id, key),
             _ => Default::default(),
         };
+        let prepared = Prepared {
+            samples,
+            resolved: None,
+        };
         let mut guard = lock(&inner.state);
         let state = &mut *guard;
         let arrival = Arrival::Outcome {
@@ -231,8 +235,7 @@ impl Tracker {
             outcome: observed,
             at: now,
         };
-        let Ok(followup) =
-            inner.admit(state, provider.as_ref(), keys, arrival, &samples, None, now)
+        let Ok(followup) = inner.admit(state, provider.as_ref(), keys, arrival, prepared, now)
         else {
             return false;
         };

@@ -998,8 +998,7 @@ fn every_origin_passes_the_same_checks() {
             p.as_ref(),
             keys,
             arrival,
-            &Default::default(),
-            None,
+            Default::default(),
             T0,
         )
     };
