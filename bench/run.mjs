@@ -911,7 +911,7 @@ async function benchPiStartup() {
   const { mkdirSync, symlinkSync } = await import('node:fs')
   mkdirSync(join(built, 'extensions/usage-tracker'), { recursive: true })
   for (const name of ['index.js', 'lib']) symlinkSync(join(ROOT, name), join(built, name))
-  for (const f of ['index', 'settings-view', 'usage-view']) {
+  for (const f of readdirSync(join(ROOT, 'extensions/usage-tracker')).filter((n) => n.endsWith('.ts')).map((n) => n.slice(0, -3))) {
     const src = readFileSync(join(ROOT, `extensions/usage-tracker/${f}.ts`), 'utf8')
     const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
     writeFileSync(join(built, `extensions/usage-tracker/${f}.js`), out.outputText)
