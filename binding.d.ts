@@ -49,6 +49,8 @@ export declare class NativeUsageTracker {
   entries(): Array<UsageStoreEntry>
   /** The store as one view per provider (`entries()` is the same data per model). */
   providers(): Array<ProviderView>
+  /** One provider's entries and view, as `entries()` and `providers()` have them. */
+  providerPart(providerId: string): ProviderPart
   get running(): boolean
   /**
    * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
@@ -168,6 +170,11 @@ export interface CycleUpdate {
   /** The same store, one view per provider. */
   providers: Array<ProviderView>
   events: Array<ThresholdEvent>
+  /**
+   * A delta: only these providers changed and `entries` (and `providers`) hold all of
+   * theirs; absent when they are the whole store.
+   */
+  changed?: Array<string>
 }
 
 /** Why the last fetch failed. */
@@ -291,6 +298,12 @@ export interface PressingWindow {
   windowId: string
   level: 'ok' | 'warn' | 'critical' | 'exhausted'
   remainingRatio: number
+}
+
+/** One provider's part of the store: its entries and its view. */
+export interface ProviderPart {
+  entries: Array<UsageStoreEntry>
+  providers: Array<ProviderView>
 }
 
 /** One provider as the store holds it: its facts once, then its models' windows. */

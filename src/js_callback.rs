@@ -129,6 +129,7 @@ impl UpdateSink for JsSink {
                 entries: update.entries.into_iter().map(entry_to_js).collect(),
                 providers: update.providers.into_iter().map(provider_to_js).collect(),
                 events: update.events.into_iter().map(event_to_js).collect(),
+                changed: update.changed,
             };
             // A throwing publish is index.js's bug, reported there; never ours to crash on.
             let _ = f.call_async_catch(payload).await;

@@ -230,6 +230,16 @@ impl NativeUsageTracker {
             .collect()
     }
 
+    /// One provider's entries and view, as `entries()` and `providers()` have them.
+    #[napi]
+    pub fn provider_part(&self, provider_id: String) -> ProviderPart {
+        let (entries, views) = self.core.provider_part(&provider_id);
+        ProviderPart {
+            entries: entries.into_iter().map(entry_to_js).collect(),
+            providers: views.into_iter().map(provider_to_js).collect(),
+        }
+    }
+
     #[napi(getter)]
     pub fn running(&self) -> bool {
         self.core.is_running()
