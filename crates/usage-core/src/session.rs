@@ -417,6 +417,8 @@ pub fn save(dir: &Path, ledger: &Ledger) -> std::io::Result<()> {
         &bytes,
         ".session-",
         false,
+        // written on every change of a window; a lost write costs part of one count
+        false,
     )?;
     prune(dir);
     Ok(())
