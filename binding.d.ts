@@ -255,6 +255,18 @@ export interface PressingWindow {
   remainingRatio: number
 }
 
+/**
+ * What a provider id is called on screen: the table's label, `<label>-<name>` for an
+ * instance `<id>-<name>`, else the id itself (usage-core's `providers::label_of`).
+ */
+export declare function providerLabel(id: string): string
+
+/**
+ * Where a provider id sorts in tables and footers: its table row's place, or after every
+ * row (usage-core's `providers::rank_of`).
+ */
+export declare function providerRank(id: string): number
+
 /** One provider as the store holds it: its facts once, then its models' windows. */
 export interface ProviderView {
   id: string
@@ -263,7 +275,7 @@ export interface ProviderView {
   plan?: string
   error?: EntryError
   /** How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage). */
-  billing?: string
+  billing?: 'extra_usage'
   /** What could not be read of the last answer (the readable windows are kept). */
   warnings: Array<string>
   fails: number
@@ -338,6 +350,17 @@ export interface ResolvedUsageWindow {
   status?: 'disabled' | 'limit_reached'
   /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
   billing?: 'extra_usage'
+  /**
+   * The model family this window limits, as the provider's wire (or a JS strategy) marked
+   * it (`opus` for Claude's weekly Opus cap); absent for a window of the whole account.
+   */
+  scope?: string
+  /**
+   * A model's view of a shared multiplier pool (Copilot: what the pool leaves in this
+   * model's requests), not a pool of its own; the pool is the `default` model's window
+   * with the same id.
+   */
+  poolView: boolean
   /**
    * A window too short to matter between two looks (a per-minute rate limit from response
    * headers): `/usage-store` lists it, the footer leaves it out.
@@ -509,6 +532,11 @@ export interface UsageSnapshot {
   unlimited?: boolean
   /** Unit of this value, overriding the quota's (a balance's currency). */
   unit?: string
+  /**
+   * The model family this window limits: `checkQuota` lets it govern only models whose id
+   * contains it (any case), never the provider as a whole. Absent = the whole account.
+   */
+  scope?: string
 }
 
 /** One `provider/model` entry of the store. */

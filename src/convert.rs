@@ -142,29 +142,26 @@ pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
         unit: s.unit,
         status: None,
         billing: None,
+        scope: s.scope,
         warnings: Vec::new(),
         view_only: false,
     }
 }
 
-fn enum_str<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref()
-        .and_then(|v| serde_json::to_value(v).ok())
-        .and_then(|v| v.as_str().map(String::from))
-}
-
 pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
     ResolvedUsageWindow {
-        window_type: enum_str(&w.window_type),
-        reset_behavior: enum_str(&w.reset_behavior),
+        window_type: w.window_type.map(|t| t.as_str().to_string()),
+        reset_behavior: w.reset_behavior.map(|r| r.as_str().to_string()),
         pace_stage: w.pace_stage.map(|s| s.as_str().to_string()),
         pace_source: w.pace_source.map(|s| s.as_str().to_string()),
         id: w.id,
         model_id: w.model_id,
         kind: w.kind,
         unit: w.unit,
-        status: w.status,
-        billing: w.billing,
+        status: w.status.map(|s| s.as_str().to_string()),
+        billing: w.billing.map(|b| b.as_str().to_string()),
+        scope: w.scope,
+        pool_view: w.pool_view,
         view_only: w.view_only,
         level: w.level.map(|l| l.as_str().to_string()),
         total: w.total,
@@ -195,7 +192,7 @@ pub fn provider_to_js(p: core::ProviderView) -> ProviderView {
         label: p.label,
         plan: p.plan,
         error: p.error.map(error_to_js),
-        billing: p.billing,
+        billing: p.billing.map(|b| b.as_str().to_string()),
         warnings: p.warnings,
         fails: p.fails,
         active: p.active,
@@ -211,7 +208,7 @@ pub fn provider_to_js(p: core::ProviderView) -> ProviderView {
 }
 
 pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
-    let billing = e.billing();
+    let billing = e.billing().map(|b| b.as_str().to_string());
     let warnings = e.warnings();
     UsageStoreEntry {
         billing,

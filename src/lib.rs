@@ -23,6 +23,20 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
         .collect()
 }
 
+/// What a provider id is called on screen: the table's label, `<label>-<name>` for an
+/// instance `<id>-<name>`, else the id itself (usage-core's `providers::label_of`).
+#[napi_derive::napi]
+pub fn provider_label(id: String) -> String {
+    usage_core::providers::label_of(&id)
+}
+
+/// Where a provider id sorts in tables and footers: its table row's place, or after every
+/// row (usage-core's `providers::rank_of`).
+#[napi_derive::napi]
+pub fn provider_rank(id: String) -> u32 {
+    usage_core::providers::rank_of(&id) as u32
+}
+
 /// Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
 /// The kind the addon gives a quota definition, or `null` when it takes it as none (the
 /// `isQuota…` guards read this: one rule, in Rust).

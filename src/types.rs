@@ -85,6 +85,9 @@ pub struct UsageSnapshot {
     pub unlimited: Option<bool>,
     /// Unit of this value, overriding the quota's (a balance's currency).
     pub unit: Option<String>,
+    /// The model family this window limits: `checkQuota` lets it govern only models whose id
+    /// contains it (any case), never the provider as a whole. Absent = the whole account.
+    pub scope: Option<String>,
 }
 
 /// One resolved window of a store entry.
@@ -105,6 +108,13 @@ pub struct ResolvedUsageWindow {
     /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
     #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
+    /// The model family this window limits, as the provider's wire (or a JS strategy) marked
+    /// it (`opus` for Claude's weekly Opus cap); absent for a window of the whole account.
+    pub scope: Option<String>,
+    /// A model's view of a shared multiplier pool (Copilot: what the pool leaves in this
+    /// model's requests), not a pool of its own; the pool is the `default` model's window
+    /// with the same id.
+    pub pool_view: bool,
     /// A window too short to matter between two looks (a per-minute rate limit from response
     /// headers): `/usage-store` lists it, the footer leaves it out.
     pub view_only: bool,
@@ -174,6 +184,7 @@ pub struct ProviderView {
     pub plan: Option<String>,
     pub error: Option<EntryError>,
     /// How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage).
+    #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
     /// What could not be read of the last answer (the readable windows are kept).
     pub warnings: Vec<String>,
