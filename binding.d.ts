@@ -89,6 +89,21 @@ export interface AuthFileProblem {
   short: string
 }
 
+/** What a built-in's usage endpoint accepts from pi's credentials (its wire's `AuthRule`). */
+export interface BuiltinAuthInfo {
+  /**
+   * The field of a pi OAuth entry holding the token the endpoint takes ('access'; Copilot's
+   * 'refresh' is the GitHub token); absent when no OAuth login works there.
+   */
+  oauthField?: string
+  /** The endpoint takes the provider's API key. */
+  apiKey: boolean
+  /** Environment variables pi reads for this provider when `auth.json` has no entry. */
+  env: Array<string>
+  /** What those variables hold. */
+  envKind: 'oauth' | 'api_key'
+}
+
 export interface BuiltinCredentials {
   accessToken: string
   /** What `accessToken` is; default `'oauth'`. */
@@ -119,6 +134,8 @@ export interface BuiltinProviderInfo {
    * only from the rate-limit headers of pi's model responses (`observeResponse`).
    */
   polled: boolean
+  /** The credential forms its usage endpoint accepts (the wire's rule, as data). */
+  auth: BuiltinAuthInfo
 }
 
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */

@@ -115,3 +115,21 @@ test("labels and order come from the addon's table, the same as the providers' v
   const sorted = fmt.sortEntries(t.entries()).map((e) => e.providerId)
   assert.deepEqual([...new Set(sorted)], [`${first.id}-work`, `${second.id}-two`, 'aaa-js'])
 })
+
+test("each built-in's published auth rule is the rule credentialsFromPiAuth applies", () => {
+  const { credentialsFromPiAuth } = require('../index.js')
+  const usableKind = (info) => (info && info.usable ? info.kind : null)
+  for (const p of BUILTIN_PROVIDERS) {
+    const { oauthField, apiKey } = p.auth
+    assert.equal(typeof apiKey, 'boolean', p.id)
+    const key = credentialsFromPiAuth(p.id, { type: 'api_key', key: 'sk-test-1234567890' })
+    assert.equal(usableKind(key), apiKey ? 'api_key' : null, `${p.id}: an API key`)
+    // An OAuth login whose token sits only in the field the wire names is usable there, and
+    // only there.
+    const expires = Date.now() + 3600_000
+    const login = credentialsFromPiAuth(p.id, { type: 'oauth', [oauthField ?? 'access']: 'tok-test-1234567890', expires })
+    assert.equal(usableKind(login), oauthField ? 'oauth' : null, `${p.id}: an OAuth login`)
+  }
+  assert.ok(BUILTIN_PROVIDERS.some((p) => p.auth.oauthField && p.auth.oauthField !== 'access'), 'a wire reading another field is covered')
+  assert.ok(BUILTIN_PROVIDERS.some((p) => !p.auth.oauthField), 'an API-key-only wire is covered')
+})

@@ -19,6 +19,7 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
             id: b.id.to_string(),
             label: b.label.to_string(),
             polled: b.wire.polls(),
+            auth: b.wire.auth().into(),
         })
         .collect()
 }

@@ -352,6 +352,34 @@ pub struct BuiltinProviderInfo {
     /// `false`: the service has no usage endpoint pi's credential can read; its windows come
     /// only from the rate-limit headers of pi's model responses (`observeResponse`).
     pub polled: bool,
+    /// The credential forms its usage endpoint accepts (the wire's rule, as data).
+    pub auth: BuiltinAuthInfo,
+}
+
+/// What a built-in's usage endpoint accepts from pi's credentials (its wire's `AuthRule`).
+#[napi(object)]
+pub struct BuiltinAuthInfo {
+    /// The field of a pi OAuth entry holding the token the endpoint takes ('access'; Copilot's
+    /// 'refresh' is the GitHub token); absent when no OAuth login works there.
+    pub oauth_field: Option<String>,
+    /// The endpoint takes the provider's API key.
+    pub api_key: bool,
+    /// Environment variables pi reads for this provider when `auth.json` has no entry.
+    pub env: Vec<String>,
+    /// What those variables hold.
+    #[napi(ts_type = "'oauth' | 'api_key'")]
+    pub env_kind: String,
+}
+
+impl From<usage_core::credentials::AuthRule> for BuiltinAuthInfo {
+    fn from(rule: usage_core::credentials::AuthRule) -> Self {
+        Self {
+            oauth_field: rule.oauth_field.map(String::from),
+            api_key: rule.api_key,
+            env: rule.env.iter().map(|v| v.to_string()).collect(),
+            env_kind: rule.env_kind.as_str().to_string(),
+        }
+    }
 }
 
 /// One error code the addon throws.
