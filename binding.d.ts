@@ -9,6 +9,17 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeSessionCost {
+  /**
+   * Takes `tracker`'s store as it is now. `providerId`/`modelId`: the model response that
+   * brought it (its provider's changes go to that model); none: a poll. Returns whether the
+   * count changed; the file is then rewritten off the JS thread.
+   */
+  note(tracker: NativeUsageTracker, providerId?: string | undefined | null, modelId?: string | undefined | null): boolean
+  /** The session's changes, per provider (an unchanged window at 0). */
+  summary(): SessionSummary
+}
+
 export declare class NativeUsageTracker {
   /** `publish(update)` is called on the JS thread once per cycle. */
   constructor(options: TrackerOptions | undefined | null, publish: (arg: CycleUpdate) => void)
@@ -141,6 +152,23 @@ export interface BuiltinProviderInfo {
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
 export declare function builtinProviders(): Array<BuiltinProviderInfo>
 
+/** One window's change over its recorded course. */
+export interface CourseChange {
+  /**
+   * What was used, 0 or more: money spent for a balance, the unit's amount when the course
+   * carries one, else percent points of the window.
+   */
+  change: number
+  /** In the window's unit (else percent points). */
+  inUnit: boolean
+  balance: boolean
+  resets: number
+  /** The first and last recorded point counted (epoch ms); 0 without points. */
+  from: number
+  to: number
+  points: number
+}
+
 /**
  * What one of pi's `auth.json` entries means for a built-in provider's usage endpoint:
  * `{ usable: true, kind, baseUrl? }`, `{ usable: false, reason }`, or `null` when it holds
@@ -192,6 +220,8 @@ export interface ExtensionSettings {
   style: 'compact' | 'full'
   /** Notifications when a window runs low, runs out or recovers. */
   notify: boolean
+  /** The footer's "this session" cell (what this pi session used of the lead provider). */
+  sessionCost: boolean
   /** A prompt to a model whose quota is used up. */
   whenExhausted: 'ask' | 'switch' | 'warn'
   /** The options for `new UsageTracker(...)` these settings make. */
@@ -221,6 +251,8 @@ export interface HistoryPoint {
   /** In the window's unit; absent for percent-only windows and per-model views of a pool. */
   used?: number
   remaining?: number
+  /** The window's reset then (epoch ms): a later one means a reset in between. */
+  resetsAt?: number
 }
 
 /** A `(provider, model)` pair to rank. */
@@ -234,6 +266,12 @@ export interface ModelWindows {
   modelId: string
   windows: Array<ResolvedUsageWindow>
 }
+
+/**
+ * Opens the ledger of pi session `sessionId` (kept beside the cache `cachePath`, else in pi's
+ * agent dir): the count so far, or a new one starting now. Read off the JS thread.
+ */
+export declare function openSessionCost(sessionId: string, cachePath?: string | undefined | null): Promise<NativeSessionCost>
 
 /** Limits of one model in a `perModel` quota. */
 export interface PerModelLimit {
@@ -448,6 +486,47 @@ export interface SelectionCandidate {
   plan?: string
 }
 
+/** One model's share of a window's change in the session. */
+export interface SessionModelShare {
+  modelId: string
+  change: number
+}
+
+/** A provider's windows in the session: money first, then the larger change. */
+export interface SessionProvider {
+  providerId: string
+  windows: Array<SessionWindow>
+}
+
+export interface SessionSummary {
+  sessionId: string
+  startedAt: number
+  updatedAt: number
+  providers: Array<SessionProvider>
+}
+
+/** One window's change since the session began. */
+export interface SessionWindow {
+  windowId: string
+  modelId: string
+  /** The currency or count unit; absent: percent points of the window. */
+  unit?: string
+  /** A currency: the change is money. */
+  money: boolean
+  /** A prepaid balance: the change is money spent (top-ups are not counted). */
+  balance: boolean
+  /** What was used in the session, 0 or more. */
+  change: number
+  /** Per model that made the request, the larger first. */
+  byModel: Array<SessionModelShare>
+  /** Changes seen only by a poll: other use of this login. */
+  other: number
+  /** Resets of the window inside the session. */
+  resets: number
+  /** When the session first saw the window (epoch ms). */
+  since: number
+}
+
 /**
  * A settings file as the addon reads it: what it means, and each bad value in words (shown
  * once; its default is used).
@@ -584,3 +663,10 @@ export interface UsageStoreEntry {
   warnings?: Array<string>
   error?: EntryError
 }
+
+/**
+ * What one window of `tracker` used since `since` (epoch ms), from its recorded history (read
+ * off the JS thread), by the session's rules: a reset counts use before and after it, a
+ * balance counts money spent. `balance`: the window's kind when known.
+ */
+export declare function windowChangeSince(tracker: NativeUsageTracker, providerId: string, windowId: string, modelId: string | undefined | null, since: number, balance?: boolean | undefined | null): Promise<CourseChange>

@@ -835,11 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeSessionCost = nativeBinding.NativeSessionCost
 module.exports.NativeUsageTracker = nativeBinding.NativeUsageTracker
 module.exports.agentDir = nativeBinding.agentDir
 module.exports.builtinProviders = nativeBinding.builtinProviders
 module.exports.credentialsFromPiAuth = nativeBinding.credentialsFromPiAuth
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.openSessionCost = nativeBinding.openSessionCost
 module.exports.piAuthProblem = nativeBinding.piAuthProblem
 module.exports.providerLabel = nativeBinding.providerLabel
 module.exports.providerRank = nativeBinding.providerRank
@@ -847,3 +849,4 @@ module.exports.quotaKind = nativeBinding.quotaKind
 module.exports.readSettings = nativeBinding.readSettings
 module.exports.resolveUsageWindow = nativeBinding.resolveUsageWindow
 module.exports.saveSettings = nativeBinding.saveSettings
+module.exports.windowChangeSince = nativeBinding.windowChangeSince

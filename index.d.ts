@@ -12,6 +12,8 @@ import type {
   ResolvedUsageWindow,
   Selection,
   SettingsRead,
+  SessionSummary,
+  CourseChange,
   ThresholdEvent,
   TrackerLimits,
   TrackerOptions,
@@ -39,6 +41,10 @@ export type {
   ResolvedUsageWindow,
   Selection,
   SelectionCandidate,
+  SessionModelShare,
+  SessionProvider,
+  SessionSummary,
+  SessionWindow,
   ThresholdEvent,
   TrackerLimits,
   TrackerOptions,
@@ -193,12 +199,36 @@ export declare class UsageTracker<Ctx = unknown> {
    * registered, with a `TypeError` for a bad argument.
    */
   history(providerId: string, windowId: string, options?: HistoryOptions): Promise<HistoryPoint[]>
+  /** What pi session `sessionId` used of every window since it began (lib/session.js): its
+   *  ledger, kept beside the cache (else in pi's agent dir) so a reload or a resumed session
+   *  continues the count. Rejects with a `TypeError` for an id that is not a pi session id. */
+  openSession(sessionId: string): Promise<SessionCost>
+  /** Each window's change since `at` (epoch ms), from the recorded history (read off the JS
+   *  thread), by the rules of a session's count (a reset counts use before and after it; a
+   *  balance counts money spent). Windows with a recorded course only. */
+  since(at: number): Promise<WindowSince[]>
   /** Why the shared cache or the usage history is not working as it should; empty when fine. */
   warnings(): string[]
   providerIds(): string[]
   windowIds(providerId: string): string[]
   /** The snapshot of the last update (what the footer factories read). */
   readonly snapshot: UsageSnapshotView
+}
+
+/** One window's change over its recorded course (`UsageTracker.since`). */
+export interface WindowSince extends CourseChange {
+  providerId: string
+  modelId: string
+  windowId: string
+  /** The window's unit when `inUnit` and the store knows it; null: percent points. */
+  unit: string | null
+}
+
+/** One pi session's ledger: `note()` after the store changed by a poll, `note({ providerId,
+ *  modelId })` after a model response brought it; `summary()` the change of every window. */
+export declare class SessionCost {
+  note(response?: { providerId: string; modelId: string }): boolean
+  summary(): SessionSummary
 }
 
 /** The built-in providers, from the addon's one table. */

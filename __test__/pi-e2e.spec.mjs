@@ -59,7 +59,8 @@ function cases(pi) {
     const project = join(root, 'project')
     for (const d of [agentDir, home, project]) mkdirSync(d, { recursive: true })
     writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(sb.authJson(), null, 2), { mode: 0o600 })
-    writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: INTERVAL_MS, cachePath: null }))
+    // the session cell (pi-session.spec) would take the room of codex's second window here
+    writeFileSync(join(agentDir, 'usage-tracker.json'), JSON.stringify({ intervalMs: INTERVAL_MS, cachePath: null, sessionCost: false }))
 
     baseEnv = piEnv(pi, { home, agentDir, sandboxUrl: sb.url })
     session = new PiSession({ tmux, socket: join(root, 'tmux.sock'), width: 200, height: 50 })

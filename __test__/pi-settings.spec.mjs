@@ -78,7 +78,8 @@ function cases(pi) {
   test('/usage-store settings: a provider turned off and a new warn level apply at once and hold after /reload', { timeout: 90_000 }, async () => {
     const { session, settingsFile } = startPi('settings', {
       auth: sb.authJson(),
-      settings: { intervalMs: INTERVAL_MS, cachePath: null, warnAt: 0.5, myNote: 'kept' },
+      // the session cell (pi-session.spec) would take the room of codex's 5h window
+      settings: { intervalMs: INTERVAL_MS, cachePath: null, warnAt: 0.5, myNote: 'kept', sessionCost: false },
     })
     const usage = (s) => /copilot 173\/300/.test(s) && /codex 5h 23%/.test(s)
     await session.waitFor(usage, { what: 'usage in the footer', timeoutMs: 25_000 })
@@ -109,7 +110,7 @@ function cases(pi) {
     }
     assert.notEqual(warnColour, okColour, 'copilot changed colour under the new warn level')
     const saved = JSON.parse(readFileSync(settingsFile, 'utf8'))
-    assert.deepEqual(saved, { intervalMs: INTERVAL_MS, cachePath: null, warnAt: 0.6, myNote: 'kept', providers: { 'openai-codex': false } })
+    assert.deepEqual(saved, { intervalMs: INTERVAL_MS, cachePath: null, warnAt: 0.6, myNote: 'kept', sessionCost: false, providers: { 'openai-codex': false } })
 
     session.key('Escape')
     await session.waitFor((s) => !/Usage tracker settings/.test(s), { what: 'the list to close' })

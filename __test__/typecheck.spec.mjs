@@ -56,7 +56,7 @@ testNeeding('the extension type-checks against pi 1.6 and the package declaratio
 // lib/*.d.ts are the one statement of the JS modules' types (the extension imports them rather
 // than declaring copies): each declares exactly what its module exports, and they check strictly
 // on their own (the extension's check above skips declaration files).
-const LIB_MODULES = ['format', 'view', 'guard', 'terminal']
+const LIB_MODULES = ['format', 'view', 'guard', 'terminal', 'session']
 
 test('each lib/*.d.ts declares exactly what its module exports', () => {
   const ts = require('typescript')

@@ -6,7 +6,7 @@
 
 const { parseArgs } = require('node:util')
 const path = require('node:path')
-const { renderTable, toJson, formatAgo, formatPercent, providerLabel, paintAnsi, errorText } = require('../lib/format.js')
+const { renderTable, toJson, formatAgo, formatPercent, formatMoney, formatDuration, providerLabel, paintAnsi, errorText } = require('../lib/format.js')
 const { renderView, sparkline, truncateToWidth, visibleWidth } = require('../lib/view.js')
 const { terminalWidth } = require('../lib/terminal.js')
 
@@ -14,13 +14,14 @@ const BUILTINS = require('../index.js').BUILTIN_PROVIDER_IDS
 
 const HELP = `usage: usage-store [options]
        usage-store view [--all] [options]
-       usage-store history [--provider <id>] [--window <id>] [--json]
+       usage-store history [--provider <id>] [--window <id>] [--since <age>] [--json]
 
 Fetch usage of your AI subscriptions once and print it as a table; \`view\` prints the
 same view as /usage-store in pi, fitted to the terminal's width (--all: every window of
 every model). \`history\` prints the usage recorded next to the shared cache by pi and by
 usage-store (nothing is fetched): one row per window with a sparkline of its course over
-the window, or every point with --json.
+the window, or every point with --json; with --since, what each window used since then
+(a reset counts use before and after it, a balance counts money spent, not top-ups).
 
 options:
   --json                    print JSON (shape documented in lib/format.js) instead of a table
@@ -40,6 +41,7 @@ options:
   --timeout <ms>            per-request timeout (default 30000)
   --no-cache                neither read nor write the shared cache file (nor the history)
   --window <id>             history: only this window; repeatable
+  --since <age>             history: each window's change over the last <age> (90s, 30m, 2h, 7d)
   --all                     view: every window of every model, not only the main ones
   -h, --help                show this help
 
@@ -49,6 +51,15 @@ exit status: 0 ok, 1 guard below bound, 2 error (bad usage, addon not loadable,
 every provider failed, or guard without data).`
 
 class UsageError extends Error {}
+
+const AGE_UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+/** `--since 2h` → milliseconds. */
+function parseAge(text) {
+  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(String(text).trim())
+  const ms = m ? Number(m[1]) * AGE_UNITS[m[2]] : NaN
+  if (!(ms > 0)) throw new UsageError(`--since wants an age like 90s, 30m, 2h or 7d, got "${text}"`)
+  return ms
+}
 
 const COMMANDS = ['view', 'history']
 
@@ -67,6 +78,7 @@ function parse(argv) {
       timeout: { type: 'string' },
       'no-cache': { type: 'boolean', default: false },
       window: { type: 'string', multiple: true },
+      since: { type: 'string' },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -81,6 +93,7 @@ function parse(argv) {
     }
   }
   only('window', 'history')
+  only('since', 'history')
   only('all', 'view')
   if (command && (values.guard !== undefined || values['min-remaining'] !== undefined)) {
     throw new UsageError(`--guard does not go with \`usage-store ${command}\``)
@@ -91,6 +104,7 @@ function parse(argv) {
   const opts = {
     command,
     windows: values.window ? [...new Set(values.window)] : null,
+    sinceMs: values.since === undefined ? null : parseAge(values.since),
     all: values.all,
     help: values.help,
     json: values.json,
@@ -211,12 +225,43 @@ function renderHistoryTable(rows, { now, width, color }) {
   return out.join('\n')
 }
 
+/** One change in its unit: "+$18.50", "+12%", "+3 requests". */
+function changeText(c) {
+  if (!c.inUnit) return `+${Math.round(c.change)}%`
+  if (c.unit && /^[A-Z]{3}$/.test(c.unit)) return `+${formatMoney(c.change, c.unit)}`
+  return `+${Number.isInteger(c.change) ? c.change : c.change.toFixed(2)}${c.unit ? ` ${c.unit}` : ''}`
+}
+
+/** `history --since`: what each window used over the last `sinceMs`. */
+async function sinceCommand(tracker, opts, now) {
+  const since = now - opts.sinceMs
+  const changes = (await tracker.since(since)).filter((c) => !opts.windows || opts.windows.includes(c.windowId))
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ version: 1, generatedAt: now, since, windows: changes }, null, 2) + '\n')
+  } else if (changes.length) {
+    const rows = [['provider', 'window', 'used', 'resets', 'recorded from']]
+    for (const c of changes) {
+      rows.push([c.modelId === 'default' ? c.providerId : `${c.providerId}/${c.modelId}`, c.windowId, changeText(c), String(c.resets), formatAgo(c.from, now)])
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => visibleWidth(r[i]))))
+    const text = rows.map((r) => r.map((c, i) => c + ' '.repeat(widths[i] - visibleWidth(c))).join('  ').trimEnd())
+    process.stdout.write(text.map((l) => truncateToWidth(l, terminalWidth())).join('\n') + '\n')
+  }
+  return changes.length
+}
+
 async function historyCommand(addon, opts) {
   const ids = opts.providers || BUILTINS
   const tracker = new addon.UsageTracker({})
   try {
     for (const id of ids) tracker.registerBuiltinProvider(id, opts.baseUrl ? { baseUrl: opts.baseUrl } : {})
     const now = Date.now()
+    if (opts.sinceMs !== null) {
+      const found = await sinceCommand(tracker, opts, now)
+      for (const w of tracker.warnings()) process.stderr.write(`usage-store: ${w}\n`)
+      if (!found) process.stderr.write(`no usage history over the last ${formatDuration(opts.sinceMs)}: it is recorded next to the shared cache each time pi or usage-store fetches\n`)
+      return 0
+    }
     const rows = await historyRows(tracker, ids, opts.windows)
     if (opts.json) {
       const windows = rows.map((r) => ({

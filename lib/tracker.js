@@ -8,8 +8,9 @@
 // object; if it was running, `unreachable` stops its native loop.
 
 const { AsyncLocalStorage } = require('node:async_hooks')
-const { NativeUsageTracker } = require('./binding.js')
+const { NativeUsageTracker, windowChangeSince } = require('./binding.js')
 const { fromFailure, callNative, toJsError, argTypeError, excerpt } = require('./errors.js')
+const { openSession } = require('./session.js')
 
 const SNAPSHOT = Symbol.for('pi-usage-tracker.snapshot')
 const DEFAULT_MODEL = 'default'
@@ -132,15 +133,53 @@ class UsageTracker {
   /** registration number → { id, fetchUsage, hasAuthentication } (the user's functions). */
   #strategies = new Map()
   #registrations = 0
+  #cachePath = undefined
 
   constructor(options) {
     if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
       throw argTypeError(`UsageTracker options must be an object, got ${typeName(options)}`)
     }
+    this.#cachePath = options?.cachePath
     const publish = UsageTracker.#publisher(new WeakRef(this))
     this.#native = callNative(() => new NativeUsageTracker(options ?? undefined, publish))
     this.#generation = this.#native.retireGeneration()
     this[SNAPSHOT] = buildSnapshot([], [])
+  }
+
+  /** What pi session `sessionId` used of every window (lib/session.js): its ledger, kept beside
+   *  the cache, noted from this tracker's store. A promise: the ledger's file is read off the
+   *  JS thread. */
+  openSession(sessionId) {
+    return openSession(this.#native, sessionId, this.#cachePath)
+  }
+
+  /** Each window's change since `at` (epoch ms), from the recorded history (read off the JS
+   *  thread), by the rules of a session's count: `[{ providerId, modelId, windowId, unit,
+   *  change, inUnit, balance, resets, from, to, points }]`, windows with a recorded course only. */
+  async since(at) {
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw argTypeError(`since: expected epoch ms as a number, got ${typeName(at)}`)
+    const windows = new Map() // providerId/modelId#windowId → what the store says of it
+    for (const e of this.#native.entries()) {
+      for (const w of e.windows) windows.set(`${e.providerId}/${e.modelId}#${w.id}`, { providerId: e.providerId, modelId: e.modelId, windowId: w.id, unit: w.unit ?? null, kind: w.kind })
+    }
+    for (const providerId of this.#native.providerIds()) {
+      for (const windowId of this.#native.windowIds(providerId)) {
+        const key = `${providerId}/default#${windowId}`
+        if (!windows.has(key)) windows.set(key, { providerId, modelId: 'default', windowId, unit: null, kind: undefined })
+      }
+    }
+    const out = []
+    for (const w of windows.values()) {
+      const balance = w.kind === undefined ? undefined : w.kind === 'balance'
+      let c
+      try {
+        c = await windowChangeSince(this.#native, w.providerId, w.windowId, w.modelId, at, balance)
+      } catch (err) {
+        throw toJsError(err)
+      }
+      if (c.points > 0) out.push({ providerId: w.providerId, modelId: w.modelId, windowId: w.windowId, unit: c.inUnit ? w.unit : null, ...c })
+    }
+    return out
   }
 
   /** Limits the tracker enforces: `{ maxSnapshotsPerFetch, minIntervalMs }`. */

@@ -1,4 +1,5 @@
 // Types of lib/view.js: the one declaration the extension and tests use.
+import type { SessionSummary } from '../index'
 import type { Entry, Paint } from './format'
 
 /** A window's recorded course: `usedRatio` at each `at` (epoch ms). */
@@ -14,6 +15,8 @@ export interface ViewOptions {
   warnings?: string[]
   /** A broken pi auth.json, said instead of "no credentials". */
   authProblem?: string | null
+  /** What this pi session used, per provider (lib/session.js). */
+  session?: SessionSummary | null
 }
 
 /** The usage view as lines of at most `width` columns. */

@@ -24,6 +24,8 @@
  *
  * Exports
  *   renderView(entries, { width, now, mode, history, paint, warnings, authProblem }) -> string[]
+ *     session: what this pi session used (`SessionCost.summary()`): a "this session" block per
+ *       provider (lib/session.js)
  *     authProblem: the message of a broken pi auth.json (`piAuthProblem()`): said instead of
  *       "no credentials", since logging in again does not mend the file
  *     history(providerId, windowId, modelId) -> [{ at, usedRatio }] (oldest first), optional
@@ -35,6 +37,7 @@
  */
 
 const fmt = require('./format.js')
+const { sessionLines } = require('./session.js')
 
 const DAY_MS = 86_400_000
 const MIN_WIDTH = 20
@@ -196,7 +199,7 @@ function windowLabel(e, w, width = Infinity) {
  */
 function renderView(entries, opts = {}) {
   const width = Math.max(MIN_WIDTH, Math.floor(Number(opts.width) || 80))
-  const { now = Date.now(), mode = 'compact', history = null, paint = plain, warnings = [], authProblem = null } = opts
+  const { now = Date.now(), mode = 'compact', history = null, paint = plain, warnings = [], authProblem = null, session = null } = opts
   const groups = new Map()
   for (const e of fmt.sortEntries(entries)) {
     if (!groups.has(e.providerId)) groups.set(e.providerId, [])
@@ -289,6 +292,10 @@ function renderView(entries, opts = {}) {
       if (!paceBelow) pieces.push({ text: pace, color: paceColor })
       line(pieces)
       if (paceBelow && pace) line([{ text: ' '.repeat(Math.max(4, width - visibleWidth(pace))), color: 'text' }, { text: pace, color: paceColor }])
+    }
+    for (const text of sessionLines(session, b.providerId, now)) {
+      const indent = text.startsWith(' ') ? '    ' : '  ' // a window's line under the block's title
+      wrapToWidth(text.trimStart(), width - indent.length - 2, 3).forEach((part, i) => line([{ text: `${indent}${i ? '  ' : ''}${part}`, color: 'muted' }]))
     }
     const skipped = [...new Set(b.group.flatMap((e) => (e.active && e.warnings) || []))]
     for (const text of skipped) line([{ text: `  skipped: ${text}`, color: 'dim' }])

@@ -5,9 +5,11 @@
 
 mod convert;
 mod js_callback;
+mod session;
 mod tracker;
 mod types;
 
+pub use session::{open_session_cost, window_change_since, NativeSessionCost};
 pub use tracker::NativeUsageTracker;
 
 /// The built-in providers (the one table in `usage-core`'s `providers/mod.rs`).

@@ -34,6 +34,13 @@ fn runtime_handle() -> tokio::runtime::Handle {
     napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
 }
 
+impl NativeUsageTracker {
+    /// The core tracker, for the session ledger (`session.rs`).
+    pub(crate) fn core(&self) -> &Tracker {
+        &self.core
+    }
+}
+
 #[napi]
 impl NativeUsageTracker {
     /// `publish(update)` is called on the JS thread once per cycle.

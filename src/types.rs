@@ -756,6 +756,8 @@ pub struct HistoryPoint {
     /// In the window's unit; absent for percent-only windows and per-model views of a pool.
     pub used: Option<f64>,
     pub remaining: Option<f64>,
+    /// The window's reset then (epoch ms): a later one means a reset in between.
+    pub resets_at: Option<f64>,
 }
 
 impl From<usage_core::history::HistoryPoint> for HistoryPoint {
@@ -765,6 +767,7 @@ impl From<usage_core::history::HistoryPoint> for HistoryPoint {
             used_ratio: p.used_ratio,
             used: p.used,
             remaining: p.remaining,
+            resets_at: p.resets_at.map(|t| t as f64),
         }
     }
 }
@@ -819,6 +822,8 @@ pub struct ExtensionSettings {
     pub style: String,
     /// Notifications when a window runs low, runs out or recovers.
     pub notify: bool,
+    /// The footer's "this session" cell (what this pi session used of the lead provider).
+    pub session_cost: bool,
     /// A prompt to a model whose quota is used up.
     #[napi(ts_type = "'ask' | 'switch' | 'warn'")]
     pub when_exhausted: String,
@@ -854,6 +859,7 @@ impl From<usage_core::settings::SettingsRead> for SettingsRead {
                 low_balance: s.low_balance,
                 style: s.style.as_str().into(),
                 notify: s.notify,
+                session_cost: s.session_cost,
                 when_exhausted: s.when_exhausted.as_str().into(),
                 tracker: TrackerOptions {
                     interval_ms: Some(s.interval_ms as f64),

@@ -12,7 +12,8 @@
  *                          as text in the chat (the open view refreshes with r)
  *   /usage-store all       the view with every window of every model
  *   /usage-store table     table of every store entry (provider/model × window)
- *   /usage-store json      the store as JSON (same shape as `usage-store --json`)
+ *   /usage-store json      the store as JSON (same shape as `usage-store --json`), with `session`:
+ *                          what this pi session used (lib/session.js)
  *
  *   /usage-store settings  the settings as a list, like pi's /settings: each change is checked and
  *                          saved by the addon and applies at once
@@ -50,6 +51,10 @@ type Format = typeof import("../../lib/format.js");
 type Guard = typeof import("../../lib/guard.js");
 type Terminal = typeof import("../../lib/terminal.js");
 
+/** lib/session.js: the words of what this pi session used. */
+type SessionCost = import("../../index").SessionCost;
+type SessionWords = typeof import("../../lib/session.js");
+
 // ---------------------------------------------------------------------------------------------
 // Loading. Node's own require (not jiti) so the addon and its .node binary load once per
 // process: pi re-evaluates this file on /reload, and a native module must not be loaded twice.
@@ -59,6 +64,7 @@ let format: Format | undefined;
 let view: View | undefined;
 let guard: Guard | undefined;
 let terminal: Terminal | undefined;
+let sessionWords: SessionWords | undefined;
 let loadError: string | undefined;
 try {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
@@ -68,9 +74,12 @@ try {
 	// A broken auth.json is said in the view instead of "no credentials" (the addon remembers
 	// what its last read found, so this reads no file).
 	view = {
-		renderView: (entries, opts) => plainView.renderView(entries, { ...opts, authProblem: addon?.piAuthProblem()?.message }),
+		// with the running pi session's "this session" blocks
+		renderView: (entries, opts) =>
+			plainView.renderView(entries, { ...opts, authProblem: addon?.piAuthProblem()?.message, session: state().session?.cost?.summary() }),
 		refreshNote: (entries, opts) => plainView.refreshNote(entries, opts),
 	};
+	sessionWords = load("../../lib/session.js") as SessionWords;
 	guard = load("../../lib/guard.js") as Guard;
 	terminal = load("../../lib/terminal.js") as Terminal;
 } catch (err) {
@@ -104,6 +113,8 @@ interface Session {
 	recheckedAt: Map<string, number>;
 	/** the model pi uses now; its provider leads the footer */
 	model?: { provider: string; id: string };
+	/** what this pi session used (the ledger of its session id); set once opened */
+	cost?: SessionCost;
 	/** the last entries published, redrawn when the model changes */
 	entries: UsageEntry[];
 	stopped: boolean;
@@ -218,12 +229,28 @@ function statusText(session: Session, entries: UsageEntry[]): string | undefined
 	// Every provider with data gets a cell, the most urgent first, fitted to the line by the
 	// addon's order (mostPressing) rather than cut by pi.
 	const room = screenWidth() - (said && terminal ? terminal.visibleWidth(said) + 2 : 0);
-	const parts = format.footerParts(entries, {
-		style: session.settings.style,
-		lead: leadOf(session),
-		pressing: session.tracker.mostPressing(),
-		width: room,
-	});
+	const lead0 = leadOf(session);
+	const fit = (width: number) =>
+		format!.footerParts(entries, {
+			style: session.settings.style,
+			lead: lead0,
+			pressing: session.tracker.mostPressing(),
+			width,
+		});
+	// What this session used of the lead provider, in one cell after it: only where every
+	// provider still gets its cell beside it (the providers' values come first).
+	const cell =
+		session.settings.sessionCost && lead0 && sessionWords && terminal
+			? sessionWords.sessionCell(session.cost?.summary(), lead0.providerId)
+			: undefined;
+	let parts = cell ? fit(room - terminal!.visibleWidth(`${cell.label} ${cell.text}`) - 3) : [];
+	const at = parts.findIndex((p) => p.providerId === lead0?.providerId);
+	const cut = parts.some((p) => p.label === "…"); // the fitting left providers out
+	if (cell && at >= 0 && !cut) {
+		parts.splice(at + 1, 0, { providerId: "session", label: cell.label, segments: [{ text: cell.text, level: "muted", kind: "value" }] });
+	} else {
+		parts = fit(room);
+	}
 	if (parts.length === 0) return lead;
 	const text = format.renderFooterParts(parts, (color, text) => theme.fg(color as Parameters<typeof theme.fg>[0], text));
 	return lead ? `${lead}  ${text}` : text;
@@ -322,16 +349,25 @@ async function startSession(ctx: ExtensionContext): Promise<void> {
 	session.unsubscribe.push(
 		() => process.stdout.off("resize", onResize),
 		session.tracker.onUpdate((entries) => {
+			session.cost?.note(); // a change no response of this session brought: a poll
 			show(session, entries);
 			void recheckCredentials(session, entries).catch(() => undefined);
 		}),
 		session.tracker.onThreshold((e) => onThreshold(session, e)),
 	);
 
-	// Tokens are read in parallel and without holding up pi's startup.
+	// Tokens are read in parallel and without holding up pi's startup; so is this session's
+	// ledger (a /reload or a resumed session continues its count, a new session starts one).
+	const opening = session.tracker
+		.openSession(ctx.sessionManager.getSessionId())
+		.then((cost) => {
+			session.cost = cost;
+		})
+		.catch((err) => notifyOnce(ctx, `usage-tracker: this session's use is not counted: ${errorMessage(err)}`, "warning"));
 	void (async () => {
 		try {
 			await Promise.all(builtinIds().filter((id) => settings.providers[id] !== false).map((id) => registerBuiltin(session, id)));
+			await opening;
 			if (session.stopped) return;
 			session.tracker.start(ctx);
 			show(session, session.tracker.entries()); // cached values, if any, until the first cycle
@@ -381,6 +417,9 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 		if (!session || session.stopped || !provider) return;
 		try {
 			session.tracker.observeResponse(provider, event.status, event.headers as Record<string, string>);
+			// what moved on this provider's meters since the last look is this model's use
+			const modelId = ctx.model?.id;
+			if (modelId) session.cost?.note({ providerId: provider, modelId });
 		} catch {
 			// headers are advisory; never disturb pi's response handling
 		}
@@ -459,7 +498,8 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 				if (arg === "json" || arg === "table") {
 					// notify renders multi-line text in the chat (not sent to the model)
 					// pi wraps chat text itself: the table fits its width instead
-					const text = arg === "json" ? JSON.stringify(format.toJson(entries), null, 2) : format.renderTable(entries, { color: false, width: chatWidth() });
+					const json = () => ({ ...(format!.toJson(entries) as object), session: sessionWords?.sessionJson(session.cost?.summary()) ?? null });
+					const text = arg === "json" ? JSON.stringify(json(), null, 2) : format.renderTable(entries, { color: false, width: chatWidth() });
 					notify(ctx, text, "info");
 					return;
 				}

@@ -103,6 +103,18 @@ function rows(addon: Addon): Row[] {
 			change: (v) => ({ notify: v }),
 		},
 		{
+			id: "sessionCost",
+			label: "This session in the footer",
+			description: "What this pi session used of the lead provider's meter, after its values.",
+			choices: [
+				["on", true],
+				["off", false],
+			],
+			current: (s) => s.sessionCost,
+			show: onOff,
+			change: (v) => ({ sessionCost: v }),
+		},
+		{
 			id: "intervalMs",
 			label: "Poll interval",
 			description: "How often every provider is asked for its usage.",

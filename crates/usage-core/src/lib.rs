@@ -19,6 +19,7 @@ pub mod routing;
 pub mod safe_file;
 pub mod sanitize;
 pub mod scrub;
+pub mod session;
 pub mod settings;
 pub mod store;
 pub mod time;

@@ -75,6 +75,8 @@ pub struct ExtensionSettings {
     pub low_balance: f64,
     pub style: Style,
     pub notify: bool,
+    /// The footer's "this session" cell.
+    pub session_cost: bool,
     pub when_exhausted: WhenExhausted,
     pub cache_path: CachePath,
 }
@@ -95,6 +97,7 @@ impl ExtensionSettings {
             low_balance: thresholds.default_low_balance,
             style: Style::Compact,
             notify: true,
+            session_cost: true,
             when_exhausted: WhenExhausted::Ask,
             cache_path: CachePath::Default,
         }
@@ -233,6 +236,10 @@ fn apply(object: &Map<String, Value>, read: &mut SettingsRead, provider_ids: &[&
             },
             "notify" => match value.as_bool() {
                 Some(on) => s.notify = on,
+                None => bad(key, value, "true or false", "true".into()),
+            },
+            "sessionCost" => match value.as_bool() {
+                Some(on) => s.session_cost = on,
                 None => bad(key, value, "true or false", "true".into()),
             },
             "whenExhausted" => match value.as_str() {
@@ -475,6 +482,20 @@ mod tests {
                 .check()
                 .unwrap_or_else(|e| panic!("{text}: {e}"));
         }
+    }
+
+    #[test]
+    fn the_session_cell_is_on_unless_turned_off_and_a_bad_value_is_named() {
+        assert!(parsed("{}").settings.session_cost);
+        assert!(!parsed(r#"{"sessionCost": false}"#).settings.session_cost);
+        let r = parsed(r#"{"sessionCost": "no"}"#);
+        assert!(r.settings.session_cost);
+        assert_eq!(r.problems.len(), 1);
+        assert!(
+            r.problems[0].contains(r#""sessionCost" is "no", expected true or false"#),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]

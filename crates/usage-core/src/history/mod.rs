@@ -97,6 +97,8 @@ pub struct HistoryPoint {
     pub used_ratio: f64,
     pub used: Option<f64>,
     pub remaining: Option<f64>,
+    /// The window's reset then: a later one means the window was reset in between.
+    pub resets_at: Option<i64>,
 }
 
 /// A file's points as last parsed, and the version of the file they came from.
@@ -627,6 +629,7 @@ impl History {
                 used_ratio: l.ur,
                 used: l.u,
                 remaining: l.r,
+                resets_at: l.rs,
             })
             .collect();
         out.sort_by_key(|p| p.at);
@@ -830,6 +833,7 @@ mod tests {
                 used_ratio: 0.0,
                 used: None,
                 remaining: None,
+                resets_at: None,
             })
             .collect();
         let kept = thin(points, MAX_POINTS);
