@@ -49,6 +49,8 @@ export declare class NativeUsageTracker {
   entries(): Array<UsageStoreEntry>
   /** The store as one view per provider (`entries()` is the same data per model). */
   providers(): Array<ProviderView>
+  /** One provider's entries and view, as `entries()` and `providers()` have them. */
+  providerPart(providerId: string): ProviderPart
   get running(): boolean
   /**
    * Why the shared cache is off (a symlink, FIFO or device at `cachePath`, an oversized
@@ -185,6 +187,11 @@ export interface CycleUpdate {
   /** The same store, one view per provider. */
   providers: Array<ProviderView>
   events: Array<ThresholdEvent>
+  /**
+   * A delta: only these providers changed and `entries` (and `providers`) hold all of
+   * theirs; absent when they are the whole store.
+   */
+  changed?: Array<string>
 }
 
 /** Why the last fetch failed. */
@@ -315,6 +322,12 @@ export interface PressingWindow {
  * instance `<id>-<name>`, else the id itself (usage-core's `providers::label_of`).
  */
 export declare function providerLabel(id: string): string
+
+/** One provider's part of the store: its entries and its view. */
+export interface ProviderPart {
+  entries: Array<UsageStoreEntry>
+  providers: Array<ProviderView>
+}
 
 /**
  * Where a provider id sorts in tables and footers: its table row's place, or after every

@@ -420,6 +420,10 @@ test('a history lock that is a symlink is not followed and warnings() says so', 
     rmSync(join(dir, lock))
     symlinkSync(target, join(dir, lock))
     await new Promise((r) => setTimeout(r, 1100))
+    // A point is recorded (and the lock opened) when a value moves.
+    const body = sb.fixture('deepseek')
+    body.balance_infos[0].total_balance = '36.90'
+    sb.setFixture('deepseek', body)
     await tracker.refresh()
     assert.ok(tracker.warnings().some((w) => /history lock .* is not a regular file/.test(w)), JSON.stringify(tracker.warnings()))
     assert.equal(existsSync(target), false, 'the symlink was not followed')

@@ -178,3 +178,47 @@ test('x-quota-snapshot-* after a poll keeps the pool\'s unit; unlimited and Free
   assert.equal(t.observeResponse('github-copilot', 200, { 'x-quota-snapshot-chat': 'ent=-1&rem=100' }), false, 'unlimited chat is no window')
   assert.deepEqual([win(t, 'github-copilot', 'premium').remaining], [150])
 })
+
+// ---- what a response republishes ----
+
+const { SNAPSHOT } = require('../lib/tracker.js')
+
+test("a response or a refresh of one provider republishes that provider's part; the others are shared", async () => {
+  const t = tracker('anthropic')
+  const models = ['m-a', 'm-b', 'm-c']
+  t.registerProvider({
+    id: 'beside',
+    quotas: [{ id: 'q', percentageOnly: true }],
+    fetchUsage: () => models.map((modelId, i) => ({ id: 'q', modelId, usedRatio: i / 10 })),
+  })
+  await t.refresh()
+  const before = t[SNAPSHOT]
+  const besideBefore = before.entries.filter((e) => e.providerId === 'beside')
+  assert.equal(besideBefore.length, 3)
+  const heard = []
+  t.onUpdate((entries) => heard.push(entries))
+  const published = new Promise((resolve) => t.onUpdate(resolve))
+  assert.equal(t.observeResponse('anthropic', 200, { 'anthropic-ratelimit-unified-5h-utilization': '0.61', 'anthropic-ratelimit-unified-5h-reset': inSecs(3600) }), true)
+  await published
+  const after = t[SNAPSHOT]
+  assert.notEqual(after, before, 'a new snapshot')
+  near(after.windows.get('anthropic').get('default').get('5h').usedRatio, 0.61, 'the new value')
+  assert.equal(after.windows.get('beside'), before.windows.get('beside'), "the other provider's windows are the same objects")
+  const besideAfter = after.entries.filter((e) => e.providerId === 'beside')
+  assert.ok(besideAfter.every((e, i) => e === besideBefore[i]), 'its entries too')
+  assert.deepEqual(after.entries.map((e) => e.key), before.entries.map((e) => e.key), 'every entry, in key order')
+  assert.deepEqual([...after.byKey.keys()], after.entries.map((e) => e.key))
+  assert.equal(heard.at(-1), after.entries, 'listeners get the whole snapshot')
+  assert.deepEqual(after.entries.map((e) => e.key), t.entries().map((e) => e.key), 'the same as the addon holds')
+
+  models.pop() // beside's next answer has one model fewer
+  await t.refresh('beside')
+  const third = t[SNAPSHOT]
+  assert.deepEqual(third.entries.filter((e) => e.providerId === 'beside').map((e) => e.modelId), ['m-a', 'm-b'])
+  assert.equal(third.windows.get('anthropic'), after.windows.get('anthropic'), 'anthropic untouched')
+  assert.equal(third.windows.get('beside').has('m-c'), false)
+  t.unregisterProvider('beside')
+  assert.deepEqual(t[SNAPSHOT].entries.map((e) => e.providerId), t[SNAPSHOT].entries.map(() => 'anthropic'))
+  assert.equal(t[SNAPSHOT].windows.has('beside'), false)
+  await t.stop()
+})

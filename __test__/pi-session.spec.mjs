@@ -80,9 +80,10 @@ function sessionCases(pi) {
     return session.waitFor(new RegExp(`claude extra \\$${usedDollars.toFixed(2).replace('.', '\\.')}/\\$250\\.00`), { what: `extra usage at $${usedDollars}` })
   }
 
-  test('a new session starts at zero after the first poll', { timeout: 20_000 }, async () => {
-    const screen = await session.waitFor(/│ session \+\$0\.00/, { what: 'the session cell at zero' })
+  test('a new session starts at zero after the first poll: no session cell yet', { timeout: 20_000 }, async () => {
+    const screen = await session.waitFor(/claude extra \$81\.50\/\$250\.00/, { what: 'the first poll in the footer' })
     console.log(`# ${pi.label}, footer at start: ${usageLine(screen).trim()}`)
+    assert.doesNotMatch(usageLine(screen), /session/)
   })
 
   test('two prompts move extra usage by $18.50: the footer says so, the view names the model', { timeout: 60_000 }, async () => {
@@ -131,8 +132,10 @@ function sessionCases(pi) {
 
   test('/new starts at zero', { timeout: 40_000 }, async () => {
     await session.command('/new')
-    const screen = await session.waitFor(/claude extra \$100\.00\/\$250\.00[^\n]*│ session \+\$0\.00/, { what: 'a new session at zero', timeoutMs: 25_000 })
+    // nothing used yet in the new session: the footer has no session cell (it shows no "+$0.00")
+    const screen = await session.waitFor((s) => /claude extra \$100\.00\/\$250\.00/.test(s) && !/│ session \+/.test(s), { what: 'a new session at zero', timeoutMs: 25_000 })
     console.log(`# ${pi.label}, footer after /new: ${usageLine(screen).trim()}`)
+    assert.doesNotMatch(usageLine(screen), /session/)
     const files = readdirSync(join(agentDir, 'cache', 'usage-sessions')).filter((f) => f.endsWith('.json'))
     assert.equal(files.length, 2, 'a ledger for the new session beside the first')
   })

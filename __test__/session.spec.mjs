@@ -187,7 +187,7 @@ const SUMMARY = {
 
 test('the footer cell: money first, a plan window with its name, nothing without data', () => {
   assert.deepEqual(sessionCell(SUMMARY, 'anthropic'), { label: 'session', text: '+$18.50' })
-  assert.deepEqual(sessionCell(SUMMARY, 'zai'), { label: 'session', text: '+0% tokens' })
+  assert.equal(sessionCell(SUMMARY, 'zai'), undefined, 'nothing used yet: no cell')
   assert.equal(sessionCell(SUMMARY, 'github-copilot'), undefined)
   assert.equal(sessionCell(undefined, 'anthropic'), undefined)
 })

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { cpus } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { startSandbox, PROVIDER_IDS } from '../__test__/sandbox.mjs'
+import { startSandbox, PROVIDER_IDS, MORE_PROVIDER_IDS, SPEND_PROVIDER_IDS } from '../__test__/sandbox.mjs'
 import { median, medianRatio, interleave, sleep, nowMs, runNode, lastJson, fmtNs, fmtMs, fmtX } from './lib.mjs'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync as statFile, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -94,7 +94,10 @@ function queryLoops(t, native, keys) {
   // Baseline: the same windows in a plain JS Map (what a pure-JS tracker would hold).
   const map = new Map()
   for (const e of t.entries()) for (const w of e.windows) map.set(`${e.key}#${w.id}`, { ...w })
-  const mapKeys = keys.map(([p, w, m]) => `${p}/${m ?? 'default'}#${w}`)
+  // Looked up with the key strings the map stores (as a real cache would hold them), not
+  // freshly built ones that must be hashed on every lookup.
+  const stored = new Map([...map.keys()].map((k) => [k, k]))
+  const mapKeys = keys.map(([p, w, m]) => stored.get(`${p}/${m ?? 'default'}#${w}`))
   const closures = keys.map(([p, w, m]) => createWindowQuotaUsedPercentageProvider(t, p, w, m))
   for (let j = 0; j < K; j++) {
     if (!map.has(mapKeys[j]) || closures[j]() === null) throw new Error(`no data for ${mapKeys[j]}`)
@@ -715,6 +718,235 @@ async function benchObserve(sb) {
   row('7 observe', `usage requests in a simulated hour (${minutes} intervals, one prompt each): polling only → with traffic`, `${polled} → ${withTraffic} (stats.requestsSaved ${saved})`, 'fewer with traffic', withTraffic < polled)
 }
 
+// ---------------------------------------------------------------- 8. cost proportional to change
+
+/** A JS provider with one window of `count` models: `count` entries beside the rest. */
+function besideEntries(count) {
+  return { ...manyModels(count), id: 'beside' }
+}
+
+/** One entry with `count` windows (each its own quota). */
+function manyWindows(count) {
+  const quotas = Array.from({ length: count }, (_, i) => ({ id: `w${i}`, percentageOnly: true, duration: 18000 }))
+  const snapshots = quotas.map((q, i) => ({ id: q.id, usedRatio: (i % 100) / 100, resetsAt: Date.now() + 3_600_000 }))
+  return { id: 'wide', quotas, hasAuthentication: () => true, fetchUsage: () => snapshots }
+}
+
+/** `() => promise of the next publish of t` (resolved by an onUpdate listener, as pi's is). */
+function nextPublish(t) {
+  let waiting = null
+  t.onUpdate(() => {
+    const resolve = waiting
+    waiting = null
+    resolve?.()
+  })
+  return () => new Promise((resolve) => (waiting = resolve))
+}
+
+/** ns per call of async `fn`, `n` calls back to back. */
+const perCall = (fn, n) => async () => {
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) await fn()
+  return Number(process.hrtime.bigint() - t0) / n
+}
+
+/** ms of this process's CPU (every thread) spent in `fn`. */
+async function cpuMs(fn) {
+  const c0 = process.cpuUsage()
+  await fn()
+  const d = process.cpuUsage(c0)
+  return (d.user + d.system) / 1000
+}
+
+async function benchChange(sb) {
+  log('cost proportional to change: observe + publish, refresh of one, windows, cache and history')
+  const headers = anthropicUnifiedHeaders({ fiveHour: 0.42, sevenDay: 0.5, overage: { utilization: 0.3 } })
+  const polled = [...PROVIDER_IDS, ...MORE_PROVIDER_IDS, ...SPEND_PROVIDER_IDS]
+  const make = async (kind) => {
+    const t = new UsageTracker({ cachePath: null })
+    builtin(t, sb, 'anthropic')
+    if (kind === 'b16') for (const id of polled.filter((id) => id !== 'anthropic').slice(0, 15)) builtin(t, sb, id)
+    if (kind === 'beside1k') t.registerProvider(besideEntries(1_000))
+    if (kind === 'beside10k') t.registerProvider(besideEntries(10_000))
+    await t.refresh()
+    return { t, next: nextPublish(t) }
+  }
+  const trackers = { alone: await make('alone'), b16: await make('b16'), beside1k: await make('beside1k'), beside10k: await make('beside10k') }
+  const count = (k) => trackers[k].t.entries().length
+  if (count('beside1k') < 1_001 || count('beside10k') < 10_001) throw new Error('unexpected entry counts')
+  let u = 0
+  const observed = ({ t, next }) => async () => {
+    headers['anthropic-ratelimit-unified-5h-utilization'] = String((u++ % 100) / 100)
+    const published = next()
+    if (!t.observeResponse('anthropic', 200, headers)) throw new Error('observeResponse changed nothing')
+    await published
+  }
+  const n = QUICK ? 20 : 50
+  const variants = Object.fromEntries(Object.entries(trackers).map(([k, v]) => [k, perCall(observed(v), n)]))
+  for (const f of Object.values(variants)) await f() // warm up
+  const o = await interleave(variants, P.microRounds)
+  const rObs = medianRatio(o.beside1k, o.alone)
+  row('8 change', 'observeResponse + its publish + listener, anthropic alone', fmtNs(median(o.alone)))
+  row('8 change', `… with 16 built-ins (${count('b16')} entries)`, `${fmtNs(median(o.b16))} = ${fmtX(medianRatio(o.b16, o.alone))}`)
+  row('8 change', `… beside 1 000 other entries`, `${fmtNs(median(o.beside1k))} = ${fmtX(rObs)}`, '≤ 1.5× alone', rObs <= 1.5)
+  row('8 change', `… beside 10 000 other entries`, `${fmtNs(median(o.beside10k))} = ${fmtX(medianRatio(o.beside10k, o.alone))}`)
+
+  const refreshOne = ({ t }) => async () => {
+    const t0 = nowMs()
+    await t.refresh('anthropic') // resolves after the publish and its listeners
+    return nowMs() - t0
+  }
+  const r = await interleave({ alone: refreshOne(trackers.alone), beside1k: refreshOne(trackers.beside1k), beside10k: refreshOne(trackers.beside10k) }, P.scaleRounds * 2)
+  const rRef = medianRatio(r.beside1k, r.alone)
+  row('8 change', 'refresh(anthropic) + publish, alone', fmtMs(median(r.alone)))
+  row('8 change', '… beside 1 000 other entries', `${fmtMs(median(r.beside1k))} = ${fmtX(rRef)}`, '≤ 2× alone', rRef <= 2)
+  row('8 change', '… beside 10 000 other entries', `${fmtMs(median(r.beside10k))} = ${fmtX(medianRatio(r.beside10k, r.alone))}`)
+  const stalls = []
+  for (let i = 0; i < P.scaleRounds; i++) {
+    const h = monitorEventLoopDelay({ resolution: 1 })
+    h.enable()
+    await trackers.beside10k.t.refresh('anthropic')
+    await sleep(5)
+    h.disable()
+    stalls.push(h.max / 1e6)
+  }
+  row('8 change', 'longest event-loop stall during refresh(anthropic) beside 10 000 entries', fmtMs(median(stalls)))
+  for (const { t } of Object.values(trackers)) await t.stop()
+
+  // One entry, growing windows: resolution (and everything else a refresh does) per window.
+  const sizes = [1_000, 2_000, 4_000, 8_000]
+  const wide = {}
+  for (const size of sizes) {
+    const t = new UsageTracker({ cachePath: null })
+    t.registerProvider(manyWindows(size))
+    await t.refresh()
+    if (t.get('wide').windows.length !== size) throw new Error(`expected ${size} windows`)
+    wide[size] = t
+  }
+  const w = await interleave(
+    Object.fromEntries(sizes.map((size) => [size, async () => {
+      const t0 = nowMs()
+      await wide[size].refresh()
+      return nowMs() - t0
+    }])),
+    P.scaleRounds,
+  )
+  const rWide = medianRatio(w[8000], w[1000])
+  row('8 change', 'refresh() of one entry with 1 000 / 2 000 / 4 000 / 8 000 windows', sizes.map((size) => fmtMs(median(w[size]))).join(' / '))
+  row('8 change', '… 8 000 windows against 1 000', fmtX(rWide), '≤ 12× (linear: 8×)', rWide <= 12)
+  for (const t of Object.values(wide)) await t.stop()
+
+  // CPU of a cycle of 7 built-ins, shared cache and history on against both off, side by side.
+  const seven = polled.slice(0, 7)
+  const dir = mkdtempSync(join(tmpdir(), 'bench-cost-'))
+  const build = (cachePath) => {
+    const t = new UsageTracker({ cachePath, intervalMs: 1000, history: cachePath !== null })
+    for (const id of seven) builtin(t, sb, id)
+    return t
+  }
+  const on = build(join(dir, 'usage.json'))
+  const off = build(null)
+  const last = new Map()
+  // Every measured cycle waits out the 1 s a forced refresh would take the cache's result for.
+  const cycle = async (t) => {
+    const wait = 1050 - (nowMs() - (last.get(t) ?? 0))
+    if (wait > 0) await sleep(wait)
+    const ms = await cpuMs(() => t.refresh())
+    last.set(t, nowMs())
+    return ms
+  }
+  await cycle(on) // the first record of a process compacts
+  await cycle(off)
+  const still = await interleave({ on: () => cycle(on), off: () => cycle(off) }, P.cycleRounds)
+  const rStill = medianRatio(still.on, still.off)
+  row('8 change', `CPU of a cycle of 7 built-ins, cache + history on / off (values unchanged)`, `${fmtMs(median(still.on))} / ${fmtMs(median(still.off))} = ${fmtX(rStill)}`, '≤ 1.6×', rStill <= 1.6)
+  let pct = 0
+  const moving = (t) => async () => {
+    const body = sb.fixture('anthropic')
+    body.five_hour.utilization = ++pct % 100
+    for (const l of body.limits ?? []) if (l.kind === 'session') l.percent = pct % 100
+    sb.setFixture('anthropic', body)
+    return cycle(t)
+  }
+  const move = await interleave({ on: moving(on), off: moving(off) }, P.cycleRounds)
+  const rMove = medianRatio(move.on, move.off)
+  row('8 change', `… one window moving every cycle (a point appended each time)`, `${fmtMs(median(move.on))} / ${fmtMs(median(move.off))} = ${fmtX(rMove)}`, '≤ 1.6×', rMove <= 1.6)
+  sb.reset()
+  await Promise.all([on.stop(), off.stop()])
+  rmSync(dir, { recursive: true, force: true })
+
+  // Registration of every polled built-in with a warm cache (each converts only what it adds).
+  const warmDir = mkdtempSync(join(tmpdir(), 'bench-warm-'))
+  const warmer = new UsageTracker({ cachePath: join(warmDir, 'usage.json'), history: false })
+  for (const id of polled) builtin(warmer, sb, id)
+  await warmer.refresh()
+  await warmer.stop()
+  const register = (cachePath) => () => {
+    const t0 = nowMs()
+    const t = new UsageTracker({ cachePath, history: false })
+    for (const id of polled) builtin(t, sb, id)
+    const ms = nowMs() - t0
+    if (cachePath && t.entries().length === 0) throw new Error('the warm cache seeded nothing')
+    return ms
+  }
+  const reg = await interleave({ warm: register(join(warmDir, 'usage.json')), cold: register(null) }, P.scaleRounds)
+  row('8 change', `registering ${polled.length} built-ins, warm cache / no cache (JS thread)`, `${fmtMs(median(reg.warm))} / ${fmtMs(median(reg.cold))} = ${fmtX(medianRatio(reg.warm, reg.cold))}`)
+  rmSync(warmDir, { recursive: true, force: true })
+}
+
+// ---------------------------------------------------------------- 9. pi start-up
+
+/** pi 1.6's `--help` (it loads the extensions it is given) without the extension, with its
+ *  TypeScript, and with JavaScript built from it (beside a link to the package, as shipped). */
+async function benchPiStartup() {
+  const { pisToTest } = await import('../__test__/helpers/pi-install.mjs')
+  const pi = pisToTest().find((p) => p.version === '1.6.0' && !p.skip)
+  if (!pi) {
+    notes.push('pi 1.6.0 is not installed (node __test__/helpers/pi-install.mjs): start-up not measured')
+    return
+  }
+  log('pi 1.6 start-up with and without the extension')
+  const ts = require('typescript')
+  const built = mkdtempSync(join(tmpdir(), 'bench-extjs-'))
+  const { mkdirSync, symlinkSync } = await import('node:fs')
+  mkdirSync(join(built, 'extensions/usage-tracker'), { recursive: true })
+  for (const name of ['index.js', 'lib']) symlinkSync(join(ROOT, name), join(built, name))
+  for (const f of readdirSync(join(ROOT, 'extensions/usage-tracker')).filter((n) => n.endsWith('.ts')).map((n) => n.slice(0, -3))) {
+    const src = readFileSync(join(ROOT, `extensions/usage-tracker/${f}.ts`), 'utf8')
+    const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+    writeFileSync(join(built, `extensions/usage-tracker/${f}.js`), out.outputText)
+  }
+  // pi loads every extension through its TypeScript loader (jiti), .ts or .js alike: an
+  // extension that does nothing shows what that loader costs by itself.
+  writeFileSync(join(built, 'empty.ts'), 'export default function emptyExtension(): void {}\n')
+  const home = mkdtempSync(join(tmpdir(), 'bench-pi-home-'))
+  const env = { PATH: pi.env.PATH, HOME: home, PI_CODING_AGENT_DIR: join(home, 'agent'), PI_OFFLINE: '1', PI_SKIP_VERSION_CHECK: '1', PI_TELEMETRY: '0', PI_HYPERLINKS: '0' }
+  const base = [...pi.argv.slice(1), '--offline', '--no-session', '--no-extensions', '--no-context-files', '--no-skills']
+  const run = (args) => () => {
+    const t0 = nowMs()
+    const res = spawnSync(pi.argv[0], [...base, ...args, '--help'], { env, encoding: 'utf8' })
+    if (res.status !== 0 || /Failed to load extension/.test(res.stderr)) throw new Error(`pi --help failed: ${res.stderr.slice(0, 300)}`)
+    return nowMs() - t0
+  }
+  const variants = {
+    without: run([]),
+    empty: run(['-e', join(built, 'empty.ts')]),
+    ts: run(['-e', join(ROOT, 'extensions/usage-tracker/index.ts')]),
+    js: run(['-e', join(built, 'extensions/usage-tracker/index.js')]),
+  }
+  for (const f of Object.values(variants)) f() // warm the disk cache
+  const s = await interleave(variants, QUICK ? 7 : 21)
+  const rTs = medianRatio(s.ts, s.without)
+  const rJs = medianRatio(s.js, s.without)
+  row('9 pi start-up', 'pi 1.6 --help without the extension', fmtMs(median(s.without)))
+  row('9 pi start-up', '… with an empty extension (pi\'s extension loader alone)', `${fmtMs(median(s.empty))} = ${fmtX(medianRatio(s.empty, s.without))}`)
+  row('9 pi start-up', '… with the extension (index.ts, as shipped)', `${fmtMs(median(s.ts))} = ${fmtX(rTs)}`, '≤ 1.05×', rTs <= 1.05)
+  row('9 pi start-up', '… with it built to JavaScript (tried, not shipped)', `${fmtMs(median(s.js))} = ${fmtX(rJs)}`)
+  row('9 pi start-up', '… the extension against the empty one (its own share)', fmtX(medianRatio(s.ts, s.empty)))
+  rmSync(built, { recursive: true, force: true })
+  rmSync(home, { recursive: true, force: true })
+}
+
 function printTable() {
   const head = ['section', 'measure', 'value', 'target', 'verdict']
   const all = [head, ...rows]
@@ -725,7 +957,7 @@ function printTable() {
   for (const r of rows) console.log(line(r))
 }
 
-const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit, observe: benchObserve, history: benchHistory }
+const sections = { footer: benchFooter, cycle: benchCycle, idle: benchIdle, scale: benchScale, exit: benchExit, observe: benchObserve, history: benchHistory, change: benchChange, pi: benchPiStartup }
 const started = nowMs()
 const sb = await startSandbox()
 const { statSync } = await import('node:fs')

@@ -54,10 +54,11 @@ function headline(summary, providerId) {
 }
 
 /** The footer's cell for the lead provider, `{ label: 'session', text }`: "session +$18.50"
- *  for money, "session +12% 5h" for a plan window. */
+ *  for money, "session +12% 5h" for a plan window; none until the session has used something
+ *  (a "+$0.00" would only take room from other providers' windows). */
 function sessionCell(summary, providerId) {
   const w = headline(summary, providerId)
-  if (!w) return undefined
+  if (!w || !(w.change > 0)) return undefined
   return { label: 'session', text: w.money ? changeText(w) : `${changeText(w)} ${w.windowId}` }
 }
 

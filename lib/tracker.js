@@ -26,18 +26,88 @@ const unreachable = new FinalizationRegistry((native) => {
   native.stop().catch(() => {})
 })
 
-/** `windows`: providerId → modelId → windowId → window, so a reader never builds a key;
- *  `providers`: the addon's one view per provider. */
-function buildSnapshot(entries, providers) {
-  const byKey = new Map()
-  const windows = new Map()
-  for (const entry of entries) {
-    byKey.set(entry.key, entry)
-    let models = windows.get(entry.providerId)
-    if (!models) windows.set(entry.providerId, (models = new Map()))
-    models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
+/** Each provider's part, in the addon's key order (`providerId/modelId`): `{ entries, view }`. */
+const PARTS = Symbol('providers')
+
+/** Whether provider `a`'s entries come before `b`'s in the addon's key order. */
+const keyBefore = (a, b) => `${a}/` < `${b}/`
+
+/** modelId → windowId → window, for one provider's entries. */
+function modelsOf(list) {
+  const models = new Map()
+  for (const entry of list) models.set(entry.modelId, new Map(entry.windows.map((w) => [w.id, w])))
+  return models
+}
+
+/** The frozen snapshot readers see. `windows`: providerId → modelId → windowId → window, so a
+ *  reader never builds a key; `providers`: the addon's one view per provider; `byKey` is built
+ *  the first time it is read (nothing here does). */
+function snapshotOf(parts, windows) {
+  const entries = []
+  const providers = []
+  for (const part of parts.values()) {
+    for (const entry of part.entries) entries.push(entry)
+    if (part.view) providers.push(part.view)
   }
-  return Object.freeze({ entries, providers, byKey, windows })
+  let byKey
+  return Object.freeze({
+    entries,
+    providers,
+    get byKey() {
+      if (byKey === undefined) byKey = new Map(entries.map((e) => [e.key, e]))
+      return byKey
+    },
+    windows,
+    [PARTS]: parts,
+  })
+}
+
+/** Groups entries and views by provider id: `ids` (all of them when absent) → part. */
+function partsOf(entries, providers, ids = null) {
+  const parts = new Map(ids?.map((id) => [id, { entries: [], view: undefined }]))
+  for (const entry of entries) {
+    let part = parts.get(entry.providerId)
+    if (!part && !ids) parts.set(entry.providerId, (part = { entries: [], view: undefined }))
+    part?.entries.push(entry)
+  }
+  for (const view of providers) {
+    const part = parts.get(view.id)
+    if (part) part.view = view
+  }
+  return parts
+}
+
+/** A snapshot of the whole store. */
+function buildSnapshot(entries, providers) {
+  const parts = partsOf(entries, providers)
+  const windows = new Map()
+  for (const [id, part] of parts) windows.set(id, modelsOf(part.entries))
+  return snapshotOf(parts, windows)
+}
+
+/** `previous` with the providers `ids` replaced by `entries` and `providers` (all of theirs;
+ *  a provider with none is gone): only their part is built, every other one is shared. */
+function withProviders(previous, ids, entries, providers) {
+  const fresh = partsOf(entries, providers, ids)
+  const pending = [...fresh.keys()].sort((a, b) => (keyBefore(a, b) ? -1 : keyBefore(b, a) ? 1 : 0))
+  const parts = new Map()
+  const place = (id) => {
+    const part = fresh.get(id)
+    if (part.entries.length > 0) parts.set(id, part)
+  }
+  let i = 0
+  for (const [id, part] of previous[PARTS]) {
+    while (i < pending.length && keyBefore(pending[i], id)) place(pending[i++])
+    if (pending[i] === id) place(pending[i++])
+    else parts.set(id, part)
+  }
+  while (i < pending.length) place(pending[i++])
+  const windows = new Map(previous.windows)
+  for (const [id, part] of fresh) {
+    if (part.entries.length > 0) windows.set(id, modelsOf(part.entries))
+    else windows.delete(id)
+  }
+  return snapshotOf(parts, windows)
 }
 
 /** The published window, or undefined; three map reads, no addon call. */
@@ -203,10 +273,14 @@ class UsageTracker {
 
   #publish(update) {
     if (update.generation !== this.#generation) return // from a run that was stopped
-    this[SNAPSHOT] = buildSnapshot(update.entries, update.providers)
+    // A delta names the providers it carries; the rest of the snapshot is kept as it was.
+    const snapshot = update.changed
+      ? withProviders(this[SNAPSHOT], update.changed, update.entries, update.providers)
+      : buildSnapshot(update.entries, update.providers)
+    this[SNAPSHOT] = snapshot
     for (const listener of [...this.#listeners]) {
       try {
-        listener(update.entries)
+        listener(snapshot.entries)
       } catch (err) {
         reportListenerError(err)
       }
@@ -222,8 +296,10 @@ class UsageTracker {
     }
   }
 
-  #resync() {
-    this[SNAPSHOT] = buildSnapshot(this.#native.entries(), this.#native.providers())
+  /** One provider's part of the snapshot read again (after it was registered or removed). */
+  #resync(id) {
+    const part = this.#native.providerPart(id)
+    this[SNAPSHOT] = withProviders(this[SNAPSHOT], [id], part.entries, part.providers)
   }
 
   /** Runs one of a strategy's callbacks for the addon: always a promise, `ctx` from `start`,
@@ -295,7 +371,7 @@ class UsageTracker {
       this.#strategies.delete(registration)
       throw err
     }
-    this.#resync()
+    this.#resync(id)
   }
 
   registerBuiltinProvider(id, options) {
@@ -304,7 +380,7 @@ class UsageTracker {
       throw argTypeError(`registerBuiltinProvider('${excerpt(id)}'): options must be an object, got ${typeName(options)}`)
     }
     const instanceId = callNative(() => this.#native.registerBuiltinProvider(id, options ?? undefined))
-    this.#resync() // last known values from the shared cache show at once
+    this.#resync(instanceId) // last known values from the shared cache show at once
     return instanceId
   }
 
@@ -313,7 +389,7 @@ class UsageTracker {
     for (const [registration, strategy] of this.#strategies) {
       if (strategy.id === String(id)) this.#strategies.delete(registration)
     }
-    this.#resync()
+    this.#resync(String(id))
     return removed
   }
 

@@ -128,6 +128,7 @@ impl UpdateSink for JsSink {
                 entries: update.entries.into_iter().map(Into::into).collect(),
                 providers: update.providers.into_iter().map(Into::into).collect(),
                 events: update.events.into_iter().map(Into::into).collect(),
+                changed: update.changed,
             };
             // A throwing publish is index.js's bug, reported there; never ours to crash on.
             let _ = f.call_async_catch(payload).await;

@@ -234,6 +234,16 @@ impl NativeUsageTracker {
             .collect()
     }
 
+    /// One provider's entries and view, as `entries()` and `providers()` have them.
+    #[napi]
+    pub fn provider_part(&self, provider_id: String) -> ProviderPart {
+        let (entries, views) = self.core.provider_part(&provider_id);
+        ProviderPart {
+            entries: entries.into_iter().map(UsageStoreEntry::from).collect(),
+            providers: views.into_iter().map(ProviderView::from).collect(),
+        }
+    }
+
     #[napi(getter)]
     pub fn running(&self) -> bool {
         self.core.is_running()

@@ -651,6 +651,16 @@ pub struct CycleUpdate {
     /// The same store, one view per provider.
     pub providers: Vec<ProviderView>,
     pub events: Vec<ThresholdEvent>,
+    /// A delta: only these providers changed and `entries` (and `providers`) hold all of
+    /// theirs; absent when they are the whole store.
+    pub changed: Option<Vec<String>>,
+}
+
+/// One provider's part of the store: its entries and its view.
+#[napi(object)]
+pub struct ProviderPart {
+    pub entries: Vec<UsageStoreEntry>,
+    pub providers: Vec<ProviderView>,
 }
 
 /// One row of the built-in provider table.

@@ -66,7 +66,19 @@ let guard: Guard | undefined;
 let terminal: Terminal | undefined;
 let sessionWords: SessionWords | undefined;
 let loadError: string | undefined;
-try {
+let loadTried = false;
+/** Loads the addon and its helpers the first time a session or command needs them, not when
+ *  pi evaluates this file: `pi --help` and print mode never pay for the native binary. */
+function loadAddon(): void {
+	if (loadTried) return;
+	loadTried = true;
+	try {
+		loadParts();
+	} catch (err) {
+		loadError = errorMessage(err).split("\n")[0]; // drop the require stack
+	}
+}
+function loadParts(): void {
 	const load = createRequire(__filename); // jiti runs this file as CommonJS, like the package
 	addon = load("../../index.js") as Addon;
 	format = load("../../lib/format.js") as Format;
@@ -82,8 +94,6 @@ try {
 	sessionWords = load("../../lib/session.js") as SessionWords;
 	guard = load("../../lib/guard.js") as Guard;
 	terminal = load("../../lib/terminal.js") as Terminal;
-} catch (err) {
-	loadError = errorMessage(err).split("\n")[0]; // drop the require stack
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,6 +334,7 @@ async function stopSession(): Promise<void> {
 async function startSession(ctx: ExtensionContext): Promise<void> {
 	await stopSession(); // whatever an earlier load of this file left running
 	if (!ctx.hasUI) return; // print / json mode: no footer to draw
+	loadAddon();
 	if (!addon || !format) {
 		notifyOnce(ctx, `usage-tracker: the native addon failed to load, usage is not tracked (${loadError ?? "unknown error"})`, "error");
 		return;
@@ -463,6 +474,7 @@ export default function usageTrackerExtension(pi: ExtensionAPI): void {
 					notify(ctx, "Usage: /usage-store [settings|refresh|all|table|json]", "warning");
 					return;
 				}
+				loadAddon();
 				if (!addon || !format || !view) {
 					notify(ctx, `usage-tracker: the native addon failed to load (${loadError ?? "unknown error"})`, "warning");
 					return;

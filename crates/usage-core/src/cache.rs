@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,7 @@ impl CacheRecord {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
     providers: BTreeMap<String, CacheRecord>,
@@ -133,6 +133,14 @@ impl CacheFile {
     }
 }
 
+/// One result to share, stamped with when its fetch started.
+pub struct CacheWrite {
+    pub provider_id: String,
+    pub fp: String,
+    pub result: Result<FetchOutcome, FetchError>,
+    pub at: i64,
+}
+
 pub enum CacheLookup {
     Fresh(CacheRecord),
     /// Another process was told to wait until then.
@@ -140,8 +148,37 @@ pub enum CacheLookup {
     Miss,
 }
 
+/// Which file a path held when it was read: inode, size and change time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Self {
+            ino,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct SharedCache {
     path: PathBuf,
+    /// The file as last parsed, by its stamp: registering 16 providers or looking up each
+    /// of a cycle's accounts reads it once, not once each.
+    parsed: Mutex<Option<(FileStamp, Arc<CacheFile>)>>,
     /// Set when the path holds something other than a regular file: nothing is read or
     /// written for the rest of this process's life.
     disabled: AtomicBool,
@@ -158,7 +195,7 @@ fn record_key(provider_id: &str, fp: &str) -> String {
 }
 
 enum FileRead {
-    File(CacheFile),
+    File(Arc<CacheFile>),
     /// Missing, unreadable, corrupt, foreign version or too large: empty, and rewritten whole.
     Empty,
     /// Not a regular file: the cache is disabled.
@@ -169,6 +206,7 @@ impl SharedCache {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
+            parsed: Mutex::new(None),
             disabled: AtomicBool::new(false),
             warning: Mutex::new(None),
         }
@@ -322,8 +360,18 @@ impl SharedCache {
             }
             Err(OpenError::Io) => return FileRead::Empty,
         };
-        if file.metadata().is_ok_and(|m| m.permissions().readonly()) {
+        let Ok(meta) = file.metadata() else {
+            return FileRead::Empty;
+        };
+        if meta.permissions().readonly() {
             self.warn_read_only();
+        }
+        // The same file as last read (every write is a new file renamed in place): parsed once.
+        let stamp = FileStamp::of(&meta);
+        if let Some((seen, parsed)) = lock(&self.parsed).as_ref() {
+            if *seen == stamp {
+                return FileRead::File(parsed.clone());
+            }
         }
         let mut bytes = Vec::new();
         if file
@@ -342,14 +390,22 @@ impl SharedCache {
             return FileRead::Empty;
         }
         match serde_json::from_slice::<CacheFile>(&bytes) {
-            Ok(f) if f.version == VERSION => FileRead::File(f),
+            Ok(f) if f.version == VERSION => {
+                let f = Arc::new(f);
+                *lock(&self.parsed) = Some((stamp, f.clone()));
+                FileRead::File(f)
+            }
             _ => FileRead::Empty,
         }
     }
 
     fn take_record(&self, provider_id: &str, fp: &str) -> Option<CacheRecord> {
         match self.read_file() {
-            FileRead::File(mut f) => f.providers.remove(&record_key(provider_id, fp))?.checked(),
+            FileRead::File(f) => f
+                .providers
+                .get(&record_key(provider_id, fp))?
+                .clone()
+                .checked(),
             FileRead::Empty | FileRead::Refused => None,
         }
     }
@@ -416,6 +472,26 @@ impl SharedCache {
                 });
             record.last_error = Some(error.clone());
             record.last_error_at = Some(now);
+        }
+    }
+
+    /// Every change of one cycle in one read-modify-write (one temp file, one rename),
+    /// without blocking the thread: the data lock is tried for at most `wait`, then the
+    /// writes are skipped (the cache is an optimisation: a lost write costs one request).
+    pub async fn write_batch_async(&self, writes: &[CacheWrite], now: i64, wait: Duration) {
+        if writes.is_empty() {
+            return;
+        }
+        let change = |file: &mut CacheFile| {
+            for w in writes {
+                match &w.result {
+                    Ok(outcome) => Self::success_change(&w.provider_id, &w.fp, outcome, w.at)(file),
+                    Err(error) => Self::failure_change(&w.provider_id, &w.fp, error, w.at)(file),
+                }
+            }
+        };
+        if let Some(lock) = self.data_lock_async(wait).await {
+            let _ = self.write_locked(&lock, now, change);
         }
     }
 
@@ -495,7 +571,7 @@ impl SharedCache {
         change: impl FnOnce(&mut CacheFile),
     ) -> std::io::Result<()> {
         let mut file = match self.read_file() {
-            FileRead::File(f) => f,
+            FileRead::File(f) => Arc::unwrap_or_clone(f),
             FileRead::Empty => CacheFile::default(),
             FileRead::Refused => return Ok(()),
         };
@@ -507,11 +583,15 @@ impl SharedCache {
         file.version = VERSION;
         change(&mut file);
         file.prune(now);
-        let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+        // Compact: only programs read it.
+        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
         let dir = self.dir();
         // Unpredictable name, created O_EXCL with mode 0600 in the cache's own directory:
         // nobody can pre-create it (or a symlink in its place) to have us write elsewhere.
-        safe_file::replace(dir, &self.path, &bytes, ".usage-tracker-", false)
+        // No fsync: readers see the old file or the new one whole (rename is atomic); a crash
+        // may lose the last write, which costs one extra request, while an fsync per cycle
+        // is a full disk flush on macOS.
+        safe_file::replace(dir, &self.path, &bytes, ".usage-tracker-", false, false)
     }
 }
 

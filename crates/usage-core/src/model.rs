@@ -268,11 +268,13 @@ impl FetchOutcome {
 
     /// The provider's declared quotas plus the ones this response discovered.
     pub fn quotas_with(&self, declared: &[QuotaDefinition]) -> Vec<QuotaDefinition> {
+        let known: std::collections::HashSet<&str> =
+            declared.iter().map(|d| d.id.as_str()).collect();
         let mut all = declared.to_vec();
         all.extend(
             self.extra_quotas
                 .iter()
-                .filter(|q| !declared.iter().any(|d| d.id == q.id))
+                .filter(|q| !known.contains(q.id.as_str()))
                 .cloned(),
         );
         all

@@ -1,7 +1,7 @@
 //! Turning what a provider reports into resolved windows, including the
 //! per-model views of multiplier pools, per-model aggregation, and pace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::burn;
 use crate::model::{
@@ -389,46 +389,106 @@ pub struct Resolution {
     pub windows_by_model: BTreeMap<String, Vec<ResolvedWindow>>,
 }
 
+/// One model's windows while they are collected: a later snapshot for the same window
+/// replaces an earlier one and moves to the end, found by id in constant time (the old slot
+/// is left empty and dropped at the end), so resolving n windows costs O(n log n), not O(n²).
+#[derive(Default)]
+struct Collected {
+    slots: Vec<Option<ResolvedWindow>>,
+    at: HashMap<String, usize>,
+}
+
+impl Collected {
+    fn push(&mut self, w: ResolvedWindow) {
+        if let Some(old) = self.at.insert(w.id.clone(), self.slots.len()) {
+            self.slots[old] = None;
+        }
+        self.slots.push(Some(w));
+    }
+
+    fn into_windows(self) -> Vec<ResolvedWindow> {
+        self.slots.into_iter().flatten().collect()
+    }
+}
+
 pub fn resolve_snapshots(
     quotas: &[QuotaDefinition],
     snapshots: &[UsageSnapshot],
     now_ms: i64,
 ) -> Resolution {
-    let mut res = Resolution::default();
-    let push = |res: &mut Resolution, w: ResolvedWindow| {
-        let list = res.windows_by_model.entry(w.model_id.clone()).or_default();
-        // A later snapshot for the same window replaces an earlier one.
-        list.retain(|x| x.id != w.id);
-        list.push(w);
+    // The first quota of an id is the one a snapshot resolves by.
+    let mut by_id: HashMap<&str, &QuotaDefinition> = HashMap::with_capacity(quotas.len());
+    for q in quotas {
+        by_id.entry(q.id.as_str()).or_insert(q);
+    }
+    let mut models: BTreeMap<String, Collected> = BTreeMap::new();
+    let push = |models: &mut BTreeMap<String, Collected>, w: ResolvedWindow| match models
+        .get_mut(&w.model_id)
+    {
+        Some(list) => list.push(w),
+        None => models.entry(w.model_id.clone()).or_default().push(w),
     };
     for snapshot in snapshots {
-        let Some(quota) = quotas.iter().find(|q| q.id == snapshot.id) else {
+        let Some(quota) = by_id.get(snapshot.id.as_str()) else {
             continue;
         };
         let window = resolve_window(quota, snapshot, now_ms);
         if let QuotaKind::Multiplier { multipliers, .. } = &quota.kind {
             if window.model_id == DEFAULT_MODEL {
                 for (model, m) in multipliers {
-                    push(&mut res, multiplier_view(&window, model, *m));
+                    push(&mut models, multiplier_view(&window, model, *m));
                 }
             }
         }
-        push(&mut res, window);
+        push(&mut models, window);
     }
-    for quota in quotas {
-        if let QuotaKind::PerModel { aggregation, .. } = &quota.kind {
-            let per_model: Vec<ResolvedWindow> = res
-                .windows_by_model
-                .iter()
-                .filter(|(model, _)| model.as_str() != DEFAULT_MODEL)
-                .flat_map(|(_, ws)| ws.iter().filter(|w| w.id == quota.id).cloned())
-                .collect();
-            if let Some(agg) = aggregate(&per_model, *aggregation) {
-                push(&mut res, agg);
+    // Per-model quotas aggregate their windows of every model but the default one, in model
+    // order; one pass groups them by quota id.
+    let per_model_ids: HashMap<&str, Aggregation> = quotas
+        .iter()
+        .filter_map(|q| match &q.kind {
+            QuotaKind::PerModel { aggregation, .. } => Some((q.id.as_str(), *aggregation)),
+            _ => None,
+        })
+        .collect();
+    if !per_model_ids.is_empty() {
+        let mut per_quota: HashMap<&str, Vec<ResolvedWindow>> = HashMap::new();
+        for (model, list) in &models {
+            if model.as_str() == DEFAULT_MODEL {
+                continue;
+            }
+            for w in list.slots.iter().flatten() {
+                if let Some((id, _)) = per_model_ids.get_key_value(w.id.as_str()) {
+                    per_quota.entry(id).or_default().push(w.clone());
+                }
+            }
+        }
+        // Each id's aggregate comes from the last of its quotas that yields one, and the
+        // aggregates are placed in the order of those quotas (a later one replaced an earlier).
+        let mut last: HashMap<&str, (usize, Aggregation)> = HashMap::new();
+        for (i, quota) in quotas.iter().enumerate() {
+            if let QuotaKind::PerModel { aggregation, .. } = &quota.kind {
+                let has_windows = per_quota.contains_key(quota.id.as_str());
+                if has_windows && *aggregation != Aggregation::Individual {
+                    last.insert(quota.id.as_str(), (i, *aggregation));
+                }
+            }
+        }
+        let mut order: Vec<(usize, &str, Aggregation)> =
+            last.into_iter().map(|(id, (i, a))| (i, id, a)).collect();
+        order.sort_unstable_by_key(|(i, _, _)| *i);
+        for (_, id, aggregation) in order {
+            if let Some(agg) = aggregate(&per_quota[id], aggregation) {
+                push(&mut models, agg);
             }
         }
     }
-    res
+    Resolution {
+        windows_by_model: models
+            .into_iter()
+            .map(|(model, list)| (model, list.into_windows()))
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -866,6 +926,32 @@ mod tests {
             0.0,
             "never a negative total"
         );
+    }
+
+    #[test]
+    fn a_later_snapshot_of_a_window_replaces_the_earlier_and_comes_last() {
+        let quotas = vec![pct("a"), pct("b"), pct("c")];
+        let mut first = snap("a");
+        first.used_ratio = Some(0.1);
+        let mut again = snap("a");
+        again.used_ratio = Some(0.7);
+        let res = resolve_snapshots(&quotas, &[first, snap("b"), again, snap("c")], NOW);
+        let ws = &res.windows_by_model[DEFAULT_MODEL];
+        let ids: Vec<&str> = ws.iter().map(|w| w.id.as_str()).collect();
+        assert_eq!(ids, ["b", "a", "c"]);
+        assert_eq!(ws[1].used_ratio, 0.7);
+    }
+
+    #[test]
+    fn thousands_of_windows_all_resolve_once() {
+        let quotas: Vec<_> = (0..3000).map(|i| pct(&format!("w{i}"))).collect();
+        let mut snaps: Vec<_> = (0..3000).map(|i| snap(&format!("w{i}"))).collect();
+        snaps.extend((0..3000).step_by(2).map(|i| snap(&format!("w{i}"))));
+        let res = resolve_snapshots(&quotas, &snaps, NOW);
+        let ws = &res.windows_by_model[DEFAULT_MODEL];
+        assert_eq!(ws.len(), 3000);
+        assert_eq!(ws[0].id, "w1", "the re-sent ones moved to the end");
+        assert_eq!(ws[2999].id, "w2998");
     }
 
     #[test]

@@ -123,19 +123,24 @@ pub async fn try_lock_until_async(file: &File, deadline: Instant) -> bool {
 /// with mode 0600, so nobody can pre-create it or a symlink in its place) and renames it over
 /// `path`: a reader sees the old file or the new one, never half of one, and rename(2) never
 /// writes through a symlink. `keep_permissions`: the new file takes the old one's mode.
+/// `sync`: flushed to disk before the rename (not for a best-effort cache, where a lost
+/// write costs one request and an fsync is a full flush on macOS).
 pub fn replace(
     dir: &Path,
     path: &Path,
     bytes: &[u8],
     prefix: &str,
     keep_permissions: bool,
+    sync: bool,
 ) -> std::io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(prefix)
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    if sync {
+        tmp.as_file().sync_all()?;
+    }
     if keep_permissions {
         if let Ok(meta) = fs::metadata(path) {
             tmp.as_file().set_permissions(meta.permissions())?;

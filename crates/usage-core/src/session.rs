@@ -417,6 +417,7 @@ pub fn save(dir: &Path, ledger: &Ledger) -> std::io::Result<()> {
         &bytes,
         ".session-",
         false,
+        true, // flushed as before the cache's write went without fsync: the ledger is the count
     )?;
     prune(dir);
     Ok(())

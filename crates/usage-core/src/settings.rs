@@ -393,7 +393,7 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    crate::safe_file::replace(dir, path, bytes, ".usage-tracker-settings-", true)
+    crate::safe_file::replace(dir, path, bytes, ".usage-tracker-settings-", true, true)
 }
 
 #[cfg(test)]

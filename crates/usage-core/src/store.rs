@@ -151,9 +151,11 @@ fn clean_windows(
             continue;
         }
         let kept = out.entry(model_id.clone()).or_default();
+        let mut ids: std::collections::HashSet<String> =
+            kept.iter().map(|w| w.id.clone()).collect();
         for mut window in windows {
             window.id = clean_name(&window.id);
-            if window.id.is_empty() || kept.iter().any(|w| w.id == window.id) {
+            if window.id.is_empty() || !ids.insert(window.id.clone()) {
                 continue;
             }
             window.model_id = model_id.clone();
@@ -289,6 +291,22 @@ impl Store {
     pub fn snapshot(&self, now: i64, interval_ms: u64) -> Vec<StoreEntry> {
         self.entries()
             .map(|e| Self::reader_copy(&e, now, interval_ms))
+            .collect()
+    }
+
+    /// A copy of one provider's entries for readers, with `stale` as of `now`: its record
+    /// only, whatever the rest of the store holds.
+    pub fn provider_snapshot(
+        &self,
+        provider_id: &str,
+        now: i64,
+        interval_ms: u64,
+    ) -> Vec<StoreEntry> {
+        (self.records.get(provider_id))
+            .map(|r| r.entries())
+            .unwrap_or_default()
+            .iter()
+            .map(|e| Self::reader_copy(e, now, interval_ms))
             .collect()
     }
 

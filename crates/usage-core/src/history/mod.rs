@@ -12,8 +12,9 @@
 //! 15 minutes, dropped once older than the window's length plus a margin. A file that cannot be
 //! read as a history is set aside (`.corrupt-<ms>`) with a warning and a new one started.
 //!
-//! Values that came with pi's own traffic (`record_observed`) can arrive every few seconds; one
-//! that repeats its window's last point within a minute is not recorded again.
+//! A point is recorded only when its window's value, amounts or reset changed, or when it is
+//! the first of its 15-minute compaction bucket: values that came with pi's own traffic
+//! (`record_observed`) arrive every few seconds, polls every minute, and most windows are idle.
 //!
 //! Files are keyed by the account's history key (`UsageProvider::account_keys`: the account
 //! or project id, an API key's hash, or the provider instance for a login whose token is
@@ -76,8 +77,9 @@ const TAIL_BYTES: u64 = 64 * 1024;
 /// What a process reads at first to measure burn rates at once (two hours of 20 windows).
 const MEMORY_TAIL_BYTES: u64 = 256 * 1024;
 const MEMORY_KEEP_MS: i64 = 2 * burn::LOOKBACK_MS;
-/// Observed values that repeat the last point within this long are not recorded.
-const THIN_WITHIN_MS: i64 = 60_000;
+/// A reset that moves by no more than this has not changed: services that send "resets in
+/// n seconds" give one that wanders with the time of the response.
+const RESET_JITTER_MS: u64 = 60_000;
 /// How long a write waits for the account's lock before leaving the point to memory only.
 pub const LOCK_WAIT: Duration = Duration::from_millis(250);
 /// A file not written for this long is checked for expiry when a compaction runs.
@@ -269,14 +271,16 @@ impl History {
     /// Remembers `windows` as observed at `at` (when their fetch started) for the account and
     /// appends them to its file. Waits at most `LOCK_WAIT` for the account's lock,
     /// asynchronously; without it the points stay in this process's memory only.
+    /// A window whose value, amounts and reset are those of its last point in the same
+    /// 15-minute bucket adds nothing: a point per change, and one per bucket (what compaction
+    /// keeps), so an idle window costs four points an hour, not one a cycle.
     pub async fn record(&self, provider_id: &str, fp: &str, windows: &[ResolvedWindow], at: i64) {
-        self.record_lines(provider_id, fp, to_lines(windows, at), false)
+        self.record_lines(provider_id, fp, to_lines(windows, at))
             .await;
     }
 
     /// `record` for values that came with pi's own traffic (quota headers of model responses),
-    /// which can arrive every few seconds: a window whose value has not moved since its last
-    /// point less than a minute ago adds nothing.
+    /// which can arrive every few seconds; the same rule keeps repeats out.
     pub async fn record_observed(
         &self,
         provider_id: &str,
@@ -284,7 +288,7 @@ impl History {
         windows: &[ResolvedWindow],
         at: i64,
     ) {
-        self.record_lines(provider_id, fp, to_lines(windows, at), true)
+        self.record_lines(provider_id, fp, to_lines(windows, at))
             .await;
     }
 
@@ -295,7 +299,7 @@ impl History {
         is_regular_or_missing(&self.cache_path)
     }
 
-    async fn record_lines(&self, provider_id: &str, fp: &str, lines: Vec<Line>, thin: bool) {
+    async fn record_lines(&self, provider_id: &str, fp: &str, lines: Vec<Line>) {
         if !self.beside_a_usable_cache() {
             return;
         }
@@ -305,9 +309,7 @@ impl History {
         let compact_due = {
             let mut memory = lock(&self.memory);
             let m = memory.entry(account.key.clone()).or_default();
-            if thin {
-                lines.retain(|l| !m.repeats(l));
-            }
+            lines.retain(|l| !m.repeats(l));
             if lines.is_empty() {
                 return;
             }
@@ -455,7 +457,7 @@ impl History {
     /// Temp file (unpredictable name, O_EXCL, 0600) in the same directory, then rename.
     fn replace(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        safe_file::replace(dir, path, bytes, ".usage-tracker-", false)
+        safe_file::replace(dir, path, bytes, ".usage-tracker-", false, true)
     }
 
     /// Files of accounts no longer seen (a rotated token, a removed login): once every point in
@@ -757,29 +759,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn observed_values_that_repeat_within_a_minute_are_thinned() {
+    async fn a_point_is_recorded_when_its_window_changes_and_once_per_bucket() {
         let (_dir, h, clock) = setup();
-        // A response every 5 s for 3 minutes; the value moves once, at 100 s.
-        for i in 0..36 {
+        // A response every 5 s for 20 minutes; the value moves once, at 100 s; the reset
+        // wanders by a second ("resets in n s").
+        let reset = NOW + 9_000_000;
+        let at_step = |i: i64, used: f64| {
             let at = NOW + i * 5_000;
-            clock.0.store(at, Ordering::SeqCst);
+            let mut w = window("5h", used, 18_000.0, NOW);
+            w.resets_at = Some(reset + (i % 2) * 1_000);
+            (at, w)
+        };
+        for i in 0..240 {
             let used = if i * 5_000 < 100_000 { 0.3 } else { 0.31 };
-            h.record_observed("a", "fp", &[window("5h", used, 18_000.0, at)], at)
-                .await;
+            let (at, w) = at_step(i, used);
+            clock.0.store(at, Ordering::SeqCst);
+            h.record_observed("a", "fp", &[w], at).await;
         }
-        let ats: Vec<i64> = h
-            .points("a", "fp", "5h", DEFAULT_MODEL, None)
-            .iter()
-            .map(|p| p.at - NOW)
-            .collect();
-        // The first, one a minute of the same value, and the change when it came.
-        assert_eq!(ats, [0, 60_000, 100_000, 160_000]);
-        // A poll records whatever it saw.
-        let at = NOW + 176_000;
+        let ats = |h: &History| -> Vec<i64> {
+            h.points("a", "fp", "5h", DEFAULT_MODEL, None)
+                .iter()
+                .map(|p| p.at - NOW)
+                .collect()
+        };
+        // The first, the change when it came, the first of the next 15-minute bucket.
+        assert_eq!(ats(&h), [0, 100_000, BUCKET_MS]);
+        // A poll that sees the same adds nothing; one that sees the window reset does.
+        let (at, w) = at_step(241, 0.31);
         clock.0.store(at, Ordering::SeqCst);
-        h.record("a", "fp", &[window("5h", 0.31, 18_000.0, at)], at)
-            .await;
-        assert_eq!(h.points("a", "fp", "5h", DEFAULT_MODEL, None).len(), 5);
+        h.record("a", "fp", std::slice::from_ref(&w), at).await;
+        assert_eq!(ats(&h).len(), 3);
+        let mut reset_again = w;
+        reset_again.resets_at = Some(reset + 18_000_000);
+        let at = at + 5_000;
+        clock.0.store(at, Ordering::SeqCst);
+        h.record("a", "fp", &[reset_again], at).await;
+        assert_eq!(ats(&h).len(), 4);
     }
 
     #[tokio::test]
@@ -915,7 +930,8 @@ mod tests {
         for i in 0..3 {
             let at = NOW + i * MIN;
             clock.0.store(at, Ordering::SeqCst);
-            h.record("a", "fp", &[window("5h", 0.1, 18_000.0, at)], at)
+            let used = 0.1 + 0.01 * i as f64;
+            h.record("a", "fp", &[window("5h", used, 18_000.0, at)], at)
                 .await;
         }
         let path = h.file_path("a", "fp");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{observe, State};
 use crate::burn;
+use crate::cache::CacheWrite;
 use crate::model::{ErrorKind, FetchError, FetchOutcome, ResolvedWindow};
 use crate::provider::{AccountKeys, UsageProvider};
 use crate::providers::http::cap_retry_at;
@@ -16,6 +17,16 @@ use crate::resolve::{apply_measured_pace, resolve_snapshots};
 use crate::validate;
 
 use super::Inner;
+
+type Windows = std::collections::BTreeMap<String, Vec<ResolvedWindow>>;
+
+/// What is worked out before the state lock: the samples pace is measured from and, for a
+/// fetched, cached or seeded result, its resolution (`Inner::pre_resolve`).
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub(super) samples: burn::Series,
+    pub(super) resolved: Option<Windows>,
+}
 
 /// Where a result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +62,26 @@ pub(super) enum Arrival {
 pub(super) struct Followup {
     record: Option<Record>,
     share: Option<Share>,
+}
+
+impl Followup {
+    /// The history point only: the cache write is the caller's (a cycle writes every result
+    /// at once; header-fed values are written at most once per few seconds).
+    pub(super) fn without_share(mut self) -> Self {
+        self.share = None;
+        self
+    }
+
+    /// The cache write, when the account is known, for the caller to make with others.
+    pub(super) fn take_cache_write(&mut self, provider_id: &str) -> Option<CacheWrite> {
+        let share = self.share.take()?;
+        Some(CacheWrite {
+            provider_id: provider_id.to_string(),
+            fp: share.cache_key?,
+            result: share.what,
+            at: share.at,
+        })
+    }
 }
 
 /// A stored result for the history, stamped like the cache stamps it (when its fetch
@@ -95,6 +126,46 @@ impl Inner {
         }
     }
 
+    /// A fetched or cached result resolved and paced ahead of `admit`, outside the state
+    /// lock (headers merge into the last result first, so they resolve in `admit`).
+    pub(super) fn pre_resolve(
+        &self,
+        provider: &dyn UsageProvider,
+        keys: &AccountKeys,
+        arrival: &Arrival,
+        samples: &burn::Series,
+        now: i64,
+    ) -> Option<Windows> {
+        let Arrival::Outcome {
+            origin: Origin::Fetched | Origin::Cached | Origin::Seeded,
+            outcome,
+            at,
+        } = arrival
+        else {
+            return None;
+        };
+        check(provider.id(), outcome).ok()?;
+        Some(self.resolved(provider, outcome, keys.history.is_some(), samples, *at, now))
+    }
+
+    /// An outcome's windows per model, paced from the history's samples when it has any.
+    fn resolved(
+        &self,
+        provider: &dyn UsageProvider,
+        outcome: &FetchOutcome,
+        paced: bool,
+        samples: &burn::Series,
+        at: i64,
+        now: i64,
+    ) -> Windows {
+        let quotas = outcome.quotas_with(provider.quotas());
+        let mut windows = resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model;
+        if paced && self.history.is_some() {
+            apply_measured_pace(windows.values_mut().flatten(), samples, at, now);
+        }
+        windows
+    }
+
     /// Takes one arrival into the store: the only writer to it. `keys` are the account's
     /// (for a header arrival, the last full result's); `now` is when this cycle or response
     /// began. Returns what to do once the state lock is released.
@@ -104,9 +175,11 @@ impl Inner {
         provider: &dyn UsageProvider,
         keys: AccountKeys,
         arrival: Arrival,
-        samples: &burn::Series,
+        prepared: Prepared,
         now: i64,
     ) -> Result<Followup, Refused> {
+        let Prepared { samples, resolved } = prepared;
+        let samples = &samples;
         let id = provider.id().to_string();
         let shares = self.cache.is_some();
         // A provider unregistered while its fetch ran leaves no trace.
@@ -185,14 +258,14 @@ impl Inner {
             slot.keys = keys.clone();
             // A full result replaces whatever headers taught since the last one.
             slot.learned.clear();
+            slot.share.polled();
         }
         // Pace is computed against now, also for a result another process fetched.
-        let quotas = outcome.quotas_with(provider.quotas());
-        let mut windows = resolve_snapshots(&quotas, &outcome.snapshots, now).windows_by_model;
         let history_key = slot.keys.history.clone().filter(|_| self.history.is_some());
-        if history_key.is_some() {
-            apply_measured_pace(windows.values_mut().flatten(), samples, at, now);
-        }
+        let windows = match resolved.filter(|_| origin != Origin::Observed) {
+            Some(windows) => windows,
+            None => self.resolved(provider, &outcome, history_key.is_some(), samples, at, now),
+        };
         let record = match (origin, history_key) {
             (Origin::Fetched | Origin::Cached | Origin::Observed, Some(history_key)) => {
                 Some(Record {

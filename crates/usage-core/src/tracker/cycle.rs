@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::admit::{check, Arrival, Origin};
+use super::admit::{check, Arrival, Origin, Prepared};
 use super::{lock, Inner};
-use crate::cache::{self, CacheLookup, ProviderLock, DATA_LOCK_WAIT};
+use crate::cache::{self, CacheLookup, CacheWrite, ProviderLock, DATA_LOCK_WAIT};
 use crate::model::{ErrorKind, FetchError};
 use crate::provider::{Authentication, Session, UsageProvider};
 
@@ -83,7 +83,11 @@ impl Inner {
             })
             .collect();
         // Each result reaches the store as soon as it arrives, so a hung provider holds back
-        // nobody's values; listeners still run once, when the cycle is complete.
+        // nobody's values; listeners still run once, when the cycle is complete, and the
+        // shared cache is written once, with every result (each account's fetch lock held
+        // until then, so a peer waits for the result rather than fetching again).
+        let mut writes: Vec<CacheWrite> = Vec::new();
+        let mut locks: Vec<ProviderLock> = Vec::new();
         loop {
             let next = tokio::select! {
                 biased;
@@ -93,33 +97,50 @@ impl Inner {
             let Some((provider, keys, arrival, guard, samples)) = next else {
                 break;
             };
+            // Resolved and paced before the state lock is taken: readers on the JS thread
+            // never wait for a resolution.
+            let resolved = self.pre_resolve(provider.as_ref(), &keys, &arrival, &samples, now);
             let followup = {
                 let mut state = lock(&self.state);
                 if cancel.is_cancelled() {
                     return;
                 }
-                self.admit(&mut state, provider.as_ref(), keys, arrival, &samples, now)
+                let prepared = Prepared { samples, resolved };
+                self.admit(&mut state, provider.as_ref(), keys, arrival, prepared, now)
             };
-            if let Ok(followup) = followup {
+            if let Ok(mut followup) = followup {
+                writes.extend(followup.take_cache_write(provider.id()));
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return,
                     _ = self.follow_up(provider.as_ref(), followup, write_wait) => {}
                 }
             }
-            // Other processes waiting for this account's result find it in the cache now.
-            drop(guard);
+            locks.extend(guard);
         }
         drop(pending);
+        if let (Some(cache), false) = (&self.cache, writes.is_empty()) {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                _ = cache.write_batch_async(&writes, self.clock.now_ms(), write_wait) => {}
+            }
+        }
+        // Other processes waiting for these accounts' results find them in the cache now.
+        drop(locks);
 
+        // A refresh of one provider publishes that provider's part only.
+        let only = match mode {
+            Mode::Forced(Some(id)) => Some(vec![id.to_string()]),
+            _ => None,
+        };
         let update = {
             let mut state = lock(&self.state);
-            let entries = self.published_entries(&state);
-            let events = state.thresholds.observe(&entries, &opts.thresholds);
+            let update = self.update(&mut state, only);
             state.stats.cycles += 1;
             state.stats.last_cycle_ms = started.elapsed().as_secs_f64() * 1000.0;
             state.stats.last_cycle_at = now;
-            self.update(&state, entries, events)
+            update
         };
         if cancel.is_cancelled() {
             return;

@@ -7,7 +7,9 @@ mod observe;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::{FutureExt, Shared};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,15 +34,23 @@ use crate::quota::{
 use crate::store::{Schedule, Store};
 use crate::validate;
 
-use admit::{Arrival, Origin};
+use admit::{Arrival, Origin, Prepared};
 use cycle::Mode;
 
-/// What listeners get once per cycle: the store as flat entries and as one view per provider.
+type RefreshInFlight = Shared<BoxFuture<()>>;
+
+/// What listeners get once per cycle (the store as flat entries and as one view per
+/// provider), or when one provider's values change (a delta: `changed`).
 #[derive(Debug, Clone)]
 pub struct CycleUpdate {
+    /// Every entry, or (with `changed`) every entry of those providers only.
     pub entries: Vec<StoreEntry>,
+    /// One view per provider of `entries`.
     pub providers: Vec<ProviderView>,
     pub events: Vec<ThresholdEvent>,
+    /// A delta: only these providers changed, and `entries` holds all of theirs (none for a
+    /// provider that has none now); the rest is as last published. `None`: the whole store.
+    pub changed: Option<Vec<String>>,
 }
 
 /// Where updates go (the JS thread, in the addon). The returned future resolves once the
@@ -146,6 +156,8 @@ struct Slot {
     /// The account keys of the last full result, for observed values (reading them again
     /// under the state lock could run a credential command).
     keys: AccountKeys,
+    /// When header-fed values were last written to the shared cache (`observe.rs`).
+    share: observe::ShareState,
 }
 
 #[derive(Default)]
@@ -165,6 +177,8 @@ struct Inner {
     state: Mutex<State>,
     /// One cycle at a time: a refresh waits for the cycle in flight, then fetches again.
     cycle_lock: tokio::sync::Mutex<()>,
+    /// Forced cycles in flight, by provider id (`None`: all), for `refresh()` to join.
+    refreshing: Mutex<HashMap<Option<String>, RefreshInFlight>>,
     cancel: Mutex<CancellationToken>,
     loop_task: Mutex<Option<JoinHandle<()>>>,
     running: AtomicBool,
@@ -187,18 +201,30 @@ impl Inner {
         })
     }
 
-    /// What listeners get: the published entries, the views of them, and `events`.
-    fn update(
-        &self,
-        state: &State,
-        entries: Vec<StoreEntry>,
-        events: Vec<ThresholdEvent>,
-    ) -> CycleUpdate {
+    /// What to publish: the whole store, or only `only`'s providers (a delta, so one
+    /// provider's change costs the JS thread that provider's entries, not the store's).
+    /// Levels, threshold events and the views come from the entries published.
+    fn update(&self, state: &mut State, only: Option<Vec<String>>) -> CycleUpdate {
+        let entries = match &only {
+            None => self.published_entries(state),
+            Some(ids) => {
+                let now = self.clock.now_ms();
+                let interval = self.options.interval_ms;
+                let mut entries: Vec<StoreEntry> = ids
+                    .iter()
+                    .flat_map(|id| state.store.provider_snapshot(id, now, interval))
+                    .collect();
+                quota::assign_levels(&mut entries, &self.options.thresholds);
+                entries
+            }
+        };
+        let events = state.thresholds.observe(&entries, &self.options.thresholds);
         let providers = self.provider_views(state, &entries);
         CycleUpdate {
             entries,
             providers,
             events,
+            changed: only,
         }
     }
 }
@@ -233,6 +259,7 @@ impl Tracker {
                 history,
                 state: Mutex::new(State::default()),
                 cycle_lock: tokio::sync::Mutex::new(()),
+                refreshing: Mutex::new(HashMap::new()),
                 cancel: Mutex::new(CancellationToken::new()),
                 loop_task: Mutex::new(None),
                 running: AtomicBool::new(false),
@@ -254,6 +281,18 @@ impl Tracker {
             (Some(h), Some(key)) => h.samples_in_memory(&id, key),
             _ => Default::default(),
         };
+        let now = self.inner.clock.now_ms();
+        // Resolved before the state lock too.
+        let seeded = record.map(|record| {
+            let arrival = Arrival::Outcome {
+                origin: Origin::Seeded,
+                outcome: record.outcome,
+                at: record.fetched_at,
+            };
+            let resolved =
+                (self.inner).pre_resolve(provider.as_ref(), &keys, &arrival, &samples, now);
+            (arrival, resolved)
+        });
         let mut state = lock(&self.inner.state);
         if state.providers.contains_key(&id) {
             return Err(CoreError::DuplicateProvider(id));
@@ -267,17 +306,14 @@ impl Tracker {
                 learned: Vec::new(),
                 observed_at: None,
                 keys: AccountKeys::default(),
+                share: observe::ShareState::default(),
             },
         );
-        if let Some(record) = record {
-            let arrival = Arrival::Outcome {
-                origin: Origin::Seeded,
-                outcome: record.outcome,
-                at: record.fetched_at,
-            };
-            let now = self.inner.clock.now_ms();
+        if let Some((arrival, resolved)) = seeded {
             // A record that fails the checks (a forged file) is not shown; nothing to follow up.
-            let _ = (self.inner).admit(&mut state, provider.as_ref(), keys, arrival, &samples, now);
+            let prepared = Prepared { samples, resolved };
+            let p = provider.as_ref();
+            let _ = (self.inner).admit(&mut state, p, keys, arrival, prepared, now);
         }
         Ok(())
     }
@@ -289,9 +325,9 @@ impl Tracker {
         };
         let now = self.inner.clock.now_ms();
         let keys = AccountKeys::default();
-        let samples = Default::default();
         let gone = Arrival::Unregistered;
-        let _ = (self.inner).admit(&mut state, provider.as_ref(), keys, gone, &samples, now);
+        let none = Prepared::default();
+        let _ = (self.inner).admit(&mut state, provider.as_ref(), keys, gone, none, now);
         true
     }
 
@@ -341,11 +377,28 @@ impl Tracker {
                 return Err(CoreError::UnknownProvider(id.to_string()));
             }
         }
-        let cancel = lock(&self.inner.cancel).clone();
-        self.inner
-            .run_cycle(Mode::Forced(provider_id), &cancel)
-            .await;
+        self.shared_refresh(provider_id.map(str::to_string)).await;
         Ok(())
+    }
+
+    /// The forced cycle for `key` in flight, or a new one: concurrent `refresh()` calls for
+    /// the same provider (or for all) share one request each, and all resolve after its
+    /// publish. Whoever awaits drives it; it leaves the table when it ends.
+    fn shared_refresh(&self, key: Option<String>) -> RefreshInFlight {
+        let mut table = lock(&self.inner.refreshing);
+        if let Some(running) = table.get(&key) {
+            return running.clone();
+        }
+        let inner = self.inner.clone();
+        let cancel = lock(&self.inner.cancel).clone();
+        let own = key.clone();
+        let run: BoxFuture<()> = Box::pin(async move {
+            inner.run_cycle(Mode::Forced(own.as_deref()), &cancel).await;
+            lock(&inner.refreshing).remove(&own);
+        });
+        let shared = run.shared();
+        table.insert(key, shared.clone());
+        shared
     }
 
     /// One scheduled cycle now, honouring interval, backoff and `retryAt` (the loop's step).
@@ -363,6 +416,20 @@ impl Tracker {
         let state = lock(&self.inner.state);
         let entries = self.inner.published_entries(&state);
         self.inner.provider_views(&state, &entries)
+    }
+
+    /// One provider's entries and its view, as published (`entries()` and `providers()` of
+    /// that provider only).
+    pub fn provider_part(&self, provider_id: &str) -> (Vec<StoreEntry>, Vec<ProviderView>) {
+        let now = self.inner.clock.now_ms();
+        let state = lock(&self.inner.state);
+        let mut entries =
+            state
+                .store
+                .provider_snapshot(provider_id, now, self.inner.options.interval_ms);
+        quota::assign_levels(&mut entries, &self.inner.options.thresholds);
+        let views = self.inner.provider_views(&state, &entries);
+        (entries, views)
     }
 
     /// Each provider's most pressing window, the most urgent provider first.

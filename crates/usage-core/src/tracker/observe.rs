@@ -10,8 +10,8 @@
 
 use tokio::runtime::Handle;
 
-use super::admit::{Arrival, Origin};
-use super::{lock, Slot, Tracker};
+use super::admit::{Arrival, Origin, Prepared};
+use super::{lock, Inner, Slot, Tracker};
 use crate::model::{FetchOutcome, UsageSnapshot};
 use crate::validate;
 
@@ -106,6 +106,55 @@ pub(super) fn merge_bounded(slot: &mut Slot, mut observed: FetchOutcome, now: i6
     merged
 }
 
+/// How often header-fed values are written to the shared cache, at most.
+pub const SHARE_EVERY_MS: i64 = 5_000;
+
+/// When header-fed values of a provider were last shared through the cache, and whether
+/// newer ones wait for their turn.
+#[derive(Default)]
+pub(super) struct ShareState {
+    at: Option<i64>,
+    /// A write is scheduled (it takes the values current when it runs).
+    scheduled: bool,
+    /// Headers brought values since the last write or poll.
+    dirty: bool,
+}
+
+impl ShareState {
+    /// A poll's answer is shared by its cycle: nothing observed waits to be written.
+    pub(super) fn polled(&mut self) {
+        self.dirty = false;
+    }
+}
+
+impl Inner {
+    /// Writes a provider's latest header-fed values to the cache, stamped with when they
+    /// arrived, unless a poll has shared newer ones since.
+    async fn share_observed(&self, id: &str, provider: &dyn crate::provider::UsageProvider) {
+        let now = self.clock.now_ms();
+        let pending = {
+            let mut state = lock(&self.state);
+            let Some(slot) = state.providers.get_mut(id) else {
+                return;
+            };
+            slot.share.scheduled = false;
+            if !std::mem::take(&mut slot.share.dirty) {
+                return;
+            }
+            slot.share.at = Some(now);
+            slot.last_outcome.clone().zip(slot.observed_at)
+        };
+        let Some((outcome, at)) = pending else {
+            return;
+        };
+        if let (Some(cache), Some(fp)) = (&self.cache, provider.account_fingerprint()) {
+            cache
+                .write_success_async(id, &fp, &outcome, at, crate::cache::DATA_LOCK_WAIT)
+                .await;
+        }
+    }
+}
+
 /// Whether a header can carry usage: services name theirs `x-…` (`x-codex-…`,
 /// `x-ratelimit-…`) or `…ratelimit…` (`anthropic-ratelimit-…`), and a 429 has `retry-after`.
 fn is_quota_header(name: &str) -> bool {
@@ -175,6 +224,10 @@ impl Tracker {
             (Some(h), Some(key)) => h.samples_in_memory(provider_id, key),
             _ => Default::default(),
         };
+        let prepared = Prepared {
+            samples,
+            resolved: None,
+        };
         let mut guard = lock(&inner.state);
         let state = &mut *guard;
         let arrival = Arrival::Outcome {
@@ -182,19 +235,43 @@ impl Tracker {
             outcome: observed,
             at: now,
         };
-        let Ok(followup) = inner.admit(state, provider.as_ref(), keys, arrival, &samples, now)
+        let Ok(followup) = inner.admit(state, provider.as_ref(), keys, arrival, prepared, now)
         else {
             return false;
         };
-        let entries = inner.published_entries(state);
-        let events = state
-            .thresholds
-            .observe(&entries, &inner.options.thresholds);
-        let update = inner.update(state, entries, events);
+        // The cache hears of header-fed values at most once per SHARE_EVERY_MS: the first
+        // response at once, later ones together with the latest values when the time is up.
+        let followup = followup.without_share();
+        let id = provider_id.to_string();
+        let slot = state
+            .providers
+            .get_mut(provider_id)
+            .expect("admitted above");
+        slot.share.dirty = inner.cache.is_some();
+        let share_in = (inner.cache.is_some() && !slot.share.scheduled).then(|| {
+            slot.share.scheduled = true;
+            let next = slot
+                .share
+                .at
+                .map_or(now, |at| at.saturating_add(SHARE_EVERY_MS));
+            next.saturating_sub(now).max(0) as u64
+        });
         drop(guard);
 
         let inner = inner.clone();
         let cancel = lock(&inner.cancel).clone();
+        if let Some(wait_ms) = share_in {
+            let (inner, id, provider, cancel) =
+                (inner.clone(), id.clone(), provider.clone(), cancel.clone());
+            handle.spawn(async move {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => {}
+                }
+                inner.share_observed(&id, provider.as_ref()).await;
+            });
+        }
         handle.spawn(async move {
             inner
                 .follow_up(provider.as_ref(), followup, crate::cache::DATA_LOCK_WAIT)
@@ -202,6 +279,13 @@ impl Tracker {
             if cancel.is_cancelled() {
                 return;
             }
+            // Levels and threshold events are worked out here, on the runtime, not in the
+            // caller's (pi's UI) thread.
+            // Only this provider's part is published: the rest of the store did not change.
+            let update = {
+                let mut state = lock(&inner.state);
+                inner.update(&mut state, Some(vec![id.clone()]))
+            };
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {},

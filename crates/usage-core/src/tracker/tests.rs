@@ -998,7 +998,7 @@ fn every_origin_passes_the_same_checks() {
             p.as_ref(),
             keys,
             arrival,
-            &Default::default(),
+            Default::default(),
             T0,
         )
     };
@@ -1096,4 +1096,155 @@ async fn providers_are_published_once_each_with_their_facts_and_models() {
     let models: Vec<_> = view.models.iter().map(|m| m.model_id.as_str()).collect();
     assert_eq!(models, ["m1", "m2"]);
     assert_eq!(t.entries().len(), 2, "entries stay, one per model");
+}
+
+fn fingerprinted(id: &str, fp: &str, behaviour: Behaviour) -> Arc<Fake> {
+    let (p, _) = fake(id, behaviour);
+    let mut p = Arc::into_inner(p).unwrap();
+    p.fingerprint = Some(fp.into());
+    Arc::new(p)
+}
+
+fn cached_used(dir: &std::path::Path, id: &str, fp: &str) -> Option<f64> {
+    let record = SharedCache::new(dir.join("usage.json")).read_record(id, fp)?;
+    record.outcome.snapshots.first()?.used
+}
+
+#[tokio::test]
+async fn a_cycle_writes_the_shared_cache_once_with_every_result_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = with_cache(clock.clone(), dir.path(), false);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let opened = gate.clone();
+    t.register(fingerprinted(
+        "quick",
+        "a",
+        Box::new(|_| Box::pin(async { ok_used(2.0) })),
+    ))
+    .unwrap();
+    let slow = move |_| -> BoxFuture<Result<FetchOutcome, FetchError>> {
+        let gate = opened.clone();
+        Box::pin(async move {
+            gate.notified().await;
+            ok_used(4.0)
+        })
+    };
+    t.register(fingerprinted("slow", "b", Box::new(slow)))
+        .unwrap();
+    let cycle = tokio::spawn({
+        let t = t.clone();
+        async move { t.tick().await }
+    });
+    for _ in 0..400 {
+        if t.get("quick", DEFAULT_MODEL).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(t.get("quick", DEFAULT_MODEL).unwrap().windows[0].used, 2.0);
+    assert!(
+        !dir.path().join("usage.json").exists(),
+        "the first result is in the store, the cache waits for the cycle's end"
+    );
+    gate.notify_one();
+    cycle.await.unwrap();
+    assert_eq!(cached_used(dir.path(), "quick", "a"), Some(2.0));
+    assert_eq!(cached_used(dir.path(), "slow", "b"), Some(4.0));
+    let text = std::fs::read_to_string(dir.path().join("usage.json")).unwrap();
+    assert!(
+        !text.contains('\n') && !text.contains("  "),
+        "compact: {text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn header_fed_values_reach_the_cache_at_most_once_per_few_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let t = with_cache(clock.clone(), dir.path(), false);
+    let p = Observing {
+        inner: Arc::into_inner(fingerprinted(
+            "p",
+            "acct",
+            Box::new(|_| Box::pin(async { ok_used(1.0) })),
+        ))
+        .unwrap(),
+    };
+    t.register(Arc::new(p)).unwrap();
+    t.tick().await;
+    assert_eq!(cached_used(dir.path(), "p", "acct"), Some(1.0));
+    let handle = Handle::current();
+    let hdr = |v: &str| vec![("x-used".to_string(), v.to_string())];
+    clock.advance(1_000);
+    assert!(t.observe_response(&handle, "p", 200, &hdr("5")));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        cached_used(dir.path(), "p", "acct"),
+        Some(5.0),
+        "the first at once"
+    );
+    for used in ["6", "7"] {
+        clock.advance(1_000);
+        assert!(t.observe_response(&handle, "p", 200, &hdr(used)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(cached_used(dir.path(), "p", "acct"), Some(5.0), "held back");
+    }
+    tokio::time::sleep(Duration::from_millis(observe::SHARE_EVERY_MS as u64)).await;
+    let record = SharedCache::new(dir.path().join("usage.json"))
+        .read_record("p", "acct")
+        .unwrap();
+    assert_eq!(
+        record.outcome.snapshots[0].used,
+        Some(7.0),
+        "the latest, once"
+    );
+    assert_eq!(record.fetched_at, T0 + 3_000, "stamped when it arrived");
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_a_provider_share_one_request() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let sink = Arc::new(CountingSink::default());
+    let t = tracker(clock.clone(), sink.clone());
+    let (p, calls) = fake(
+        "p",
+        Box::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ok_used(3.0)
+            })
+        }),
+    );
+    t.register(p).unwrap();
+    let (other, other_calls) = fake("other", Box::new(|_| Box::pin(async { ok_used(1.0) })));
+    t.register(other).unwrap();
+    let all: Vec<_> = (0..100)
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move { t.refresh(Some("p")).await })
+        })
+        .collect();
+    for r in all {
+        r.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one request for 100 refreshes"
+    );
+    assert_eq!(
+        other_calls.load(Ordering::SeqCst),
+        0,
+        "only the provider asked for"
+    );
+    assert_eq!(
+        sink.0.load(Ordering::SeqCst),
+        1,
+        "one publish, every caller after it"
+    );
+    assert_eq!(t.get("p", DEFAULT_MODEL).unwrap().windows[0].used, 3.0);
+    // Once it is over, the next refresh asks again.
+    t.refresh(Some("p")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
