@@ -102,6 +102,21 @@ export interface AuthFileProblem {
   short: string
 }
 
+/** What a built-in's usage endpoint accepts from pi's credentials (its wire's `AuthRule`). */
+export interface BuiltinAuthInfo {
+  /**
+   * The field of a pi OAuth entry holding the token the endpoint takes ('access'; Copilot's
+   * 'refresh' is the GitHub token); absent when no OAuth login works there.
+   */
+  oauthField?: string
+  /** The endpoint takes the provider's API key. */
+  apiKey: boolean
+  /** Environment variables pi reads for this provider when `auth.json` has no entry. */
+  env: Array<string>
+  /** What those variables hold. */
+  envKind: 'oauth' | 'api_key'
+}
+
 export interface BuiltinCredentials {
   accessToken: string
   /** What `accessToken` is; default `'oauth'`. */
@@ -132,6 +147,8 @@ export interface BuiltinProviderInfo {
    * only from the rate-limit headers of pi's model responses (`observeResponse`).
    */
   polled: boolean
+  /** The credential forms its usage endpoint accepts (the wire's rule, as data). */
+  auth: BuiltinAuthInfo
 }
 
 /** The built-in providers (the one table in `usage-core`'s `providers/mod.rs`). */
@@ -300,11 +317,23 @@ export interface PressingWindow {
   remainingRatio: number
 }
 
+/**
+ * What a provider id is called on screen: the table's label, `<label>-<name>` for an
+ * instance `<id>-<name>`, else the id itself (usage-core's `providers::label_of`).
+ */
+export declare function providerLabel(id: string): string
+
 /** One provider's part of the store: its entries and its view. */
 export interface ProviderPart {
   entries: Array<UsageStoreEntry>
   providers: Array<ProviderView>
 }
+
+/**
+ * Where a provider id sorts in tables and footers: its table row's place, or after every
+ * row (usage-core's `providers::rank_of`).
+ */
+export declare function providerRank(id: string): number
 
 /** One provider as the store holds it: its facts once, then its models' windows. */
 export interface ProviderView {
@@ -314,7 +343,7 @@ export interface ProviderView {
   plan?: string
   error?: EntryError
   /** How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage). */
-  billing?: string
+  billing?: 'extra_usage'
   /** What could not be read of the last answer (the readable windows are kept). */
   warnings: Array<string>
   fails: number
@@ -389,6 +418,17 @@ export interface ResolvedUsageWindow {
   status?: 'disabled' | 'limit_reached'
   /** pi's own requests are paid from this window: 'extra_usage' (a Claude login). */
   billing?: 'extra_usage'
+  /**
+   * The model family this window limits, as the provider's wire (or a JS strategy) marked
+   * it (`opus` for Claude's weekly Opus cap); absent for a window of the whole account.
+   */
+  scope?: string
+  /**
+   * A model's view of a shared multiplier pool (Copilot: what the pool leaves in this
+   * model's requests), not a pool of its own; the pool is the `default` model's window
+   * with the same id.
+   */
+  poolView: boolean
   /**
    * A window too short to matter between two looks (a per-minute rate limit from response
    * headers): `/usage-store` lists it, the footer leaves it out.
@@ -601,6 +641,11 @@ export interface UsageSnapshot {
   unlimited?: boolean
   /** Unit of this value, overriding the quota's (a balance's currency). */
   unit?: string
+  /**
+   * The model family this window limits: `checkQuota` lets it govern only models whose id
+   * contains it (any case), never the provider as a whole. Absent = the whole account.
+   */
+  scope?: string
 }
 
 /** One `provider/model` entry of the store. */

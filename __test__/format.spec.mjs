@@ -318,8 +318,8 @@ test('renderTable folds per-model views of a multiplier pool', () => {
   const pool = { id: 'premium', modelId: 'default', kind: 'multiplier', total: 300, used: 127, remaining: 173, usedRatio: 127 / 300, remainingRatio: 173 / 300, unlimited: false }
   const view = (modelId, m) =>
     m === 0
-      ? { ...pool, modelId, used: 0, remaining: 300, usedRatio: 0, remainingRatio: 1, unlimited: true }
-      : { ...pool, modelId, total: 300 / m, used: 127 / m, remaining: 173 / m }
+      ? { ...pool, modelId, used: 0, remaining: 300, usedRatio: 0, remainingRatio: 1, unlimited: true, poolView: true }
+      : { ...pool, modelId, total: 300 / m, used: 127 / m, remaining: 173 / m, poolView: true }
   const entries = [
     entry('github-copilot', 'default', [pool]),
     entry('github-copilot', 'gpt-4o', [view('gpt-4o', 0)]),
@@ -332,4 +332,9 @@ test('renderTable folds per-model views of a multiplier pool', () => {
   assert.deepEqual(names, ['github-copilot', 'github-copilot/claude-opus-4.5', 'github-copilot/…'], '1× view folded into the pool row')
   assert.match(lines.at(-1), /included \(0×\)\s+unlimited\s+gpt-4o, gpt-4\.1$/)
   assert.match(lines[2], /58\/100/)
+  // A model's multiplier window the addon did not mark as a view of the pool is a pool of its
+  // own, shown whatever its numbers.
+  const own = entry('github-copilot', 'claude-sonnet-4.5', [{ ...pool, modelId: 'claude-sonnet-4.5' }])
+  const names2 = fmt.renderTable([entries[0], own], { now: NOW }).split('\n').slice(1).map((l) => l.split(/\s{2,}/)[0])
+  assert.deepEqual(names2, ['github-copilot', 'github-copilot/claude-sonnet-4.5'])
 })

@@ -6,6 +6,7 @@ import http from 'node:http'
 import { before, after, beforeEach } from 'node:test'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 
 /** The instant the fixtures were written against; shifted to the real time when served. */
 export const FIXTURE_NOW_MS = Date.parse('2026-11-23T19:00:00Z')
@@ -19,8 +20,11 @@ export const SPEND_PROVIDER_IDS = ['vercel-ai-gateway', 'huggingface', 'firework
 /** Built-ins with no usage endpoint: only the rate-limit headers of model responses (no route). */
 export const HEADER_ONLY_PROVIDER_IDS = ['groq', 'cerebras', 'openai', 'mistral']
 const ALL_IDS = [...PROVIDER_IDS, ...MORE_PROVIDER_IDS, ...SPEND_PROVIDER_IDS, ...HEADER_ONLY_PROVIDER_IDS]
-/** Those of them whose usage endpoint takes an API key (the others take pi's OAuth `access`). */
-export const API_KEY_PROVIDER_IDS = ['zai', 'zai-coding-cn', 'minimax', 'minimax-cn', 'opencode-go', 'deepseek', 'moonshotai', 'moonshotai-cn', ...SPEND_PROVIDER_IDS, ...HEADER_ONLY_PROVIDER_IDS]
+/** The credential forms each built-in's usage endpoint accepts, as its wire states them
+ *  (`BUILTIN_PROVIDERS[].auth`): the sandbox keeps no copy of that rule. */
+const AUTH = Object.fromEntries(createRequire(import.meta.url)('../index.js').BUILTIN_PROVIDERS.map((p) => [p.id, p.auth]))
+/** Those of them whose usage endpoint takes no OAuth login, only an API key. */
+export const API_KEY_PROVIDER_IDS = ALL_IDS.filter((id) => AUTH[id] && !AUTH[id].oauthField)
 /** The one account the sandbox's Fireworks key sees (GET /v1/accounts). */
 export const FIREWORKS_ACCOUNT = 'test-fireworks-account'
 
@@ -572,11 +576,12 @@ export async function startSandbox(opts = {}) {
      *  Copilot token, which the usage endpoint rejects; `refresh` is the GitHub token it wants). */
     authJson() {
       const expires = Date.now() + 3600_000
-      const oauth = (id, extra) => ({ type: 'oauth', access: tokens[id], refresh: `test-${id}-refresh`, expires, ...extra })
+      // The token goes in the field the wire reads (AUTH[id].oauthField); the other is a decoy.
+      const oauth = (id, extra) => ({ type: 'oauth', access: `test-${id}-access`, refresh: `test-${id}-refresh`, expires, ...extra, [AUTH[id].oauthField]: tokens[id] })
       return {
         anthropic: oauth('anthropic'),
         'openai-codex': oauth('openai-codex', { accountId }),
-        'github-copilot': { type: 'oauth', access: `tid=test-copilot-session;exp=${Math.floor(expires / 1000)};sku=plus_monthly_subscriber_quota`, refresh: tokens['github-copilot'], expires },
+        'github-copilot': oauth('github-copilot', { access: `tid=test-copilot-session;exp=${Math.floor(expires / 1000)};sku=plus_monthly_subscriber_quota` }),
         'google-antigravity': oauth('google-antigravity', { projectId: projects['google-antigravity'], email: 'test@example.com' }),
         'google-gemini-cli': oauth('google-gemini-cli', { projectId: projects['google-gemini-cli'], email: 'test@example.com' }),
       }

@@ -40,8 +40,8 @@ const copilot = entry('github-copilot', 'default', [{
   remainingRatio: 173 / 300, resetsAt: NOW + 7 * DAY, duration: 30 * 86400, elapsedRatio: 0.75, level: 'ok',
 }], { plan: 'individual_pro' })
 const copilotViews = [
-  entry('github-copilot', 'claude-opus-4.5', [{ ...copilot.windows[0], modelId: 'claude-opus-4.5', total: 100, used: 127 / 3, remaining: 173 / 3 }], { plan: 'individual_pro' }),
-  entry('github-copilot', 'gpt-4.1', [{ ...copilot.windows[0], modelId: 'gpt-4.1', unlimited: true, usedRatio: 0, remainingRatio: 1 }], { plan: 'individual_pro' }),
+  entry('github-copilot', 'claude-opus-4.5', [{ ...copilot.windows[0], modelId: 'claude-opus-4.5', total: 100, used: 127 / 3, remaining: 173 / 3, poolView: true }], { plan: 'individual_pro' }),
+  entry('github-copilot', 'gpt-4.1', [{ ...copilot.windows[0], modelId: 'gpt-4.1', unlimited: true, usedRatio: 0, remainingRatio: 1, poolView: true }], { plan: 'individual_pro' }),
 ]
 const codexLimited = entry('openai-codex', 'default', [pw('5h', 23, { resetsAt: NOW + 3 * HOUR })], {
   error: { kind: 'rate_limited', message: 'openai-codex: HTTP 429 Too Many Requests', retryAt: NOW + 4 * MIN }, fails: 2,

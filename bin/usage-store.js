@@ -185,7 +185,7 @@ async function historyRows(tracker, ids, windowFilter) {
     const candidates = []
     for (const e of tracker.entries().filter((x) => x.providerId === providerId)) {
       // A per-model view of a shared pool has the pool's course: the pool's row shows it.
-      const views = e.windows.filter((w) => !(w.kind === 'multiplier' && e.modelId !== 'default'))
+      const views = e.windows.filter((w) => !w.poolView)
       for (const w of views) candidates.push({ modelId: e.modelId, windowId: w.id, duration: w.duration ?? null })
     }
     for (const windowId of tracker.windowIds(providerId)) candidates.push({ modelId: 'default', windowId, duration: null })

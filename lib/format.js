@@ -1,10 +1,11 @@
 'use strict'
 /**
  * Shared, pure formatting of usage-store entries for the pi footer, the
- * `/usage-store` command and the `usage-store` CLI. No addon calls: every
- * function takes plain entries (UsageStoreEntry[] as returned by
- * `tracker.entries()`) and an injectable `now` (epoch ms), so it is testable
- * and cheap enough for the footer's render path.
+ * `/usage-store` command and the `usage-store` CLI. Every function takes plain
+ * entries (UsageStoreEntry[] as returned by `tracker.entries()`) and an
+ * injectable `now` (epoch ms), so it is testable and cheap enough for the
+ * footer's render path; the only addon calls are the provider table's labels
+ * and order (`providerLabel`, `providerRank`). Types: lib/format.d.ts.
  *
  * Exports
  *   formatDuration(ms) -> "45s" | "12m" | "2h10m" | "3d4h" | "now" (ms <= 0 or < 1 s)
@@ -73,11 +74,10 @@
  * alphabetically; the `default` model first, then models alphabetically.
  */
 
-// Labels and order come from the addon's provider table; nothing here lists providers.
-const BUILTIN_LABELS = Object.freeze(
-  Object.fromEntries(require('./binding.js').builtinProviders().map((p) => [p.id, p.label])),
-)
-const BUILTIN_ORDER = Object.keys(BUILTIN_LABELS)
+// Labels and order come from the addon's provider table; nothing here lists providers or
+// reads a provider's id for its name.
+const binding = require('./binding.js')
+const BUILTIN_LABELS = Object.freeze(Object.fromEntries(binding.builtinProviders().map((p) => [p.id, p.label])))
 const { visibleWidth, truncateToWidth } = require('./terminal.js')
 const DAY_MS = 86400000
 
@@ -93,29 +93,21 @@ function formatDuration(ms) {
   return h % 24 ? `${d}d${h % 24}h` : `${d}d`
 }
 
-// The built-in id an id belongs to: itself, or the one it extends with "-<name>".
-function builtinBase(providerId) {
-  if (BUILTIN_LABELS[providerId]) return providerId
-  // Longest match first so "openai-codex-x" is not read as some shorter id.
-  const ids = [...BUILTIN_ORDER].sort((a, b) => b.length - a.length)
-  return ids.find((id) => providerId.startsWith(id + '-')) || null
-}
-
+/** What a provider id is called on screen, as the addon's table names it (an instance
+ *  `<id>-<name>` of a built-in is `<label>-<name>`; any other id is its own label). */
 function providerLabel(providerId) {
-  const base = builtinBase(String(providerId))
-  if (!base) return String(providerId)
-  return BUILTIN_LABELS[base] + String(providerId).slice(base.length)
-}
-
-function providerRank(providerId) {
-  const base = builtinBase(providerId)
-  return base ? BUILTIN_ORDER.indexOf(base) : BUILTIN_ORDER.length
+  return binding.providerLabel(String(providerId))
 }
 
 // Stable order whatever order the store returns (it may iterate a hash map).
 function sortEntries(entries) {
+  const ranks = new Map()
+  const rank = (id) => {
+    if (!ranks.has(id)) ranks.set(id, binding.providerRank(String(id)))
+    return ranks.get(id)
+  }
   return [...(entries || [])].sort((a, b) => {
-    const r = providerRank(a.providerId) - providerRank(b.providerId)
+    const r = rank(a.providerId) - rank(b.providerId)
     if (r) return r
     if (a.providerId !== b.providerId) return a.providerId < b.providerId ? -1 : 1
     if (a.modelId === b.modelId) return 0
@@ -490,20 +482,21 @@ const paintAnsi = (color, text) => (ANSI_BY_COLOR[color] ? `${ANSI_BY_COLOR[colo
 const ANSI = { ...Object.fromEntries(Object.entries(LEVEL_COLORS).map(([l, c]) => [l, ANSI_BY_COLOR[c]])), header: '\x1b[1m' }
 
 /**
- * Per-model views of a shared multiplier pool (Copilot: one entry per model) would flood the
- * table: a 1× view repeats the pool's own row, and 0× models are never limited. Keep the
- * views that differ; list the 0× models once per provider.
+ * Per-model views of a shared multiplier pool (Copilot: one entry per model; the addon marks
+ * each such window `poolView`) would flood the table: a 1× view repeats the pool's own row,
+ * and 0× models are never limited. Keep the views that differ; list the 0× models once per
+ * provider.
  */
 function foldMultiplierViews(entries) {
-  const pools = new Map() // "provider#window" -> total of the default entry's pool
+  const pools = new Map() // "provider#window" -> total of the pool the views are taken of
   for (const e of entries) {
     if (e.modelId !== 'default') continue
-    for (const w of e.windows || []) if (w.kind === 'multiplier') pools.set(`${e.providerId}#${w.id}`, w.total)
+    for (const w of e.windows || []) if (!w.poolView) pools.set(`${e.providerId}#${w.id}`, w.total)
   }
   const included = new Map()
   const shown = entries.filter((e) => {
-    const views = e.modelId !== 'default' && e.active && e.windows?.length > 0
-    if (!views || !e.windows.every((w) => w.kind === 'multiplier' && pools.has(`${e.providerId}#${w.id}`))) return true
+    const views = e.active && e.windows?.length > 0 && e.windows.every((w) => w.poolView)
+    if (!views) return true
     if (e.windows.every((w) => w.unlimited)) {
       if (!included.has(e.providerId)) included.set(e.providerId, [])
       included.get(e.providerId).push(e.modelId)

@@ -1,11 +1,11 @@
-//! Core ⇄ JS conversions. Bad input becomes an `InvalidArg` error naming the field
-//! (index.js rethrows those as `TypeError`).
-
-use std::collections::BTreeMap;
+//! What the conversions share: the coded errors thrown to JS, the enum parser, and the
+//! conversions that need more than their value (a quota's place in `quotas[]`, the options'
+//! defaults, a time argument, header pairs). Each shape's own conversion is a `From`/`TryFrom`
+//! next to its napi type in `types.rs`; enums become strings by their core `as_str`. Bad input
+//! becomes an `InvalidArg` error naming the field (index.js rethrows those as `TypeError`).
 
 use napi::Error;
 use usage_core::model as core;
-use usage_core::quota;
 use usage_core::validate;
 
 use crate::types::*;
@@ -30,7 +30,7 @@ pub fn internal(e: Error) -> CodedError {
     Error::new(format!("ERR_NAPI_{}", e.status.as_ref()), e.reason.clone())
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_enum<T: serde::de::DeserializeOwned>(
     value: &Option<String>,
     field: &str,
     allowed: &str,
@@ -48,256 +48,14 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-/// The one tagged conversion of a JS quota definition to its kind, in the addon's
-/// precedence (percentage, multiplier, per model, balance, amount, duration); `quotaKind()`
-/// publishes it so the JS guards (`lib/quota-guards.js`) agree with it.
-pub fn quota_kind_from_js(q: &QuotaDefinition, at: &str) -> CodedResult<core::QuotaKind> {
-    Ok(if q.percentage_only == Some(true) {
-        core::QuotaKind::Percentage
-    } else if q.multipliers.is_some() || q.base_amount.is_some() {
-        let base_amount = q
-            .base_amount
-            .ok_or_else(|| invalid(format!("{at}: a multiplier quota needs `baseAmount`")))?;
-        core::QuotaKind::Multiplier {
-            base_amount,
-            multipliers: q
-                .multipliers
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        }
-    } else if let Some(per_model) = &q.per_model {
-        core::QuotaKind::PerModel {
-            per_model: per_model
-                .iter()
-                .map(|(model, l)| {
-                    (
-                        model.clone(),
-                        core::PerModelLimit {
-                            amount: l.amount,
-                            duration_secs: l.duration,
-                        },
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
-            aggregation: parse_enum(
-                &q.aggregation_strategy,
-                &format!("{at}: `aggregationStrategy`"),
-                "min, max, sum, individual",
-            )?
-            .unwrap_or_default(),
-        }
-    } else if q.balance == Some(true) {
-        core::QuotaKind::Balance
-    } else if let Some(amount) = q.amount {
-        core::QuotaKind::Amount { amount }
-    } else if q.duration.is_some() {
-        core::QuotaKind::Duration
-    } else {
-        return Err(invalid(format!(
-      "{at}: no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`, `balance: true`"
-    )));
-    })
-}
-
+/// A JS quota definition of a strategy's `quotas[index]`, its errors saying which.
 pub fn quota_from_js(index: usize, q: QuotaDefinition) -> CodedResult<core::QuotaDefinition> {
     let at = format!(
         "quotas[{index}] (id '{}')",
         usage_core::error::excerpt(&q.id)
     );
-    let kind = quota_kind_from_js(&q, &at)?;
-    Ok(core::QuotaDefinition {
-        id: q.id,
-        model_ids: q.model_ids,
-        window_type: parse_enum(
-            &q.window_type,
-            &format!("{at}: `windowType`"),
-            "rolling, fixed, session",
-        )?,
-        reset_behavior: parse_enum(
-            &q.reset_behavior,
-            &format!("{at}: `resetBehavior`"),
-            "continuous, calendar, session-start",
-        )?,
-        duration_secs: q.duration,
-        unit: q.unit,
-        kind,
-    })
-}
-
-pub fn snapshot_from_js(s: UsageSnapshot) -> core::UsageSnapshot {
-    core::UsageSnapshot {
-        id: s.id,
-        model_id: s.model_id,
-        used: s.used,
-        remaining: s.remaining,
-        used_ratio: s.used_ratio,
-        remaining_ratio: s.remaining_ratio,
-        limit: s.limit,
-        // NaN/∞ epoch values are dropped rather than wrapped.
-        resets_at: s.resets_at.filter(|v| v.is_finite()).map(|v| v as i64),
-        duration_secs: s.duration,
-        unlimited: s.unlimited.unwrap_or(false),
-        unit: s.unit,
-        status: None,
-        billing: None,
-        warnings: Vec::new(),
-        view_only: false,
-    }
-}
-
-fn enum_str<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref()
-        .and_then(|v| serde_json::to_value(v).ok())
-        .and_then(|v| v.as_str().map(String::from))
-}
-
-pub fn window_to_js(w: core::ResolvedWindow) -> ResolvedUsageWindow {
-    ResolvedUsageWindow {
-        window_type: enum_str(&w.window_type),
-        reset_behavior: enum_str(&w.reset_behavior),
-        pace_stage: w.pace_stage.map(|s| s.as_str().to_string()),
-        pace_source: w.pace_source.map(|s| s.as_str().to_string()),
-        id: w.id,
-        model_id: w.model_id,
-        kind: w.kind,
-        unit: w.unit,
-        status: w.status,
-        billing: w.billing,
-        view_only: w.view_only,
-        level: w.level.map(|l| l.as_str().to_string()),
-        total: w.total,
-        used: w.used,
-        remaining: w.remaining,
-        used_ratio: w.used_ratio,
-        remaining_ratio: w.remaining_ratio,
-        duration: w.duration_secs,
-        resets_at: w.resets_at.map(|v| v as f64),
-        unlimited: w.unlimited,
-        elapsed_ratio: w.elapsed_ratio,
-        pace: w.pace,
-        runs_out_at: w.runs_out_at.map(|v| v as f64),
-    }
-}
-
-fn error_to_js(err: core::FetchError) -> EntryError {
-    EntryError {
-        kind: err.kind.as_str().to_string(),
-        message: err.message,
-        retry_at: err.retry_at.map(|v| v as f64),
-    }
-}
-
-pub fn provider_to_js(p: core::ProviderView) -> ProviderView {
-    ProviderView {
-        id: p.id,
-        label: p.label,
-        plan: p.plan,
-        error: p.error.map(error_to_js),
-        billing: p.billing,
-        warnings: p.warnings,
-        fails: p.fails,
-        active: p.active,
-        stale: p.stale,
-        updated: p.updated as f64,
-        models: (p.models.into_iter())
-            .map(|m| ModelWindows {
-                model_id: m.model_id,
-                windows: m.windows.into_iter().map(window_to_js).collect(),
-            })
-            .collect(),
-    }
-}
-
-pub fn entry_to_js(e: core::StoreEntry) -> UsageStoreEntry {
-    let billing = e.billing();
-    let warnings = e.warnings();
-    UsageStoreEntry {
-        billing,
-        warnings: (!warnings.is_empty()).then_some(warnings),
-        key: e.key,
-        provider_id: e.provider_id,
-        model_id: e.model_id,
-        windows: e.windows.into_iter().map(window_to_js).collect(),
-        updated: e.updated as f64,
-        fails: e.fails,
-        active: e.active,
-        stale: e.stale,
-        plan: e.plan,
-        error: e.error.map(error_to_js),
-    }
-}
-
-pub fn check_to_js(c: quota::QuotaCheck) -> QuotaCheck {
-    QuotaCheck {
-        decision: c.decision.as_str().to_string(),
-        remaining_ratio: c.remaining_ratio,
-        window_id: c.window_id,
-        resets_at: c.resets_at.map(|v| v as f64),
-        window_ids: c.window_ids,
-    }
-}
-
-pub fn pressing_to_js(p: usage_core::urgency::Pressing) -> PressingWindow {
-    PressingWindow {
-        provider_id: p.provider_id,
-        model_id: p.model_id,
-        window_id: p.window_id,
-        level: p.level.as_str().to_string(),
-        remaining_ratio: p.remaining_ratio,
-    }
-}
-
-pub fn event_to_js(e: quota::ThresholdEvent) -> ThresholdEvent {
-    ThresholdEvent {
-        key: e.key,
-        provider_id: e.provider_id,
-        model_id: e.model_id,
-        window_id: e.window_id,
-        kind: e.kind.as_str().to_string(),
-        remaining_ratio: e.remaining_ratio,
-        resets_at: e.resets_at.map(|v| v as f64),
-    }
-}
-
-pub fn stats_to_js(s: usage_core::Stats) -> TrackerStats {
-    TrackerStats {
-        providers: s.providers as u32,
-        entries: s.entries as u32,
-        active_entries: s.active_entries as u32,
-        exhausted_windows: s.exhausted_windows as u32,
-        stale_entries: s.stale_entries as u32,
-        last_cycle_ms: s.last_cycle_ms,
-        cycles: s.cycles as f64,
-        fetch_ok: s.fetch_ok as f64,
-        fetch_errors: s.fetch_errors as f64,
-        last_cycle_at: s.last_cycle_at as f64,
-        cache_hits: s.cache_hits as f64,
-        observed_responses: s.observed_responses as f64,
-        requests_saved: s.requests_saved as f64,
-    }
-}
-
-pub fn selection_to_js(s: quota::Selection) -> Selection {
-    Selection {
-        provider_id: s.provider_id,
-        model_id: s.model_id,
-        decision: s.decision.as_str().to_string(),
-        reason: s.reason,
-        ranking: s
-            .ranking
-            .into_iter()
-            .map(|c| SelectionCandidate {
-                provider_id: c.provider_id,
-                model_id: c.model_id,
-                decision: c.check.decision.as_str().to_string(),
-                remaining_ratio: c.check.remaining_ratio,
-                window_id: c.check.window_id,
-                plan: c.plan,
-            })
-            .collect(),
-    }
+    core::QuotaDefinition::try_from(q)
+        .map_err(|e| Error::new(e.status, format!("{at}: {}", e.reason)))
 }
 
 /// Options with their defaults; the default cache lives in pi's agent dir.
@@ -350,16 +108,6 @@ pub fn options_from_js(o: Option<&TrackerOptions>) -> CodedResult<usage_core::Tr
     })
 }
 
-pub fn history_point_to_js(p: usage_core::history::HistoryPoint) -> HistoryPoint {
-    HistoryPoint {
-        at: p.at as f64,
-        used_ratio: p.used_ratio,
-        used: p.used,
-        remaining: p.remaining,
-        resets_at: p.resets_at.map(|t| t as f64),
-    }
-}
-
 /// `since` as epoch ms; anything but a finite number is refused.
 pub fn since_from_js(since: Option<f64>) -> CodedResult<Option<i64>> {
     match since {
@@ -369,31 +117,6 @@ pub fn since_from_js(since: Option<f64>) -> CodedResult<Option<i64>> {
             "history: options.since must be a finite epoch in ms, got {v}"
         ))),
     }
-}
-
-pub fn credentials_from_js(
-    c: BuiltinCredentials,
-) -> CodedResult<usage_core::credentials::Credentials> {
-    use usage_core::credentials::{CredentialKind, Credentials};
-    if c.access_token.trim().is_empty() {
-        return Err(invalid(
-            "credentials.accessToken must be a non-empty string",
-        ));
-    }
-    let kind = match c.kind.as_deref() {
-        None | Some("oauth") => CredentialKind::OAuth,
-        Some("api_key") => CredentialKind::ApiKey,
-        Some(other) => {
-            return Err(invalid(format!(
-                "credentials.kind must be 'oauth' or 'api_key', got '{}'",
-                usage_core::error::excerpt(other)
-            )))
-        }
-    };
-    let mut creds = Credentials::new(c.access_token, kind);
-    creds.account_id = c.account_id;
-    creds.project_id = c.project_id;
-    Ok(creds)
 }
 
 /// Response headers from JS as flat `[name, value, …]` (lib/tracker.js flattens the record and
@@ -406,56 +129,4 @@ pub fn header_pairs(flat: Vec<String>) -> Vec<(String, String)> {
         pairs.push((name.to_ascii_lowercase(), value));
     }
     pairs
-}
-
-pub fn auth_problem_to_js(p: usage_core::credentials::AuthFileProblem) -> AuthFileProblem {
-    AuthFileProblem {
-        path: p.path.to_string_lossy().into_owned(),
-        message: p.message(),
-        short: p.short(),
-        place: p.place,
-        problem: p.problem,
-    }
-}
-
-pub fn settings_to_js(r: usage_core::settings::SettingsRead) -> SettingsRead {
-    use usage_core::settings::{CachePath, Style, WhenExhausted};
-    let s = r.settings;
-    let cache_path = match s.cache_path {
-        CachePath::Default => None,
-        CachePath::Off => Some(napi::Either::B(napi::bindgen_prelude::Null)),
-        CachePath::At(path) => Some(napi::Either::A(path)),
-    };
-    SettingsRead {
-        path: r.path.to_string_lossy().into_owned(),
-        options: ExtensionSettings {
-            interval_ms: s.interval_ms as f64,
-            providers: s.providers.into_iter().collect(),
-            warn_at: s.warn_at,
-            critical_at: s.critical_at,
-            low_balance: s.low_balance,
-            style: match s.style {
-                Style::Compact => "compact",
-                Style::Full => "full",
-            }
-            .into(),
-            notify: s.notify,
-            session_cost: s.session_cost,
-            when_exhausted: match s.when_exhausted {
-                WhenExhausted::Ask => "ask",
-                WhenExhausted::Switch => "switch",
-                WhenExhausted::Warn => "warn",
-            }
-            .into(),
-            tracker: TrackerOptions {
-                interval_ms: Some(s.interval_ms as f64),
-                warn_at: Some(s.warn_at),
-                critical_at: Some(s.critical_at),
-                low_balance: Some(s.low_balance),
-                cache_path,
-                ..Default::default()
-            },
-        },
-        problems: r.problems,
-    }
 }

@@ -8,7 +8,6 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use usage_core::model::{ErrorKind, FetchError, FetchOutcome, QuotaDefinition};
 use usage_core::{Authentication, BoxFuture, CycleUpdate, UpdateSink, UsageProvider};
 
-use crate::convert::{entry_to_js, event_to_js, provider_to_js, snapshot_from_js};
 use crate::types;
 
 /// `(generation) => Promise<R>`; lib/tracker.js hands us a dispatcher that always returns a
@@ -104,7 +103,7 @@ impl UsageProvider for JsStrategy {
             )
             .await?;
             Ok(FetchOutcome {
-                snapshots: snapshots.into_iter().map(snapshot_from_js).collect(),
+                snapshots: snapshots.into_iter().map(Into::into).collect(),
                 plan: None,
                 extra_quotas: Vec::new(),
             })
@@ -126,9 +125,9 @@ impl UpdateSink for JsSink {
         Box::pin(async move {
             let payload = types::CycleUpdate {
                 generation: generation.load(std::sync::atomic::Ordering::SeqCst),
-                entries: update.entries.into_iter().map(entry_to_js).collect(),
-                providers: update.providers.into_iter().map(provider_to_js).collect(),
-                events: update.events.into_iter().map(event_to_js).collect(),
+                entries: update.entries.into_iter().map(Into::into).collect(),
+                providers: update.providers.into_iter().map(Into::into).collect(),
+                events: update.events.into_iter().map(Into::into).collect(),
                 changed: update.changed,
             };
             // A throwing publish is index.js's bug, reported there; never ours to crash on.

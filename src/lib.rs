@@ -21,8 +21,23 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
             id: b.id.to_string(),
             label: b.label.to_string(),
             polled: b.wire.polls(),
+            auth: b.wire.auth().into(),
         })
         .collect()
+}
+
+/// What a provider id is called on screen: the table's label, `<label>-<name>` for an
+/// instance `<id>-<name>`, else the id itself (usage-core's `providers::label_of`).
+#[napi_derive::napi]
+pub fn provider_label(id: String) -> String {
+    usage_core::providers::label_of(&id)
+}
+
+/// Where a provider id sorts in tables and footers: its table row's place, or after every
+/// row (usage-core's `providers::rank_of`).
+#[napi_derive::napi]
+pub fn provider_rank(id: String) -> u32 {
+    usage_core::providers::rank_of(&id) as u32
 }
 
 /// Resolves one snapshot against its quota by the fallback chain in usage-core's resolve.rs (pure; for tools and tests).
@@ -33,7 +48,7 @@ pub fn builtin_providers() -> Vec<types::BuiltinProviderInfo> {
     ts_return_type = "'duration' | 'amount' | 'percentage' | 'multiplier' | 'perModel' | 'balance' | null"
 )]
 pub fn quota_kind(definition: types::QuotaDefinition) -> Option<&'static str> {
-    convert::quota_kind_from_js(&definition, "quota")
+    usage_core::model::QuotaKind::try_from(&definition)
         .ok()
         .map(|k| k.name())
 }
@@ -44,12 +59,12 @@ pub fn resolve_usage_window(
     snapshot: types::UsageSnapshot,
 ) -> Result<types::ResolvedUsageWindow, convert::CodedError> {
     let quota = convert::quota_from_js(0, quota)?;
-    let snapshot = convert::snapshot_from_js(snapshot);
+    let snapshot = usage_core::model::UsageSnapshot::from(snapshot);
     usage_core::validate::snapshot(&snapshot, 0).map_err(convert::invalid)?;
     let now = usage_core::clock::wall_clock_ms();
-    Ok(convert::window_to_js(usage_core::resolve::resolve_window(
-        &quota, &snapshot, now,
-    )))
+    Ok(types::ResolvedUsageWindow::from(
+        usage_core::resolve::resolve_window(&quota, &snapshot, now),
+    ))
 }
 
 /// Error codes the addon throws, each with whether it means a bad argument (`TypeError`).
@@ -70,7 +85,7 @@ pub fn error_codes() -> Vec<types::ErrorCodeInfo> {
 /// the whole file; `null` when it was fine or absent. Reads nothing itself.
 #[napi_derive::napi]
 pub fn pi_auth_problem() -> Option<types::AuthFileProblem> {
-    usage_core::credentials::last_auth_problem().map(convert::auth_problem_to_js)
+    usage_core::credentials::last_auth_problem().map(types::AuthFileProblem::from)
 }
 
 fn builtin_ids() -> Vec<&'static str> {
@@ -85,7 +100,7 @@ fn builtin_ids() -> Vec<&'static str> {
 #[napi_derive::napi]
 pub fn read_settings() -> types::SettingsRead {
     let path = usage_core::settings::default_path();
-    convert::settings_to_js(usage_core::settings::read(&path, &builtin_ids()))
+    types::SettingsRead::from(usage_core::settings::read(&path, &builtin_ids()))
 }
 
 /// Changes the settings file: `changes` holds the keys to set (`providers` merged by id,
@@ -97,7 +112,7 @@ pub fn save_settings(
 ) -> Result<types::SettingsRead, convert::CodedError> {
     let path = usage_core::settings::default_path();
     usage_core::settings::update(&path, &changes, &builtin_ids())
-        .map(convert::settings_to_js)
+        .map(types::SettingsRead::from)
         .map_err(convert::invalid)
 }
 

@@ -56,6 +56,36 @@ pub struct SessionSummary {
     pub providers: Vec<SessionProvider>,
 }
 
+impl From<usage_core::session::Summary> for SessionSummary {
+    fn from(s: usage_core::session::Summary) -> Self {
+        let window = |w: usage_core::session::WindowChange| SessionWindow {
+            window_id: w.window_id,
+            model_id: w.model_id,
+            unit: w.unit,
+            money: w.money,
+            balance: w.balance,
+            change: w.change,
+            by_model: (w.by_model.into_iter())
+                .map(|(model_id, change)| SessionModelShare { model_id, change })
+                .collect(),
+            other: w.other,
+            resets: w.resets,
+            since: w.since as f64,
+        };
+        SessionSummary {
+            session_id: s.session_id,
+            started_at: s.started_at as f64,
+            updated_at: s.updated_at as f64,
+            providers: (s.providers.into_iter())
+                .map(|p| SessionProvider {
+                    provider_id: p.provider_id,
+                    windows: p.windows.into_iter().map(window).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[napi(js_name = "NativeSessionCost")]
 pub struct NativeSessionCost {
     shared: Arc<Shared>,
@@ -162,39 +192,7 @@ impl NativeSessionCost {
     /// The session's changes, per provider (an unchanged window at 0).
     #[napi]
     pub fn summary(&self) -> SessionSummary {
-        let s = lock(&self.shared.ledger).summary();
-        SessionSummary {
-            session_id: s.session_id,
-            started_at: s.started_at as f64,
-            updated_at: s.updated_at as f64,
-            providers: s
-                .providers
-                .into_iter()
-                .map(|p| SessionProvider {
-                    provider_id: p.provider_id,
-                    windows: p
-                        .windows
-                        .into_iter()
-                        .map(|w| SessionWindow {
-                            window_id: w.window_id,
-                            model_id: w.model_id,
-                            unit: w.unit,
-                            money: w.money,
-                            balance: w.balance,
-                            change: w.change,
-                            by_model: w
-                                .by_model
-                                .into_iter()
-                                .map(|(model_id, change)| SessionModelShare { model_id, change })
-                                .collect(),
-                            other: w.other,
-                            resets: w.resets,
-                            since: w.since as f64,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
+        lock(&self.shared.ledger).summary().into()
     }
 }
 

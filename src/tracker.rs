@@ -102,7 +102,7 @@ impl NativeUsageTracker {
         let config = providers::BuiltinConfig {
             instance_id: o.id,
             base_url: o.base_url,
-            credentials: o.credentials.map(credentials_from_js).transpose()?,
+            credentials: o.credentials.map(TryInto::try_into).transpose()?,
             wire: providers::WireConfig {
                 multipliers: o.multipliers.map(|m| m.into_iter().collect()),
             },
@@ -196,7 +196,7 @@ impl NativeUsageTracker {
     pub fn get(&self, provider_id: String, model_id: Option<String>) -> Option<UsageStoreEntry> {
         self.core
             .get(&provider_id, model_id.as_deref().unwrap_or(DEFAULT_MODEL))
-            .map(entry_to_js)
+            .map(UsageStoreEntry::from)
     }
 
     #[napi]
@@ -212,12 +212,16 @@ impl NativeUsageTracker {
                 &window_id,
                 model_id.as_deref().unwrap_or(DEFAULT_MODEL),
             )
-            .map(window_to_js)
+            .map(ResolvedUsageWindow::from)
     }
 
     #[napi]
     pub fn entries(&self) -> Vec<UsageStoreEntry> {
-        self.core.entries().into_iter().map(entry_to_js).collect()
+        self.core
+            .entries()
+            .into_iter()
+            .map(UsageStoreEntry::from)
+            .collect()
     }
 
     /// The store as one view per provider (`entries()` is the same data per model).
@@ -226,7 +230,7 @@ impl NativeUsageTracker {
         self.core
             .providers()
             .into_iter()
-            .map(provider_to_js)
+            .map(ProviderView::from)
             .collect()
     }
 
@@ -235,8 +239,8 @@ impl NativeUsageTracker {
     pub fn provider_part(&self, provider_id: String) -> ProviderPart {
         let (entries, views) = self.core.provider_part(&provider_id);
         ProviderPart {
-            entries: entries.into_iter().map(entry_to_js).collect(),
-            providers: views.into_iter().map(provider_to_js).collect(),
+            entries: entries.into_iter().map(UsageStoreEntry::from).collect(),
+            providers: views.into_iter().map(ProviderView::from).collect(),
         }
     }
 
@@ -265,7 +269,7 @@ impl NativeUsageTracker {
 
     #[napi]
     pub fn check_quota(&self, provider_id: String, model_id: Option<String>) -> QuotaCheck {
-        check_to_js(
+        QuotaCheck::from(
             self.core
                 .check_quota(&provider_id, model_id.as_deref().unwrap_or(DEFAULT_MODEL)),
         )
@@ -278,7 +282,7 @@ impl NativeUsageTracker {
         self.core
             .most_pressing()
             .into_iter()
-            .map(pressing_to_js)
+            .map(PressingWindow::from)
             .collect()
     }
 
@@ -291,7 +295,7 @@ impl NativeUsageTracker {
 
     #[napi]
     pub fn select_best(&self, provider_ids: Vec<String>, model_id: Option<String>) -> Selection {
-        selection_to_js(
+        Selection::from(
             self.core
                 .select_best(&provider_ids, model_id.as_deref().unwrap_or(DEFAULT_MODEL)),
         )
@@ -304,12 +308,12 @@ impl NativeUsageTracker {
             .into_iter()
             .map(|c| (c.provider_id, c.model_id))
             .collect();
-        selection_to_js(self.core.select_best_model(&pairs))
+        Selection::from(self.core.select_best_model(&pairs))
     }
 
     #[napi]
     pub fn stats(&self) -> TrackerStats {
-        stats_to_js(self.core.stats())
+        TrackerStats::from(self.core.stats())
     }
 
     /// The recorded course of one window, oldest first (empty without a history): a promise;
@@ -333,7 +337,7 @@ impl NativeUsageTracker {
             Ok(read
                 .await
                 .into_iter()
-                .map(history_point_to_js)
+                .map(HistoryPoint::from)
                 .collect::<Vec<_>>())
         })
         .map_err(internal)

@@ -1,8 +1,14 @@
-//! JS-facing shapes (`#[napi(object)]`); their doc comments flow into `binding.d.ts`.
+//! JS-facing shapes (`#[napi(object)]`); their doc comments flow into `binding.d.ts`. Each
+//! shape's conversion sits next to it: `From<core>` for what the addon publishes, `TryFrom`
+//! for what JS hands in (refused with an error naming the field). Enums cross as strings by
+//! their core `as_str`, typed as string unions with `ts_type`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use napi_derive::napi;
+use usage_core::model as core;
+
+use crate::convert::{invalid, parse_enum, CodedError, CodedResult};
 
 /// Options of `new UsageTracker(options)`.
 #[napi(object)]
@@ -62,6 +68,85 @@ pub struct QuotaDefinition {
     pub unit: Option<String>,
 }
 
+/// The one tagged conversion of a JS quota definition to its kind, in the addon's
+/// precedence (percentage, multiplier, per model, balance, amount, duration); `quotaKind()`
+/// publishes it so the JS guards (`lib/quota-guards.js`) agree with it. Errors name the
+/// field; `convert::quota_from_js` says which quota.
+impl TryFrom<&QuotaDefinition> for core::QuotaKind {
+    type Error = CodedError;
+
+    fn try_from(q: &QuotaDefinition) -> CodedResult<Self> {
+        Ok(if q.percentage_only == Some(true) {
+            core::QuotaKind::Percentage
+        } else if q.multipliers.is_some() || q.base_amount.is_some() {
+            let base_amount = q
+                .base_amount
+                .ok_or_else(|| invalid("a multiplier quota needs `baseAmount`"))?;
+            core::QuotaKind::Multiplier {
+                base_amount,
+                multipliers: q
+                    .multipliers
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            }
+        } else if let Some(per_model) = &q.per_model {
+            core::QuotaKind::PerModel {
+                per_model: per_model
+                    .iter()
+                    .map(|(model, l)| {
+                        (
+                            model.clone(),
+                            core::PerModelLimit {
+                                amount: l.amount,
+                                duration_secs: l.duration,
+                            },
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+                aggregation: parse_enum(
+                    &q.aggregation_strategy,
+                    "`aggregationStrategy`",
+                    "min, max, sum, individual",
+                )?
+                .unwrap_or_default(),
+            }
+        } else if q.balance == Some(true) {
+            core::QuotaKind::Balance
+        } else if let Some(amount) = q.amount {
+            core::QuotaKind::Amount { amount }
+        } else if q.duration.is_some() {
+            core::QuotaKind::Duration
+        } else {
+            return Err(invalid(
+          "no known quota kind; expected one of `duration`, `amount`, `percentageOnly: true`, `baseAmount` + `multipliers`, `perModel`, `balance: true`",
+        ));
+        })
+    }
+}
+
+impl TryFrom<QuotaDefinition> for core::QuotaDefinition {
+    type Error = CodedError;
+
+    fn try_from(q: QuotaDefinition) -> CodedResult<Self> {
+        let kind = core::QuotaKind::try_from(&q)?;
+        Ok(core::QuotaDefinition {
+            id: q.id,
+            model_ids: q.model_ids,
+            window_type: parse_enum(&q.window_type, "`windowType`", "rolling, fixed, session")?,
+            reset_behavior: parse_enum(
+                &q.reset_behavior,
+                "`resetBehavior`",
+                "continuous, calendar, session-start",
+            )?,
+            duration_secs: q.duration,
+            unit: q.unit,
+            kind,
+        })
+    }
+}
+
 /// What a provider reports for one window.
 #[napi(object)]
 pub struct UsageSnapshot {
@@ -85,6 +170,33 @@ pub struct UsageSnapshot {
     pub unlimited: Option<bool>,
     /// Unit of this value, overriding the quota's (a balance's currency).
     pub unit: Option<String>,
+    /// The model family this window limits: `checkQuota` lets it govern only models whose id
+    /// contains it (any case), never the provider as a whole. Absent = the whole account.
+    pub scope: Option<String>,
+}
+
+impl From<UsageSnapshot> for core::UsageSnapshot {
+    fn from(s: UsageSnapshot) -> Self {
+        core::UsageSnapshot {
+            id: s.id,
+            model_id: s.model_id,
+            used: s.used,
+            remaining: s.remaining,
+            used_ratio: s.used_ratio,
+            remaining_ratio: s.remaining_ratio,
+            limit: s.limit,
+            // NaN/∞ epoch values are dropped rather than wrapped.
+            resets_at: s.resets_at.filter(|v| v.is_finite()).map(|v| v as i64),
+            duration_secs: s.duration,
+            unlimited: s.unlimited.unwrap_or(false),
+            unit: s.unit,
+            status: None,
+            billing: None,
+            scope: s.scope,
+            warnings: Vec::new(),
+            view_only: false,
+        }
+    }
 }
 
 /// One resolved window of a store entry.
@@ -105,6 +217,13 @@ pub struct ResolvedUsageWindow {
     /// pi's own requests are paid from this window: 'extra_usage' (a Claude login).
     #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
+    /// The model family this window limits, as the provider's wire (or a JS strategy) marked
+    /// it (`opus` for Claude's weekly Opus cap); absent for a window of the whole account.
+    pub scope: Option<String>,
+    /// A model's view of a shared multiplier pool (Copilot: what the pool leaves in this
+    /// model's requests), not a pool of its own; the pool is the `default` model's window
+    /// with the same id.
+    pub pool_view: bool,
     /// A window too short to matter between two looks (a per-minute rate limit from response
     /// headers): `/usage-store` lists it, the footer leaves it out.
     pub view_only: bool,
@@ -146,6 +265,38 @@ pub struct ResolvedUsageWindow {
     pub pace_source: Option<String>,
 }
 
+impl From<core::ResolvedWindow> for ResolvedUsageWindow {
+    fn from(w: core::ResolvedWindow) -> Self {
+        ResolvedUsageWindow {
+            window_type: w.window_type.map(|t| t.as_str().to_string()),
+            reset_behavior: w.reset_behavior.map(|r| r.as_str().to_string()),
+            pace_stage: w.pace_stage.map(|s| s.as_str().to_string()),
+            pace_source: w.pace_source.map(|s| s.as_str().to_string()),
+            id: w.id,
+            model_id: w.model_id,
+            kind: w.kind,
+            unit: w.unit,
+            status: w.status.map(|s| s.as_str().to_string()),
+            billing: w.billing.map(|b| b.as_str().to_string()),
+            scope: w.scope,
+            pool_view: w.pool_view,
+            view_only: w.view_only,
+            level: w.level.map(|l| l.as_str().to_string()),
+            total: w.total,
+            used: w.used,
+            remaining: w.remaining,
+            used_ratio: w.used_ratio,
+            remaining_ratio: w.remaining_ratio,
+            duration: w.duration_secs,
+            resets_at: w.resets_at.map(|v| v as f64),
+            unlimited: w.unlimited,
+            elapsed_ratio: w.elapsed_ratio,
+            pace: w.pace,
+            runs_out_at: w.runs_out_at.map(|v| v as f64),
+        }
+    }
+}
+
 /// Why the last fetch failed.
 #[napi(object)]
 pub struct EntryError {
@@ -156,6 +307,16 @@ pub struct EntryError {
     pub message: String,
     /// Epoch ms before which the provider is not asked again.
     pub retry_at: Option<f64>,
+}
+
+impl From<core::FetchError> for EntryError {
+    fn from(err: core::FetchError) -> Self {
+        EntryError {
+            kind: err.kind.as_str().to_string(),
+            message: err.message,
+            retry_at: err.retry_at.map(|v| v as f64),
+        }
+    }
 }
 
 /// One model's windows in a provider's view.
@@ -174,6 +335,7 @@ pub struct ProviderView {
     pub plan: Option<String>,
     pub error: Option<EntryError>,
     /// How pi's own requests to this provider are paid (`extra_usage`: a Claude login's extra usage).
+    #[napi(ts_type = "'extra_usage'")]
     pub billing: Option<String>,
     /// What could not be read of the last answer (the readable windows are kept).
     pub warnings: Vec<String>,
@@ -183,6 +345,33 @@ pub struct ProviderView {
     /// Epoch ms of the last successful fetch; 0 = never.
     pub updated: f64,
     pub models: Vec<ModelWindows>,
+}
+
+impl From<core::ProviderView> for ProviderView {
+    fn from(p: core::ProviderView) -> Self {
+        ProviderView {
+            id: p.id,
+            label: p.label,
+            plan: p.plan,
+            error: p.error.map(EntryError::from),
+            billing: p.billing.map(|b| b.as_str().to_string()),
+            warnings: p.warnings,
+            fails: p.fails,
+            active: p.active,
+            stale: p.stale,
+            updated: p.updated as f64,
+            models: (p.models.into_iter())
+                .map(|m| ModelWindows {
+                    model_id: m.model_id,
+                    windows: m
+                        .windows
+                        .into_iter()
+                        .map(ResolvedUsageWindow::from)
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One `provider/model` entry of the store.
@@ -212,6 +401,31 @@ pub struct UsageStoreEntry {
     pub error: Option<EntryError>,
 }
 
+impl From<core::StoreEntry> for UsageStoreEntry {
+    fn from(e: core::StoreEntry) -> Self {
+        let billing = e.billing().map(|b| b.as_str().to_string());
+        let warnings = e.warnings();
+        UsageStoreEntry {
+            billing,
+            warnings: (!warnings.is_empty()).then_some(warnings),
+            key: e.key,
+            provider_id: e.provider_id,
+            model_id: e.model_id,
+            windows: e
+                .windows
+                .into_iter()
+                .map(ResolvedUsageWindow::from)
+                .collect(),
+            updated: e.updated as f64,
+            fails: e.fails,
+            active: e.active,
+            stale: e.stale,
+            plan: e.plan,
+            error: e.error.map(EntryError::from),
+        }
+    }
+}
+
 /// Answer of `checkQuota`.
 #[napi(object)]
 pub struct QuotaCheck {
@@ -226,6 +440,18 @@ pub struct QuotaCheck {
     pub window_ids: Vec<String>,
 }
 
+impl From<usage_core::quota::QuotaCheck> for QuotaCheck {
+    fn from(c: usage_core::quota::QuotaCheck) -> Self {
+        QuotaCheck {
+            decision: c.decision.as_str().to_string(),
+            remaining_ratio: c.remaining_ratio,
+            window_id: c.window_id,
+            resets_at: c.resets_at.map(|v| v as f64),
+            window_ids: c.window_ids,
+        }
+    }
+}
+
 /// A provider's most pressing window (`mostPressing`).
 #[napi(object)]
 pub struct PressingWindow {
@@ -235,6 +461,18 @@ pub struct PressingWindow {
     #[napi(ts_type = "'ok' | 'warn' | 'critical' | 'exhausted'")]
     pub level: String,
     pub remaining_ratio: f64,
+}
+
+impl From<usage_core::urgency::Pressing> for PressingWindow {
+    fn from(p: usage_core::urgency::Pressing) -> Self {
+        PressingWindow {
+            provider_id: p.provider_id,
+            model_id: p.model_id,
+            window_id: p.window_id,
+            level: p.level.as_str().to_string(),
+            remaining_ratio: p.remaining_ratio,
+        }
+    }
 }
 
 /// An edge-triggered threshold crossing.
@@ -248,6 +486,20 @@ pub struct ThresholdEvent {
     pub kind: String,
     pub remaining_ratio: f64,
     pub resets_at: Option<f64>,
+}
+
+impl From<usage_core::quota::ThresholdEvent> for ThresholdEvent {
+    fn from(e: usage_core::quota::ThresholdEvent) -> Self {
+        ThresholdEvent {
+            key: e.key,
+            provider_id: e.provider_id,
+            model_id: e.model_id,
+            window_id: e.window_id,
+            kind: e.kind.as_str().to_string(),
+            remaining_ratio: e.remaining_ratio,
+            resets_at: e.resets_at.map(|v| v as f64),
+        }
+    }
 }
 
 /// Monitor counters; cheap to read.
@@ -270,6 +522,26 @@ pub struct TrackerStats {
     pub observed_responses: f64,
     /// Scheduled polls skipped because traffic brought the values within the interval.
     pub requests_saved: f64,
+}
+
+impl From<usage_core::Stats> for TrackerStats {
+    fn from(s: usage_core::Stats) -> Self {
+        TrackerStats {
+            providers: s.providers as u32,
+            entries: s.entries as u32,
+            active_entries: s.active_entries as u32,
+            exhausted_windows: s.exhausted_windows as u32,
+            stale_entries: s.stale_entries as u32,
+            last_cycle_ms: s.last_cycle_ms,
+            cycles: s.cycles as f64,
+            fetch_ok: s.fetch_ok as f64,
+            fetch_errors: s.fetch_errors as f64,
+            last_cycle_at: s.last_cycle_at as f64,
+            cache_hits: s.cache_hits as f64,
+            observed_responses: s.observed_responses as f64,
+            requests_saved: s.requests_saved as f64,
+        }
+    }
 }
 
 #[napi(object)]
@@ -297,6 +569,29 @@ pub struct Selection {
     pub ranking: Vec<SelectionCandidate>,
 }
 
+impl From<usage_core::quota::Selection> for Selection {
+    fn from(s: usage_core::quota::Selection) -> Self {
+        Selection {
+            provider_id: s.provider_id,
+            model_id: s.model_id,
+            decision: s.decision.as_str().to_string(),
+            reason: s.reason,
+            ranking: s
+                .ranking
+                .into_iter()
+                .map(|c| SelectionCandidate {
+                    provider_id: c.provider_id,
+                    model_id: c.model_id,
+                    decision: c.check.decision.as_str().to_string(),
+                    remaining_ratio: c.check.remaining_ratio,
+                    window_id: c.check.window_id,
+                    plan: c.plan,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[napi(object)]
 pub struct BuiltinCredentials {
     pub access_token: String,
@@ -305,6 +600,33 @@ pub struct BuiltinCredentials {
     pub kind: Option<String>,
     pub account_id: Option<String>,
     pub project_id: Option<String>,
+}
+
+impl TryFrom<BuiltinCredentials> for usage_core::credentials::Credentials {
+    type Error = CodedError;
+
+    fn try_from(c: BuiltinCredentials) -> CodedResult<Self> {
+        use usage_core::credentials::{CredentialKind, Credentials};
+        if c.access_token.trim().is_empty() {
+            return Err(invalid(
+                "credentials.accessToken must be a non-empty string",
+            ));
+        }
+        let kind = match c.kind.as_deref() {
+            None | Some("oauth") => CredentialKind::OAuth,
+            Some("api_key") => CredentialKind::ApiKey,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "credentials.kind must be 'oauth' or 'api_key', got '{}'",
+                    usage_core::error::excerpt(other)
+                )))
+            }
+        };
+        let mut creds = Credentials::new(c.access_token, kind);
+        creds.account_id = c.account_id;
+        creds.project_id = c.project_id;
+        Ok(creds)
+    }
 }
 
 /// Options of `registerBuiltinProvider`.
@@ -351,6 +673,34 @@ pub struct BuiltinProviderInfo {
     /// `false`: the service has no usage endpoint pi's credential can read; its windows come
     /// only from the rate-limit headers of pi's model responses (`observeResponse`).
     pub polled: bool,
+    /// The credential forms its usage endpoint accepts (the wire's rule, as data).
+    pub auth: BuiltinAuthInfo,
+}
+
+/// What a built-in's usage endpoint accepts from pi's credentials (its wire's `AuthRule`).
+#[napi(object)]
+pub struct BuiltinAuthInfo {
+    /// The field of a pi OAuth entry holding the token the endpoint takes ('access'; Copilot's
+    /// 'refresh' is the GitHub token); absent when no OAuth login works there.
+    pub oauth_field: Option<String>,
+    /// The endpoint takes the provider's API key.
+    pub api_key: bool,
+    /// Environment variables pi reads for this provider when `auth.json` has no entry.
+    pub env: Vec<String>,
+    /// What those variables hold.
+    #[napi(ts_type = "'oauth' | 'api_key'")]
+    pub env_kind: String,
+}
+
+impl From<usage_core::credentials::AuthRule> for BuiltinAuthInfo {
+    fn from(rule: usage_core::credentials::AuthRule) -> Self {
+        Self {
+            oauth_field: rule.oauth_field.map(String::from),
+            api_key: rule.api_key,
+            env: rule.env.iter().map(|v| v.to_string()).collect(),
+            env_kind: rule.env_kind.as_str().to_string(),
+        }
+    }
 }
 
 /// One error code the addon throws.
@@ -420,6 +770,18 @@ pub struct HistoryPoint {
     pub resets_at: Option<f64>,
 }
 
+impl From<usage_core::history::HistoryPoint> for HistoryPoint {
+    fn from(p: usage_core::history::HistoryPoint) -> Self {
+        HistoryPoint {
+            at: p.at as f64,
+            used_ratio: p.used_ratio,
+            used: p.used,
+            remaining: p.remaining,
+            resets_at: p.resets_at.map(|t| t as f64),
+        }
+    }
+}
+
 /// A `(provider, model)` pair to rank.
 #[napi(object)]
 pub struct ModelCandidate {
@@ -439,6 +801,18 @@ pub struct AuthFileProblem {
     pub message: String,
     /// One short line, for the footer.
     pub short: String,
+}
+
+impl From<usage_core::credentials::AuthFileProblem> for AuthFileProblem {
+    fn from(p: usage_core::credentials::AuthFileProblem) -> Self {
+        AuthFileProblem {
+            path: p.path.to_string_lossy().into_owned(),
+            message: p.message(),
+            short: p.short(),
+            place: p.place,
+            problem: p.problem,
+        }
+    }
 }
 
 /// What the pi extension's settings file says (`readSettings()`); every key has a value.
@@ -474,4 +848,39 @@ pub struct SettingsRead {
     pub path: String,
     pub options: ExtensionSettings,
     pub problems: Vec<String>,
+}
+
+impl From<usage_core::settings::SettingsRead> for SettingsRead {
+    fn from(r: usage_core::settings::SettingsRead) -> Self {
+        use usage_core::settings::CachePath;
+        let s = r.settings;
+        let cache_path = match s.cache_path {
+            CachePath::Default => None,
+            CachePath::Off => Some(napi::Either::B(napi::bindgen_prelude::Null)),
+            CachePath::At(path) => Some(napi::Either::A(path)),
+        };
+        SettingsRead {
+            path: r.path.to_string_lossy().into_owned(),
+            options: ExtensionSettings {
+                interval_ms: s.interval_ms as f64,
+                providers: s.providers.into_iter().collect(),
+                warn_at: s.warn_at,
+                critical_at: s.critical_at,
+                low_balance: s.low_balance,
+                style: s.style.as_str().into(),
+                notify: s.notify,
+                session_cost: s.session_cost,
+                when_exhausted: s.when_exhausted.as_str().into(),
+                tracker: TrackerOptions {
+                    interval_ms: Some(s.interval_ms as f64),
+                    warn_at: Some(s.warn_at),
+                    critical_at: Some(s.critical_at),
+                    low_balance: Some(s.low_balance),
+                    cache_path,
+                    ..Default::default()
+                },
+            },
+            problems: r.problems,
+        }
+    }
 }

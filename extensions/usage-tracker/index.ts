@@ -41,47 +41,19 @@ import { withTimeout } from "./timeout.js";
 import { openView, printView, type View, viewText } from "./usage-view.js";
 
 // ---------------------------------------------------------------------------------------------
-// Types: the package's own declarations; lib/format.js is described here (it has no .d.ts).
+// Types: the package's own declarations (index.d.ts, and lib/*.d.ts beside each module).
 
 type Addon = typeof import("../../index");
 type Tracker = import("../../index").UsageTracker;
 type UsageEntry = import("../../index").UsageStoreEntry;
 type ThresholdEvent = import("../../index").ThresholdEvent;
-interface FooterPart {
-	providerId: string;
-	label: string;
-	segments: Array<{ text: string; level: string; kind?: "value" | "reset" | "error" }>;
-}
-interface Format {
-	footerParts(entries: UsageEntry[], opts: Record<string, unknown>): FooterPart[];
-	renderFooterParts(parts: FooterPart[], paint?: (color: string, text: string) => string): string;
-	renderTable(entries: UsageEntry[], opts?: Record<string, unknown>): string;
-	toJson(entries: UsageEntry[], opts?: Record<string, unknown>): unknown;
-	formatDuration(ms: number): string;
-	providerLabel(providerId: string): string;
-}
-/** lib/guard.js: what happens before a prompt to a model whose quota is used up. */
-interface Guard {
-	guardExhausted(
-		tracker: Tracker,
-		model: { provider: string; id: string },
-		available: Array<{ provider: string; id: string }>,
-		options: { whenExhausted: "ask" | "switch" | "warn"; hasUI: boolean },
-		io: {
-			confirm(title: string, text: string): Promise<boolean>;
-			switchTo(provider: string, id: string): Promise<boolean>;
-			notify(message: string, type: "info" | "warning"): void;
-		},
-	): Promise<string>;
-}
+type Format = typeof import("../../lib/format.js");
+type Guard = typeof import("../../lib/guard.js");
+type Terminal = typeof import("../../lib/terminal.js");
 
 /** lib/session.js: the words of what this pi session used. */
 type SessionCost = import("../../index").SessionCost;
-type SessionSummary = import("../../index").SessionSummary;
-interface SessionWords {
-	sessionCell(summary: SessionSummary | undefined, providerId: string): { label: string; text: string } | undefined;
-	sessionJson(summary: SessionSummary | undefined): unknown;
-}
+type SessionWords = typeof import("../../lib/session.js");
 
 // ---------------------------------------------------------------------------------------------
 // Loading. Node's own require (not jiti) so the addon and its .node binary load once per
@@ -91,7 +63,7 @@ let addon: Addon | undefined;
 let format: Format | undefined;
 let view: View | undefined;
 let guard: Guard | undefined;
-let terminal: { terminalWidth(): number; visibleWidth(text: string): number } | undefined;
+let terminal: Terminal | undefined;
 let sessionWords: SessionWords | undefined;
 let loadError: string | undefined;
 let loadTried = false;
@@ -121,7 +93,7 @@ function loadParts(): void {
 	};
 	sessionWords = load("../../lib/session.js") as SessionWords;
 	guard = load("../../lib/guard.js") as Guard;
-	terminal = load("../../lib/terminal.js") as { terminalWidth(): number; visibleWidth(text: string): number };
+	terminal = load("../../lib/terminal.js") as Terminal;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,33 +9,14 @@ import { withTimeout } from "./timeout.js";
 
 type Tracker = import("../../index").UsageTracker;
 type UsageEntry = import("../../index").UsageStoreEntry;
-type Points = Array<{ at: number; usedRatio: number }>;
-type Mode = "compact" | "all";
+type Points = import("../../lib/view.js").Points;
+type Mode = import("../../lib/view.js").Mode;
 
-/** lib/view.js (it has no .d.ts). */
-export interface View {
-	renderView(
-		entries: UsageEntry[],
-		opts: {
-			width: number;
-			mode?: Mode;
-			history?: (providerId: string, windowId: string, modelId: string) => Points;
-			paint?: (color: string, text: string) => string;
-			warnings?: string[];
-			/** a broken pi auth.json, said instead of "no credentials" */
-			authProblem?: string;
-			/** what this pi session used, per provider (lib/session.js) */
-			session?: import("../../index").SessionSummary;
-		},
-	): string[];
-	refreshNote(entries: UsageEntry[], opts: { startedAt: number; now?: number; holdMs?: number }): string;
-}
+/** lib/view.js, as its own declaration (lib/view.d.ts) says. */
+export type View = Pick<typeof import("../../lib/view.js"), "renderView" | "refreshNote">;
 
 /** What printView needs of lib/format.js. */
-interface Format {
-	renderTable(entries: UsageEntry[], opts?: Record<string, unknown>): string;
-	toJson(entries: UsageEntry[], opts?: Record<string, unknown>): unknown;
-}
+type Format = Pick<typeof import("../../lib/format.js"), "renderTable" | "toJson">;
 
 type Theme = ExtensionContext["ui"]["theme"];
 const THEME_COLORS = new Set(["accent", "success", "warning", "error", "muted", "dim", "text"]);

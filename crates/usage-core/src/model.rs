@@ -15,12 +15,32 @@ pub enum WindowType {
     Session,
 }
 
+impl WindowType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowType::Rolling => "rolling",
+            WindowType::Fixed => "fixed",
+            WindowType::Session => "session",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResetBehavior {
     Continuous,
     Calendar,
     SessionStart,
+}
+
+impl ResetBehavior {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetBehavior::Continuous => "continuous",
+            ResetBehavior::Calendar => "calendar",
+            ResetBehavior::SessionStart => "session-start",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -153,13 +173,17 @@ pub struct UsageSnapshot {
     /// Unit reported with this value; overrides the quota's (a balance's currency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
-    /// A state the numbers alone do not tell: `disabled` (the pool is switched off, e.g.
-    /// Claude extra usage) or `limit_reached` (a spend cap is hit).
+    /// A state the numbers alone do not tell, set by the wire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// pi's own requests are paid from this window (`extra_usage`: a Claude login).
+    pub status: Option<WindowStatus>,
+    /// pi's own requests are paid from this window, set by the wire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billing: Option<String>,
+    pub billing: Option<Billing>,
+    /// The model family this window limits (`opus` for Claude's `7d_opus`), set by the wire
+    /// that parsed it; `None` for a window of the whole account. The quota check reads it, so
+    /// no generic rule spells a provider's window naming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Problems the same fetch met elsewhere in the response (a malformed pool that was
     /// skipped). Entry-level facts, carried by every snapshot of the fetch so they reach
     /// the entry through the store unchanged; messages never quote the body.
@@ -190,7 +214,8 @@ impl UsageSnapshot {
         }
         self.unit = self.unit.or_else(|| old.unit.clone());
         self.duration_secs = self.duration_secs.or(old.duration_secs);
-        self.billing = self.billing.or_else(|| old.billing.clone());
+        self.billing = self.billing.or(old.billing);
+        self.scope = self.scope.or_else(|| old.scope.clone());
         self
     }
 
@@ -253,6 +278,41 @@ impl FetchOutcome {
                 .cloned(),
         );
         all
+    }
+}
+
+/// A window's state that its numbers do not tell; the set is closed, the wire sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowStatus {
+    /// The pool is switched off (Claude's extra usage turned off); the window reads exhausted.
+    Disabled,
+    /// A spend cap is hit.
+    LimitReached,
+}
+
+impl WindowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowStatus::Disabled => "disabled",
+            WindowStatus::LimitReached => "limit_reached",
+        }
+    }
+}
+
+/// How pi's own requests are paid when not from the plan's windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    /// A Claude login's metered extra usage (per token, against its monthly cap).
+    ExtraUsage,
+}
+
+impl Billing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Billing::ExtraUsage => "extra_usage",
+        }
     }
 }
 
@@ -344,10 +404,17 @@ pub struct ResolvedWindow {
     pub unit: Option<String>,
     /// See `UsageSnapshot::status`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<WindowStatus>,
     /// See `UsageSnapshot::billing`.
     #[serde(default)]
-    pub billing: Option<String>,
+    pub billing: Option<Billing>,
+    /// A model's view of a shared multiplier pool (`resolve::multiplier_view`), not a pool
+    /// of its own: the table folds such views into the pool's row.
+    #[serde(default)]
+    pub pool_view: bool,
+    /// See `UsageSnapshot::scope`.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// The fetch's warnings (see `UsageSnapshot::warnings`); the binding lifts them to the entry.
     #[serde(default)]
     pub fetch_warnings: Vec<String>,
@@ -439,8 +506,8 @@ pub struct StoreEntry {
 
 impl StoreEntry {
     /// How pi's own requests are paid, as the fetch that produced the entry said on its windows.
-    pub fn billing(&self) -> Option<String> {
-        self.windows.iter().find_map(|w| w.billing.clone())
+    pub fn billing(&self) -> Option<Billing> {
+        self.windows.iter().find_map(|w| w.billing)
     }
 
     /// The warnings of the fetch that produced the entry, once each.
@@ -470,7 +537,7 @@ pub struct ProviderView {
     pub label: String,
     pub plan: Option<String>,
     pub error: Option<FetchError>,
-    pub billing: Option<String>,
+    pub billing: Option<Billing>,
     pub warnings: Vec<String>,
     pub fails: u32,
     pub active: bool,

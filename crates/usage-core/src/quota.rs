@@ -130,26 +130,16 @@ fn decide(w: &ResolvedWindow, t: &Thresholds) -> Decision {
 
 /// `entries` are the provider's entry for the model (if any) and its `default` entry,
 /// whose windows apply to every model.
-/// The model a window is scoped to, from its id: a Claude cap `7d_<name>` (`7d_opus`) or a
-/// Codex additional limit `<name>_<window>` (`spark_5h`, `spark_7d`); `None` for a window of
-/// the whole account.
-pub fn model_scope(window_id: &str) -> Option<&str> {
-    if let Some(scope) = window_id.strip_prefix("7d_") {
-        return Some(scope);
-    }
-    let (name, window) = window_id.rsplit_once('_')?;
-    let is_window = matches!(window, "5h" | "7d" | "primary" | "secondary");
-    (is_window && !name.is_empty()).then_some(name)
-}
-
-/// Whether `w` limits calls to `model_id`. A model-scoped window (`model_scope`) limits only
-/// models whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
+/// Whether `w` limits calls to `model_id`. A window its wire marked with a model `scope` limits
+/// only models whose id names it (not the provider as a whole); when the account pays for this traffic through a metered window
 /// (Claude's extra usage for pi, marked by `billing`), the plan's own windows are context,
 /// not limits, and only that window and the scoped caps govern.
 pub fn governs(w: &ResolvedWindow, model_id: &str, metered: bool) -> bool {
-    if let Some(scope) = model_scope(&w.id) {
+    if let Some(scope) = w.scope.as_deref() {
         return model_id != crate::model::DEFAULT_MODEL
-            && model_id.to_ascii_lowercase().contains(scope);
+            && model_id
+                .to_ascii_lowercase()
+                .contains(&scope.to_ascii_lowercase());
     }
     !metered || w.billing.is_some()
 }
@@ -427,7 +417,7 @@ pub fn balance_level(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{QuotaDefinition, QuotaKind, UsageSnapshot};
+    use crate::model::{Billing, QuotaDefinition, QuotaKind, UsageSnapshot};
     use crate::resolve::resolve_window;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -438,6 +428,14 @@ mod tests {
         s.remaining_ratio = Some(remaining_ratio);
         s.resets_at = Some(NOW + 3_600_000);
         resolve_window(&QuotaDefinition::new(id, QuotaKind::Percentage), &s, NOW)
+    }
+
+    /// A window its wire marked as limiting one model family.
+    fn scoped(id: &str, remaining_ratio: f64, scope: &str) -> ResolvedWindow {
+        ResolvedWindow {
+            scope: Some(scope.into()),
+            ..window(id, remaining_ratio)
+        }
     }
 
     fn entry(key: &str, windows: Vec<ResolvedWindow>) -> StoreEntry {
@@ -701,8 +699,8 @@ mod tests {
             vec![
                 window("5h", 0.8),
                 window("7d", 0.6),
-                window("spark_5h", 0.05),
-                window("spark_7d", 0.3),
+                scoped("spark_5h", 0.05, "spark"),
+                scoped("spark_7d", 0.3, "spark"),
             ],
         );
         let t = Thresholds::default();
@@ -716,31 +714,42 @@ mod tests {
         let spark = check_quota("gpt-5.3-codex-spark", None, Some(&e), NOW, MIN, &t);
         assert_eq!(spark.window_ids, ["spark_5h", "spark_7d", "7d", "5h"]);
         assert_eq!(spark.decision, Decision::Low);
-        assert_eq!(model_scope("spark_5h"), Some("spark"));
-        assert_eq!(model_scope("turbo_mode_3_secondary"), Some("turbo_mode_3"));
-        assert_eq!(model_scope("7d_opus"), Some("opus"));
-        for unscoped in [
-            "5h",
-            "7d",
-            "seven_day_omelette",
-            "balance-usd",
-            "_5h",
-            "extra",
-        ] {
-            assert_eq!(model_scope(unscoped), None, "{unscoped}");
-        }
+    }
+
+    #[test]
+    fn the_scope_the_wire_set_decides_not_the_window_id() {
+        let t = Thresholds::default();
+        // An id that looks scoped but was not marked limits every model.
+        let unmarked = entry("anthropic/default", vec![window("7d_opus", 0.05)]);
+        let any = check_quota("claude-sonnet-4-5", None, Some(&unmarked), NOW, MIN, &t);
+        assert_eq!(any.window_ids, ["7d_opus"]);
+        assert_eq!(any.decision, Decision::Low);
+        // Any id marked with a scope limits only the models that name it, in any case.
+        let marked = entry(
+            "my-strategy/default",
+            vec![window("day", 0.9), scoped("turbo", 0.0, "Turbo")],
+        );
+        let plain = check_quota("fast-model", None, Some(&marked), NOW, MIN, &t);
+        assert_eq!(plain.window_ids, ["day"]);
+        assert_eq!(plain.decision, Decision::Proceed);
+        let turbo = check_quota("my-turbo-2", None, Some(&marked), NOW, MIN, &t);
+        assert_eq!(turbo.window_ids, ["turbo", "day"]);
+        assert_eq!(turbo.decision, Decision::Exhausted);
+        // The provider as a whole is never held back by one model's cap.
+        let whole = check_quota("default", None, Some(&marked), NOW, MIN, &t);
+        assert_eq!(whole.window_ids, ["day"]);
     }
 
     #[test]
     fn a_metered_login_is_governed_by_its_meter_and_the_model_scoped_cap() {
         let mut extra = window("extra", 0.7);
-        extra.billing = Some("extra_usage".into());
+        extra.billing = Some(Billing::ExtraUsage);
         let e = entry(
             "anthropic/default",
             vec![
                 window("5h", 0.0),
                 window("7d", 0.4),
-                window("7d_fable", 0.5),
+                scoped("7d_fable", 0.5, "fable"),
                 extra,
             ],
         );
@@ -762,7 +771,7 @@ mod tests {
         );
         let plain = entry(
             "codex/default",
-            vec![window("5h", 0.3), window("7d_fable", 0.1)],
+            vec![window("5h", 0.3), scoped("7d_fable", 0.1, "fable")],
         );
         assert_eq!(
             check_quota("gpt-5", None, Some(&plain), NOW, MIN, &t).window_ids,

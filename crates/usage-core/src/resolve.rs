@@ -103,10 +103,12 @@ fn described(quota: &QuotaDefinition, s: &UsageSnapshot, now_ms: i64) -> Resolve
         reset_behavior: quota.reset_behavior,
         unlimited: false,
         unit: s.unit.clone().or_else(|| quota.unit.clone()),
-        status: s.status.clone(),
-        billing: s.billing.clone(),
+        status: s.status,
+        billing: s.billing,
+        scope: s.scope.clone(),
         fetch_warnings: s.warnings.clone(),
         view_only: s.view_only,
+        pool_view: false,
         level: None,
         elapsed_ratio: None,
         pace: None,
@@ -320,6 +322,7 @@ pub fn apply_measured_pace<'a>(
 pub fn multiplier_view(pool: &ResolvedWindow, model_id: &str, multiplier: f64) -> ResolvedWindow {
     let mut view = pool.clone();
     view.model_id = model_id.to_string();
+    view.pool_view = true;
     if multiplier <= 0.0 {
         view.used = 0.0;
         view.remaining = pool.total;
@@ -491,7 +494,7 @@ pub fn resolve_snapshots(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PerModelLimit, QuotaKind};
+    use crate::model::{Billing, PerModelLimit, QuotaKind, WindowStatus};
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -820,6 +823,8 @@ mod tests {
         let free = &res.windows_by_model["gpt-4o"][0];
         assert!(free.unlimited);
         assert_eq!(free.remaining_ratio, 1.0);
+        // The views are marked as views of the pool; the pool is not.
+        assert!(opus.pool_view && free.pool_view && !pool.pool_view);
         // An exhausted pool still leaves the 0× model unlimited.
         let mut empty = snap("premium");
         empty.remaining = Some(0.0);
@@ -900,8 +905,8 @@ mod tests {
         let q = QuotaDefinition::new("credits", QuotaKind::Balance).with_unit("credits");
         let mut s = snap("credits");
         s.remaining = Some(212.5);
-        s.status = Some("limit_reached".into());
-        s.billing = Some("extra_usage".into());
+        s.status = Some(WindowStatus::LimitReached);
+        s.billing = Some(Billing::ExtraUsage);
         s.warnings = vec!["chat: not an object".into()];
         let w = resolve_window(&q, &s, NOW);
         assert_eq!(
@@ -911,8 +916,8 @@ mod tests {
         );
         assert_eq!((w.used_ratio, w.remaining_ratio), (0.0, 1.0));
         assert_eq!(w.unit.as_deref(), Some("credits"));
-        assert_eq!(w.status.as_deref(), Some("limit_reached"));
-        assert_eq!(w.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(w.status, Some(WindowStatus::LimitReached));
+        assert_eq!(w.billing, Some(Billing::ExtraUsage));
         assert_eq!(w.fetch_warnings, ["chat: not an object"]);
         let mut empty = snap("credits");
         empty.remaining = Some(-3.0);

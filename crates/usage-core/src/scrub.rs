@@ -145,8 +145,7 @@ impl Secrets {
             s.id = self.scrub(&s.id);
             s.model_id = s.model_id.as_deref().map(|m| self.scrub(m));
             s.unit = s.unit.as_deref().map(|u| self.scrub(u));
-            s.status = s.status.as_deref().map(|u| self.scrub(u));
-            s.billing = s.billing.as_deref().map(|u| self.scrub(u));
+            s.scope = s.scope.as_deref().map(|u| self.scrub(u));
             for w in &mut s.warnings {
                 *w = self.scrub(w);
             }

@@ -417,7 +417,8 @@ pub fn save(dir: &Path, ledger: &Ledger) -> std::io::Result<()> {
         &bytes,
         ".session-",
         false,
-        // written on every change of a window; a lost write costs part of one count
+        // written on every change of a window; a lost write (power loss only:
+        // the rename is atomic) costs part of one count
         false,
     )?;
     prune(dir);
@@ -478,8 +479,10 @@ mod tests {
             unit: unit.map(String::from),
             status: None,
             billing: None,
+            scope: None,
             fetch_warnings: vec![],
             view_only: false,
+            pool_view: false,
             level: None,
             elapsed_ratio: None,
             pace: None,

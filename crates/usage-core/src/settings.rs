@@ -24,6 +24,15 @@ pub enum Style {
     Full,
 }
 
+impl Style {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Style::Compact => "compact",
+            Style::Full => "full",
+        }
+    }
+}
+
 /// What happens when a prompt goes to a model whose quota is used up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenExhausted {
@@ -33,6 +42,16 @@ pub enum WhenExhausted {
     Switch,
     /// Only say so.
     Warn,
+}
+
+impl WhenExhausted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenExhausted::Ask => "ask",
+            WhenExhausted::Switch => "switch",
+            WhenExhausted::Warn => "warn",
+        }
+    }
 }
 
 /// Where the shared cache lives.

@@ -152,6 +152,16 @@ pub fn snapshot(snapshot: &UsageSnapshot, index: usize) -> Result<(), String> {
             }
         }
     }
+    if snapshot
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        return Err(format!(
+            "{}: `scope` is empty; name the model family the window limits, or leave it out for the whole account",
+            at()
+        ));
+    }
     Ok(())
 }
 
@@ -182,6 +192,19 @@ mod tests {
             "negative remaining is overage, allowed"
         );
         assert!(snapshot(&snap(""), 1).is_err());
+    }
+
+    #[test]
+    fn an_empty_scope_is_refused_by_name() {
+        let mut s = snap("turbo");
+        s.scope = Some(" ".into());
+        let err = snapshot(&s, 1).unwrap_err();
+        assert!(
+            err.contains("snapshot 1 (id 'turbo')") && err.contains("`scope` is empty"),
+            "{err}"
+        );
+        s.scope = Some("turbo".into());
+        assert_eq!(snapshot(&s, 1), Ok(()));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use super::{
 };
 use crate::credentials::{num_at, read_json, str_at, AuthRule, CredentialKind, Credentials};
 use crate::model::{
-    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+    Billing, FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowStatus,
+    WindowType,
 };
 use crate::time;
 
@@ -81,13 +82,25 @@ impl Wire for Anthropic {
     }
 
     fn parse_headers(&self, status: u16, headers: &Headers, now_ms: i64) -> Option<FetchOutcome> {
-        from_headers(status, headers, now_ms)
+        from_headers(status, headers, now_ms).map(scoped)
     }
 
     fn parse(&self, body: &[u8], ctx: &ParseContext) -> Result<FetchOutcome, WireError> {
         let oauth = ctx.credentials.kind == CredentialKind::OAuth;
-        parse(&serde_json::from_slice(body)?, ctx.now_ms, oauth)
+        parse(&serde_json::from_slice(body)?, ctx.now_ms, oauth).map(scoped)
     }
+}
+
+/// Marks each per-model weekly cap (`7d_<model>`: `7d_opus`, a `weekly_scoped` row) with the
+/// model it limits, so the quota check lets it govern only that model.
+fn scoped(mut outcome: FetchOutcome) -> FetchOutcome {
+    for s in &mut outcome.snapshots {
+        s.scope =
+            s.id.strip_prefix("7d_")
+                .filter(|m| !m.is_empty())
+                .map(String::from);
+    }
+    outcome
 }
 
 /// Keys the service still sends that its own clients no longer show: Claude Design's weekly
@@ -301,7 +314,11 @@ fn extra(obj: &serde_json::Map<String, Value>, now_ms: i64) -> Option<UsageSnaps
     s.limit = limit.filter(|l| *l >= 0.0);
     if enabled == Some(false) || disabled_reason.is_some() {
         let spent = disabled_reason.as_deref() == Some("out_of_credits");
-        s.status = Some(if spent { "limit_reached" } else { "disabled" }.into());
+        s.status = Some(if spent {
+            WindowStatus::LimitReached
+        } else {
+            WindowStatus::Disabled
+        });
         s.remaining = Some(0.0);
         s.used_ratio = Some(1.0);
         return Some(s);
@@ -313,7 +330,7 @@ fn extra(obj: &serde_json::Map<String, Value>, now_ms: i64) -> Option<UsageSnaps
             }
             let spent = s.used.or(s.used_ratio.map(|r| r * limit)).unwrap_or(0.0);
             if spent >= limit {
-                s.status = Some("limit_reached".into());
+                s.status = Some(WindowStatus::LimitReached);
                 s.remaining = Some(0.0);
                 s.used_ratio = Some(1.0);
             }
@@ -362,7 +379,11 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
         }
         if overage_status == Some("rejected") || disabled.is_some() {
             let spent = disabled.is_none_or(|r| r == "out_of_credits");
-            s.status = Some(if spent { "limit_reached" } else { "disabled" }.into());
+            s.status = Some(if spent {
+                WindowStatus::LimitReached
+            } else {
+                WindowStatus::Disabled
+            });
             s.used_ratio = Some(1.0);
             s.remaining = Some(0.0);
         }
@@ -426,7 +447,7 @@ pub fn parse(body: &Value, now_ms: i64, oauth: bool) -> Result<FetchOutcome, Wir
     limits(obj, &mut outcome);
     if let Some(mut s) = extra(obj, now_ms) {
         if oauth {
-            s.billing = Some("extra_usage".into());
+            s.billing = Some(Billing::ExtraUsage);
         }
         outcome.snapshots.push(s);
     }
@@ -559,7 +580,7 @@ mod tests {
         assert_eq!(e.unit.as_deref(), Some("USD"));
         assert_eq!(e.resets_at, iso_to_ms("2027-01-01T00:00:00Z"));
         assert_eq!(e.duration_secs, Some(31.0 * 86_400.0), "December");
-        assert_eq!(e.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(e.billing, Some(Billing::ExtraUsage));
         assert_eq!(e.status, None);
         let res = resolve_snapshots(
             &out.quotas_with(&Anthropic.quotas(&WireConfig::default())),
@@ -574,7 +595,7 @@ mod tests {
         assert!((w.remaining - 152.69).abs() < 1e-9);
         assert!((w.used_ratio - 0.23655).abs() < 1e-9);
         assert_eq!(w.unit.as_deref(), Some("USD"));
-        assert_eq!(w.billing.as_deref(), Some("extra_usage"));
+        assert_eq!(w.billing, Some(Billing::ExtraUsage));
     }
 
     #[test]
@@ -607,7 +628,7 @@ mod tests {
         // The old fixture: extra usage never switched on.
         let out = parse(&old_fixture(), NOW, true).unwrap();
         let e = by(&out, "extra");
-        assert_eq!(e.status.as_deref(), Some("disabled"));
+        assert_eq!(e.status, Some(WindowStatus::Disabled));
         assert_eq!((e.remaining, e.used_ratio), (Some(0.0), Some(1.0)));
         let res = resolve_snapshots(
             &Anthropic.quotas(&WireConfig::default()),
@@ -619,7 +640,7 @@ mod tests {
             .find(|w| w.id == "extra")
             .unwrap();
         assert_eq!((w.remaining_ratio, w.used_ratio), (0.0, 1.0));
-        assert_eq!(w.status.as_deref(), Some("disabled"));
+        assert_eq!(w.status, Some(WindowStatus::Disabled));
         // Switched off after spending: the spend stays visible, nothing is left.
         let body = json!({"spend": {"enabled": false, "used": {"amount_minor": 900, "currency": "EUR", "exponent": 2}, "limit": {"amount_minor": 5000, "currency": "EUR", "exponent": 2}}});
         let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
@@ -627,12 +648,12 @@ mod tests {
             (e.used, e.limit, e.remaining),
             (Some(9.0), Some(50.0), Some(0.0))
         );
-        assert_eq!(e.status.as_deref(), Some("disabled"));
+        assert_eq!(e.status, Some(WindowStatus::Disabled));
         let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 5000, "used_credits": 10, "disabled_reason": "out_of_credits"}});
         let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
         assert_eq!(
-            (e.status.as_deref(), e.remaining),
-            (Some("limit_reached"), Some(0.0))
+            (e.status, e.remaining),
+            (Some(WindowStatus::LimitReached), Some(0.0))
         );
     }
 
@@ -640,24 +661,21 @@ mod tests {
     fn used_up_and_uncapped_extra_usage() {
         let body = json!({"extra_usage": {"is_enabled": true, "monthly_limit": 5000, "used_credits": 5000, "currency": "USD"}});
         let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
-        assert_eq!(e.status.as_deref(), Some("limit_reached"));
+        assert_eq!(e.status, Some(WindowStatus::LimitReached));
         assert_eq!(e.remaining, Some(0.0));
         let body =
             json!({"extra_usage": {"is_enabled": true, "monthly_limit": 0, "used_credits": 0}});
         let e = by(&parse(&body, NOW, true).unwrap(), "extra").clone();
         assert_eq!(
-            e.status.as_deref(),
-            Some("limit_reached"),
+            e.status,
+            Some(WindowStatus::LimitReached),
             "a zero cap leaves nothing"
         );
         let body = json!({"spend": {"enabled": true, "used": {"amount_minor": 250, "currency": "USD", "exponent": 2}, "limit": null, "percent": 0}});
         let out = parse(&body, NOW, true).unwrap();
         let e = by(&out, "extra");
         assert!(e.unlimited, "no cap: spend shown, no ratio");
-        assert_eq!(
-            (e.used, e.limit, e.status.as_deref()),
-            (Some(2.5), None, None)
-        );
+        assert_eq!((e.used, e.limit, e.status), (Some(2.5), None, None));
         let res = resolve_snapshots(
             &Anthropic.quotas(&WireConfig::default()),
             &out.snapshots,
@@ -769,10 +787,7 @@ mod tests {
         assert_eq!(by(&out, "7d").used_ratio, Some(0.42));
         assert_eq!(by(&out, "7d").resets_at, Some(1_796_428_800_000));
         let extra = by(&out, "extra");
-        assert_eq!(
-            (extra.used_ratio, extra.status.as_deref()),
-            (Some(0.0), None)
-        );
+        assert_eq!((extra.used_ratio, extra.status), (Some(0.0), None));
         assert_eq!(
             extra.resets_at,
             iso_to_ms("2027-01-01T00:00:00Z"),
@@ -807,8 +822,8 @@ mod tests {
         .unwrap();
         let extra = by(&out, "extra");
         assert_eq!(
-            (extra.used_ratio, extra.status.as_deref()),
-            (Some(1.0), Some("limit_reached"))
+            (extra.used_ratio, extra.status),
+            (Some(1.0), Some(WindowStatus::LimitReached))
         );
         let out = observe(
             200,
@@ -818,7 +833,7 @@ mod tests {
             )],
         )
         .unwrap();
-        assert_eq!(by(&out, "extra").status.as_deref(), Some("disabled"));
+        assert_eq!(by(&out, "extra").status, Some(WindowStatus::Disabled));
         // A 429 on the weekly claim: that window is used up until the claim's reset.
         let out = observe(
             429,
@@ -898,6 +913,35 @@ mod tests {
         .unwrap();
         assert_eq!(by(&out, "5h").used_ratio, Some(1.0));
         assert!(observe(200, &[("anthropic-ratelimit-unified-5h-utilization", "42")]).is_none());
+    }
+
+    #[test]
+    fn the_wire_marks_each_per_model_cap_with_its_model() {
+        let creds = Credentials::new("t", CredentialKind::OAuth);
+        let account = super::super::Account::default();
+        let ctx = ParseContext {
+            now_ms: NOW,
+            credentials: &creds,
+            account: &account,
+            attempt: 0,
+        };
+        let body = serde_json::to_vec(&fixture_2026()).unwrap();
+        let out = Anthropic.parse(&body, &ctx).unwrap();
+        let scopes: Vec<_> = out
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_str(), s.scope.as_deref()))
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                ("5h", None),
+                ("7d", None),
+                ("7d_fable", Some("fable")),
+                ("7d_sonnet", Some("sonnet")),
+                ("extra", None)
+            ]
+        );
     }
 
     #[test]

@@ -392,15 +392,11 @@ impl UsageProvider for BuiltinProvider {
         &self.inner.id
     }
 
-    /// The table's label; an instance `<id>-<name>` is `<label>-<name>` (as `lib/format.js`
-    /// shows it), any other instance id is its own label.
+    /// The table's label; an instance `<id>-<name>` is `<label>-<name>`, any other instance
+    /// id is its own label (`BuiltinSpec::instance_label`).
     fn label(&self) -> String {
-        let (id, spec) = (&self.inner.id, self.inner.spec);
-        match id.strip_prefix(spec.id) {
-            Some("") => spec.label.to_string(),
-            Some(rest) if rest.starts_with('-') => format!("{}{rest}", spec.label),
-            _ => id.clone(),
-        }
+        let id = &self.inner.id;
+        (self.inner.spec.instance_label(id)).unwrap_or_else(|| id.clone())
     }
 
     fn quotas(&self) -> &[QuotaDefinition] {

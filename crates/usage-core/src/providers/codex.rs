@@ -13,7 +13,8 @@ use super::{
 };
 use crate::credentials::{read_json, str_at, CredentialKind, Credentials};
 use crate::model::{
-    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowType,
+    FetchOutcome, QuotaDefinition, QuotaKind, ResetBehavior, UsageSnapshot, WindowStatus,
+    WindowType,
 };
 use crate::time;
 
@@ -173,6 +174,8 @@ fn windows(
         let (id, length) = unique_id(prefix, length, slot, outcome);
         shape::push_extra(outcome, DECLARED, pct_quota(&id, length));
         let mut s = UsageSnapshot::new(id);
+        // An additional limit's windows (`spark_5h`) limit only the model it names.
+        s.scope = prefix.map(String::from);
         s.used_ratio = Some(used_percent / 100.0);
         s.duration_secs = length;
         s.resets_at = reset(w, now);
@@ -278,6 +281,7 @@ fn from_headers(status: u16, h: &Headers, now_ms: i64) -> Option<FetchOutcome> {
             let (id, length) = unique_id(prefix.as_deref(), length, slot, &outcome);
             shape::push_extra(&mut outcome, DECLARED, pct_quota(&id, length));
             let mut s = UsageSnapshot::new(id);
+            s.scope = prefix.clone();
             s.used_ratio = Some((used / 100.0).min(1.0));
             s.duration_secs = length;
             s.resets_at = h
@@ -400,7 +404,7 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
         s.resets_at = reset(l, now);
         s.duration_secs = s.resets_at.and_then(shape::month_ending_at);
         if reached && reached_type.as_deref().is_some_and(|t| t.contains(stem)) {
-            s.status = Some("limit_reached".into());
+            s.status = Some(WindowStatus::LimitReached);
         }
         if id != SPEND_INDIVIDUAL {
             outcome.extra_quotas.push(spend_quota(&id));
@@ -410,7 +414,7 @@ fn spend_control(body: &Map, now: i64, outcome: &mut FetchOutcome, warnings: &mu
     // Reached without saying which: only a lone limit can be the one.
     let new = &mut outcome.snapshots[first_new..];
     if reached && new.len() == 1 && new[0].status.is_none() {
-        new[0].status = Some("limit_reached".into());
+        new[0].status = Some(WindowStatus::LimitReached);
     }
 }
 
@@ -528,6 +532,9 @@ mod tests {
         assert_eq!(by(&out, "7d").used_ratio, Some(0.44));
         let spark = by(&out, "spark_5h");
         assert_eq!(spark.used_ratio, Some(0.08));
+        assert_eq!(spark.scope.as_deref(), Some("spark"), "limits only Spark");
+        assert_eq!(by(&out, "spark_7d").scope.as_deref(), Some("spark"));
+        assert_eq!(by(&out, "5h").scope, None, "the whole account's");
         assert_eq!(spark.resets_at, Some(NOW + 10_800_000));
         assert_eq!(by(&out, "spark_7d").duration_secs, Some(604_800.0));
         let credits = by(&out, "credits");
@@ -603,12 +610,9 @@ mod tests {
         assert_eq!(ids(&out), ["spend_individual", "spend_workspace_shared"]);
         let own = by(&out, "spend_individual");
         assert_eq!(own.limit, Some(50.0), "the root limit wins");
-        assert_eq!(own.status.as_deref(), Some("limit_reached"));
+        assert_eq!(own.status, Some(WindowStatus::LimitReached));
         let shared = by(&out, "spend_workspace_shared");
-        assert_eq!(
-            (shared.used_ratio, shared.status.as_deref()),
-            (Some(0.4), None)
-        );
+        assert_eq!((shared.used_ratio, shared.status), (Some(0.4), None));
         assert!(out
             .extra_quotas
             .iter()
@@ -616,8 +620,8 @@ mod tests {
         let lone = br#"{"spend_control": {"reached": true, "group_default_limit": {"limit": 5, "used": 5}}}"#;
         let out = parse(lone, NOW).unwrap();
         assert_eq!(
-            by(&out, "spend_group_default").status.as_deref(),
-            Some("limit_reached")
+            by(&out, "spend_group_default").status,
+            Some(WindowStatus::LimitReached)
         );
     }
 

@@ -220,6 +220,39 @@ pub fn builtin(id: &str) -> Option<&'static BuiltinSpec> {
     BUILTINS.iter().find(|b| b.id == id)
 }
 
+impl BuiltinSpec {
+    /// What `id` is called on screen when it is this row or an instance of it: the row's
+    /// label, or `<label>-<name>` for `<id>-<name>`; `None` for any other id.
+    pub fn instance_label(&self, id: &str) -> Option<String> {
+        match id.strip_prefix(self.id)? {
+            "" => Some(self.label.to_string()),
+            rest if rest.starts_with('-') => Some(format!("{}{rest}", self.label)),
+            _ => None,
+        }
+    }
+}
+
+/// The row an id is, or extends as `<id>-<name>`: the longest such id, so `openai-codex-x` is
+/// never read as an instance of some shorter id.
+fn row_of(id: &str) -> Option<(usize, &'static BuiltinSpec)> {
+    (BUILTINS.iter().enumerate())
+        .filter(|(_, b)| b.instance_label(id).is_some())
+        .max_by_key(|(_, b)| b.id.len())
+}
+
+/// What a provider id is called on screen: its row's label (`<label>-<name>` for an instance
+/// `<id>-<name>`), else the id itself (a JS strategy, an instance named otherwise).
+pub fn label_of(id: &str) -> String {
+    row_of(id)
+        .and_then(|(_, b)| b.instance_label(id))
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// Where a provider id sorts: its row's place in the table; any other id after every row.
+pub fn rank_of(id: &str) -> usize {
+    row_of(id).map_or(BUILTINS.len(), |(at, _)| at)
+}
+
 /// The error for an id the table does not hold, listing the ids it does.
 pub fn unknown_builtin(id: &str) -> crate::error::CoreError {
     crate::error::CoreError::UnknownBuiltin {
@@ -413,5 +446,26 @@ mod tests {
         assert_eq!(ids.len(), BUILTINS.len());
         assert!(BUILTINS.iter().all(|b| !b.label.is_empty()));
         assert!(builtin("anthropic").is_some() && builtin("claude").is_none());
+    }
+
+    #[test]
+    fn labels_and_order_of_rows_and_their_instances() {
+        let at = |id: &str| BUILTINS.iter().position(|b| b.id == id).unwrap();
+        for (i, b) in BUILTINS.iter().enumerate() {
+            assert_eq!((label_of(b.id), rank_of(b.id)), (b.label.to_string(), i));
+        }
+        assert_eq!(label_of("anthropic-work"), "claude-work");
+        assert_eq!(label_of("openai-codex-team"), "codex-team");
+        // The longest row wins: `minimax-cn-2` extends `minimax-cn`, not `minimax`.
+        assert_eq!(rank_of("minimax-cn-2"), at("minimax-cn"));
+        assert_ne!(rank_of("minimax-cn-2"), at("minimax"));
+        assert_eq!(rank_of("anthropic-work"), at("anthropic"));
+        // Not a row nor an instance of one: its own label, after every row.
+        for other in ["my-provider", "anthropicx", "work", ""] {
+            assert_eq!(
+                (label_of(other), rank_of(other)),
+                (other.to_string(), BUILTINS.len())
+            );
+        }
     }
 }
