@@ -96,16 +96,28 @@ function formatDuration(ms) {
 /** What a provider id is called on screen, as the addon's table names it (an instance
  *  `<id>-<name>` of a built-in is `<label>-<name>`; any other id is its own label). */
 function providerLabel(providerId) {
-  return binding.providerLabel(String(providerId))
+  return fromTable(labels, binding.providerLabel, providerId)
+}
+
+// The provider table never changes while the process runs: each id asks the addon once (a
+// crossing costs far more than a Map read, and formatting runs on every publish). Bounded, as
+// ids come from callers.
+const labels = new Map()
+const ranks = new Map()
+function fromTable(memo, ask, providerId) {
+  const id = String(providerId)
+  let v = memo.get(id)
+  if (v === undefined) {
+    if (memo.size >= 4096) memo.clear()
+    v = ask(id)
+    memo.set(id, v)
+  }
+  return v
 }
 
 // Stable order whatever order the store returns (it may iterate a hash map).
 function sortEntries(entries) {
-  const ranks = new Map()
-  const rank = (id) => {
-    if (!ranks.has(id)) ranks.set(id, binding.providerRank(String(id)))
-    return ranks.get(id)
-  }
+  const rank = (id) => fromTable(ranks, binding.providerRank, id)
   return [...(entries || [])].sort((a, b) => {
     const r = rank(a.providerId) - rank(b.providerId)
     if (r) return r
