@@ -1248,3 +1248,65 @@ async fn concurrent_refreshes_of_a_provider_share_one_request() {
     t.refresh(Some("p")).await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// groq, cerebras, openai and mistral have no usage endpoint: the cycle never asks one, and a
+/// model response's rate-limit headers are what the entry shows.
+#[tokio::test]
+async fn a_header_only_builtin_is_never_polled_and_shows_what_a_response_said() {
+    use crate::credentials::{CredentialKind, Credentials};
+    use crate::providers::{create_builtin, BuiltinConfig};
+
+    let t = Tracker::new(
+        TrackerOptions::default(),
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(CountingSink::default()),
+    )
+    .unwrap();
+    let groq = create_builtin(
+        "groq",
+        BuiltinConfig {
+            instance_id: None,
+            // A closed port: any request would fail and leave an error on the entry.
+            base_url: Some("http://127.0.0.1:9".into()),
+            credentials: Some(Credentials::new("gsk-test", CredentialKind::ApiKey)),
+            wire: crate::providers::WireConfig::default(),
+        },
+    )
+    .unwrap();
+    t.register(groq).unwrap();
+    t.tick().await;
+    assert!(
+        t.get("groq", "default").is_none(),
+        "not polled: no entry, no error"
+    );
+    let raw: Vec<(String, String)> = [
+        ("x-ratelimit-limit-requests", "1000"),
+        ("x-ratelimit-remaining-requests", "990"),
+        ("x-ratelimit-limit-tokens", "6000"),
+        ("x-ratelimit-remaining-tokens", "5000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let handle = tokio::runtime::Handle::current();
+    assert!(t.observe_response(&handle, "groq", 200, &raw));
+    let e = t.get("groq", "default").unwrap();
+    let got: Vec<_> = e
+        .windows
+        .iter()
+        .map(|w| (w.id.as_str(), w.remaining, w.total, w.view_only))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("requests-day", 990.0, 1000.0, false),
+            ("tokens-minute", 5000.0, 6000.0, true),
+        ]
+    );
+    assert!(e.active && e.error.is_none());
+    t.tick().await;
+    assert!(
+        t.get("groq", "default").unwrap().error.is_none(),
+        "still not polled"
+    );
+}
