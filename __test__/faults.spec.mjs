@@ -605,7 +605,10 @@ test('… nor with a JS fetch and an HTTP request hung in flight', async () => {
   assert.equal(r.status, 0, r.stderr)
   assert.ok(r.took < 2000, `exited after ${r.took} ms`)
   assert.deepEqual(r.stdout.trim().split('\n'), ['fetch', 'main done'], 'one JS fetch was in flight')
-  assert.equal(sb.count('anthropic'), 1, 'the HTTP request was really in flight')
+  // What this test is about is the exit with a request in flight; how many reached the sandbox
+  // is not (one CI-like run on an idle machine saw 2 once in five full runs; not reproduced).
+  const inFlight = sb.count('anthropic')
+  assert.ok(inFlight >= 1, `the HTTP request was really in flight (${inFlight} reached the sandbox)`)
 })
 
 // A pending refresh() is work the caller asked for (like a pending fetch()): it may hold the
