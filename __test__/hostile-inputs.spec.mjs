@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { execFile, execFileSync } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRequire } from 'node:module'
+import { withPiFiles as withPiEnv } from './helpers/pi-files.mjs'
 import { startSandbox } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
@@ -24,31 +25,8 @@ after(async () => {
 })
 beforeEach(() => sb.reset())
 
-/** Variables pi reads for the API-key providers used here; unset so only auth.json counts. */
-const PROVIDER_ENV = ['ZAI_API_KEY', 'ZAI_CODING_CN_API_KEY', 'DEEPSEEK_API_KEY', 'MOONSHOT_API_KEY', 'KIMI_API_KEY']
 const newTracker = (opts = {}) => new UsageTracker({ cachePath: null, requestTimeoutMs: 15000, ...opts })
 const tmp = (prefix) => mkdtempSync(join(tmpdir(), prefix))
-
-/** Runs fn with a fresh agent dir holding `files` (name → JSON) and a fresh HOME; restored after. */
-async function withPiEnv(files, env, fn) {
-  const agentDir = tmp('put-agent-')
-  const home = tmp('put-home-')
-  for (const [name, body] of Object.entries(files)) writeFileSync(join(agentDir, name), JSON.stringify(body))
-  const names = ['PI_CODING_AGENT_DIR', 'HOME', 'PI_USAGE_TRACKER_BASE_URL', ...PROVIDER_ENV, ...Object.keys(env)]
-  const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]))
-  for (const k of [...PROVIDER_ENV, 'PI_USAGE_TRACKER_BASE_URL']) delete process.env[k]
-  Object.assign(process.env, { PI_CODING_AGENT_DIR: agentDir, HOME: home }, env)
-  try {
-    return await fn(agentDir)
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    rmSync(agentDir, { recursive: true, force: true })
-    rmSync(home, { recursive: true, force: true })
-  }
-}
 
 /** The JS thread's longest stall while fn runs, in ms: at least fn's own synchronous part,
  *  and the event loop's longest delay (monitorEventLoopDelay, 10 ms resolution; a held loop is

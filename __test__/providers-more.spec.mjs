@@ -4,17 +4,12 @@
 // credentials exactly as pi resolves them, and no token in any output.
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRequire } from 'node:module'
+import { withPiAuth as withPiEnv } from './helpers/pi-files.mjs'
 import { startSandbox, MORE_PROVIDER_IDS } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
 const { UsageTracker, BUILTIN_PROVIDER_IDS } = require('../index.js')
-
-/** Environment variables pi reads for these providers (and one it must never be read). */
-const PROVIDER_ENV = ['ZAI_API_KEY', 'ZAI_CODING_CN_API_KEY', 'KIMI_API_KEY', 'MINIMAX_API_KEY', 'MINIMAX_CN_API_KEY', 'MOONSHOT_API_KEY', 'DEEPSEEK_API_KEY', 'OPENROUTER_API_KEY', 'OPENCODE_API_KEY', 'XAI_API_KEY']
 
 let sb
 let secrets
@@ -361,25 +356,6 @@ test('a bad key on every new provider: an auth error naming the provider, never 
 
 /** Runs fn with a fresh agent dir (holding `auth` as auth.json) and HOME, the provider
  *  variables unset except `env`; everything is restored afterwards. */
-async function withPiEnv(auth, env, fn) {
-  const agentDir = mkdtempSync(join(tmpdir(), 'put-agent-'))
-  const home = mkdtempSync(join(tmpdir(), 'put-home-'))
-  if (auth !== undefined) writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(auth))
-  const names = ['PI_CODING_AGENT_DIR', 'HOME', 'PI_USAGE_TRACKER_BASE_URL', ...PROVIDER_ENV, ...Object.keys(env)]
-  const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]))
-  for (const k of [...PROVIDER_ENV, 'PI_USAGE_TRACKER_BASE_URL']) delete process.env[k]
-  Object.assign(process.env, { PI_CODING_AGENT_DIR: agentDir, HOME: home }, env)
-  try {
-    return await fn()
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    rmSync(agentDir, { recursive: true, force: true })
-    rmSync(home, { recursive: true, force: true })
-  }
-}
 
 async function discovered(ids) {
   const tracker = newTracker()

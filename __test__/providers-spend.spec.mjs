@@ -6,10 +6,8 @@
 // rate-limit headers of a model response, the per-minute ones kept out of the footer.
 import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRequire } from 'node:module'
+import { withPiAuth as withPiEnv } from './helpers/pi-files.mjs'
 import { startSandbox, SPEND_PROVIDER_IDS, HEADER_ONLY_PROVIDER_IDS, FIREWORKS_ACCOUNT, rateLimitHeaders } from './sandbox.mjs'
 
 const require = createRequire(import.meta.url)
@@ -263,26 +261,6 @@ test('a part that cannot be read is a warning on the provider, not a lost provid
 })
 
 // ---- credentials exactly as pi resolves them ----
-
-async function withPiEnv(auth, env, fn) {
-  const agentDir = mkdtempSync(join(tmpdir(), 'put-agent-'))
-  const home = mkdtempSync(join(tmpdir(), 'put-home-'))
-  if (auth !== undefined) writeFileSync(join(agentDir, 'auth.json'), JSON.stringify(auth))
-  const names = ['PI_CODING_AGENT_DIR', 'HOME', 'PI_USAGE_TRACKER_BASE_URL', ...Object.values(PI_ENV), ...Object.keys(env)]
-  const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]))
-  for (const k of [...Object.values(PI_ENV), 'PI_USAGE_TRACKER_BASE_URL']) delete process.env[k]
-  Object.assign(process.env, { PI_CODING_AGENT_DIR: agentDir, HOME: home }, env)
-  try {
-    return await fn()
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-    rmSync(agentDir, { recursive: true, force: true })
-    rmSync(home, { recursive: true, force: true })
-  }
-}
 
 async function discovered(ids) {
   const tracker = newTracker()
